@@ -1,0 +1,189 @@
+"""The training loop for one process (CPU or one GPU). No Ray here.
+
+The same Trainer runs in a plain Python process (`--workers 0`, tests, the GPU machine) and
+inside each Ray Train worker; the distributed parts come in as two small hooks: `wrap_model`
+(DDP) and `all_reduce` (sum a tensor over ranks). Metrics accumulate on the device and are
+read once per epoch, so no step waits on the host.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Callable
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from .config import ExperimentConfig
+from .data.loading import Splits, channel_stats, load_splits, normalize
+from .data.sharding import epoch_batches, mix_seed, shard_indices
+from .errors import UserError
+from .method.kstats import k_stats_payload, summarize_k_stats
+from .method.mask_state import MaskState
+from .method.step import method_step
+from .models import create_model
+
+AllReduce = Callable[[torch.Tensor], torch.Tensor]
+
+
+class TrainingDiverged(UserError):
+    """The loss became NaN or infinite."""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu")
+    return torch.device(name)
+
+
+def build_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
+    if name == "adadelta":
+        return torch.optim.Adadelta(params, lr=lr)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr)
+    raise UserError(f"unknown optimizer {name!r}")
+
+
+def _local_sum(t: torch.Tensor) -> torch.Tensor:
+    return t
+
+
+class Trainer:
+    def __init__(self, cfg: ExperimentConfig, *, rank: int = 0, world_size: int = 1,
+                 device: torch.device | None = None, splits: Splits | None = None,
+                 wrap_model: Callable[[nn.Module], nn.Module] | None = None,
+                 all_reduce: AllReduce = _local_sum, progress: bool = True,
+                 log: Callable[[str], None] = print):
+        self.cfg, self.rank, self.world_size = cfg, rank, world_size
+        self.device = device or resolve_device(cfg.train.device)
+        self.all_reduce, self.progress, self.log = all_reduce, progress and rank == 0, log
+        self.splits = splits or load_splits(cfg.data)
+        self.spec = self.splits.spec
+        self.num_pixels = self.spec.num_pixels
+        self.train_data = self.splits.train.to(self.device)
+        # Each rank evaluates its own share of the test set; correct counts are summed.
+        self.test_data = self.splits.test.select(
+            shard_indices(len(self.splits.test), rank, world_size)).to(self.device)
+        self.mean, self.std = channel_stats(self.spec, self.device)
+
+        torch.manual_seed(cfg.train.seed)  # the same initial weights on every rank
+        self.model = create_model(cfg.model, self.spec).to(self.device)
+        self.train_model = wrap_model(self.model) if wrap_model else self.model
+        self.optimizer = build_optimizer(cfg.train.optimizer, self.model.parameters(), cfg.train.lr)
+        self.uses_mask = cfg.method.name != "traditional"
+        self.mask_state = MaskState.initial(len(self.train_data), cfg.method.k0, rank, world_size,
+                                            self.device)
+        self.epoch = 0  # completed epochs
+
+    # -- one epoch -------------------------------------------------------------------------
+    def train_epoch(self) -> dict[str, float]:
+        cfg = self.cfg
+        # Re-seeded per epoch (and rank): dropout and random fills are reproducible from the
+        # epoch number alone, so resuming at an epoch boundary replays the same stream.
+        torch.manual_seed(mix_seed(cfg.train.seed, self.epoch, self.rank, 1))
+        batches = epoch_batches(len(self.train_data), self.rank, self.world_size,
+                                cfg.train.batch_size, cfg.train.seed, self.epoch)
+        self.model.train()
+        sums = torch.zeros(4, dtype=torch.float64, device=self.device)  # ce, kl, correct, n
+        bar = tqdm(batches, desc=f"epoch {self.epoch + 1}/{cfg.train.epochs}", unit="batch",
+                   disable=not self.progress, leave=False, mininterval=2.0)
+        for idx in bar:
+            idx = idx.to(self.device, non_blocking=True)
+            x = normalize(self.train_data.images[idx], self.mean, self.std)
+            y = self.train_data.labels[idx]
+            k = self.mask_state.get(idx) if self.uses_mask else None
+            out = method_step(cfg.method, self.train_model, self.model, x, y, k)
+            self.optimizer.zero_grad(set_to_none=True)
+            out.loss.backward()
+            self.optimizer.step()
+            if out.new_k is not None:
+                self.mask_state.set(idx, out.new_k)
+            b = y.numel()
+            sums += torch.stack([out.ce.double() * b, out.kl.double() * b,
+                                 (out.logits.argmax(1) == y).sum().double(),
+                                 torch.tensor(float(b), dtype=torch.float64, device=self.device)])
+        ce, kl, correct, n = self.all_reduce(sums).tolist()  # the epoch's one host sync
+        if not (math.isfinite(ce) and math.isfinite(kl)):
+            raise TrainingDiverged(
+                f"the loss became {'NaN' if ce != ce or kl != kl else 'infinite'} in epoch "
+                f"{self.epoch + 1}; lower --lr or --lambda (the last completed epoch's state is kept)")
+        self.epoch += 1
+        return {"train_ce": ce / n, "train_kl": kl / n, "train_accuracy": correct / n}
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        self.model.eval()
+        correct = torch.zeros((), dtype=torch.float64, device=self.device)
+        loss = torch.zeros((), dtype=torch.float64, device=self.device)
+        data, bs = self.test_data, self.cfg.train.eval_batch_size
+        for start in range(0, len(data), bs):
+            x = normalize(data.images[start:start + bs], self.mean, self.std)
+            y = data.labels[start:start + bs]
+            logits = self.model(x)
+            correct += (logits.argmax(1) == y).sum()
+            loss += torch.nn.functional.cross_entropy(logits, y, reduction="sum").double()
+        n = torch.tensor(float(len(data)), dtype=torch.float64, device=self.device)
+        correct, loss, n = self.all_reduce(torch.stack([correct, loss, n])).tolist()
+        return {"test_accuracy": correct / n, "test_loss": loss / n}
+
+    def k_stats(self) -> dict[str, float]:
+        """Exact statistics of K over all N training samples (pixel counts)."""
+        if not self.uses_mask:
+            # No masking: the paper's tables report K = 0 for traditional training.
+            return {"min": 0, "median": 0.0, "max": 0, "mean_fraction": 0.0,
+                    "share_at_min": 0.0, "share_at_max": 0.0, "n": len(self.train_data)}
+        m = self.cfg.method
+        payload = k_stats_payload(self.mask_state.k, self.num_pixels, m.k_min, m.k_max)
+        return summarize_k_stats(self.all_reduce(payload), self.num_pixels)
+
+    def run_epoch(self) -> dict[str, Any]:
+        """Train one epoch, evaluate, and return the epoch's metrics (the same on every rank)."""
+        start = time.perf_counter()
+        metrics: dict[str, Any] = {"epoch": self.epoch + 1}
+        metrics.update(self.train_epoch())
+        train_time = time.perf_counter() - start
+        metrics.update(self.evaluate())
+        metrics["k"] = self.k_stats()
+        metrics["train_time_s"] = train_time
+        metrics["epoch_time_s"] = time.perf_counter() - start
+        if self.rank == 0:
+            self.log(format_epoch(metrics, self.cfg.train.epochs))
+        return metrics
+
+    def fit(self, on_epoch: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+        history = []
+        while self.epoch < self.cfg.train.epochs:
+            metrics = self.run_epoch()
+            history.append(metrics)
+            if on_epoch is not None:
+                on_epoch(metrics)
+        return history
+
+    # -- checkpoint state (a plain dict) -----------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Model, optimizer and epoch; the mask state is saved separately, as Parquet."""
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "epoch": self.epoch}
+
+    def load_state_dict(self, state: dict[str, Any], k_global: torch.Tensor | None) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.epoch = int(state["epoch"])
+        if k_global is not None:
+            self.mask_state = MaskState.from_global(k_global, self.rank, self.world_size, self.device)
+
+
+def format_epoch(m: dict[str, Any], epochs: int) -> str:
+    k = m["k"]
+    return (f"epoch {m['epoch']}/{epochs}  ce {m['train_ce']:.4f}  kl {m['train_kl']:.4f}  "
+            f"train_acc {m['train_accuracy']:.4f}  test_acc {m['test_accuracy']:.4f}  "
+            f"K min/med/max {k['min']}/{k['median']:g}/{k['max']}  k_mean {k['mean_fraction']:.3f}  "
+            f"({m['epoch_time_s']:.1f} s)")

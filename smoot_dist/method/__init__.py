@@ -1,0 +1,1 @@
+"""The method: saliency, masking, the SMOOT controller, the loss, and the step that joins them."""

@@ -1,0 +1,101 @@
+"""Per-sample masking fractions k_i, sharded by global index, and their Parquet form.
+
+Rank r of W holds k only for the indices i with i mod W == r, densely at position i // W, so
+a lookup is one gather and no step needs communication. On disk the state is one Parquet
+table with columns `index` (int64) and `k` (float32) covering every index of [0, N) once; any
+world size re-shards it by index on load.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+from ..data.sharding import shard_indices
+from ..errors import UserError
+
+
+class MaskState:
+    def __init__(self, k: torch.Tensor, num_samples: int, rank: int = 0, world_size: int = 1):
+        own = shard_indices(num_samples, rank, world_size)
+        if k.numel() != own.numel():
+            raise ValueError(f"rank {rank} of {world_size} owns {own.numel()} samples, got {k.numel()} values")
+        self.k = k.to(torch.float32)
+        self.num_samples, self.rank, self.world_size = num_samples, rank, world_size
+
+    @classmethod
+    def initial(cls, num_samples: int, k0: float, rank: int = 0, world_size: int = 1,
+                device: torch.device | str = "cpu") -> "MaskState":
+        n = len(shard_indices(num_samples, rank, world_size))
+        return cls(torch.full((n,), k0, dtype=torch.float32, device=device), num_samples, rank, world_size)
+
+    @classmethod
+    def from_global(cls, k_global: torch.Tensor, rank: int = 0, world_size: int = 1,
+                    device: torch.device | str = "cpu") -> "MaskState":
+        """This rank's share of a full vector indexed by global index."""
+        n = k_global.numel()
+        return cls(k_global[shard_indices(n, rank, world_size)].to(device), n, rank, world_size)
+
+    @property
+    def indices(self) -> torch.Tensor:
+        return shard_indices(self.num_samples, self.rank, self.world_size)
+
+    def get(self, global_idx: torch.Tensor) -> torch.Tensor:
+        return self.k[global_idx // self.world_size]
+
+    def set(self, global_idx: torch.Tensor, values: torch.Tensor) -> None:
+        self.k[global_idx // self.world_size] = values.to(self.k.dtype)
+
+    def to_table(self) -> pa.Table:
+        return mask_table(self.indices, self.k)
+
+
+def mask_table(index: torch.Tensor, k: torch.Tensor) -> pa.Table:
+    return pa.table({"index": pa.array(index.cpu().numpy().astype("int64")),
+                     "k": pa.array(k.detach().cpu().numpy().astype("float32"))})
+
+
+def global_k(tables: list[pa.Table], num_samples: int | None = None) -> torch.Tensor:
+    """The full k vector (by global index) from per-rank tables; checks full, single coverage."""
+    table = pa.concat_tables(tables)
+    index = torch.from_numpy(table.column("index").to_numpy().astype("int64"))
+    k = torch.from_numpy(table.column("k").to_numpy().astype("float32"))
+    n = num_samples if num_samples is not None else index.numel()
+    if index.numel() != n or (index.numel() and (index.min() < 0 or index.max() >= n)):
+        raise ValueError(f"mask state has {index.numel()} rows with indices outside [0, {n})"
+                         if index.numel() == n else f"mask state has {index.numel()} rows, expected {n}")
+    if torch.bincount(index, minlength=n).ne(1).any():
+        raise ValueError("mask state does not cover every index exactly once")
+    out = torch.empty(n, dtype=torch.float32)
+    out[index] = k
+    return out
+
+
+def write_mask_parquet(path: str | Path, table: pa.Table) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    pq.write_table(table.sort_by("index"), tmp)
+    tmp.replace(path)  # a crash mid-write never leaves a half-written state behind
+
+
+def read_mask_parquet(path: str | Path, num_samples: int | None = None) -> torch.Tensor:
+    """The full k vector stored at `path`, validated (columns, coverage, range)."""
+    path = Path(path)
+    try:
+        table = pq.read_table(path, columns=["index", "k"])
+    except FileNotFoundError:
+        raise UserError(f"mask state {path} does not exist; pass the path of a saved state") from None
+    except (pa.ArrowException, OSError, KeyError) as err:
+        raise UserError(f"mask state {path} is not a valid Parquet table with columns index, k "
+                        f"({str(err).splitlines()[0][:200]})") from None
+    try:
+        k = global_k([table], num_samples)
+    except ValueError as err:
+        raise UserError(f"mask state {path} does not fit this run: {err}") from None
+    if not torch.isfinite(k).all() or (k < 0).any() or (k > 1).any():
+        raise UserError(f"mask state {path} holds k values outside [0, 1]")
+    return k

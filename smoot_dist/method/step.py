@@ -1,0 +1,54 @@
+"""One training step's loss for each method: traditional, SGT, SMOOT."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import MethodConfig
+from .controller import update_k
+from .loss import saliency_guided_loss
+from .masking import apply_mask, lowest_saliency_mask, mask_counts
+from .saliency import input_saliency
+
+
+@dataclass
+class StepResult:
+    loss: torch.Tensor  # what backward() takes
+    ce: torch.Tensor  # detached batch means, for the epoch's metrics
+    kl: torch.Tensor
+    logits: torch.Tensor  # clean-branch logits, detached
+    new_k: torch.Tensor | None  # SMOOT's updated fractions for this batch; None: k unchanged
+
+
+def method_step(cfg: MethodConfig, model: nn.Module, plain_model: nn.Module,
+                x: torch.Tensor, y: torch.Tensor, k: torch.Tensor | None) -> StepResult:
+    """Loss of one batch.
+
+    `model` is what trains (possibly a DDP wrapper); `plain_model` is the same module
+    unwrapped, used for the saliency pass. `k` holds the batch's masking fractions
+    (SGT: all k0; ignored by traditional).
+    """
+    if cfg.name == "traditional":
+        logits = model(x)
+        ce = F.cross_entropy(logits, y)
+        return StepResult(ce, ce.detach(), torch.zeros_like(ce).detach(), logits.detach(), None)
+
+    saliency = input_saliency(plain_model, x, y, use_abs=cfg.saliency_abs)
+    mask = lowest_saliency_mask(saliency, mask_counts(k, saliency.shape[1]))
+    x_masked = apply_mask(x, mask, cfg.fill)
+    logits = model(x)
+    masked_logits = model(x_masked)
+    loss, ce, kl = saliency_guided_loss(logits, masked_logits, y, cfg.lam)
+    new_k = None
+    if cfg.name == "smoot":
+        # No extra forward: the controller reads the outputs the loss already computed.
+        with torch.no_grad():
+            new_k = update_k(k, F.softmax(logits.detach(), dim=1),
+                             F.softmax(masked_logits.detach(), dim=1), y,
+                             alpha=cfg.alpha, beta=cfg.beta, n=cfg.n,
+                             k_min=cfg.k_min, k_max=cfg.k_max)
+    return StepResult(loss, ce.detach(), kl.detach(), logits.detach(), new_k)

@@ -1,0 +1,44 @@
+"""Shared fixtures. Real data is laid out by scripts/setup.sh (README's test command)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def real_data_root() -> Path:
+    """The prepared data directory; the tests fail (not skip) if setup did not prepare it."""
+    from smoot_dist.data.paths import data_root
+    from smoot_dist.data.prepare import is_prepared
+    from smoot_dist.data.registry import DATASETS
+
+    root = data_root()
+    for name in ("mnist", "fashion_mnist"):
+        assert is_prepared(DATASETS[name], root), (
+            f"{name} is not prepared under {root}: run scripts/setup.sh "
+            f"(or python jobs/prepare_data.py {name})")
+    return root
+
+
+def run_job(script: str, *args: str, env: dict[str, str] | None = None,
+            timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run one of jobs/*.py as a user would, capturing its output."""
+    full_env = dict(os.environ, **(env or {}))
+    return subprocess.run([PYTHON, str(REPO / "jobs" / script), *args], capture_output=True,
+                          text=True, env=full_env, timeout=timeout, cwd=str(REPO))
