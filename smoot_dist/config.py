@@ -103,6 +103,9 @@ SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig,
 _SECTION_TYPES = {name: typing.get_type_hints(cls) for name, cls in SECTIONS.items()}
 
 
+_TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+
+
 def _coerce(section: str, key: str, value: Any, source: str) -> Any:
     """Check `value` against the field's annotation; ints are accepted where floats are."""
     hint = _SECTION_TYPES[section][key]
@@ -111,14 +114,14 @@ def _coerce(section: str, key: str, value: Any, source: str) -> Any:
     if value is None:
         if optional:
             return None
-        raise ConfigError(f"{section}.{key} in {source} must not be empty; give a {base.__name__}")
+        raise ConfigError(f"{section}.{key} in {source} must not be empty; give {_TYPE_WORDS[base]}")
     ok = (isinstance(value, bool) if base is bool
           else isinstance(value, int) and not isinstance(value, bool) if base is int
           else isinstance(value, (int, float)) and not isinstance(value, bool) if base is float
           else isinstance(value, base))
     if not ok:
-        raise ConfigError(f"{section}.{key} in {source} must be a {base.__name__}, "
-                          f"got {value!r} ({type(value).__name__})")
+        raise ConfigError(f"{section}.{key} in {source} must be {_TYPE_WORDS[base]}, "
+                          f"got {value!r}")
     return float(value) if base is float else value
 
 

@@ -68,6 +68,20 @@ def _check_pretrained_file(path: str) -> Path:
     return p
 
 
+def _check_timm_weights_loaded(model: nn.Module, file: Path, name: str) -> None:
+    """timm loads non-strictly when it adapts a checkpoint (e.g. a new classifier), so weights of
+    another architecture would be skipped in silence: require that most tensors arrived as stored."""
+    from timm.models import load_state_dict
+
+    stored = load_state_dict(str(file))
+    own = model.state_dict()
+    same = sum(1 for k, v in own.items()
+               if k in stored and stored[k].shape == v.shape and torch.equal(stored[k].to(v.dtype), v))
+    if same < len(own) // 2:
+        raise UserError(f"pretrained weights {file} do not fit model {name}: only {same} of "
+                        f"{len(own)} tensors could be loaded; pass weights of this architecture")
+
+
 def _create_timm(cfg: ModelConfig, spec: DatasetSpec, image_size: int) -> nn.Module:
     import timm
 
@@ -84,19 +98,22 @@ def _create_timm(cfg: ModelConfig, spec: DatasetSpec, image_size: int) -> nn.Mod
             kw.update(pretrained=True, pretrained_cfg_overlay={"file": str(file)})
     try:
         try:
-            return timm.create_model(cfg.name, **sized)
+            model = timm.create_model(cfg.name, **sized)
         except TypeError as err:
             # CNN-style timm models take no img_size/patch_size; they adapt by pooling.
             if "img_size" not in str(err) and "patch_size" not in str(err):
                 raise
             if cfg.patch_size is not None:
                 raise ConfigError(f"model {cfg.name} has no patch size; drop --patch-size") from None
-            return timm.create_model(cfg.name, **kwargs)
+            model = timm.create_model(cfg.name, **kwargs)
     except (RuntimeError, ValueError, AssertionError, KeyError) as err:
         first = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
         what = "its pretrained weights do not fit" if cfg.pretrained else "it cannot be built"
         raise UserError(f"model {cfg.name} for {spec.title} ({spec.channels}x{image_size}x"
                         f"{image_size}): {what}: {first}") from None
+    if cfg.pretrained:
+        _check_timm_weights_loaded(model, file, cfg.name)
+    return model
 
 
 def _load_cnn_weights(model: nn.Module, path: str) -> None:

@@ -1,0 +1,94 @@
+import pytest
+
+from smoot_dist.config import ExperimentConfig, build_config
+from smoot_dist.errors import ConfigError
+
+
+def test_dataset_presets_follow_the_papers_table_1():
+    mnist = build_config(overrides={"data": {"dataset": "mnist"}})
+    assert (mnist.model.name, mnist.method.beta, mnist.train.lr, mnist.method.k0) == ("cnn", 0.95, 1.0, 0.5)
+    cifar = build_config(overrides={"data": {"dataset": "cifar10"}})
+    assert (cifar.model.name, cifar.method.beta, cifar.train.lr) == ("deit_tiny_patch16_224", 0.8, 0.001)
+    assert cifar.train.batch_size == 256 and cifar.train.optimizer == "adadelta"
+
+
+def test_layers_flags_over_file_over_preset(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("data: {dataset: cifar100}\nmethod: {beta: 0.5, lambda: 2.0}\ntrain: {lr: 0.01}\n")
+    cfg = build_config(str(f), {"method": {"beta": 0.6}})
+    assert cfg.data.dataset == "cifar100"
+    assert cfg.method.beta == 0.6  # flag beats file
+    assert cfg.method.lam == 2.0  # file beats preset ("lambda" is the YAML name)
+    assert cfg.train.lr == 0.01
+    assert cfg.model.name == "deit_tiny_patch16_224"  # preset of the file's dataset
+    assert cfg.to_dict()["method"]["lambda"] == 2.0
+
+
+def test_round_trip_of_to_dict_through_yaml(tmp_path):
+    import yaml
+    cfg = build_config(overrides={"data": {"dataset": "mnist", "train_subset": 100},
+                                  "method": {"name": "sgt", "k0": 0.3}})
+    f = tmp_path / "r.yaml"
+    f.write_text(yaml.safe_dump(cfg.to_dict()))
+    assert build_config(str(f)) == cfg
+
+
+@pytest.mark.parametrize("section,values,match", [
+    ("method", {"k_min": 0.8, "k_max": 0.8}, "k_min .* must be below k_max"),
+    ("method", {"k_min": 0.9, "k_max": 0.5, "k0": 0.6}, "must be below"),
+    ("method", {"k0": 1.5}, r"k0 .* \[0, 1\]"),
+    ("method", {"k_min": -0.1}, r"k_min .* \[0, 1\]"),
+    ("method", {"k0": 0.9}, "k0 .* within"),
+    ("method", {"beta": 1.2}, r"beta .* \[0, 1\]"),
+    ("method", {"alpha": -0.1}, "alpha .* >= 0"),
+    ("method", {"lam": -1.0}, "lambda .* >= 0"),
+    ("method", {"lam": float("nan")}, "lambda must be a finite"),
+    ("method", {"n": 0}, "n .* >= 1"),
+    ("method", {"name": "sgd"}, "unknown method 'sgd'"),
+    ("method", {"fill": "zero"}, "unknown fill 'zero'"),
+    ("data", {"dataset": "imagenet"}, "unknown dataset 'imagenet'"),
+    ("data", {"train_subset": 0}, "train_subset must be a positive"),
+    ("train", {"epochs": 0}, "epochs must be >= 1"),
+    ("train", {"batch_size": 0}, "batch_size must be >= 1"),
+    ("train", {"lr": 0.0}, "lr must be a positive"),
+    ("train", {"optimizer": "lion"}, "unknown optimizer"),
+    ("train", {"device": "tpu"}, "unknown device"),
+])
+def test_out_of_range_values_are_one_clear_error(section, values, match):
+    with pytest.raises(ConfigError, match=match) as info:
+        build_config(overrides={section: values})
+    assert "\n" not in str(info.value)
+
+
+def test_sgt_accepts_k0_outside_the_smoot_bounds():
+    cfg = build_config(overrides={"method": {"name": "sgt", "k0": 0.9}})
+    assert cfg.method.k0 == 0.9
+
+
+@pytest.mark.parametrize("text,match", [
+    ("method: {kk: 1}\n", "unknown key method.kk .* known keys in method: name, k0"),
+    ("optim: {lr: 1}\n", "unknown section 'optim'"),
+    ("method: {k0: fast}\n", "method.k0 .* must be a number, got 'fast'"),
+    ("train: {epochs: 1.5}\n", "train.epochs .* must be an integer"),
+    ("train: {epochs: true}\n", "train.epochs .* must be an integer"),
+    ("method: {saliency_abs: 1}\n", "saliency_abs .* must be true or false"),
+    ("method: [1, 2]\n", "must be a mapping"),
+    ("- a\n- b\n", "must be a mapping of sections"),
+    ("method: {k0: [\n", "not valid YAML at line"),
+])
+def test_bad_config_files(tmp_path, text, match):
+    f = tmp_path / "bad.yaml"
+    f.write_text(text)
+    with pytest.raises(ConfigError, match=match):
+        build_config(str(f))
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        build_config(str(tmp_path / "nope.yaml"))
+
+
+def test_defaults_are_the_designs():
+    m = ExperimentConfig().method
+    assert (m.name, m.k0, m.k_min, m.k_max, m.alpha, m.n, m.lam, m.fill, m.saliency_abs) == \
+        ("smoot", 0.5, 0.2, 0.8, 0.1, 5, 1.0, "random", False)

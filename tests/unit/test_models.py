@@ -1,0 +1,81 @@
+import pytest
+import timm
+import torch
+
+from smoot_dist.config import ModelConfig
+from smoot_dist.data.registry import DATASETS
+from smoot_dist.errors import ConfigError, UserError
+from smoot_dist.models import MnistCNN, ResizeInput, create_model
+
+
+def test_cnn_is_the_papers_architecture():
+    m = create_model(ModelConfig("cnn"), DATASETS["mnist"])
+    assert isinstance(m, MnistCNN)
+    assert m.fc1.in_features == 9216 and m.fc2.out_features == 10
+    assert sum(p.numel() for p in m.parameters()) == 1_199_882  # the PyTorch MNIST example's count
+    assert m(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_cnn_adapts_to_cifar_channels_size_and_classes():
+    m = create_model(ModelConfig("cnn"), DATASETS["cifar100"])
+    assert m.conv1.in_channels == 3 and m.fc1.in_features == 64 * 14 * 14
+    assert m(torch.zeros(2, 3, 32, 32)).shape == (2, 100)
+
+
+def test_deit_tiny_on_32x32_cifar_with_patch_4():
+    m = create_model(ModelConfig("deit_tiny_patch16_224", patch_size=4), DATASETS["cifar10"])
+    assert m.patch_embed.num_patches == 64
+    assert m(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_input_resize_keeps_dataset_resolution_outside():
+    m = create_model(ModelConfig("deit_tiny_patch16_224", input_size=224), DATASETS["cifar10"])
+    assert isinstance(m, ResizeInput) and m.model.patch_embed.num_patches == 196
+    x = torch.zeros(1, 3, 32, 32, requires_grad=True)
+    m(x).sum().backward()
+    assert x.grad.shape == (1, 3, 32, 32)
+
+
+def test_timm_cnn_takes_dataset_channels():
+    m = create_model(ModelConfig("resnet18"), DATASETS["mnist"])
+    assert m(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_unknown_model_and_misplaced_patch_size():
+    with pytest.raises(ConfigError, match="unknown model 'resnet9000'"):
+        create_model(ModelConfig("resnet9000"), DATASETS["mnist"])
+    with pytest.raises(ConfigError, match="no patch size"):
+        create_model(ModelConfig("cnn", patch_size=4), DATASETS["mnist"])
+    with pytest.raises(ConfigError, match="no patch size"):
+        create_model(ModelConfig("resnet18", patch_size=4), DATASETS["mnist"])
+
+
+def test_pretrained_timm_weights_from_a_local_file_are_adapted(tmp_path):
+    torch.manual_seed(0)
+    source = timm.create_model("deit_tiny_patch16_224", num_classes=1000)  # ImageNet geometry
+    path = tmp_path / "deit_tiny.pth"
+    torch.save(source.state_dict(), path)
+    m = create_model(ModelConfig("deit_tiny_patch16_224", patch_size=4, pretrained=str(path)),
+                     DATASETS["cifar10"])
+    assert torch.equal(m.blocks[0].attn.qkv.weight, source.blocks[0].attn.qkv.weight)
+    assert m.head.out_features == 10
+    assert m.pos_embed.shape[1] == 65  # 64 patches + class token, resampled by timm
+
+
+def test_pretrained_weights_that_do_not_fit_are_one_clear_error(tmp_path):
+    path = tmp_path / "cnn.pt"
+    torch.save(MnistCNN().state_dict(), path)
+    with pytest.raises(UserError, match="pretrained weights .* do not fit model deit_tiny"):
+        create_model(ModelConfig("deit_tiny_patch16_224", pretrained=str(path)), DATASETS["cifar10"])
+    with pytest.raises(UserError, match="do not fit the cnn"):
+        create_model(ModelConfig("cnn", pretrained=str(path)), DATASETS["cifar10"])
+    with pytest.raises(UserError, match="does not exist"):
+        create_model(ModelConfig("cnn", pretrained=str(tmp_path / "none.pt")), DATASETS["mnist"])
+
+
+def test_cnn_pretrained_round_trip(tmp_path):
+    torch.manual_seed(0)
+    src = MnistCNN()
+    torch.save(src.state_dict(), tmp_path / "w.pt")
+    m = create_model(ModelConfig("cnn", pretrained=str(tmp_path / "w.pt")), DATASETS["mnist"])
+    assert all(torch.equal(a, b) for a, b in zip(m.state_dict().values(), src.state_dict().values()))
