@@ -2,38 +2,66 @@
 
 from __future__ import annotations
 
-import time
+import shutil
 from pathlib import Path
 from typing import Any
 
-import torch
-import yaml
-
+from .checkpoint import STATE_FILE, k_digest, load_checkpoint, save_checkpoint
 from .config import ExperimentConfig
+from .data.loading import Splits
 from .engine import Trainer
-from .method.mask_state import write_mask_parquet
-from .summary import build_summary
+from .runs import RunSpec, TrainingOutcome
+from .tracking import MlflowRun
+
+CHECKPOINT_DIR = "checkpoint"
 
 
-def run_in_process(cfg: ExperimentConfig, output_dir: Path | None, progress: bool = True) -> dict[str, Any]:
-    start = time.perf_counter()
-    trainer = Trainer(cfg, progress=progress)
+def _latest_checkpoint(folder: Path) -> Path | None:
+    # `checkpoint.old` only survives a crash between the two renames in _replace_checkpoint.
+    for name in (CHECKPOINT_DIR, CHECKPOINT_DIR + ".old"):
+        if (folder / name / STATE_FILE).is_file():
+            return folder / name
+    return None
+
+
+def _replace_checkpoint(folder: Path, write) -> None:
+    """Write the new checkpoint beside the old one, then swap: a crash never leaves none."""
+    tmp, cur, old = (folder / f"{CHECKPOINT_DIR}{s}" for s in (".tmp", "", ".old"))
+    shutil.rmtree(tmp, ignore_errors=True)
+    write(tmp)
+    shutil.rmtree(old, ignore_errors=True)
+    if cur.exists():
+        cur.rename(old)
+    tmp.rename(cur)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def run_in_process(cfg: ExperimentConfig, spec: RunSpec, tracker: MlflowRun | None,
+                   splits: Splits | None = None, progress: bool = True) -> TrainingOutcome:
+    trainer = Trainer(cfg, splits=splits, progress=progress)
+    history: list[dict[str, Any]] = []
+    resumes: list[dict[str, Any]] = []
+    latest = _latest_checkpoint(spec.folder) if spec.resumed else None
+    if latest is not None:
+        state, k, record = load_checkpoint(latest, len(trainer.train_data))
+        trainer.load_state_dict(state, k)
+        history = record["history"]
+        resumes = record.get("resumes", []) + [{
+            "epoch": trainer.epoch, "workers": 0,
+            "k_sha256": k_digest(trainer.mask_state.k) if k is not None else None}]
+        print(f"resuming run {spec.name} after epoch {trainer.epoch} from {latest}", flush=True)
     print(f"training {cfg.method.name} on {trainer.spec.title} ({len(trainer.train_data)} train / "
           f"{len(trainer.test_data)} test samples) with {cfg.model.name} on {trainer.device}, "
           f"{cfg.train.epochs} epoch(s), in this process", flush=True)
-    if output_dir is not None:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
-    def save(_metrics: dict[str, Any]) -> None:
-        if output_dir is not None and trainer.uses_mask:
-            write_mask_parquet(output_dir / "mask_state.parquet", trainer.mask_state.to_table())
+    def on_epoch(metrics: dict[str, Any]) -> None:
+        history.append(metrics)
+        k = trainer.mask_state.k if trainer.uses_mask else None
+        _replace_checkpoint(spec.folder, lambda d: save_checkpoint(
+            d, trainer.state_dict(), k, history, {"resumes": resumes}))
+        if tracker is not None:
+            tracker.log_epoch(metrics)
 
-    history = trainer.fit(on_epoch=save)
-    if output_dir is not None:
-        torch.save(trainer.model.state_dict(), output_dir / "model.pt")
-    return build_summary(cfg, history, num_train=len(trainer.train_data),
-                         num_test=len(trainer.test_data), num_pixels=trainer.num_pixels,
-                         workers=0, device=str(trainer.device),
-                         wall_time_s=time.perf_counter() - start,
-                         output_dir=str(output_dir) if output_dir else None)
+    trainer.fit(on_epoch)
+    return TrainingOutcome(history, trainer.mask_state.k.cpu() if trainer.uses_mask else None,
+                           resumes, str(trainer.device), 0)

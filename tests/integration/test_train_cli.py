@@ -24,8 +24,8 @@ def test_smoot_one_epoch_in_process_without_ray(real_data_root, tmp_path, no_ray
     summary_path = tmp_path / "s.json"
     r = run_job("train.py", "--dataset", dataset, "--method", "smoot", "--epochs", "1",
                 "--train-subset", "4000", "--workers", "0", "--summary-json", str(summary_path),
-                "--output-dir", str(tmp_path / "run"), "--no-progress",
-                env={"PYTHONPATH": no_ray_path})
+                "--storage-path", str(tmp_path), "--run-name", "run", "--no-progress",
+                env={"PYTHONPATH": no_ray_path, "SMOOT_HOME": str(tmp_path / "home")})
     assert r.returncode == 0, r.stderr
     s = json.loads(summary_path.read_text())
     assert (s["method"], s["dataset"]) == ("smoot", dataset)
@@ -43,7 +43,9 @@ def test_smoot_one_epoch_in_process_without_ray(real_data_root, tmp_path, no_ray
     assert s["num_test"] == 10000 and s["num_train"] == 4000
     assert "SMOOT | 10K | " in r.stdout and f"{100 * s['test_accuracy']:.2f}%" in r.stdout
     run = tmp_path / "run"
-    assert {"summary.json", "config.yaml", "model.pt", "mask_state.parquet"} <= {p.name for p in run.iterdir()}
+    assert {"summary.json", "config.yaml", "run.json", "checkpoint", "mask_state.parquet",
+            "k_histogram.png"} <= {p.name for p in run.iterdir()}
+    assert (tmp_path / "home" / "mlflow.db").is_file()  # tracked in the embedded store
 
 
 @pytest.mark.parametrize("args,message", [
@@ -62,7 +64,7 @@ def test_smoot_one_epoch_in_process_without_ray(real_data_root, tmp_path, no_ray
 ])
 def test_bad_input_is_one_line_and_exit_code_2(tmp_path, args, message):
     r = run_job("train.py", "--workers", "0", "--epochs", "1", "--train-subset", "100",
-                "--output-dir", str(tmp_path / "run"), *args)
+                "--storage-path", str(tmp_path), *args, env={"SMOOT_HOME": str(tmp_path / "home")})
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1, r.stderr

@@ -1,0 +1,198 @@
+"""The Ray Train adapter: the only module of the library that imports Ray.
+
+Each Ray Train worker runs the same engine.Trainer as an in-process run, with DDP for the
+gradients and two collectives of its own: the epoch's metric sums and K histogram
+(all-reduce), and, once per epoch for the checkpoint, the mask state (all-gather). Rank r owns
+the global indices i with i mod W == r; a checkpoint holds the whole mask state as one table, so
+a resumed run re-shards it for whatever worker count it has.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import ray
+import ray.train
+import torch
+import torch.distributed as dist
+from ray.train import (Checkpoint, CheckpointConfig, FailureConfig, LoggingConfig, RunConfig,
+                       ScalingConfig, UserCallback)
+from ray.train.torch import TorchTrainer
+
+from .checkpoint import k_digest, load_checkpoint, save_checkpoint
+from .config import ExperimentConfig, merge
+from .data.paths import data_root
+from .data.sharding import shard_size
+from .engine import Trainer, TrainingDiverged
+from .errors import UserError
+from .runs import RunSpec, TrainingOutcome
+from .tracking import MlflowRun, flat_epoch_metrics
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+# -- connecting ------------------------------------------------------------------------------
+def connect(address: str | None = None) -> str:
+    """Join the cluster at `address` / $RAY_ADDRESS, or start a local one (127.0.0.1 only)."""
+    if ray.is_initialized():
+        return "already connected"
+    address = address or os.environ.get("RAY_ADDRESS")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    try:
+        if address:
+            ray.init(address=address, log_to_driver=True, logging_level="WARNING")
+            return f"Ray cluster at {address}"
+        # Workers import smoot_dist from this checkout even when it is not installed.
+        pythonpath = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
+        # The dashboard (on 127.0.0.1) serves the state API that Ray Train's controller polls.
+        ray.init(address="local", _node_ip_address="127.0.0.1", include_dashboard=True,
+                 dashboard_host="127.0.0.1",
+                 object_store_memory=200 * 1024 * 1024, logging_level="WARNING",
+                 runtime_env={"env_vars": {"PYTHONPATH": pythonpath}})
+        return "a local Ray started by this job (127.0.0.1)"
+    except (ConnectionError, RuntimeError, ValueError) as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        where = address or "a local Ray"
+        raise UserError(f"cannot reach the Ray cluster at {where} ({first}); start it with "
+                        f"`ray start --head`, or unset RAY_ADDRESS to run a local Ray") from None
+
+
+# -- inside each worker ------------------------------------------------------------------------
+def _all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t
+
+
+def _gather_k(trainer: Trainer) -> torch.Tensor:
+    """The full k vector by global index (on every rank), from every rank's shard."""
+    state = trainer.mask_state
+    n, world = state.num_samples, state.world_size
+    longest = shard_size(n, 0, world)
+    padded = torch.zeros(longest, dtype=torch.float32, device=state.k.device)
+    padded[: state.k.numel()] = state.k
+    parts = [torch.empty_like(padded) for _ in range(world)]
+    dist.all_gather(parts, padded)
+    k = torch.empty(n, dtype=torch.float32)
+    for r, part in enumerate(parts):
+        k[r::world] = part[: shard_size(n, r, world)].cpu()
+    return k
+
+
+def _worker_loop(config: dict[str, Any]) -> None:
+    cfg = merge(ExperimentConfig(), config["cfg"], "the run's config")
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    device = ray.train.torch.get_device()
+    if device.type == "cpu":
+        torch.set_num_threads(1)  # one core per worker: no oversubscription
+    trainer = Trainer(cfg, rank=rank, world_size=world, device=device,
+                      wrap_model=ray.train.torch.prepare_model, all_reduce=_all_reduce_sum,
+                      progress=False)
+    history: list[dict[str, Any]] = []
+    resumes: list[dict[str, Any]] = []
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as folder:
+            state, k, record = load_checkpoint(folder, len(trainer.train_data))
+        trainer.load_state_dict(state, k)  # re-shards k for this world size
+        history = record["history"]
+        # Gathered back from the shards: proves the state survived the re-sharding intact.
+        digest = k_digest(_gather_k(trainer)) if trainer.uses_mask else None
+        resumes = record.get("resumes", []) + [{"epoch": trainer.epoch, "workers": world,
+                                                "k_sha256": digest}]
+        if rank == 0:
+            print(f"resumed after epoch {trainer.epoch} on {world} worker(s); mask state sha256 "
+                  f"{(digest or '-')[:16]}", flush=True)
+    while trainer.epoch < cfg.train.epochs:
+        try:
+            metrics = trainer.run_epoch()
+        except TrainingDiverged as err:
+            # Every rank sees the same all-reduced loss, so all stop here together, and the
+            # last good checkpoint stays the latest. Raising would make Ray retry, and a retry
+            # replays the same epoch into the same NaN; the driver sees the short history.
+            if rank == 0:
+                print(f"error: {err}", flush=True)
+            return
+        history.append(metrics)
+        k = _gather_k(trainer) if trainer.uses_mask else None
+        flat = flat_epoch_metrics(metrics)
+        if rank == 0:
+            with tempfile.TemporaryDirectory() as folder:
+                save_checkpoint(folder, trainer.state_dict(), k, history, {"resumes": resumes})
+                ray.train.report(flat, checkpoint=Checkpoint.from_directory(folder))
+        else:
+            ray.train.report(flat)
+
+
+# -- on Ray Train's controller -----------------------------------------------------------------
+class MlflowEpochLogger(UserCallback):
+    """Logs each reported epoch to the run's MLflow run: the one writer (not the workers)."""
+
+    def __init__(self, tracker: MlflowRun):
+        self.tracker = tracker
+
+    def after_report(self, run_context, metrics, checkpoint) -> None:
+        first = metrics[0] if metrics else {}
+        if "epoch" not in first:
+            return
+        try:
+            self.tracker.log_epoch(first)
+        except Exception as err:  # tracking trouble must not kill the training run
+            print(f"warning: MLflow logging failed ({type(err).__name__}: {err})", flush=True)
+
+
+# -- on the driver -------------------------------------------------------------------------------
+def _user_error_in(err: BaseException) -> UserError | None:
+    failures = getattr(err, "worker_failures", {}) or {}
+    for exc in failures.values():
+        while exc is not None:
+            if isinstance(exc, UserError):
+                return exc
+            exc = getattr(exc, "cause", None) or exc.__cause__
+    return None
+
+
+def run_with_ray(cfg: ExperimentConfig, spec: RunSpec, tracker: MlflowRun | None, *, workers: int,
+                 use_gpu: bool, max_failures: int, address: str | None = None) -> TrainingOutcome:
+    where = connect(address)
+    print(f"training {cfg.method.name} on {cfg.data.dataset} with {workers} Ray Train worker(s) "
+          f"({'GPU' if use_gpu else 'CPU'}) on {where}; checkpoints: {spec.storage_path}/{spec.name}",
+          flush=True)
+    # Workers may not share the driver's environment: give them the data path it resolved.
+    worker_cfg = replace(cfg, data=replace(cfg.data, root=str(data_root(cfg.data.root))))
+    trainer = TorchTrainer(
+        _worker_loop,
+        train_loop_config={"cfg": worker_cfg.to_dict()},
+        scaling_config=ScalingConfig(num_workers=workers, use_gpu=use_gpu),
+        run_config=RunConfig(
+            name=spec.name, storage_path=spec.storage_path,
+            checkpoint_config=CheckpointConfig(num_to_keep=2),
+            failure_config=FailureConfig(max_failures=max_failures),
+            # Ray Train's INFO lines repeat every report's metrics; our epoch lines say it once.
+            logging_config=LoggingConfig(log_level="WARNING"),
+            callbacks=[MlflowEpochLogger(tracker)] if tracker is not None else []),
+    )
+    try:
+        result = trainer.fit()
+    except ray.train.TrainingFailedError as err:
+        user = _user_error_in(err)
+        if user is not None:
+            raise UserError(str(user)) from None
+        raise
+    record: dict[str, Any] = {"history": []}
+    k = None
+    if result.checkpoint is not None:
+        with result.checkpoint.as_directory() as folder:
+            _state, k, record = load_checkpoint(folder)
+    done = len(record["history"])
+    if done < cfg.train.epochs:
+        kept = (f"the checkpoint of epoch {done} is kept in {spec.storage_path}/{spec.name}"
+                if done else "no epoch completed")
+        raise UserError(f"training stopped in epoch {done + 1}: the loss became NaN or infinite; "
+                        f"lower --lr or --lambda ({kept})")
+    device = "cuda" if use_gpu else "cpu"
+    return TrainingOutcome(record["history"], k, record.get("resumes", []), device, workers)

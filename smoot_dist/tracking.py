@@ -1,0 +1,156 @@
+"""MLflow: one run per training run, written by one process.
+
+In-process runs log from their own loop; Ray runs log from Ray Train's controller (a
+UserCallback fed by `ray.train.report`) and the driver: never from the workers. The run id is
+created before training and kept with the run's files, so a resumed run continues the same
+MLflow run instead of starting a second one.
+
+Embedded default: a SQLite store at a fixed path ($SMOOT_HOME/mlflow.db, SMOOT_HOME defaulting
+to ~/smoot_dist) with artifacts beside it; `--tracking-uri` (or MLFLOW_TRACKING_URI) for a server.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from .errors import UserError
+
+EXPERIMENT = "smoot_dist"
+HOME_ENV = "SMOOT_HOME"
+# Keys of the per-epoch metrics logged for every epoch (and reported to Ray).
+EPOCH_METRIC_KEYS = ("train_ce", "train_kl", "train_accuracy", "test_accuracy", "test_loss",
+                     "k_min", "k_median", "k_max", "k_mean_fraction", "k_share_at_min",
+                     "k_share_at_max", "train_time_s", "epoch_time_s")
+
+
+def smoot_home() -> Path:
+    return Path(os.environ.get(HOME_ENV) or Path.home() / "smoot_dist").expanduser()
+
+
+def default_tracking_uri() -> str:
+    return f"sqlite:///{smoot_home() / 'mlflow.db'}"
+
+
+def resolve_tracking_uri(uri: str | None) -> str:
+    return uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
+
+
+def ui_command(uri: str) -> str:
+    if uri.startswith(("http://", "https://")):
+        return f"open {uri} in a browser"
+    return f"mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000"
+
+
+def _quiet_mlflow() -> None:
+    # MLflow announces its SQLite migrations at INFO on every new store; keep runs' output readable.
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def check_tracking_uri(uri: str, timeout_s: float = 5.0) -> None:
+    """Fail before training when the store cannot be reached or created."""
+    scheme = urlparse(uri).scheme
+    if scheme in ("http", "https"):
+        import requests
+
+        try:
+            requests.get(uri.rstrip("/") + "/health", timeout=timeout_s).raise_for_status()
+        except requests.RequestException as err:
+            reason = type(err).__name__
+            raise UserError(f"MLflow tracking server {uri} is not reachable ({reason}); start it, "
+                            f"fix --tracking-uri, or pass --no-tracking") from None
+    elif scheme == "sqlite":
+        db = Path(uri[len("sqlite:///"):])
+        try:
+            db.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise UserError(f"cannot create the MLflow store {db} ({err.strerror}); pass another "
+                            f"--tracking-uri or --no-tracking") from None
+
+
+def flat_epoch_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    """Engine metrics (with a nested `k`) -> flat floats under EPOCH_METRIC_KEYS, plus `epoch`."""
+    flat = {key: float(v) for key, v in metrics.items() if key != "k" and isinstance(v, (int, float))}
+    flat.update({f"k_{key}": float(v) for key, v in metrics["k"].items() if key != "n"})
+    return flat
+
+
+class MlflowRun:
+    """Handle on one MLflow run. Holds only strings, so it can be shipped to Ray's controller."""
+
+    def __init__(self, uri: str, run_id: str):
+        self.uri, self.run_id = uri, run_id
+
+    @property
+    def client(self):
+        from mlflow.tracking import MlflowClient
+
+        _quiet_mlflow()
+        return MlflowClient(self.uri)
+
+    @classmethod
+    def open(cls, uri: str, run_name: str, run_id: str | None = None,
+             experiment: str = EXPERIMENT, tags: dict[str, str] | None = None) -> "MlflowRun":
+        """Continue `run_id` when it exists in this store, else create a run."""
+        from mlflow.tracking import MlflowClient
+
+        _quiet_mlflow()
+        client = MlflowClient(uri)
+        try:
+            if run_id:
+                try:
+                    client.get_run(run_id)
+                    client.update_run(run_id, status="RUNNING")
+                    return cls(uri, run_id)
+                except Exception:  # not in this store: start a new run below
+                    pass
+            exp = client.get_experiment_by_name(experiment)
+            if exp is None:
+                location = None
+                if urlparse(uri).scheme == "sqlite":
+                    # Beside the database, not in whatever directory the run happens to start in.
+                    location = (Path(uri[len("sqlite:///"):]).parent / "mlartifacts").as_uri()
+                exp_id = client.create_experiment(experiment, artifact_location=location)
+            else:
+                exp_id = exp.experiment_id
+            run = client.create_run(exp_id, run_name=run_name, tags=tags or {})
+        except Exception as err:
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+            raise UserError(f"MLflow store {uri} refused the run ({first}); fix --tracking-uri "
+                            f"or pass --no-tracking") from None
+        return cls(uri, run.info.run_id)
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        """Log once: MLflow params are immutable, so a resumed run keeps its original ones."""
+        from mlflow.entities import Param
+
+        client = self.client
+        if client.get_run(self.run_id).data.params:
+            return
+        items = [Param(k, str(v)) for k, v in params.items()]
+        for start in range(0, len(items), 100):
+            client.log_batch(self.run_id, params=items[start:start + 100])
+
+    def log_epoch(self, metrics: dict[str, Any]) -> None:
+        from mlflow.entities import Metric
+
+        flat = flat_epoch_metrics(metrics) if "k" in metrics else metrics
+        step, now = int(flat["epoch"]), int(time.time() * 1000)
+        self.client.log_batch(self.run_id, metrics=[
+            Metric(key, float(flat[key]), now, step) for key in EPOCH_METRIC_KEYS if key in flat])
+
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        client = self.client
+        for key, value in tags.items():
+            client.set_tag(self.run_id, key, str(value))
+
+    def log_artifact(self, path: str | Path) -> None:
+        self.client.log_artifact(self.run_id, str(path))
+
+    def finish(self, status: str = "FINISHED") -> None:
+        self.client.set_terminated(self.run_id, status=status)
