@@ -11,10 +11,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+
+from .checkpoint import mask_table_of
 from .config import ExperimentConfig
 from .data.loading import Splits, load_splits
 from .errors import UserError
-from .checkpoint import mask_table_of
 from .method.mask_state import write_mask_parquet
 from .models import create_model
 from .plots import plot_k_histogram
@@ -22,6 +24,7 @@ from .runs import RunSpec, TrainingOutcome, locate_run, write_run_record
 from .summary import build_summary, write_json
 from .tracking import (EXPERIMENT, MlflowRun, check_tracking_uri, resolve_tracking_uri,
                        ui_command)
+from .trained import MODEL_FILE
 
 
 @dataclass
@@ -66,7 +69,9 @@ def _finish(cfg: ExperimentConfig, spec: RunSpec, splits: Splits, outcome: Train
         num_pixels=splits.spec.num_pixels, workers=outcome.workers, device=outcome.device,
         wall_time_s=wall_time_s, run_name=spec.name, run_dir=str(folder), resumes=outcome.resumes,
         mlflow={"tracking_uri": tracker.uri, "run_id": tracker.run_id} if tracker else None)
-    artifacts = [write_json(folder / "summary.json", summary), folder / "config.yaml"]
+    torch.save(outcome.model_state, folder / MODEL_FILE)
+    artifacts = [write_json(folder / "summary.json", summary), folder / "config.yaml",
+                 folder / MODEL_FILE]
     if outcome.k_global is not None:
         k = outcome.k_global
         mask_path = folder / "mask_state.parquet"

@@ -64,4 +64,5 @@ def run_in_process(cfg: ExperimentConfig, spec: RunSpec, tracker: MlflowRun | No
 
     trainer.fit(on_epoch)
     return TrainingOutcome(history, trainer.mask_state.k.cpu() if trainer.uses_mask else None,
-                           resumes, str(trainer.device), 0)
+                           resumes, str(trainer.device), 0,
+                           {k: v.cpu() for k, v in trainer.model.state_dict().items()})

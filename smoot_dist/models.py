@@ -37,12 +37,16 @@ class MnistCNN(nn.Module):
             raise ConfigError(f"the cnn needs images of at least 6x6 pixels, got {image_size}x{image_size}")
         self.fc1 = nn.Linear(64 * side * side, 128)
         self.fc2 = nn.Linear(128, num_classes)
+        # Non-linearities as modules, one per use: DeepLift (Captum) rewrites the gradients of
+        # nn.ReLU/nn.MaxPool2d modules and cannot see functional calls or a shared module.
+        self.relu1, self.relu2, self.relu3 = nn.ReLU(), nn.ReLU(), nn.ReLU()
+        self.pool = nn.MaxPool2d(2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.conv1(x))
-        x = F.relu(self.conv2(x))
-        x = self.dropout1(F.max_pool2d(x, 2))
-        x = self.dropout2(F.relu(self.fc1(torch.flatten(x, 1))))
+        x = self.relu1(self.conv1(x))
+        x = self.relu2(self.conv2(x))
+        x = self.dropout1(self.pool(x))
+        x = self.dropout2(self.relu3(self.fc1(torch.flatten(x, 1))))
         return self.fc2(x)
 
 

@@ -33,3 +33,64 @@ def plot_k_histogram(k: torch.Tensor, num_pixels: int, k_min: float, k_max: floa
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def plot_drop_curves(curves: dict[str, list[float]], fractions, path: str | Path, title: str = "",
+                     spread: dict[str, list[float]] | None = None) -> Path:
+    """Accuracy (%) against the removed fraction, one line per label (with an optional +- band)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    for label, acc in curves.items():
+        line, = ax.plot(fractions, acc, marker="o", markersize=3, label=label)
+        if spread and label in spread:
+            lo = [a - s for a, s in zip(acc, spread[label])]
+            hi = [a + s for a, s in zip(acc, spread[label])]
+            ax.fill_between(fractions, lo, hi, color=line.get_color(), alpha=0.15)
+    ax.set_xlabel("fraction of most salient pixels removed")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title or "Accuracy drop (MoRF)", fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_saliency_grid(images: torch.Tensor, maps: dict[str, torch.Tensor], path: str | Path,
+                       title: str = "") -> Path:
+    """Rows: test images; columns: the input, then one saliency map per label (Figure 2 style).
+
+    `images` uint8 (N, C, H, W); `maps[label]` (N, H, W), each row scaled to its own maximum.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n, cols = images.shape[0], 1 + len(maps)
+    fig, axes = plt.subplots(n, cols, figsize=(1.6 * cols, 1.6 * n + 0.4), dpi=120, squeeze=False)
+    for i in range(n):
+        img = images[i].permute(1, 2, 0).numpy()
+        axes[i][0].imshow(img[..., 0] if img.shape[2] == 1 else img, cmap="gray")
+        for j, (label, m) in enumerate(maps.items(), start=1):
+            row = m[i].float()
+            axes[i][j].imshow((row / row.max().clamp_min(1e-12)).numpy(), cmap="hot", vmin=0, vmax=1)
+        for ax in axes[i]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    for j, label in enumerate(["input", *maps], start=0):
+        axes[0][j].set_title(label, fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -184,10 +184,10 @@ def run_with_ray(cfg: ExperimentConfig, spec: RunSpec, tracker: MlflowRun | None
             raise UserError(str(user)) from None
         raise
     record: dict[str, Any] = {"history": []}
-    k = None
+    k, state = None, {"model": {}}
     if result.checkpoint is not None:
         with result.checkpoint.as_directory() as folder:
-            _state, k, record = load_checkpoint(folder)
+            state, k, record = load_checkpoint(folder)
     done = len(record["history"])
     if done < cfg.train.epochs:
         kept = (f"the checkpoint of epoch {done} is kept in {spec.storage_path}/{spec.name}"
@@ -195,4 +195,5 @@ def run_with_ray(cfg: ExperimentConfig, spec: RunSpec, tracker: MlflowRun | None
         raise UserError(f"training stopped in epoch {done + 1}: the loss became NaN or infinite; "
                         f"lower --lr or --lambda ({kept})")
     device = "cuda" if use_gpu else "cpu"
-    return TrainingOutcome(record["history"], k, record.get("resumes", []), device, workers)
+    return TrainingOutcome(record["history"], k, record.get("resumes", []), device, workers,
+                           state["model"])

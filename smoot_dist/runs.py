@@ -113,3 +113,4 @@ class TrainingOutcome:
     resumes: list[dict[str, Any]]  # one entry per resume: epoch, workers, k_sha256
     device: str
     workers: int
+    model_state: dict[str, Any]  # the final model's state_dict (on the CPU)

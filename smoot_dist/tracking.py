@@ -54,6 +54,11 @@ def _quiet_mlflow() -> None:
 
 def check_tracking_uri(uri: str, timeout_s: float = 5.0) -> None:
     """Fail before training when the store cannot be reached or created."""
+    try:
+        import mlflow  # noqa: F401
+    except ImportError:
+        raise UserError("MLflow is not installed here; install it (pip install mlflow) or pass "
+                        "--no-tracking") from None
     scheme = urlparse(uri).scheme
     if scheme in ("http", "https"):
         import requests
@@ -149,8 +154,15 @@ class MlflowRun:
         for key, value in tags.items():
             client.set_tag(self.run_id, key, str(value))
 
-    def log_artifact(self, path: str | Path) -> None:
-        self.client.log_artifact(self.run_id, str(path))
+    def log_metrics(self, metrics: dict[str, float]) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        self.client.log_batch(self.run_id, metrics=[Metric(k, float(v), now, 0)
+                                                    for k, v in metrics.items()])
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, str(path), artifact_path)
 
     def finish(self, status: str = "FINISHED") -> None:
         self.client.set_terminated(self.run_id, status=status)

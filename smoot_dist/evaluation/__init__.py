@@ -1,0 +1,1 @@
+"""Saliency evaluation: attributions (Captum), accuracy-drop (MoRF) curves and their AUC, figures."""

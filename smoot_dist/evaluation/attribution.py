@@ -1,0 +1,103 @@
+"""Attribution methods by name, through Captum, as one |attribution| value per pixel.
+
+Baselines: Integrated Gradients and DeepLift start from the image's background (its minimum,
+the value MoRF removal fills in); the Shap methods draw their references from a fixed set of
+test images (the "expected value" reference). Noise-based methods and Random draw from torch's
+global generator: seed it before a call for deterministic results.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError, UserError
+
+ATTRIBUTION_METHODS = ("grad", "smoothgrad", "integrated_gradients", "deeplift",
+                       "gradient_shap", "deeplift_shap", "random")
+TITLES = {"grad": "Grad", "smoothgrad": "SmoothGrad", "integrated_gradients": "IntegratedGradients",
+          "deeplift": "DeepLift", "gradient_shap": "GradientShap", "deeplift_shap": "DeepLiftShap",
+          "random": "Random"}
+
+# Settings of the noisy / path methods (Captum's defaults where they are sensible).
+SMOOTHGRAD_SAMPLES, SMOOTHGRAD_STDEV = 10, 0.15  # stdev in units of the input's (standardised) scale
+IG_STEPS = 32
+SHAP_SAMPLES = 8
+
+
+def parse_methods(text: str | list[str]) -> list[str]:
+    names = text if isinstance(text, list) else [t.strip() for t in text.split(",") if t.strip()]
+    if names in (["all"], []):
+        return list(ATTRIBUTION_METHODS)
+    unknown = [n for n in names if n not in ATTRIBUTION_METHODS]
+    if unknown:
+        raise ConfigError(f"unknown attribution method {unknown[0]!r}; choose from: "
+                          f"{', '.join(ATTRIBUTION_METHODS)} (or all)")
+    return names
+
+
+def background(x: torch.Tensor) -> torch.Tensor:
+    """Each image filled with its own minimum (B, C, H, W)."""
+    return x.flatten(1).amin(1).view(-1, 1, 1, 1).expand_as(x).contiguous()
+
+
+def _in_chunks(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], rows: int
+               ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Apply `fn` to at most `rows` images at a time (methods that expand the batch internally)."""
+    def chunked(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if len(x) <= rows:
+            return fn(x, y)
+        return torch.cat([fn(x[i:i + rows], y[i:i + rows]) for i in range(0, len(x), rows)])
+    return chunked
+
+
+def make_attributor(name: str, model: nn.Module, shap_references: torch.Tensor | None = None,
+                    batch_size: int = 500) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """A function (x, y) -> |attribution| averaged over channels, (B, H*W). `model` in eval mode.
+
+    `batch_size` bounds the images that go through the model at once, also inside methods that
+    multiply the batch (noise samples, integration steps, Shap references), so that memory stays
+    that of a `batch_size` forward and backward pass.
+    """
+    try:
+        from captum.attr import (DeepLift, DeepLiftShap, GradientShap, IntegratedGradients,
+                                 NoiseTunnel, Saliency)
+    except ImportError:
+        raise UserError("Captum is not installed here; install it (pip install captum)") from None
+
+    def per_pixel(attr: torch.Tensor) -> torch.Tensor:
+        return attr.detach().abs().mean(dim=1).flatten(1)
+
+    if name == "grad":
+        method = Saliency(model)
+        return lambda x, y: per_pixel(method.attribute(x, target=y, abs=True))
+    if name == "smoothgrad":
+        tunnel = NoiseTunnel(Saliency(model))
+        return _in_chunks(lambda x, y: per_pixel(tunnel.attribute(
+            x, target=y, nt_type="smoothgrad_sq", nt_samples=SMOOTHGRAD_SAMPLES,
+            stdevs=SMOOTHGRAD_STDEV * float(x.std()), abs=True)),
+            max(1, batch_size // SMOOTHGRAD_SAMPLES))
+    if name == "integrated_gradients":
+        ig = IntegratedGradients(model)
+        return lambda x, y: per_pixel(ig.attribute(x, baselines=background(x), target=y,
+                                                   n_steps=IG_STEPS, internal_batch_size=batch_size))
+    if name == "deeplift":
+        dl = DeepLift(model)
+        return _in_chunks(lambda x, y: per_pixel(dl.attribute(x, baselines=background(x), target=y)),
+                          max(1, batch_size // 2))  # inputs and baselines go through together
+    if name in ("gradient_shap", "deeplift_shap"):
+        if shap_references is None:
+            raise ValueError(f"{name} needs reference images")
+        if name == "gradient_shap":
+            gs = GradientShap(model)
+            return _in_chunks(lambda x, y: per_pixel(gs.attribute(
+                x, baselines=shap_references, target=y, n_samples=SHAP_SAMPLES)),
+                max(1, batch_size // SHAP_SAMPLES))
+        dls = DeepLiftShap(model)
+        return _in_chunks(lambda x, y: per_pixel(dls.attribute(x, baselines=shap_references, target=y)),
+                          max(1, batch_size // (2 * len(shap_references))))
+    if name == "random":
+        return lambda x, y: torch.rand(x.shape[0], x.shape[2] * x.shape[3], device=x.device)
+    raise ConfigError(f"unknown attribution method {name!r}")

@@ -1,0 +1,171 @@
+"""The paper's results table from finished runs, with seeds aggregated as mean +- std.
+
+    Method | #Test | Min(K) | Median(K) | Max(K) | Accuracy | AUC
+
+Runs come from run folders (no MLflow needed: the GPU machine has none) or from MLflow.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+from ..summary import METHOD_TITLES
+from .drop import DropCurves
+
+METHOD_ORDER = ("traditional", "sgt", "smoot")
+
+
+@dataclass
+class RunRecord:
+    name: str
+    dataset: str
+    method: str
+    seed: int
+    num_test: int
+    k: dict[str, float]  # min, median, max (pixel counts)
+    accuracy: float  # fraction
+    auc: dict[str, float] = field(default_factory=dict)  # attribution method -> AUC
+    curves: DropCurves | None = None
+    source: str = ""  # run folder, or MLflow run id
+
+
+def record_from_folder(folder: Path) -> RunRecord:
+    summary_path = folder / "summary.json"
+    if not summary_path.is_file():
+        raise UserError(f"{folder} has no summary.json: not a finished run folder")
+    s = json.loads(summary_path.read_text())
+    auc_path = folder / "evaluation" / "auc.json"
+    curves_path = folder / "evaluation" / "drop_curves.csv"
+    return RunRecord(
+        name=s.get("run_name", folder.name), dataset=s["dataset"], method=s["method"],
+        seed=s["config"]["train"]["seed"], num_test=s.get("num_test", 0), k=s["k"],
+        accuracy=s["test_accuracy"],
+        auc=json.loads(auc_path.read_text())["auc"] if auc_path.is_file() else {},
+        curves=DropCurves.read_csv(curves_path) if curves_path.is_file() else None,
+        source=str(folder))
+
+
+def records_from_mlflow(uri: str, experiment: str, tags: dict[str, str] | None = None,
+                        run_ids: list[str] | None = None) -> list[RunRecord]:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    if run_ids:
+        runs = []
+        for rid in run_ids:
+            try:
+                runs.append(client.get_run(rid))
+            except Exception:
+                raise UserError(f"no MLflow run {rid} in {uri}") from None
+    else:
+        exp = client.get_experiment_by_name(experiment)
+        if exp is None:
+            raise UserError(f"no MLflow experiment {experiment!r} in {uri}; pass --experiment")
+        query = " and ".join(f"tags.`{k}` = '{v}'" for k, v in (tags or {}).items())
+        runs = client.search_runs([exp.experiment_id], filter_string=query,
+                                  run_view_type=1, max_results=5000)  # ACTIVE_ONLY
+    records = []
+    for run in runs:
+        if run.info.status != "FINISHED":
+            continue
+        folder = Path(tempfile.mkdtemp(prefix="smoot-compare-"))
+        try:
+            client.download_artifacts(run.info.run_id, "summary.json", str(folder))
+        except Exception:
+            continue  # not a training run of ours (or an unfinished one)
+        try:
+            client.download_artifacts(run.info.run_id, "evaluation", str(folder))
+        except Exception:
+            pass  # not evaluated: no AUC, no curves
+        record = record_from_folder(folder)
+        record.source = run.info.run_id
+        records.append(record)
+    return records
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+@dataclass
+class TableRow:
+    dataset: str
+    method: str
+    runs: int
+    num_test: int
+    k: dict[str, tuple[float, float]]  # min/median/max -> (mean, std)
+    accuracy: tuple[float, float]  # percent
+    auc: tuple[float, float] | None
+    curve: tuple[list[float], list[float]] | None  # mean and std of the drop curve (auc method)
+
+
+def aggregate(records: list[RunRecord], auc_method: str = "grad") -> list[TableRow]:
+    groups: dict[tuple[str, str], list[RunRecord]] = {}
+    for r in records:
+        groups.setdefault((r.dataset, r.method), []).append(r)
+    rows = []
+    order = {m: i for i, m in enumerate(METHOD_ORDER)}
+    for (dataset, method), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], order.get(kv[0][1], 9))):
+        aucs = [r.auc[auc_method] for r in rs if auc_method in r.auc]
+        curves = [r.curves.accuracy[auc_method] for r in rs
+                  if r.curves is not None and auc_method in r.curves.accuracy]
+        curve = None
+        if curves:
+            cols = list(zip(*curves))
+            curve = ([statistics.fmean(c) for c in cols],
+                     [statistics.stdev(c) if len(c) > 1 else 0.0 for c in cols])
+        rows.append(TableRow(
+            dataset, method, len(rs), max(r.num_test for r in rs),
+            {key: _mean_std([float(r.k[key]) for r in rs]) for key in ("min", "median", "max")},
+            _mean_std([100.0 * r.accuracy for r in rs]),
+            _mean_std(aucs) if len(aucs) == len(rs) else None, curve))
+    return rows
+
+
+def _pm(mean: float, std: float, runs: int, digits: int = 2, unit: str = "") -> str:
+    return f"{mean:.{digits}f}{unit}" if runs == 1 else f"{mean:.{digits}f} ± {std:.{digits}f}{unit}"
+
+
+def _count(n: int) -> str:
+    return f"{n / 1000:g}K" if n >= 1000 else str(n)
+
+
+def markdown_table(rows: list[TableRow]) -> str:
+    out = []
+    for dataset in dict.fromkeys(r.dataset for r in rows):
+        out.append(f"{dataset} | # Test | Min(K) | Median(K) | Max(K) | Accuracy | AUC | runs")
+        out.append("---|---|---|---|---|---|---|---")
+        for r in (r for r in rows if r.dataset == dataset):
+            k = " | ".join(_pm(*r.k[key], r.runs, 0) for key in ("min", "median", "max"))
+            auc = _pm(*r.auc, r.runs) if r.auc else "-"
+            out.append(f"{METHOD_TITLES.get(r.method, r.method)} | {_count(r.num_test)} | {k} | "
+                       f"{_pm(*r.accuracy, r.runs, unit='%')} | {auc} | {r.runs}")
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def write_csv(rows: list[TableRow], path: str | Path) -> Path:
+    path = Path(path)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["dataset", "method", "runs", "num_test", "k_min_mean", "k_min_std",
+                    "k_median_mean", "k_median_std", "k_max_mean", "k_max_std",
+                    "accuracy_mean", "accuracy_std", "auc_mean", "auc_std"])
+        for r in rows:
+            w.writerow([r.dataset, r.method, r.runs, r.num_test,
+                        *(f"{v:.4f}" for key in ("min", "median", "max") for v in r.k[key]),
+                        *(f"{v:.4f}" for v in r.accuracy),
+                        *((f"{v:.4f}" for v in r.auc) if r.auc else ("", ""))])
+    return path
+
+
+def table_dict(rows: list[TableRow]) -> list[dict[str, Any]]:
+    return [{"dataset": r.dataset, "method": r.method, "runs": r.runs, "num_test": r.num_test,
+             "k": r.k, "accuracy": r.accuracy, "auc": r.auc} for r in rows]

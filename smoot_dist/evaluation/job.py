@@ -1,0 +1,59 @@
+"""Evaluate a finished run: accuracy-drop curves per attribution method, AUCs, plot, MLflow."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ..config import DataConfig
+from ..data.loading import load_splits
+from ..engine import resolve_device
+from ..plots import plot_drop_curves
+from ..summary import write_json
+from ..trained import TrainedRun
+from .attribution import TITLES
+from .drop import DropCurves, accuracy_drop
+
+
+def evaluate_run(run: TrainedRun, methods: list[str], *, test_subset: int | None = None,
+                 batch_size: int = 500, device: str = "auto", seed: int = 0,
+                 output_dir: Path | None = None, tracking: bool = True,
+                 progress: bool = True) -> dict[str, Any]:
+    data_cfg = DataConfig(run.cfg.data.dataset, run.cfg.data.root, None, test_subset)
+    splits = load_splits(data_cfg)
+    dev = resolve_device(device)
+    print(f"evaluating {run.name} ({run.cfg.method.name}, {splits.spec.title}) on "
+          f"{len(splits.test)} test images with {', '.join(TITLES[m] for m in methods)} on {dev}",
+          flush=True)
+    curves = accuracy_drop(run.model, splits.test, splits.spec, methods, device=dev,
+                           batch_size=batch_size, seed=seed, progress=progress)
+    out = output_dir or run.folder / "evaluation"
+    out.mkdir(parents=True, exist_ok=True)
+    result = {"run": run.name, "method": run.cfg.method.name, "dataset": run.cfg.data.dataset,
+              "num_images": curves.num_images, "fractions": list(curves.fractions),
+              "accuracy": curves.accuracy, "auc": curves.auc, "seed": seed}
+    files = [curves.write_csv(out / "drop_curves.csv"), write_json(out / "auc.json", result),
+             plot_drop_curves({TITLES[m]: a for m, a in curves.accuracy.items()}, curves.fractions,
+                              out / "drop_curves.png",
+                              f"{run.cfg.method.name.upper()} on {splits.spec.title}: accuracy drop")]
+    if tracking and run.mlflow_run_id and run.tracking_uri:
+        from ..tracking import MlflowRun
+
+        tracker = MlflowRun(run.tracking_uri, run.mlflow_run_id)
+        tracker.log_metrics({f"auc_{m}": v for m, v in curves.auc.items()})
+        for path in files:
+            tracker.log_artifact(path, "evaluation")
+        result["mlflow_run_id"] = run.mlflow_run_id
+    result["output_dir"] = str(out)
+    return result
+
+
+def load_curves(folder: Path) -> DropCurves | None:
+    path = folder / "evaluation" / "drop_curves.csv"
+    return DropCurves.read_csv(path) if path.is_file() else None
+
+
+def load_auc(folder: Path) -> dict[str, float] | None:
+    path = folder / "evaluation" / "auc.json"
+    return json.loads(path.read_text())["auc"] if path.is_file() else None

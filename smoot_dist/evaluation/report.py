@@ -1,0 +1,81 @@
+"""The comparison report: table (Markdown + CSV), overlaid drop curves, saliency-map figure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..config import DataConfig
+from ..data.loading import channel_stats, load_splits, normalize
+from ..data.subset import balanced_subset
+from ..errors import UserError
+from ..plots import plot_drop_curves, plot_saliency_grid
+from ..summary import METHOD_TITLES
+from ..trained import load_trained
+from .attribution import TITLES, make_attributor
+from .compare import (RunRecord, aggregate, markdown_table, record_from_folder,
+                      records_from_mlflow, write_csv)
+from .morf import FRACTIONS
+
+
+def saliency_figure(records: list[RunRecord], path: Path, n_images: int,
+                    tracking_uri: str | None) -> Path | None:
+    """Grad saliency of the first run of each method on the same test images."""
+    first: dict[str, RunRecord] = {}
+    for r in sorted(records, key=lambda r: r.seed):
+        first.setdefault(r.method, r)
+    if not first or n_images < 1:
+        return None
+    dataset = next(iter(first.values())).dataset
+    runs = {m: load_trained(r.source, tracking_uri) for m, r in first.items()}
+    any_run = next(iter(runs.values()))
+    splits = load_splits(DataConfig(dataset, any_run.cfg.data.root))
+    pick = balanced_subset(splits.test.labels, max(n_images, splits.spec.num_classes),
+                           splits.spec.num_classes, "test")[:n_images]
+    images, labels = splits.test.images[pick], splits.test.labels[pick]
+    mean, std = channel_stats(splits.spec, "cpu")
+    x = normalize(images, mean, std)
+    h = w = splits.spec.image_size
+    maps = {}
+    for method in ("traditional", "sgt", "smoot"):
+        if method in runs:
+            model = runs[method].model.eval()
+            maps[METHOD_TITLES[method]] = make_attributor("grad", model)(x, labels).view(-1, h, w)
+    return plot_saliency_grid(images, maps, path, f"{splits.spec.title}: Grad saliency")
+
+
+def compare_and_report(out: Path, *, folders: list[Path] | None = None,
+                       run_ids: list[str] | None = None, experiment: str = "smoot_dist",
+                       tags: dict[str, str] | None = None, tracking_uri: str | None = None,
+                       auc_method: str = "grad", figure_images: int = 6) -> str:
+    from ..tracking import resolve_tracking_uri
+
+    if folders:
+        records = [record_from_folder(Path(f).expanduser()) for f in folders]
+    else:
+        tracking_uri = resolve_tracking_uri(tracking_uri)
+        records = records_from_mlflow(tracking_uri, experiment, tags, run_ids)
+    if not records:
+        raise UserError("no finished runs to compare; train some with jobs/train.py (or widen "
+                        "--experiment/--tag)")
+    rows = aggregate(records, auc_method)
+    out.mkdir(parents=True, exist_ok=True)
+    table = markdown_table(rows)
+    (out / "comparison.md").write_text(
+        f"AUC: accuracy-drop AUC with {TITLES.get(auc_method, auc_method)} attributions "
+        f"(lower is better); mean ± std over runs.\n\n{table}")
+    write_csv(rows, out / "comparison.csv")
+    for dataset in dict.fromkeys(r.dataset for r in rows):
+        curves = {METHOD_TITLES.get(r.method, r.method): r.curve[0]
+                  for r in rows if r.dataset == dataset and r.curve}
+        spread = {METHOD_TITLES.get(r.method, r.method): r.curve[1]
+                  for r in rows if r.dataset == dataset and r.curve}
+        if curves:
+            plot_drop_curves(curves, FRACTIONS, out / f"drop_curves_{dataset}.png",
+                             f"{dataset}: accuracy drop, {TITLES.get(auc_method, auc_method)}", spread)
+        saliency_figure([r for r in records if r.dataset == dataset],
+                        out / f"saliency_maps_{dataset}.png", figure_images, tracking_uri)
+    print(table)
+    print(f"files: {out}")
+    return table

@@ -1,0 +1,93 @@
+"""evaluate.py, compare.py and reproduce.py on runs made by jobs/train.py."""
+
+import csv
+import json
+import statistics
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import run_job
+
+pytestmark = pytest.mark.integration
+
+
+def _fake_package(root, name):
+    (root / name).mkdir()
+    (root / name / "__init__.py").write_text(f"raise ImportError('{name} is not on this machine')\n")
+
+
+def test_reproduce_without_ray_or_mlflow(real_data_root, tmp_path):
+    """The GPU machine's path: --workers 0, no Ray, no MLflow installed."""
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    _fake_package(blocked, "ray")
+    _fake_package(blocked, "mlflow")
+    out = tmp_path / "out"
+    r = run_job("reproduce.py", "--dataset", "fashion_mnist", "--epochs", "1", "--seeds", "1",
+                "--train-subset", "500", "--test-subset", "200", "--workers", "0",
+                "--no-tracking", "--attributions", "grad,random", "--storage-path",
+                str(tmp_path / "runs"), "--output-dir", str(out), "--no-progress",
+                env={"PYTHONPATH": str(blocked)})
+    assert r.returncode == 0, r.stderr[-3000:]
+    table = (out / "comparison.md").read_text()
+    for title in ("Traditional | 200 | 0 | 0 | 0 |", "SGT | 200 | 392 | 392 | 392 |", "SMOOT | 200 |"):
+        assert title in table, table
+    rows = {row["method"]: row for row in csv.DictReader(open(out / "comparison.csv"))}
+    assert set(rows) == {"traditional", "sgt", "smoot"}
+    for method, row in rows.items():
+        run_dir = tmp_path / "runs" / next(p.name for p in (tmp_path / "runs").iterdir()
+                                         if p.name.endswith(f"-{method}-s0"))
+        summary = json.loads((run_dir / "summary.json").read_text())
+        auc = json.loads((run_dir / "evaluation" / "auc.json").read_text())["auc"]["grad"]
+        assert float(row["accuracy_mean"]) == pytest.approx(100 * summary["test_accuracy"], abs=1e-3)
+        assert float(row["auc_mean"]) == pytest.approx(auc, abs=1e-3)
+    assert (out / "drop_curves_fashion_mnist.png").stat().st_size > 0
+    assert (out / "saliency_maps_fashion_mnist.png").stat().st_size > 0
+    assert "SMOOT |" in r.stdout  # the table is printed
+
+
+def test_evaluate_and_compare_from_real_mlflow_runs(real_data_root, tmp_path):
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    common = ["--workers", "0", "--dataset", "fashion_mnist", "--epochs", "1", "--train-subset",
+              "500", "--test-subset", "200", "--tracking-uri", store, "--experiment", "cmp",
+              "--storage-path", str(tmp_path / "runs"), "--no-progress"]
+    summaries = []
+    for method, seed in (("traditional", 0), ("sgt", 0), ("smoot", 0), ("smoot", 1)):
+        path = tmp_path / f"{method}{seed}.json"
+        r = run_job("train.py", *common, "--method", method, "--seed", str(seed),
+                    "--run-name", f"{method}-{seed}", "--summary-json", str(path))
+        assert r.returncode == 0, r.stderr[-2000:]
+        summaries.append(json.loads(path.read_text()))
+    client = MlflowClient(store)
+    for i, s in enumerate(summaries):
+        # by folder for some, by MLflow run id (artifacts downloaded) for the others
+        source = s["run_dir"] if i % 2 == 0 else s["mlflow"]["run_id"]
+        r = run_job("evaluate.py", source, "--methods", "grad", "--test-subset", "200",
+                    "--tracking-uri", store, "--no-progress")
+        assert r.returncode == 0, r.stderr[-2000:]
+        run = client.get_run(s["mlflow"]["run_id"])
+        assert "auc_grad" in run.data.metrics
+        assert {"evaluation"} <= {a.path for a in client.list_artifacts(run.info.run_id)}
+
+    out = tmp_path / "cmp"
+    r = run_job("compare.py", "--tracking-uri", store, "--experiment", "cmp", "--output-dir", str(out))
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = {row["method"]: row for row in csv.DictReader(open(out / "comparison.csv"))}
+    assert {m: int(row["runs"]) for m, row in rows.items()} == {"traditional": 1, "sgt": 1, "smoot": 2}
+    smoot_acc = [100 * s["test_accuracy"] for s in summaries if s["method"] == "smoot"]
+    assert float(rows["smoot"]["accuracy_mean"]) == pytest.approx(statistics.fmean(smoot_acc), abs=1e-3)
+    assert float(rows["smoot"]["accuracy_std"]) == pytest.approx(statistics.stdev(smoot_acc), abs=1e-3)
+    smoot_auc = [client.get_run(s["mlflow"]["run_id"]).data.metrics["auc_grad"]
+                 for s in summaries if s["method"] == "smoot"]
+    assert float(rows["smoot"]["auc_mean"]) == pytest.approx(statistics.fmean(smoot_auc), abs=1e-3)
+    assert float(rows["sgt"]["k_median_mean"]) == 392
+    assert " ± " in (out / "comparison.md").read_text()
+
+
+def test_evaluate_rejects_unknown_methods_and_runs(tmp_path):
+    r = run_job("evaluate.py", str(tmp_path), "--methods", "grad,lime")
+    assert r.returncode == 2 and "unknown attribution method 'lime'" in r.stderr
+    r = run_job("evaluate.py", "no-such-run", env={"SMOOT_HOME": str(tmp_path)})
+    assert r.returncode == 2 and "neither a run folder" in r.stderr
+    assert "Traceback" not in r.stderr
