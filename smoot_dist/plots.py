@@ -94,3 +94,32 @@ def plot_saliency_grid(images: torch.Tensor, maps: dict[str, torch.Tensor], path
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def plot_motivation(curves: torch.Tensor, rising: torch.Tensor, fractions, path: str | Path,
+                    title: str = "", per_kind: int = 5) -> Path:
+    """Typical label-probability curves of both kinds: falling (class I) and rise-then-fall (II)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), dpi=120, sharey=True)
+    gen = torch.Generator().manual_seed(0)
+    for ax, kind, label in ((axes[0], ~rising, "falls from the start (class I)"),
+                            (axes[1], rising, "rises, then falls (class II)")):
+        idx = torch.nonzero(kind).flatten()
+        pick = idx[torch.randperm(idx.numel(), generator=gen)[:per_kind]]
+        for i in pick.tolist():
+            ax.plot(fractions, curves[i].numpy(), marker=".", markersize=3)
+        ax.set_title(f"{label}: {idx.numel()} images", fontsize=9)
+        ax.set_xlabel("fraction of highest-gradient pixels masked")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("probability of the label")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -91,3 +91,20 @@ def test_evaluate_rejects_unknown_methods_and_runs(tmp_path):
     r = run_job("evaluate.py", "no-such-run", env={"SMOOT_HOME": str(tmp_path)})
     assert r.returncode == 2 and "neither a run folder" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_motivation_experiment_trains_and_counts(real_data_root, tmp_path):
+    r = run_job("motivation.py", "--dataset", "fashion_mnist", "--epochs", "1", "--train-subset",
+                "1000", "--test-subset", "300", "--output-dir", str(tmp_path))
+    assert r.returncode == 0, r.stderr[-2000:]
+    result = json.loads((tmp_path / "motivation.json").read_text())
+    rows = list(csv.DictReader(open(tmp_path / "curves.csv")))
+    assert result["num_images"] == len(rows) == 300
+    assert result["rise_then_fall"] == sum(int(row["class_ii"]) for row in rows)
+    assert 0 < result["share_rise_then_fall"] < 0.5  # some, not most (measured ~0.15 here)
+    for row in rows:  # the class is what the curve shows
+        p = [float(row[f"p_at_{d:g}"]) for d in result["fractions"]]
+        peak = max(p)
+        expected = p.index(peak) > 0 and peak - p[0] > 0.01 and peak - p[-1] > 0.01
+        assert int(row["class_ii"]) == int(expected)
+    assert (tmp_path / "motivation.png").stat().st_size > 0
