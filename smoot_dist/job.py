@@ -41,6 +41,10 @@ class JobOptions:
     max_failures: int = 2
     progress: bool = True
     tags: dict[str, str] | None = None
+    # Ray only: extra Ray Train callbacks, and a per-epoch objective metric (sweeps).
+    ray_callbacks: list | None = None
+    objective: str | None = None
+    objective_images: int | None = None
 
 
 def _preflight(cfg: ExperimentConfig) -> Splits:
@@ -104,7 +108,8 @@ def run_training(cfg: ExperimentConfig, opts: JobOptions) -> dict[str, Any]:
                      tracking_uri=tracker.uri if tracker else None)
     print(f"run {spec.name}: {spec.folder}" + (" (resuming)" if spec.resumed else ""), flush=True)
     if tracker is not None:
-        print(f"MLflow run {tracker.run_id} in {tracker.uri}", flush=True)
+        print(f"MLflow run {tracker.run_id} in {tracker.uri}\n  open the UI: {ui_command(tracker.uri)}",
+              flush=True)
     try:
         if opts.workers == 0:
             from .local_run import run_in_process
@@ -114,7 +119,9 @@ def run_training(cfg: ExperimentConfig, opts: JobOptions) -> dict[str, Any]:
             from .ray_train import run_with_ray  # the only import of Ray
 
             outcome = run_with_ray(cfg, spec, tracker, workers=opts.workers, use_gpu=opts.use_gpu,
-                                   max_failures=opts.max_failures, address=opts.ray_address)
+                                   max_failures=opts.max_failures, address=opts.ray_address,
+                                   callbacks=opts.ray_callbacks, objective=opts.objective,
+                                   objective_images=opts.objective_images)
     except BaseException:
         if tracker is not None:
             tracker.finish("FAILED")

@@ -123,3 +123,29 @@ def plot_motivation(curves: torch.Tensor, rising: torch.Tensor, fractions, path:
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def plot_objective_vs_params(rows: list[dict], dimensions: list, objective: str, path: str | Path) -> Path:
+    """One panel per searched setting: each trial's objective against its value."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = max(1, len(dimensions))
+    fig, axes = plt.subplots(1, n, figsize=(3 * n, 3), dpi=120, sharey=True, squeeze=False)
+    for ax, d in zip(axes[0], dimensions):
+        xs = [r[d.name] for r in rows]
+        ys = [r["objective"] for r in rows]
+        ax.scatter(xs, ys, s=18, c=[r["epochs"] for r in rows], cmap="viridis")
+        if d.kind == "loguniform":
+            ax.set_xscale("log")
+        ax.set_xlabel(d.name)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(f"objective ({objective})")
+    fig.suptitle("trials (colour: epochs completed)", fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

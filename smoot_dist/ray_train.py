@@ -39,7 +39,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 def connect(address: str | None = None) -> str:
     """Join the cluster at `address` / $RAY_ADDRESS, or start a local one (127.0.0.1 only)."""
     if ray.is_initialized():
-        return "already connected"
+        return "the Ray cluster this process is connected to"
     address = address or os.environ.get("RAY_ADDRESS")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     try:
@@ -82,6 +82,26 @@ def _gather_k(trainer: Trainer) -> torch.Tensor:
     return k
 
 
+def _objective_shard(trainer: Trainer, images: int | None):
+    """This rank's share of a fixed, class-balanced sample of the test set, and the sample's size."""
+    from .data.subset import balanced_subset
+
+    test = trainer.splits.test
+    n = min(images or len(test), len(test))
+    sample = balanced_subset(test.labels, n, trainer.spec.num_classes, "test")
+    return test.select(sample[trainer.rank::trainer.world_size]), n
+
+
+def _add_objective(metrics: dict[str, Any], objective: str, trainer: Trainer, shard, total: int) -> None:
+    from .evaluation.objective import grad_auc, objective_value
+
+    auc = None
+    if objective != "accuracy":
+        auc = grad_auc(trainer.model, shard, total, trainer.spec, trainer.all_reduce)
+        metrics["auc_grad"] = auc
+    metrics["objective"] = objective_value(objective, metrics["test_accuracy"], auc)
+
+
 def _worker_loop(config: dict[str, Any]) -> None:
     cfg = merge(ExperimentConfig(), config["cfg"], "the run's config")
     ctx = ray.train.get_context()
@@ -107,6 +127,8 @@ def _worker_loop(config: dict[str, Any]) -> None:
         if rank == 0:
             print(f"resumed after epoch {trainer.epoch} on {world} worker(s); mask state sha256 "
                   f"{(digest or '-')[:16]}", flush=True)
+    objective = config.get("objective")
+    objective_shard = _objective_shard(trainer, config.get("objective_images")) if objective else None
     while trainer.epoch < cfg.train.epochs:
         try:
             metrics = trainer.run_epoch()
@@ -117,6 +139,8 @@ def _worker_loop(config: dict[str, Any]) -> None:
             if rank == 0:
                 print(f"error: {err}", flush=True)
             return
+        if objective:
+            _add_objective(metrics, objective, trainer, *objective_shard)
         history.append(metrics)
         k = _gather_k(trainer) if trainer.uses_mask else None
         flat = flat_epoch_metrics(metrics)
@@ -157,7 +181,11 @@ def _user_error_in(err: BaseException) -> UserError | None:
 
 
 def run_with_ray(cfg: ExperimentConfig, spec: RunSpec, tracker: MlflowRun | None, *, workers: int,
-                 use_gpu: bool, max_failures: int, address: str | None = None) -> TrainingOutcome:
+                 use_gpu: bool, max_failures: int, address: str | None = None,
+                 callbacks: list | None = None, objective: str | None = None,
+                 objective_images: int | None = None) -> TrainingOutcome:
+    """Train under Ray Train. `callbacks` are extra Ray Train UserCallbacks (e.g. Tune's report
+    forwarding); `objective` adds a per-epoch `objective` metric (see evaluation.objective)."""
     where = connect(address)
     print(f"training {cfg.method.name} on {cfg.data.dataset} with {workers} Ray Train worker(s) "
           f"({'GPU' if use_gpu else 'CPU'}) on {where}; checkpoints: {spec.storage_path}/{spec.name}",
@@ -166,7 +194,8 @@ def run_with_ray(cfg: ExperimentConfig, spec: RunSpec, tracker: MlflowRun | None
     worker_cfg = replace(cfg, data=replace(cfg.data, root=str(data_root(cfg.data.root))))
     trainer = TorchTrainer(
         _worker_loop,
-        train_loop_config={"cfg": worker_cfg.to_dict()},
+        train_loop_config={"cfg": worker_cfg.to_dict(), "objective": objective,
+                           "objective_images": objective_images},
         scaling_config=ScalingConfig(num_workers=workers, use_gpu=use_gpu),
         run_config=RunConfig(
             name=spec.name, storage_path=spec.storage_path,
@@ -174,7 +203,7 @@ def run_with_ray(cfg: ExperimentConfig, spec: RunSpec, tracker: MlflowRun | None
             failure_config=FailureConfig(max_failures=max_failures),
             # Ray Train's INFO lines repeat every report's metrics; our epoch lines say it once.
             logging_config=LoggingConfig(log_level="WARNING"),
-            callbacks=[MlflowEpochLogger(tracker)] if tracker is not None else []),
+            callbacks=([MlflowEpochLogger(tracker)] if tracker is not None else []) + (callbacks or [])),
     )
     try:
         result = trainer.fit()

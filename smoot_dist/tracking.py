@@ -25,7 +25,7 @@ HOME_ENV = "SMOOT_HOME"
 # Keys of the per-epoch metrics logged for every epoch (and reported to Ray).
 EPOCH_METRIC_KEYS = ("train_ce", "train_kl", "train_accuracy", "test_accuracy", "test_loss",
                      "k_min", "k_median", "k_max", "k_mean_fraction", "k_share_at_min",
-                     "k_share_at_max", "train_time_s", "epoch_time_s")
+                     "k_share_at_max", "train_time_s", "epoch_time_s", "auc_grad", "objective")
 
 
 def smoot_home() -> Path:

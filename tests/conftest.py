@@ -38,7 +38,7 @@ def real_data_root() -> Path:
 
 def run_job(script: str, *args: str, env: dict[str, str] | None = None,
             timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run one of jobs/*.py as a user would, capturing its output."""
+    """Run one of jobs/*.py (or another script, by a path relative to jobs/) as a user would."""
     full_env = dict(os.environ, **(env or {}))
-    return subprocess.run([PYTHON, str(REPO / "jobs" / script), *args], capture_output=True,
+    return subprocess.run([PYTHON, str((REPO / "jobs" / script).resolve()), *args], capture_output=True,
                           text=True, env=full_env, timeout=timeout, cwd=str(REPO))

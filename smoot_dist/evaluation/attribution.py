@@ -8,6 +8,8 @@ global generator: seed it before a call for deterministic results.
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 from typing import Callable
 
 import torch
@@ -25,6 +27,14 @@ TITLES = {"grad": "Grad", "smoothgrad": "SmoothGrad", "integrated_gradients": "I
 SMOOTHGRAD_SAMPLES, SMOOTHGRAD_STDEV = 10, 0.15  # stdev in units of the input's (standardised) scale
 IG_STEPS = 32
 SHAP_SAMPLES = 8
+
+
+@contextlib.contextmanager
+def quiet_captum():
+    """Captum announces, on every call, that it sets requires_grad and hooks: expected here."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"captum\.")
+        yield
 
 
 def parse_methods(text: str | list[str]) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import random
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from tqdm import tqdm
 from ..data.loading import ImageTensors, channel_stats, normalize
 from ..data.registry import DatasetSpec
 from ..data.sharding import mix_seed
-from .attribution import TITLES, make_attributor
+from .attribution import TITLES, make_attributor, quiet_captum
 from .morf import FRACTIONS, auc, correct_after_removal
 
 SHAP_REFERENCES = 16  # test images that serve as the Shap methods' reference distribution
@@ -72,9 +71,7 @@ def accuracy_drop(model: nn.Module, data: ImageTensors, spec: DatasetSpec, metho
     ref_idx = torch.randperm(len(data), generator=gen)[:SHAP_REFERENCES].to(device)
     references = normalize(images[ref_idx], mean, std)
     curves = DropCurves(FRACTIONS, num_images=len(data))
-    with warnings.catch_warnings():
-        # Captum announces, per call, that it sets requires_grad and hooks: expected here.
-        warnings.filterwarnings("ignore", category=UserWarning, module=r"captum\.")
+    with quiet_captum():
         for i, name in enumerate(methods):
             # Noise of SmoothGrad and the Shap methods, Random's draws: Captum draws from torch's,
             # NumPy's and Python's global generators.

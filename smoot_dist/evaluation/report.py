@@ -13,7 +13,7 @@ from ..errors import UserError
 from ..plots import plot_drop_curves, plot_saliency_grid
 from ..summary import METHOD_TITLES
 from ..trained import load_trained
-from .attribution import TITLES, make_attributor
+from .attribution import TITLES, make_attributor, quiet_captum
 from .compare import (RunRecord, aggregate, markdown_table, record_from_folder,
                       records_from_mlflow, write_csv)
 from .morf import FRACTIONS
@@ -41,7 +41,8 @@ def saliency_figure(records: list[RunRecord], path: Path, n_images: int,
     for method in ("traditional", "sgt", "smoot"):
         if method in runs:
             model = runs[method].model.eval()
-            maps[METHOD_TITLES[method]] = make_attributor("grad", model)(x, labels).view(-1, h, w)
+            with quiet_captum():
+                maps[METHOD_TITLES[method]] = make_attributor("grad", model)(x, labels).view(-1, h, w)
     return plot_saliency_grid(images, maps, path, f"{splits.spec.title}: Grad saliency")
 
 

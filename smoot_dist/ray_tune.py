@@ -1,0 +1,98 @@
+"""The Ray Tune adapter: a sweep over method settings, each trial a Ray Train run.
+
+Each trial is a Tune function trainable that runs one training job (a TorchTrainer, Train V2)
+through the same `run_training` as jobs/train.py, so a trial can use several workers or GPUs and
+is a complete run of its own: its own folder, checkpoints and MLflow run (nested under the
+sweep's run, tagged with the sweep id). Its per-epoch metrics reach Tune through Ray Train's
+TuneReportCallback, and ASHA stops weak trials early on the per-epoch `objective`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ray import tune
+from ray.tune.integration.ray_train import TuneReportCallback
+from ray.tune.schedulers import ASHAScheduler
+
+from .config import ExperimentConfig, merge, validate
+from .evaluation.objective import MODES
+from .job import JobOptions, run_training
+from .search_space import SearchSpace
+
+
+def param_space(space: SearchSpace) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for d in space.dimensions:
+        if d.kind == "uniform":
+            out[d.name] = tune.uniform(*d.values)
+        elif d.kind == "loguniform":
+            out[d.name] = tune.loguniform(*d.values)
+        elif d.kind == "choice":
+            out[d.name] = tune.choice(list(d.values))
+        else:
+            out[d.name] = d.values[0]
+    return out
+
+
+def trial_config(base: dict[str, Any], params: dict[str, Any]) -> ExperimentConfig:
+    cfg = merge(merge(ExperimentConfig(), base, "the sweep's base config"),
+                {"method": {"name": "smoot", **params}}, "the trial's parameters")
+    validate(cfg)
+    return cfg
+
+
+def _trial(config: dict[str, Any]) -> None:
+    """Tune function trainable: one training run with this trial's parameters."""
+    sweep = config["sweep"]
+    params = {k: config[k] for k in sweep["searched"] + sweep["fixed"]}
+    cfg = trial_config(sweep["base"], params)
+    context = tune.get_context()
+    opts = JobOptions(
+        workers=sweep["workers_per_trial"], use_gpu=sweep["use_gpu"],
+        run_name=f"{sweep['id']}-{context.get_trial_id()}", storage_path=sweep["storage_path"],
+        tracking=sweep["tracking_uri"] is not None, tracking_uri=sweep["tracking_uri"],
+        experiment=sweep["experiment"], max_failures=1, progress=False,
+        tags={"sweep": sweep["id"], **({"mlflow.parentRunId": sweep["parent_run_id"]}
+                                       if sweep["parent_run_id"] else {})},
+        ray_callbacks=[TuneReportCallback()], objective=sweep["objective"],
+        objective_images=sweep["objective_images"])
+    run_training(cfg, opts)
+
+
+def run_sweep(space: SearchSpace, sweep: dict[str, Any], *, num_samples: int, max_concurrent: int,
+              epochs: int, seed: int | None, storage_path: str) -> tune.ResultGrid:
+    mode = MODES[sweep["objective"]]
+    sweep = dict(sweep, searched=[d.name for d in space.searched],
+                 fixed=[d.name for d in space.dimensions if not d.searched])
+    tuner = tune.Tuner(
+        # The trial only coordinates its TorchTrainer, whose workers hold the CPUs/GPUs.
+        tune.with_resources(_trial, {"cpu": 0}),
+        param_space={**param_space(space), "sweep": sweep},
+        tune_config=tune.TuneConfig(
+            num_samples=num_samples, max_concurrent_trials=max_concurrent,
+            scheduler=ASHAScheduler(metric="objective", mode=mode, time_attr="epoch",
+                                    max_t=max(1, epochs), grace_period=1, reduction_factor=2),
+            search_alg=tune.search.BasicVariantGenerator(random_state=seed)),
+        run_config=tune.RunConfig(name=sweep["id"], storage_path=storage_path, verbose=1),
+    )
+    return tuner.fit()
+
+
+def trial_rows(results: tune.ResultGrid, searched: list[str]) -> list[dict[str, Any]]:
+    """One row per trial: its parameters, last objective, accuracy and K statistics."""
+    rows = []
+    for r in results:
+        m = r.metrics or {}
+        rows.append({
+            "trial": (m.get("trial_id") or (r.path or "").rsplit("/", 1)[-1]),
+            **{name: r.config.get(name) for name in searched},
+            "epochs": int(m.get("epoch", 0)), "objective": m.get("objective", math.nan),
+            "test_accuracy": m.get("test_accuracy", math.nan),
+            "auc_grad": m.get("auc_grad", math.nan),
+            "k_min": m.get("k_min", math.nan), "k_median": m.get("k_median", math.nan),
+            "k_max": m.get("k_max", math.nan),
+            "error": type(r.error).__name__ if r.error else "",
+        })
+    return rows

@@ -1,0 +1,131 @@
+"""Sweep search spaces: a small YAML language, validated so that no sampled trial is invalid.
+
+    beta:   {uniform: [0.5, 1.0]}
+    lambda: {loguniform: [0.1, 10.0]}
+    alpha:  {loguniform: [0.01, 0.5]}
+    k_min:  {uniform: [0.05, 0.45]}
+    k_max:  {uniform: [0.55, 0.95]}
+    k0:     0.5                      # a plain value is fixed
+
+Distributions: uniform, loguniform, choice (a list), or a fixed value. Keys are method settings
+(beta, lambda, alpha, k_min, k_max, k0, n, fill). The ranges of k_min and k_max may not overlap
+(every k_min < every k_max), and k0 must fit between them, so every trial SMOOT can run; this is
+checked when the file is read, before any trial starts.
+"""
+
+from __future__ import annotations
+
+import math
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import FIELD_ALIASES, MethodConfig, read_yaml
+from .errors import ConfigError
+
+DISTRIBUTIONS = ("uniform", "loguniform", "choice")
+SEARCHABLE = ("beta", "lambda", "alpha", "k_min", "k_max", "k0", "n", "fill")
+DEFAULT_SPACE = Path(__file__).resolve().parent.parent / "tune" / "search_space.yaml"
+
+
+@dataclass(frozen=True)
+class Dimension:
+    name: str  # the YAML/CLI name (e.g. "lambda")
+    kind: str  # uniform | loguniform | choice | fixed
+    values: tuple  # (low, high), the choices, or (value,)
+
+    @property
+    def low(self) -> float:
+        return min(self.values) if self.kind != "choice" or all(
+            isinstance(v, (int, float)) for v in self.values) else math.nan
+
+    @property
+    def high(self) -> float:
+        return max(self.values) if self.kind != "choice" or all(
+            isinstance(v, (int, float)) for v in self.values) else math.nan
+
+    @property
+    def searched(self) -> bool:
+        return self.kind != "fixed"
+
+    @property
+    def field(self) -> str:
+        return FIELD_ALIASES.get(self.name, self.name)
+
+
+def _dimension(name: str, spec: Any, source: str) -> Dimension:
+    if not isinstance(spec, dict):
+        return Dimension(name, "fixed", (spec,))
+    if len(spec) != 1 or next(iter(spec)) not in DISTRIBUTIONS:
+        raise ConfigError(f"{name} in {source} must be a value or one of "
+                          f"{{{' | '.join(DISTRIBUTIONS)}: ...}}, got {spec!r}")
+    kind, values = next(iter(spec.items()))
+    if not isinstance(values, list) or not values:
+        raise ConfigError(f"{name}.{kind} in {source} needs a list, got {values!r}")
+    if kind in ("uniform", "loguniform"):
+        if len(values) != 2 or not all(isinstance(v, (int, float)) for v in values) \
+                or not values[0] < values[1]:
+            raise ConfigError(f"{name}.{kind} in {source} needs [low, high] with low < high, "
+                              f"got {values!r}")
+        if kind == "loguniform" and values[0] <= 0:
+            raise ConfigError(f"{name}.loguniform in {source} needs low > 0, got {values[0]}")
+    return Dimension(name, kind, tuple(values))
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    dimensions: tuple[Dimension, ...]
+
+    def get(self, name: str) -> Dimension | None:
+        return next((d for d in self.dimensions if d.name == name), None)
+
+    @property
+    def searched(self) -> list[Dimension]:
+        return [d for d in self.dimensions if d.searched]
+
+
+def _bounds(space: SearchSpace, name: str, default: float) -> tuple[float, float]:
+    d = space.get(name)
+    return (default, default) if d is None else (d.low, d.high)
+
+
+def _check_method_values(space: SearchSpace, source: str) -> None:
+    """Every value each dimension can take passes the method's own range checks."""
+    from .config import ExperimentConfig, merge, validate
+
+    defaults = MethodConfig()
+    types = typing.get_type_hints(MethodConfig)
+    for d in space.dimensions:
+        if d.kind in ("uniform", "loguniform") and types[d.field] is not float:
+            raise ConfigError(f"{d.name} in {source} takes {types[d.field].__name__} values: "
+                              f"use {{choice: [...]}} or a fixed value")
+        for value in (d.values if d.kind == "choice" else (d.low, d.high)):
+            cfg = merge(ExperimentConfig(), {"method": {d.name: value, "name": "sgt"}}, source)
+            if d.name not in ("k_min", "k_max", "k0"):
+                validate(cfg)
+    k_min_lo, k_min_hi = _bounds(space, "k_min", defaults.k_min)
+    k_max_lo, k_max_hi = _bounds(space, "k_max", defaults.k_max)
+    k0_lo, k0_hi = _bounds(space, "k0", defaults.k0)
+    if not (0 <= k_min_lo and k_max_hi <= 1):
+        raise ConfigError(f"k_min and k_max in {source} are fractions and must lie in [0, 1]")
+    if not k_min_hi < k_max_lo:
+        raise ConfigError(f"in {source}, the k_min range (up to {k_min_hi}) must lie below the "
+                          f"k_max range (from {k_max_lo}), so that every trial has k_min < k_max")
+    if not (k_min_hi <= k0_lo and k0_hi <= k_max_lo):
+        raise ConfigError(f"in {source}, k0 (from {k0_lo} to {k0_hi}) must lie between the "
+                          f"k_min range (up to {k_min_hi}) and the k_max range (from {k_max_lo})")
+
+
+def load_search_space(path: str | Path | None = None) -> SearchSpace:
+    source = str(path or DEFAULT_SPACE)
+    raw = read_yaml(source)
+    if not isinstance(raw, dict) or not raw:
+        raise ConfigError(f"search space {source} must map settings to distributions")
+    unknown = [k for k in raw if k not in SEARCHABLE]
+    if unknown:
+        raise ConfigError(f"unknown setting {unknown[0]!r} in search space {source}; "
+                          f"searchable: {', '.join(SEARCHABLE)}")
+    space = SearchSpace(tuple(_dimension(k, v, source) for k, v in raw.items()))
+    _check_method_values(space, source)
+    return space

@@ -1,0 +1,62 @@
+"""A real 2-trial Ray Tune sweep on the session's Ray cluster, tracked in MLflow."""
+
+import csv
+import json
+
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import REPO, run_job
+
+pytestmark = pytest.mark.integration
+
+
+def test_two_trial_sweep_tracks_each_trial_and_its_best_config_trains(real_data_root, ray_cluster,
+                                                                     tmp_path):
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    out = tmp_path / "sweep"
+    r = run_job(
+        "../tune/sweep.py", "--dataset", "fashion_mnist", "--num-samples", "2", "--epochs", "1",
+        "--train-subset", "500", "--test-subset", "200", "--workers-per-trial", "1",
+        "--max-concurrent", "2", "--objective", "combined", "--objective-images", "100",
+        "--sweep-seed", "0", "--tracking-uri", store, "--storage-path", str(tmp_path / "runs"),
+        "--ray-address", ray_cluster["address"], "--output-dir", str(out), env=ray_cluster["env"])
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    rows = list(csv.DictReader(open(out / "trials.csv")))
+    assert len(rows) == 2 and all(row["error"] == "" for row in rows)
+    for row in rows:
+        assert float(row["k_min"]) < float(row["k_max"])  # the K statistics (pixel counts)
+    summary = json.loads((out / "sweep.json").read_text())
+    sweep_id = summary["sweep"]
+
+    client = MlflowClient(store)
+    exp = client.get_experiment_by_name("smoot_dist")
+    runs = client.search_runs([exp.experiment_id], f"tags.sweep = '{sweep_id}'")
+    parent = [run for run in runs if run.data.tags.get("kind") == "sweep"]
+    trials = [run for run in runs if run.data.tags.get("kind") != "sweep"]
+    assert len(parent) == 1 and len(trials) == 2
+    assert parent[0].data.metrics["best_objective"] == pytest.approx(summary["best"]["objective"])
+    sampled = set()
+    for run in trials:
+        params = run.data.params
+        assert run.data.tags["mlflow.parentRunId"] == parent[0].info.run_id
+        assert float(params["method.k_min"]) < float(params["method.k0"]) < float(params["method.k_max"])
+        assert params["method.name"] == "smoot"
+        history = client.get_metric_history(run.info.run_id, "objective")
+        assert [m.step for m in history] == [1]
+        auc = run.data.metrics["auc_grad"]
+        assert history[0].value == pytest.approx(100 * run.data.metrics["test_accuracy"] - auc)
+        sampled.add(tuple(params[f"method.{k}"] for k in ("beta", "lambda", "alpha", "k_min", "k_max")))
+    assert len(sampled) == 2  # two different trials, each with its own settings
+    assert {a.path for a in client.list_artifacts(parent[0].info.run_id)} >= {
+        "best_config.yaml", "trials.csv", "objective_vs_params.png"}
+
+    best = yaml.safe_load((out / "best_config.yaml").read_text())
+    assert best["method"]["beta"] == pytest.approx(float(summary["best"]["beta"]))
+    r = run_job("train.py", "--config", str(out / "best_config.yaml"), "--workers", "0",
+                "--train-subset", "200", "--test-subset", "100", "--no-tracking",
+                "--storage-path", str(tmp_path / "again"), "--summary-json", str(tmp_path / "b.json"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    again = json.loads((tmp_path / "b.json").read_text())
+    assert again["config"]["method"] == best["method"]
