@@ -67,8 +67,9 @@ def run_sweep(space: SearchSpace, sweep: dict[str, Any], *, num_samples: int, ma
     sweep = dict(sweep, searched=[d.name for d in space.searched],
                  fixed=[d.name for d in space.dimensions if not d.searched])
     tuner = tune.Tuner(
-        # The trial only coordinates its TorchTrainer, whose workers hold the CPUs/GPUs.
-        tune.with_resources(_trial, {"cpu": 0}),
+        # The trial only coordinates its TorchTrainer, whose workers hold the CPUs/GPUs: it
+        # reserves a little memory instead of a CPU (Tune needs some resource in the bundle).
+        tune.with_resources(_trial, {"memory": 64 * 1024 ** 2}),
         param_space={**param_space(space), "sweep": sweep},
         tune_config=tune.TuneConfig(
             num_samples=num_samples, max_concurrent_trials=max_concurrent,
@@ -81,7 +82,7 @@ def run_sweep(space: SearchSpace, sweep: dict[str, Any], *, num_samples: int, ma
 
 
 def trial_rows(results: tune.ResultGrid, searched: list[str]) -> list[dict[str, Any]]:
-    """One row per trial: its parameters, last objective, accuracy and K statistics."""
+    """One row per trial: its settings, last objective, accuracy and K statistics."""
     rows = []
     for r in results:
         m = r.metrics or {}
@@ -91,8 +92,9 @@ def trial_rows(results: tune.ResultGrid, searched: list[str]) -> list[dict[str, 
             "epochs": int(m.get("epoch", 0)), "objective": m.get("objective", math.nan),
             "test_accuracy": m.get("test_accuracy", math.nan),
             "auc_grad": m.get("auc_grad", math.nan),
-            "k_min": m.get("k_min", math.nan), "k_median": m.get("k_median", math.nan),
-            "k_max": m.get("k_max", math.nan),
+            # K statistics in pixel counts (the paper's Min(K) ...); k_min/k_max are settings.
+            "K_min": m.get("k_min", math.nan), "K_median": m.get("k_median", math.nan),
+            "K_max": m.get("k_max", math.nan),
             "error": type(r.error).__name__ if r.error else "",
         })
     return rows

@@ -23,7 +23,7 @@ from .tracking import MlflowRun, check_tracking_uri, resolve_tracking_uri, smoot
 
 
 def _table(rows: list[dict[str, Any]], searched: list[str]) -> str:
-    cols = ["trial", *searched, "epochs", "objective", "test_accuracy", "k_min", "k_median", "k_max"]
+    cols = ["trial", *searched, "epochs", "objective", "test_accuracy", "K_min", "K_median", "K_max"]
     fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)  # noqa: E731
     lines = [" | ".join(cols), "|".join("---" for _ in cols)]
     lines += [" | ".join(fmt(r[c]) for c in cols) for r in rows]

@@ -26,7 +26,8 @@ def test_two_trial_sweep_tracks_each_trial_and_its_best_config_trains(real_data_
     rows = list(csv.DictReader(open(out / "trials.csv")))
     assert len(rows) == 2 and all(row["error"] == "" for row in rows)
     for row in rows:
-        assert float(row["k_min"]) < float(row["k_max"])  # the K statistics (pixel counts)
+        assert float(row["k_min"]) < 0.5 < float(row["k_max"])  # sampled settings, k0 = 0.5
+        assert float(row["K_min"]) <= float(row["K_median"]) <= float(row["K_max"])  # pixel counts
     summary = json.loads((out / "sweep.json").read_text())
     sweep_id = summary["sweep"]
 
