@@ -25,6 +25,7 @@ METHODS = ("traditional", "sgt", "smoot")
 FILLS = ("random", "background", "mean")
 OPTIMIZERS = ("adadelta", "sgd", "adam", "adamw")
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("fp32", "bf16")
 
 # YAML/CLI names that are not valid Python field names.
 FIELD_ALIASES = {"lambda": "lam"}
@@ -79,6 +80,13 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     eval_batch_size: int = 1000
+    # Speed options (all off by default; each computes the same thing within a stated tolerance,
+    # tests/unit/test_fast_path.py): bf16 autocast, torch.compile, one forward over the clean and
+    # masked batch together (BatchNorm would then pool both branches' statistics), channels_last.
+    precision: str = "fp32"
+    compile: bool = False
+    fuse_branches: bool = False
+    channels_last: bool = False
 
 
 @dataclass
@@ -224,6 +232,8 @@ def validate(cfg: ExperimentConfig) -> None:
            f"unknown optimizer {t.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
     _check(t.device in DEVICES, f"unknown device {t.device!r}; choose one of: {', '.join(DEVICES)}")
     _check(t.seed >= 0, f"seed must be >= 0, got {t.seed}")
+    _check(t.precision in PRECISIONS,
+           f"unknown precision {t.precision!r}; choose one of: {', '.join(PRECISIONS)}")
     for name in ("input_size", "patch_size"):
         v = getattr(mo, name)
         _check(v is None or v >= 1, f"model.{name} must be a positive number of pixels, got {v}")

@@ -38,6 +38,15 @@ CONFIG_FLAGS: dict[str, tuple[str, str, Any, str]] = {
     "--seed": ("train", "seed", int, "random seed"),
     "--device": ("train", "device", str, "auto | cpu | cuda"),
     "--eval-batch-size": ("train", "eval_batch_size", int, "batch size for evaluation"),
+    "--precision": ("train", "precision", str, "fp32 | bf16 (autocast)"),
+}
+
+# on/off switches: flag -> (section, key, help); absent means "as the config says"
+SWITCHES: dict[str, tuple[str, str, str]] = {
+    "--saliency-abs": ("method", "saliency_abs", "rank pixels by |gradient| (default: signed gradient)"),
+    "--compile": ("train", "compile", "torch.compile the model (falls back to eager on failure)"),
+    "--fuse-branches": ("train", "fuse_branches", "one forward over the clean and masked batch"),
+    "--channels-last": ("train", "channels_last", "channels_last memory format"),
 }
 
 
@@ -57,8 +66,8 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         group = groups.setdefault(section, parser.add_argument_group(section))
         group.add_argument(flag, type=typ, default=None, help=help_text,
                            metavar=flag.lstrip("-").upper().replace("-", "_"))
-    groups["method"].add_argument("--saliency-abs", action="store_true", default=None,
-                                  help="rank pixels by |gradient| (default: signed gradient)")
+    for flag, (section, _key, help_text) in SWITCHES.items():
+        groups[section].add_argument(flag, action="store_true", default=None, help=help_text)
 
 
 def overrides_from_args(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
@@ -67,8 +76,9 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         value = getattr(args, flag.lstrip("-").replace("-", "_"))
         if value is not None:
             out.setdefault(section, {})[key] = value
-    if getattr(args, "saliency_abs", None):
-        out.setdefault("method", {})["saliency_abs"] = True
+    for flag, (section, key, _help) in SWITCHES.items():
+        if getattr(args, flag.lstrip("-").replace("-", "_"), None):
+            out.setdefault(section, {})[key] = True
     return out
 
 

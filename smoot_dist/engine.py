@@ -52,6 +52,18 @@ def build_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
     raise UserError(f"unknown optimizer {name!r}")
 
 
+def compile_models(train_model: nn.Module, plain_model: nn.Module) -> tuple[nn.Module, nn.Module]:
+    """torch.compile both forward paths; on any compiler failure, dynamo falls back to eager.
+
+    State (weights, optimizer, checkpoints) stays with the plain modules: compiled wrappers
+    share their parameters.
+    """
+    import torch._dynamo
+
+    torch._dynamo.config.suppress_errors = True  # the fallback: eager where compiling fails
+    return torch.compile(train_model), torch.compile(plain_model)
+
+
 def _local_sum(t: torch.Tensor) -> torch.Tensor:
     return t
 
@@ -76,7 +88,12 @@ class Trainer:
 
         torch.manual_seed(cfg.train.seed)  # the same initial weights on every rank
         self.model = create_model(cfg.model, self.spec).to(self.device)
+        if cfg.train.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
         self.train_model = wrap_model(self.model) if wrap_model else self.model
+        self.saliency_model = self.model  # the saliency pass must bypass DDP
+        if cfg.train.compile:
+            self.train_model, self.saliency_model = compile_models(self.train_model, self.model)
         self.optimizer = build_optimizer(cfg.train.optimizer, self.model.parameters(), cfg.train.lr)
         self.uses_mask = cfg.method.name != "traditional"
         self.mask_state = MaskState.initial(len(self.train_data), cfg.method.k0, rank, world_size,
@@ -91,32 +108,43 @@ class Trainer:
         torch.manual_seed(mix_seed(cfg.train.seed, self.epoch, self.rank, 1))
         batches = epoch_batches(len(self.train_data), self.rank, self.world_size,
                                 cfg.train.batch_size, cfg.train.seed, self.epoch)
+        sizes = [b.numel() for b in batches]
+        order = torch.cat(batches).to(self.device)  # the epoch's one host-to-device copy
         self.model.train()
-        sums = torch.zeros(4, dtype=torch.float64, device=self.device)  # ce, kl, correct, n
-        bar = tqdm(batches, desc=f"epoch {self.epoch + 1}/{cfg.train.epochs}", unit="batch",
-                   disable=not self.progress, leave=False, mininterval=2.0)
-        for idx in bar:
-            idx = idx.to(self.device, non_blocking=True)
-            x = normalize(self.train_data.images[idx], self.mean, self.std)
+        sums = torch.zeros(3, dtype=torch.float64, device=self.device)  # ce, kl, correct
+        bar = tqdm(order.split(sizes), desc=f"epoch {self.epoch + 1}/{cfg.train.epochs}",
+                   unit="batch", disable=not self.progress, leave=False, mininterval=2.0)
+        for idx, b in zip(bar, sizes):
+            x = self._inputs(self.train_data.images[idx])
             y = self.train_data.labels[idx]
             k = self.mask_state.get(idx) if self.uses_mask else None
-            out = method_step(cfg.method, self.train_model, self.model, x, y, k)
+            with self.autocast():
+                out = method_step(cfg.method, self.train_model, self.saliency_model, x, y, k,
+                                  fuse=cfg.train.fuse_branches)
             self.optimizer.zero_grad(set_to_none=True)
             out.loss.backward()
             self.optimizer.step()
             if out.new_k is not None:
                 self.mask_state.set(idx, out.new_k)
-            b = y.numel()
             sums += torch.stack([out.ce.double() * b, out.kl.double() * b,
-                                 (out.logits.argmax(1) == y).sum().double(),
-                                 torch.tensor(float(b), dtype=torch.float64, device=self.device)])
-        ce, kl, correct, n = self.all_reduce(sums).tolist()  # the epoch's one host sync
+                                 (out.logits.argmax(1) == y).sum().double()])
+        n = torch.tensor([float(sum(sizes))], dtype=torch.float64, device=self.device)
+        ce, kl, correct, n = self.all_reduce(torch.cat([sums, n])).tolist()  # the one host sync
         if not (math.isfinite(ce) and math.isfinite(kl)):
             raise TrainingDiverged(
                 f"the loss became {'NaN' if ce != ce or kl != kl else 'infinite'} in epoch "
                 f"{self.epoch + 1}; lower --lr or --lambda (the last completed epoch's state is kept)")
         self.epoch += 1
         return {"train_ce": ce / n, "train_kl": kl / n, "train_accuracy": correct / n}
+
+    def _inputs(self, images: torch.Tensor) -> torch.Tensor:
+        x = normalize(images, self.mean, self.std)
+        return x.contiguous(memory_format=torch.channels_last) if self.cfg.train.channels_last else x
+
+    def autocast(self):
+        """bf16 autocast for the forward passes when asked for (backward runs outside it)."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16,
+                              enabled=self.cfg.train.precision == "bf16")
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
@@ -125,9 +153,10 @@ class Trainer:
         loss = torch.zeros((), dtype=torch.float64, device=self.device)
         data, bs = self.test_data, self.cfg.train.eval_batch_size
         for start in range(0, len(data), bs):
-            x = normalize(data.images[start:start + bs], self.mean, self.std)
+            x = self._inputs(data.images[start:start + bs])
             y = data.labels[start:start + bs]
-            logits = self.model(x)
+            with self.autocast():
+                logits = self.model(x).float()
             correct += (logits.argmax(1) == y).sum()
             loss += torch.nn.functional.cross_entropy(logits, y, reduction="sum").double()
         n = torch.tensor(float(len(data)), dtype=torch.float64, device=self.device)

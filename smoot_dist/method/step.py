@@ -25,23 +25,27 @@ class StepResult:
 
 
 def method_step(cfg: MethodConfig, model: nn.Module, plain_model: nn.Module,
-                x: torch.Tensor, y: torch.Tensor, k: torch.Tensor | None) -> StepResult:
+                x: torch.Tensor, y: torch.Tensor, k: torch.Tensor | None,
+                fuse: bool = False) -> StepResult:
     """Loss of one batch.
 
     `model` is what trains (possibly a DDP wrapper); `plain_model` is the same module
     unwrapped, used for the saliency pass. `k` holds the batch's masking fractions
-    (SGT: all k0; ignored by traditional).
+    (SGT: all k0; ignored by traditional). `fuse` runs the clean and the masked batch through
+    one forward pass instead of two (the same result for models without batch statistics).
     """
     if cfg.name == "traditional":
-        logits = model(x)
+        logits = model(x).float()
         ce = F.cross_entropy(logits, y)
         return StepResult(ce, ce.detach(), torch.zeros_like(ce).detach(), logits.detach(), None)
 
     saliency = input_saliency(plain_model, x, y, use_abs=cfg.saliency_abs)
     mask = lowest_saliency_mask(saliency, mask_counts(k, saliency.shape[1]))
     x_masked = apply_mask(x, mask, cfg.fill)
-    logits = model(x)
-    masked_logits = model(x_masked)
+    if fuse:
+        logits, masked_logits = model(torch.cat([x, x_masked])).float().split(x.shape[0])
+    else:
+        logits, masked_logits = model(x).float(), model(x_masked).float()
     loss, ce, kl = saliency_guided_loss(logits, masked_logits, y, cfg.lam)
     new_k = None
     if cfg.name == "smoot":
