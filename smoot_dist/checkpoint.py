@@ -56,6 +56,30 @@ def load_checkpoint(folder: str | Path, num_samples: int | None = None
     return state, k, record
 
 
+def completed_epochs(folder: Path) -> int:
+    """Epochs a checkpoint folder holds, or -1 if it is incomplete or unreadable."""
+    try:
+        if not (folder / STATE_FILE).is_file():
+            return -1
+        return len(json.loads((folder / HISTORY_FILE).read_text())["history"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return -1
+
+
+def latest_checkpoint(folder: Path, pattern: str = "checkpoint*") -> Path | None:
+    """The complete checkpoint under `folder` that holds the most epochs (None if there is none).
+
+    Run folders hold in-process checkpoints (`checkpoint/`) and Ray Train's (`checkpoint_<time>/`):
+    a run can resume from either, on either path.
+    """
+    best, best_epochs = None, 0
+    for candidate in folder.glob(pattern):
+        epochs = completed_epochs(candidate)
+        if epochs > best_epochs:
+            best, best_epochs = candidate, epochs
+    return best
+
+
 def k_digest(k: torch.Tensor) -> str:
     """sha256 of a k vector's float32 bytes: shows two mask states are identical."""
     return hashlib.sha256(k.detach().cpu().to(torch.float32).contiguous().numpy().tobytes()).hexdigest()

@@ -10,6 +10,12 @@ from .errors import UserError
 USER_ERROR_EXIT = 2
 
 
+def show_progress(wanted: bool = True) -> bool:
+    """Progress bars only on a terminal: in logs (Ray jobs, CI, pipes) they are noise, and
+    stderr stays free for the one line that says what went wrong."""
+    return wanted and sys.stderr.isatty()
+
+
 def run_cli(main: Callable[[], int | None]) -> None:
     """Run `main`; a UserError becomes one line on stderr and exit code 2."""
     try:

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from .cli import show_progress
 from .config import ExperimentConfig
 from .data.loading import Splits, channel_stats, load_splits, normalize
 from .data.sharding import epoch_batches, mix_seed, shard_indices
@@ -76,7 +77,8 @@ class Trainer:
                  log: Callable[[str], None] = print):
         self.cfg, self.rank, self.world_size = cfg, rank, world_size
         self.device = device or resolve_device(cfg.train.device)
-        self.all_reduce, self.progress, self.log = all_reduce, progress and rank == 0, log
+        self.all_reduce, self.log = all_reduce, log
+        self.progress = show_progress(progress and rank == 0)
         self.splits = splits or load_splits(cfg.data)
         self.spec = self.splits.spec
         self.num_pixels = self.spec.num_pixels

@@ -13,10 +13,11 @@ from typing import Any
 
 import torch
 
-from .checkpoint import mask_table_of
+from .checkpoint import k_digest, mask_table_of
 from .config import ExperimentConfig
 from .data.loading import Splits, load_splits
 from .errors import UserError
+from .local_ray import prefer_loopback_ray
 from .method.mask_state import write_mask_parquet
 from .models import create_model
 from .plots import plot_k_histogram
@@ -48,9 +49,22 @@ class JobOptions:
 
 
 def _preflight(cfg: ExperimentConfig) -> Splits:
-    """Data present and intact, subset sizes possible, model buildable: fail here, not in a worker."""
+    """Data present and intact, subset sizes possible, model buildable and able to take the
+    dataset's images: fail here, in seconds, not in a worker."""
     splits = load_splits(cfg.data)
-    create_model(cfg.model, splits.spec)
+    model = create_model(cfg.model, splits.spec).eval()
+    spec = splits.spec
+    try:
+        with torch.no_grad():
+            out = model(torch.zeros(2, spec.channels, spec.image_size, spec.image_size))
+    except Exception as err:  # shape errors come as RuntimeError, AssertionError, ValueError...
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        raise UserError(f"model {cfg.model.name} cannot take {spec.title}'s {spec.channels}x"
+                        f"{spec.image_size}x{spec.image_size} images ({first}); choose "
+                        f"--input-size/--patch-size that fit it") from None
+    if tuple(out.shape) != (2, spec.num_classes):
+        raise UserError(f"model {cfg.model.name} gives outputs of shape {tuple(out.shape)[1:]}, "
+                        f"not {spec.num_classes} class scores; choose another --model")
     return splits
 
 
@@ -72,6 +86,7 @@ def _finish(cfg: ExperimentConfig, spec: RunSpec, splits: Splits, outcome: Train
         cfg, outcome.history, num_train=len(splits.train), num_test=len(splits.test),
         num_pixels=splits.spec.num_pixels, workers=outcome.workers, device=outcome.device,
         wall_time_s=wall_time_s, run_name=spec.name, run_dir=str(folder), resumes=outcome.resumes,
+        k_sha256=k_digest(outcome.k_global) if outcome.k_global is not None else None,
         mlflow={"tracking_uri": tracker.uri, "run_id": tracker.run_id} if tracker else None)
     torch.save(outcome.model_state, folder / MODEL_FILE)
     artifacts = [write_json(folder / "summary.json", summary), folder / "config.yaml",
@@ -84,6 +99,7 @@ def _finish(cfg: ExperimentConfig, spec: RunSpec, splits: Splits, outcome: Train
         artifacts += [mask_path, plot_k_histogram(k, splits.spec.num_pixels, cfg.method.k_min,
                                                   cfg.method.k_max, folder / "k_histogram.png", title)]
     if tracker is not None:
+        tracker.log_missing_epochs(outcome.history)
         for path in artifacts:
             tracker.log_artifact(path)
         tracker.finish("FINISHED")
@@ -103,6 +119,12 @@ def run_training(cfg: ExperimentConfig, opts: JobOptions) -> dict[str, Any]:
         check_tracking_uri(resolve_tracking_uri(opts.tracking_uri))
     spec = locate_run(cfg, opts.run_name, opts.storage_path, opts.resume)
     splits = _preflight(cfg)
+    if opts.workers > 0:
+        prefer_loopback_ray(opts.ray_address)
+        from .ray_train import connect  # the only import of Ray
+
+        print(f"Ray: {connect(opts.ray_address)}", flush=True)
+    # Everything checked: from here on the run exists (folder, MLflow run).
     tracker = _open_tracking(cfg, spec, opts)
     write_run_record(spec, cfg, mlflow_run_id=tracker.run_id if tracker else None,
                      tracking_uri=tracker.uri if tracker else None)
@@ -116,7 +138,7 @@ def run_training(cfg: ExperimentConfig, opts: JobOptions) -> dict[str, Any]:
 
             outcome = run_in_process(cfg, spec, tracker, splits=splits, progress=opts.progress)
         else:
-            from .ray_train import run_with_ray  # the only import of Ray
+            from .ray_train import run_with_ray
 
             outcome = run_with_ray(cfg, spec, tracker, workers=opts.workers, use_gpu=opts.use_gpu,
                                    max_failures=opts.max_failures, address=opts.ray_address,

@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import STATE_FILE, k_digest, load_checkpoint, save_checkpoint
+from .checkpoint import k_digest, latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import ExperimentConfig
 from .data.loading import Splits
 from .engine import Trainer
@@ -14,14 +14,6 @@ from .runs import RunSpec, TrainingOutcome
 from .tracking import MlflowRun
 
 CHECKPOINT_DIR = "checkpoint"
-
-
-def _latest_checkpoint(folder: Path) -> Path | None:
-    # `checkpoint.old` only survives a crash between the two renames in _replace_checkpoint.
-    for name in (CHECKPOINT_DIR, CHECKPOINT_DIR + ".old"):
-        if (folder / name / STATE_FILE).is_file():
-            return folder / name
-    return None
 
 
 def _replace_checkpoint(folder: Path, write) -> None:
@@ -41,7 +33,7 @@ def run_in_process(cfg: ExperimentConfig, spec: RunSpec, tracker: MlflowRun | No
     trainer = Trainer(cfg, splits=splits, progress=progress)
     history: list[dict[str, Any]] = []
     resumes: list[dict[str, Any]] = []
-    latest = _latest_checkpoint(spec.folder) if spec.resumed else None
+    latest = latest_checkpoint(spec.folder) if spec.resumed else None
     if latest is not None:
         state, k, record = load_checkpoint(latest, len(trainer.train_data))
         trainer.load_state_dict(state, k)

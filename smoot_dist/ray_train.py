@@ -9,7 +9,9 @@ a resumed run re-shards it for whatever worker count it has.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -23,7 +25,8 @@ from ray.train import (Checkpoint, CheckpointConfig, FailureConfig, LoggingConfi
                        ScalingConfig, UserCallback)
 from ray.train.torch import TorchTrainer
 
-from .checkpoint import k_digest, load_checkpoint, save_checkpoint
+from .checkpoint import (completed_epochs, k_digest, latest_checkpoint, load_checkpoint,
+                         save_checkpoint)
 from .config import ExperimentConfig, merge
 from .data.paths import data_root
 from .data.sharding import shard_size
@@ -36,12 +39,29 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 # -- connecting ------------------------------------------------------------------------------
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """ray.init waits minutes on an address nobody answers at: knock first."""
+    target = address.split("://", 1)[-1]
+    host, sep, port = target.rpartition(":")
+    if not sep or not port.isdigit():
+        return  # "auto", "local" or another form Ray resolves itself
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            pass
+    except OSError as err:
+        raise UserError(f"cannot reach the Ray cluster at {address} ({err.strerror or type(err).__name__}); "
+                        f"start it with `ray start --head`, fix --ray-address/RAY_ADDRESS, or unset "
+                        f"it to run a local Ray") from None
+
+
 def connect(address: str | None = None) -> str:
     """Join the cluster at `address` / $RAY_ADDRESS, or start a local one (127.0.0.1 only)."""
     if ray.is_initialized():
         return "the Ray cluster this process is connected to"
     address = address or os.environ.get("RAY_ADDRESS")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if address:
+        _check_reachable(address)
     try:
         if address:
             ray.init(address=address, log_to_driver=True, logging_level="WARNING")
@@ -102,6 +122,25 @@ def _add_objective(metrics: dict[str, Any], objective: str, trainer: Trainer, sh
     metrics["objective"] = objective_value(objective, metrics["test_accuracy"], auc)
 
 
+@contextlib.contextmanager
+def _resume_folder(fallback: str | None):
+    """The checkpoint to resume from: Ray's latest, or the run folder's if that one holds more.
+
+    Ray Train learns of a checkpoint when its controller records it; a driver stopped between
+    the checkpoint's upload and that record restarts with Ray unaware of it, while the run
+    folder (local storage) already has it complete.
+    """
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is None:
+        yield Path(fallback) if fallback else None
+        return
+    with checkpoint.as_directory() as folder:
+        if fallback and completed_epochs(Path(fallback)) > completed_epochs(Path(folder)):
+            yield Path(fallback)
+        else:
+            yield Path(folder)
+
+
 def _worker_loop(config: dict[str, Any]) -> None:
     cfg = merge(ExperimentConfig(), config["cfg"], "the run's config")
     ctx = ray.train.get_context()
@@ -114,10 +153,10 @@ def _worker_loop(config: dict[str, Any]) -> None:
                       progress=False)
     history: list[dict[str, Any]] = []
     resumes: list[dict[str, Any]] = []
-    checkpoint = ray.train.get_checkpoint()
-    if checkpoint is not None:
-        with checkpoint.as_directory() as folder:
+    with _resume_folder(config.get("fallback_checkpoint")) as folder:
+        if folder is not None:
             state, k, record = load_checkpoint(folder, len(trainer.train_data))
+    if folder is not None:
         trainer.load_state_dict(state, k)  # re-shards k for this world size
         history = record["history"]
         # Gathered back from the shards: proves the state survived the re-sharding intact.
@@ -186,16 +225,19 @@ def run_with_ray(cfg: ExperimentConfig, spec: RunSpec, tracker: MlflowRun | None
                  objective_images: int | None = None) -> TrainingOutcome:
     """Train under Ray Train. `callbacks` are extra Ray Train UserCallbacks (e.g. Tune's report
     forwarding); `objective` adds a per-epoch `objective` metric (see evaluation.objective)."""
-    where = connect(address)
+    connect(address)
     print(f"training {cfg.method.name} on {cfg.data.dataset} with {workers} Ray Train worker(s) "
-          f"({'GPU' if use_gpu else 'CPU'}) on {where}; checkpoints: {spec.storage_path}/{spec.name}",
-          flush=True)
+          f"({'GPU' if use_gpu else 'CPU'}); checkpoints: {spec.storage_path}/{spec.name}", flush=True)
     # Workers may not share the driver's environment: give them the data path it resolved.
     worker_cfg = replace(cfg, data=replace(cfg.data, root=str(data_root(cfg.data.root))))
+    fallback = None
+    if spec.resumed and "://" not in spec.storage_path:
+        found = latest_checkpoint(Path(spec.storage_path) / spec.name)
+        fallback = str(found) if found else None
     trainer = TorchTrainer(
         _worker_loop,
         train_loop_config={"cfg": worker_cfg.to_dict(), "objective": objective,
-                           "objective_images": objective_images},
+                           "objective_images": objective_images, "fallback_checkpoint": fallback},
         scaling_config=ScalingConfig(num_workers=workers, use_gpu=use_gpu),
         run_config=RunConfig(
             name=spec.name, storage_path=spec.storage_path,

@@ -57,6 +57,9 @@ def _close_stopped_trials(uri: str, experiment: str, sweep_id: str) -> int:
 
 
 def run(base: ExperimentConfig, space: SearchSpace, args: argparse.Namespace, sweep_id: str) -> dict:
+    from .local_ray import prefer_loopback_ray
+
+    prefer_loopback_ray(args.ray_address)
     from .ray_train import connect
     from .ray_tune import run_sweep, trial_config, trial_rows  # the Ray Tune adapter
     from .plots import plot_objective_vs_params

@@ -149,6 +149,15 @@ class MlflowRun:
         self.client.log_batch(self.run_id, metrics=[
             Metric(key, float(flat[key]), now, step) for key in EPOCH_METRIC_KEYS if key in flat])
 
+    def log_missing_epochs(self, history: list[dict[str, Any]]) -> int:
+        """Log the epochs of `history` this run does not have yet (e.g. the driver stopped before
+        the epoch reached MLflow); returns how many. Epochs already there are left alone."""
+        logged = {m.step for m in self.client.get_metric_history(self.run_id, "test_accuracy")}
+        missing = [m for m in history if int(m["epoch"]) not in logged]
+        for metrics in missing:
+            self.log_epoch(metrics)
+        return len(missing)
+
     def set_tags(self, tags: dict[str, Any]) -> None:
         client = self.client
         for key, value in tags.items():

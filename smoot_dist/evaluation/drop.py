@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from ..cli import show_progress
 from ..data.loading import ImageTensors, channel_stats, normalize
 from ..data.registry import DatasetSpec
 from ..data.sharding import mix_seed
@@ -83,7 +84,7 @@ def accuracy_drop(model: nn.Module, data: ImageTensors, spec: DatasetSpec, metho
             correct = torch.zeros(len(FRACTIONS), dtype=torch.long, device=device)
             tick = time.perf_counter()
             for start in tqdm(range(0, len(data), batch_size), desc=f"{TITLES[name]:>19}",
-                              unit="batch", disable=not progress, leave=False, mininterval=2.0):
+                              unit="batch", disable=not show_progress(progress), leave=False, mininterval=2.0):
                 x = normalize(images[start:start + batch_size], mean, std)
                 y = labels[start:start + batch_size]
                 correct += correct_after_removal(model, x, y, attribute(x, y))

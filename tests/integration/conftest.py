@@ -47,17 +47,21 @@ def ray_cluster(tmp_path_factory):
     job driver, the test's own runs) gets it through `env`."""
     gcs, dash = free_port(), free_port()
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-               RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32))
+               RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32),
+               # single machine: every Ray process binds to 127.0.0.1 (see smoot_dist/local_ray.py)
+               RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
     env.pop("RAY_ADDRESS", None)
     cmd = [str(BIN / "ray"), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={gcs}",
            "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", "--include-dashboard=true",
            "--num-cpus=2", "--object-store-memory=200000000", "--disable-usage-stats",
            f"--temp-dir={tmp_path_factory.mktemp('ray')}"]
+    before = public_listeners()
     subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=180)
     dashboard = f"http://127.0.0.1:{dash}"
     try:
         wait_http(f"{dashboard}/api/version", 90, any_status=True)  # 401 without the token
-        yield {"address": f"127.0.0.1:{gcs}", "dashboard": dashboard, "env": env}
+        yield {"address": f"127.0.0.1:{gcs}", "dashboard": dashboard, "env": env,
+               "public_before": before}
     finally:
         subprocess.run([str(BIN / "ray"), "stop", "--force"], env=env, capture_output=True, timeout=120)
 
@@ -82,3 +86,24 @@ def mlflow_server(tmp_path_factory):
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def public_listeners() -> set[tuple[str, int]]:
+    """TCP sockets in LISTEN state on any address but the loopback one (from /proc/net)."""
+    found = set()
+    for name, width in (("tcp", 8), ("tcp6", 32)):
+        try:
+            lines = open(f"/proc/net/{name}").read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            local, state = fields[1], fields[3]
+            if state != "0A":  # LISTEN
+                continue
+            addr, port = local.split(":")
+            loopback = (addr == "0100007F" if width == 8 else
+                        addr in ("00000000000000000000000001000000", "0000000000000000FFFF00000100007F"))
+            if not loopback:
+                found.add((addr, int(port, 16)))
+    return found

@@ -30,6 +30,13 @@ def test_run_reaches_a_real_tracking_server_over_http(real_data_root, mlflow_ser
     assert {"summary.json", "config.yaml", "mask_state.parquet", "k_histogram.png"} <= names
 
 
+def test_tracking_server_listens_on_loopback_only(mlflow_server):
+    from tests.integration.conftest import public_listeners
+
+    port = int(mlflow_server.rsplit(":", 1)[1])
+    assert all(p != port for _addr, p in public_listeners())
+
+
 def test_unreachable_tracking_server_is_reported_before_training(tmp_path):
     from tests.integration.conftest import free_port
 

@@ -1,0 +1,94 @@
+"""The bad-input matrix: each case one line on stderr, exit code 2, no traceback, nothing lost."""
+
+import shutil
+
+import pytest
+import torch
+
+from smoot_dist.models import MnistCNN
+from tests.conftest import run_job
+from tests.integration.conftest import free_port
+
+pytestmark = pytest.mark.integration
+
+
+def _expect_one_line(r, message):
+    assert r.returncode == 2, r.stdout[-1000:] + r.stderr[-2000:]
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr[-2000:]
+    assert message in lines[0], lines[0]
+    assert "Traceback" not in r.stdout + r.stderr
+
+
+def _train(tmp_path, *args, env=None):
+    return run_job("train.py", "--workers", "0", "--epochs", "1", "--train-subset", "200",
+                   "--test-subset", "100", "--no-tracking", "--storage-path", str(tmp_path / "runs"),
+                   *args, env=env)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--k-min", "-0.1"], "k_min is a fraction of the pixels and must lie in [0, 1], got -0.1"),
+    (["--k-max", "1.5"], "k_max is a fraction of the pixels and must lie in [0, 1], got 1.5"),
+    (["--k0", "0.1"], "k0 (0.1) must lie within [k_min, k_max] = [0.2, 0.8] for smoot"),
+    (["--lambda", "nan"], "lambda must be a finite number, got nan"),
+    (["--top-n", "0"], "n (top-n classes) must be >= 1, got 0"),
+    (["--epochs", "0"], "epochs must be >= 1, got 0"),
+    (["--batch-size", "0"], "batch_size must be >= 1, got 0"),
+    (["--lr", "0"], "lr must be a positive number, got 0.0"),
+    (["--precision", "fp8"], "unknown precision 'fp8'"),
+    (["--train-subset", "70000"], "--train-subset 70000 exceeds the 60000 train samples"),
+    (["--input-size", "5"], "the cnn needs images of at least 6x6 pixels, got 5x5"),
+    (["--model", "vit_tiny_patch16_224", "--input-size", "8"],
+     "model vit_tiny_patch16_224 cannot take Fashion-MNIST's 1x28x28 images"),
+    # 4 steps: the first update explodes, the next losses are NaN
+    (["--lr", "1e30", "--train-subset", "1000"], "the loss became NaN in epoch 1; lower --lr or --lambda"),
+])
+def test_out_of_range_and_impossible_settings(real_data_root, tmp_path, args, message):
+    _expect_one_line(_train(tmp_path, *args), message)
+
+
+@pytest.mark.parametrize("text,message", [
+    ("method:\n  beta: 0.9\n  gamma: 2\n", "unknown key method.gamma in"),
+    ("train:\n  epochs: many\n", "train.epochs in"),
+    ("train: [1, 2]\n", "section 'train' in"),
+    ("method: {k0: 0.5\n", "is not valid YAML at line"),
+])
+def test_bad_config_files(tmp_path, text, message):
+    f = tmp_path / "bad.yaml"
+    f.write_text(text)
+    _expect_one_line(_train(tmp_path, "--config", str(f)), message)
+
+
+def test_corrupt_data_names_the_command_that_rebuilds_it(real_data_root, tmp_path):
+    shutil.copytree(real_data_root / "FashionMNIST", tmp_path / "data" / "FashionMNIST")
+    images = tmp_path / "data" / "FashionMNIST" / "raw" / "train-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:-100])  # truncated
+    r = _train(tmp_path, env={"SMOOT_DATA_DIR": str(tmp_path / "data")})
+    _expect_one_line(r, "is corrupt")
+    assert "prepare_data.py fashion_mnist" in r.stderr
+
+
+def test_pretrained_weights_that_do_not_fit(real_data_root, tmp_path):
+    path = tmp_path / "w.pt"
+    torch.save(MnistCNN(num_classes=7).state_dict(), path)  # another head
+    _expect_one_line(_train(tmp_path, "--pretrained", str(path)), "do not fit the cnn")
+    path.write_bytes(b"garbage")
+    _expect_one_line(_train(tmp_path, "--pretrained", str(path)), "cannot read pretrained weights")
+
+
+def test_unreachable_ray_address_fails_fast(real_data_root, tmp_path):
+    r = run_job("train.py", "--workers", "1", "--ray-address", f"127.0.0.1:{free_port()}",
+                "--train-subset", "200", "--no-tracking", "--storage-path", str(tmp_path / "runs"),
+                timeout=60)
+    _expect_one_line(r, "cannot reach the Ray cluster at 127.0.0.1:")
+    assert not (tmp_path / "runs").exists()  # failed before creating anything
+
+
+def test_a_bad_retry_of_an_existing_run_changes_nothing(real_data_root, tmp_path):
+    ok = _train(tmp_path, "--run-name", "kept")
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    folder = tmp_path / "runs" / "kept"
+    before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    r = _train(tmp_path, "--run-name", "kept", "--beta", "0.5")
+    _expect_one_line(r, "run 'kept' exists with another config (method.beta was 0.95, now 0.5)")
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before

@@ -1,0 +1,128 @@
+"""Reliability on a real Ray cluster: a killed worker, a restarted driver, determinism."""
+
+import glob
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from smoot_dist.checkpoint import k_digest
+from smoot_dist.method.mask_state import read_mask_parquet
+from tests.conftest import PYTHON, REPO, run_job
+from tests.integration.conftest import public_listeners
+
+pytestmark = pytest.mark.integration
+
+
+def _args(tmp_path, cluster, name, *extra):
+    return ["--dataset", "fashion_mnist", "--method", "smoot", "--train-subset", "6000",
+            "--test-subset", "1000", "--workers", "2", "--epochs", "3", "--run-name", name,
+            "--storage-path", str(tmp_path), "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}",
+            "--ray-address", cluster["address"], "--summary-json", str(tmp_path / f"{name}.json"),
+            "--no-progress", *extra]
+
+
+def _start(args, cluster, log):
+    return subprocess.Popen([PYTHON, str(REPO / "jobs" / "train.py"), *args], env=cluster["env"],
+                            stdout=log, stderr=subprocess.STDOUT, cwd=str(REPO), start_new_session=True)
+
+
+def _checkpoints(folder: Path, digests: dict[int, tuple[str, float]]) -> None:
+    """Record the mask-state digest of every Ray checkpoint as soon as it is complete."""
+    for d in glob.glob(str(folder / "checkpoint_2*")):
+        try:
+            epochs = len(json.loads(Path(d, "history.json").read_text())["history"])
+            if epochs not in digests:
+                digests[epochs] = (k_digest(read_mask_parquet(Path(d, "mask_state.parquet"))), time.time())
+        except (OSError, ValueError, KeyError, Exception):
+            pass  # still being written
+
+
+def _wait_for(proc, folder, digests, epochs, timeout=300):
+    deadline = time.time() + timeout
+    while time.time() < deadline and epochs not in digests:
+        _checkpoints(folder, digests)
+        assert proc.poll() is None, "the run ended early"
+        time.sleep(0.2)
+    assert epochs in digests, f"no checkpoint of epoch {epochs} within {timeout} s"
+
+
+def _worker_pids():
+    out = subprocess.run(["pgrep", "-f", "ray::RayTrainWorker"], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def _mlflow_epochs(tmp_path, summary):
+    client = MlflowClient(summary["mlflow"]["tracking_uri"])
+    runs = client.search_runs([client.get_experiment_by_name("smoot_dist").experiment_id])
+    assert [r.info.run_name for r in runs] == [summary["run_name"]]  # one MLflow run, not two
+    return [m.step for m in client.get_metric_history(runs[0].info.run_id, "test_accuracy")]
+
+
+def test_killed_worker_costs_at_most_the_epoch_in_flight(real_data_root, ray_cluster, tmp_path):
+    digests: dict[int, tuple[str, float]] = {}
+    with open(tmp_path / "log.txt", "w") as log:
+        proc = _start(_args(tmp_path, ray_cluster, "killed", "--max-failures", "2"), ray_cluster, log)
+        _wait_for(proc, tmp_path / "killed", digests, 1)
+        time.sleep(2.0)  # into epoch 2
+        pids = _worker_pids()
+        assert len(pids) == 2, pids
+        # Security default: with the cluster, its controller and both workers up, nothing new
+        # listens on an address other than 127.0.0.1.
+        assert public_listeners() <= ray_cluster["public_before"]
+        os.kill(pids[-1], signal.SIGKILL)
+        killed_at = time.time()
+        while proc.poll() is None:
+            _checkpoints(tmp_path / "killed", digests)
+            time.sleep(0.2)
+    assert proc.returncode == 0, (tmp_path / "log.txt").read_text()[-3000:]
+    summary = json.loads((tmp_path / "killed.json").read_text())
+    (resume,) = summary["resumes"]
+    # It resumed from the last checkpoint before the kill, with that mask state, bit for bit.
+    assert resume["workers"] == 2 and resume["epoch"] in (1, 2)
+    assert resume["k_sha256"] == digests[resume["epoch"]][0]
+    assert [e["epoch"] for e in summary["epochs"]] == [1, 2, 3]
+    assert _mlflow_epochs(tmp_path, summary) == [1, 2, 3]  # no epoch missing or logged twice
+    epoch_s = summary["epochs"][0]["epoch_time_s"]
+    recovered = digests[resume["epoch"] + 1][1] - killed_at
+    print(f"\nworker kill -> next checkpoint: {recovered:.1f} s (an epoch takes {epoch_s:.1f} s)")
+
+
+def test_restarted_driver_continues_the_run(real_data_root, ray_cluster, tmp_path):
+    digests: dict[int, tuple[str, float]] = {}
+    args = _args(tmp_path, ray_cluster, "restarted")
+    with open(tmp_path / "log.txt", "w") as log:
+        proc = _start(args, ray_cluster, log)
+        _wait_for(proc, tmp_path / "restarted", digests, 1)
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C on the driver
+        proc.wait(timeout=120)
+    assert proc.returncode != 0
+    again = run_job("train.py", *args, env=ray_cluster["env"])  # the same command again
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "(resuming)" in again.stdout
+    summary = json.loads((tmp_path / "restarted.json").read_text())
+    (resume,) = summary["resumes"]
+    assert resume["epoch"] >= 1 and resume["k_sha256"] == digests[resume["epoch"]][0]
+    assert [e["epoch"] for e in summary["epochs"]] == [1, 2, 3]
+    assert _mlflow_epochs(tmp_path, summary) == [1, 2, 3]
+
+
+def test_same_seed_and_world_size_give_the_same_run(real_data_root, ray_cluster, tmp_path):
+    runs = []
+    for name in ("a", "b"):
+        args = ["--dataset", "fashion_mnist", "--method", "smoot", "--train-subset", "2000",
+                "--test-subset", "500", "--workers", "2", "--epochs", "2", "--seed", "11",
+                "--run-name", name, "--storage-path", str(tmp_path), "--no-tracking",
+                "--ray-address", ray_cluster["address"], "--summary-json", str(tmp_path / f"{name}.json")]
+        r = run_job("train.py", *args, env=ray_cluster["env"])
+        assert r.returncode == 0, r.stderr[-2000:]
+        runs.append(json.loads((tmp_path / f"{name}.json").read_text()))
+    a, b = runs
+    assert a["k_sha256"] == b["k_sha256"]  # the final K vector, bit for bit
+    strip = lambda e: {k: v for k, v in e.items() if not k.endswith("time_s")}  # noqa: E731
+    assert [strip(e) for e in a["epochs"]] == [strip(e) for e in b["epochs"]]
