@@ -88,9 +88,26 @@ def mlflow_server(tmp_path_factory):
             proc.kill()
 
 
-def public_listeners() -> set[tuple[str, int]]:
-    """TCP sockets in LISTEN state on any address but the loopback one (from /proc/net)."""
-    found = set()
+def _socket_owners() -> dict[str, str]:
+    """socket inode -> the owning process's title (e.g. 'ray::RayTrainWorker')."""
+    owners = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            title = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")[0].decode(errors="replace")
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if target.startswith("socket:["):
+                    owners[target[8:-1]] = title
+        except OSError:
+            continue
+    return owners
+
+
+def public_listeners() -> set[tuple[str, int, str]]:
+    """TCP sockets in LISTEN state on any address but the loopback one, with their owner."""
+    found, owners = set(), _socket_owners()
     for name, width in (("tcp", 8), ("tcp6", 32)):
         try:
             lines = open(f"/proc/net/{name}").read().splitlines()[1:]
@@ -98,12 +115,12 @@ def public_listeners() -> set[tuple[str, int]]:
             continue
         for line in lines:
             fields = line.split()
-            local, state = fields[1], fields[3]
+            local, state, inode = fields[1], fields[3], fields[9]
             if state != "0A":  # LISTEN
                 continue
             addr, port = local.split(":")
             loopback = (addr == "0100007F" if width == 8 else
                         addr in ("00000000000000000000000001000000", "0000000000000000FFFF00000100007F"))
             if not loopback:
-                found.add((addr, int(port, 16)))
+                found.add((addr, int(port, 16), owners.get(inode, "?")))
     return found

@@ -92,3 +92,33 @@ def test_a_bad_retry_of_an_existing_run_changes_nothing(real_data_root, tmp_path
     r = _train(tmp_path, "--run-name", "kept", "--beta", "0.5")
     _expect_one_line(r, "run 'kept' exists with another config (method.beta was 0.95, now 0.5)")
     assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before
+
+
+def test_divergence_keeps_the_last_good_checkpoint(real_data_root, tmp_path, monkeypatch):
+    """In-process: epoch 2 diverges; the run folder keeps epoch 1's checkpoint, and the run
+    continues from it once the cause is gone."""
+    from smoot_dist.checkpoint import completed_epochs
+    from smoot_dist.config import build_config
+    from smoot_dist.engine import Trainer, TrainingDiverged
+    from smoot_dist.job import JobOptions, run_training
+
+    cfg = build_config(overrides={"data": {"dataset": "fashion_mnist", "train_subset": 300,
+                                           "test_subset": 100},
+                                  "method": {"name": "smoot"}, "train": {"epochs": 2, "device": "cpu"}})
+    opts = JobOptions(workers=0, run_name="diverges", storage_path=str(tmp_path), tracking=False,
+                      progress=False)
+    original = Trainer.train_epoch
+
+    def diverge_in_epoch_2(self):
+        if self.epoch == 1:
+            raise TrainingDiverged("the loss became NaN in epoch 2; lower --lr or --lambda")
+        return original(self)
+
+    monkeypatch.setattr(Trainer, "train_epoch", diverge_in_epoch_2)
+    with pytest.raises(TrainingDiverged):
+        run_training(cfg, opts)
+    assert completed_epochs(tmp_path / "diverges" / "checkpoint") == 1
+    monkeypatch.setattr(Trainer, "train_epoch", original)
+    summary = run_training(cfg, opts)  # the same run again: it continues after epoch 1
+    assert [r["epoch"] for r in summary["resumes"]] == [1]
+    assert [e["epoch"] for e in summary["epochs"]] == [1, 2]

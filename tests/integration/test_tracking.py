@@ -34,7 +34,7 @@ def test_tracking_server_listens_on_loopback_only(mlflow_server):
     from tests.integration.conftest import public_listeners
 
     port = int(mlflow_server.rsplit(":", 1)[1])
-    assert all(p != port for _addr, p in public_listeners())
+    assert all(p != port for _addr, p, _owner in public_listeners())
 
 
 def test_unreachable_tracking_server_is_reported_before_training(tmp_path):

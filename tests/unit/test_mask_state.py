@@ -71,3 +71,21 @@ def test_bad_mask_state_files_are_user_errors(tmp_path):
                              "k": pa.array([0.5, 1.5], pa.float32())}), out_of_range)
     with pytest.raises(UserError, match="outside"):
         read_mask_parquet(out_of_range, 2)
+
+
+class _NotWeights:
+    """Anything torch.load(weights_only=True) must refuse to build."""
+
+
+def test_checkpoints_load_weights_only(tmp_path):
+    import torch
+
+    from smoot_dist.checkpoint import load_checkpoint, save_checkpoint
+
+    good = save_checkpoint(tmp_path / "good", {"model": {"w": torch.ones(2)}, "epoch": 1},
+                           torch.full((4,), 0.5), [{"epoch": 1}])
+    state, k, record = load_checkpoint(good, 4)
+    assert state["epoch"] == 1 and torch.equal(k, torch.full((4,), 0.5)) and record["history"]
+    bad = save_checkpoint(tmp_path / "bad", {"model": {}, "epoch": 1, "x": _NotWeights()}, None, [])
+    with pytest.raises(UserError, match="cannot be read"):
+        load_checkpoint(bad)
