@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 
-import torch
 
 from common import describe, print_table
 

@@ -9,13 +9,28 @@ import torch
 from .method.masking import mask_counts
 
 
-def plot_k_histogram(k: torch.Tensor, num_pixels: int, k_min: float, k_max: float, path: str | Path,
-                     title: str = "") -> Path:
-    """Histogram of the masked-pixel counts round(k_i * P) over all training samples."""
+def _pyplot():
+    """matplotlib's pyplot on the file-only Agg backend (no display on servers and workers)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: str | Path) -> Path:
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    _pyplot().close(fig)
+    return path
+
+
+def plot_k_histogram(k: torch.Tensor, num_pixels: int, k_min: float, k_max: float, path: str | Path,
+                     title: str = "") -> Path:
+    """Histogram of the masked-pixel counts round(k_i * P) over all training samples."""
+    plt = _pyplot()
 
     counts = mask_counts(k, num_pixels).numpy()
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
@@ -28,20 +43,13 @@ def plot_k_histogram(k: torch.Tensor, num_pixels: int, k_min: float, k_max: floa
     ax.set_xlabel(f"masked pixels K (of P = {num_pixels})")
     ax.set_ylabel("training samples")
     ax.set_title(title or "K over the training set", fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_drop_curves(curves: dict[str, list[float]], fractions, path: str | Path, title: str = "",
                      spread: dict[str, list[float]] | None = None) -> Path:
     """Accuracy (%) against the removed fraction, one line per label (with an optional +- band)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
     for label, acc in curves.items():
@@ -56,11 +64,7 @@ def plot_drop_curves(curves: dict[str, list[float]], fractions, path: str | Path
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title(title or "Accuracy drop (MoRF)", fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_saliency_grid(images: torch.Tensor, maps: dict[str, torch.Tensor], path: str | Path,
@@ -69,10 +73,7 @@ def plot_saliency_grid(images: torch.Tensor, maps: dict[str, torch.Tensor], path
 
     `images` uint8 (N, C, H, W); `maps[label]` (N, H, W), each row scaled to its own maximum.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     n, cols = images.shape[0], 1 + len(maps)
     fig, axes = plt.subplots(n, cols, figsize=(1.6 * cols, 1.6 * n + 0.4), dpi=120, squeeze=False)
@@ -89,20 +90,13 @@ def plot_saliency_grid(images: torch.Tensor, maps: dict[str, torch.Tensor], path
         axes[0][j].set_title(label, fontsize=9)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_motivation(curves: torch.Tensor, rising: torch.Tensor, fractions, path: str | Path,
                     title: str = "", per_kind: int = 5) -> Path:
     """Typical label-probability curves of both kinds: falling (class I) and rise-then-fall (II)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), dpi=120, sharey=True)
     gen = torch.Generator().manual_seed(0)
@@ -118,19 +112,12 @@ def plot_motivation(curves: torch.Tensor, rising: torch.Tensor, fractions, path:
     axes[0].set_ylabel("probability of the label")
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_objective_vs_params(rows: list[dict], dimensions: list, objective: str, path: str | Path) -> Path:
     """One panel per searched setting: each trial's objective against its value."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     n = max(1, len(dimensions))
     fig, axes = plt.subplots(1, n, figsize=(3 * n, 3), dpi=120, sharey=True, squeeze=False)
@@ -144,8 +131,4 @@ def plot_objective_vs_params(rows: list[dict], dimensions: list, objective: str,
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel(f"objective ({objective})")
     fig.suptitle("trials (colour: epochs completed)", fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(fig, path)

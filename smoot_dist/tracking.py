@@ -11,6 +11,7 @@ to ~/smoot_dist) with artifacts beside it; `--tracking-uri` (or MLFLOW_TRACKING_
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import time
@@ -54,11 +55,9 @@ def _quiet_mlflow() -> None:
 
 def check_tracking_uri(uri: str, timeout_s: float = 5.0) -> None:
     """Fail before training when the store cannot be reached or created."""
-    try:
-        import mlflow  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("mlflow") is None:
         raise UserError("MLflow is not installed here; install it (pip install mlflow) or pass "
-                        "--no-tracking") from None
+                        "--no-tracking")
     scheme = urlparse(uri).scheme
     if scheme in ("http", "https"):
         import requests
@@ -157,11 +156,6 @@ class MlflowRun:
         for metrics in missing:
             self.log_epoch(metrics)
         return len(missing)
-
-    def set_tags(self, tags: dict[str, Any]) -> None:
-        client = self.client
-        for key, value in tags.items():
-            client.set_tag(self.run_id, key, str(value))
 
     def log_metrics(self, metrics: dict[str, float]) -> None:
         from mlflow.entities import Metric

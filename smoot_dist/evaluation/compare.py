@@ -13,7 +13,6 @@ import statistics
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ..errors import UserError
 from ..summary import METHOD_TITLES
@@ -164,8 +163,3 @@ def write_csv(rows: list[TableRow], path: str | Path) -> Path:
                         *(f"{v:.4f}" for v in r.accuracy),
                         *((f"{v:.4f}" for v in r.auc) if r.auc else ("", ""))])
     return path
-
-
-def table_dict(rows: list[TableRow]) -> list[dict[str, Any]]:
-    return [{"dataset": r.dataset, "method": r.method, "runs": r.runs, "num_test": r.num_test,
-             "k": r.k, "accuracy": r.accuracy, "auc": r.auc} for r in rows]

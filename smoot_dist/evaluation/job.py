@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ from ..plots import plot_drop_curves
 from ..summary import write_json
 from ..trained import TrainedRun
 from .attribution import TITLES
-from .drop import DropCurves, accuracy_drop
+from .drop import accuracy_drop
 
 
 def evaluate_run(run: TrainedRun, methods: list[str], *, test_subset: int | None = None,
@@ -47,13 +46,3 @@ def evaluate_run(run: TrainedRun, methods: list[str], *, test_subset: int | None
         result["mlflow_run_id"] = run.mlflow_run_id
     result["output_dir"] = str(out)
     return result
-
-
-def load_curves(folder: Path) -> DropCurves | None:
-    path = folder / "evaluation" / "drop_curves.csv"
-    return DropCurves.read_csv(path) if path.is_file() else None
-
-
-def load_auc(folder: Path) -> dict[str, float] | None:
-    path = folder / "evaluation" / "auc.json"
-    return json.loads(path.read_text())["auc"] if path.is_file() else None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 
 from ..config import DataConfig
 from ..data.loading import channel_stats, load_splits, normalize

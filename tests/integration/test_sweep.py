@@ -7,7 +7,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import REPO, run_job
+from tests.conftest import run_job
 
 pytestmark = pytest.mark.integration
 
