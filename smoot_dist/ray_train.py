@@ -1,4 +1,4 @@
-"""The Ray Train adapter: the only module of the library that imports Ray.
+"""The Ray Train adapter (with ray_tune.py, the only modules of the library that import Ray).
 
 Each Ray Train worker runs the same engine.Trainer as an in-process run, with DDP for the
 gradients and two collectives of its own: the epoch's metric sums and K histogram
