@@ -56,6 +56,14 @@ def load_checkpoint(folder: str | Path, num_samples: int | None = None
     return state, k, record
 
 
+def restore(trainer, folder: str | Path) -> dict[str, Any]:
+    """Load a checkpoint into an engine.Trainer (re-sharding the mask state for its rank and
+    world size); returns the checkpoint's record (history, earlier resumes)."""
+    state, k, record = load_checkpoint(folder, len(trainer.train_data))
+    trainer.load_state_dict(state, k)
+    return record
+
+
 def completed_epochs(folder: Path) -> int:
     """Epochs a checkpoint folder holds, or -1 if it is incomplete or unreadable."""
     try:

@@ -121,7 +121,7 @@ def run_training(cfg: ExperimentConfig, opts: JobOptions) -> dict[str, Any]:
     splits = _preflight(cfg)
     if opts.workers > 0:
         prefer_loopback_ray(opts.ray_address)
-        from .ray_train import connect  # the only import of Ray
+        from .ray_train import connect  # Ray is imported here first (after prefer_loopback_ray)
 
         print(f"Ray: {connect(opts.ray_address)}", flush=True)
     # Everything checked: from here on the run exists (folder, MLflow run).

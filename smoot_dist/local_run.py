@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import k_digest, latest_checkpoint, load_checkpoint, save_checkpoint
+from .checkpoint import k_digest, latest_checkpoint, restore, save_checkpoint
 from .config import ExperimentConfig
 from .data.loading import Splits
 from .engine import Trainer
@@ -35,12 +35,11 @@ def run_in_process(cfg: ExperimentConfig, spec: RunSpec, tracker: MlflowRun | No
     resumes: list[dict[str, Any]] = []
     latest = latest_checkpoint(spec.folder) if spec.resumed else None
     if latest is not None:
-        state, k, record = load_checkpoint(latest, len(trainer.train_data))
-        trainer.load_state_dict(state, k)
+        record = restore(trainer, latest)
         history = record["history"]
         resumes = record.get("resumes", []) + [{
             "epoch": trainer.epoch, "workers": 0,
-            "k_sha256": k_digest(trainer.mask_state.k) if k is not None else None}]
+            "k_sha256": k_digest(trainer.mask_state.k) if trainer.uses_mask else None}]
         print(f"resuming run {spec.name} after epoch {trainer.epoch} from {latest}", flush=True)
     print(f"training {cfg.method.name} on {trainer.spec.title} ({len(trainer.train_data)} train / "
           f"{len(trainer.test_data)} test samples) with {cfg.model.name} on {trainer.device}, "

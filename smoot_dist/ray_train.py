@@ -26,7 +26,7 @@ from ray.train import (Checkpoint, CheckpointConfig, FailureConfig, LoggingConfi
 from ray.train.torch import TorchTrainer
 
 from .checkpoint import (completed_epochs, k_digest, latest_checkpoint, load_checkpoint,
-                         save_checkpoint)
+                         restore, save_checkpoint)
 from .config import ExperimentConfig, merge
 from .data.paths import data_root
 from .data.sharding import shard_size
@@ -154,10 +154,8 @@ def _worker_loop(config: dict[str, Any]) -> None:
     history: list[dict[str, Any]] = []
     resumes: list[dict[str, Any]] = []
     with _resume_folder(config.get("fallback_checkpoint")) as folder:
-        if folder is not None:
-            state, k, record = load_checkpoint(folder, len(trainer.train_data))
-    if folder is not None:
-        trainer.load_state_dict(state, k)  # re-shards k for this world size
+        record = restore(trainer, folder) if folder is not None else None  # re-shards k
+    if record is not None:
         history = record["history"]
         # Gathered back from the shards: proves the state survived the re-sharding intact.
         digest = k_digest(_gather_k(trainer)) if trainer.uses_mask else None
