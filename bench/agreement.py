@@ -17,7 +17,7 @@ from common import describe, print_table
 
 from smoot_dist.config import DataConfig, MethodConfig, build_config
 from smoot_dist.data.loading import channel_stats, load_splits, normalize
-from smoot_dist.engine import Trainer, resolve_device
+from smoot_dist.training.trainer import Trainer, resolve_device
 from smoot_dist.method.step import method_step
 from smoot_dist.models import MnistCNN
 

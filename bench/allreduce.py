@@ -15,25 +15,29 @@ import time
 
 from common import print_table
 
-import ray.train
-from ray.train import RunConfig, ScalingConfig
-from ray.train.torch import TorchTrainer
+from smoot_dist.launch.ray_cluster import connect, prefer_loopback_ray
 
-from smoot_dist.config import ExperimentConfig, build_config, merge
-from smoot_dist.method.kstats import k_stats_payload
-from smoot_dist.ray_train import _all_reduce_sum, _gather_k, connect
+prefer_loopback_ray(None)  # before Ray's first import: the local Ray binds 127.0.0.1 only
+
+import ray.train  # noqa: E402
+from ray.train import RunConfig, ScalingConfig  # noqa: E402
+from ray.train.torch import TorchTrainer  # noqa: E402
+
+from smoot_dist.config import build_config  # noqa: E402
+from smoot_dist.launch.collectives import all_reduce_sum, gather_k  # noqa: E402
+from smoot_dist.method.kstats import k_stats_payload  # noqa: E402
 
 
 def _loop(config):
     import torch
 
     torch.set_num_threads(1)
-    cfg = merge(ExperimentConfig(), config["cfg"], "bench")
+    cfg = config["cfg"]
     ctx = ray.train.get_context()
-    from smoot_dist.engine import Trainer
+    from smoot_dist.training.trainer import Trainer
 
     trainer = Trainer(cfg, rank=ctx.get_world_rank(), world_size=ctx.get_world_size(),
-                      wrap_model=ray.train.torch.prepare_model, all_reduce=_all_reduce_sum,
+                      wrap_model=ray.train.torch.prepare_model, all_reduce=all_reduce_sum,
                       progress=False, log=lambda s: None)
     trainer.run_epoch()  # warm-up
     epoch = trainer.run_epoch()["epoch_time_s"]
@@ -47,9 +51,9 @@ def _loop(config):
         return statistics.median(out)
 
     m = cfg.method
-    reduce_s = timed(lambda: _all_reduce_sum(
+    reduce_s = timed(lambda: all_reduce_sum(
         k_stats_payload(trainer.mask_state.k, trainer.num_pixels, m.k_min, m.k_max)))
-    gather_s = timed(lambda: _gather_k(trainer))
+    gather_s = timed(lambda: gather_k(trainer))
     metrics = {"epoch_s": epoch, "reduce_s": reduce_s, "gather_s": gather_s,
                "n": len(trainer.train_data), "p": trainer.num_pixels}
     # Ray keeps the metrics of reports that carry a checkpoint: rank 0 attaches an empty one.
@@ -68,7 +72,7 @@ def main() -> None:
     cfg = build_config(overrides={"data": {"dataset": "fashion_mnist", "train_subset": args.train_subset},
                                   "method": {"name": "smoot"}, "train": {"epochs": 2}})
     connect(None)
-    result = TorchTrainer(_loop, train_loop_config={"cfg": cfg.to_dict()},
+    result = TorchTrainer(_loop, train_loop_config={"cfg": cfg},
                           scaling_config=ScalingConfig(num_workers=args.workers),
                           run_config=RunConfig(storage_path=tempfile.mkdtemp(prefix="bench-"))).fit()
     m = result.metrics

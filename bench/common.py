@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import runpy
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Callable
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# The jobs' bootstrap: this checkout's smoot_dist, installed or not.
+runpy.run_path(str(Path(__file__).resolve().parents[1] / "jobs" / "_bootstrap.py"))
 
 import torch  # noqa: E402
 

@@ -16,7 +16,7 @@ import torch
 from common import describe, print_table
 
 from smoot_dist.config import build_config
-from smoot_dist.engine import Trainer
+from smoot_dist.training.trainer import Trainer
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ from common import describe, print_table
 
 from smoot_dist.config import DataConfig, build_config
 from smoot_dist.data.loading import load_splits
-from smoot_dist.engine import Trainer, resolve_device
+from smoot_dist.training.trainer import Trainer, resolve_device
 from smoot_dist.evaluation.attribution import ATTRIBUTION_METHODS, TITLES
 from smoot_dist.evaluation.drop import accuracy_drop
 

@@ -1,19 +1,144 @@
-"""What every entry point shares: one-line user errors with exit code 2."""
+"""The command line of every job: flags derived from the config tree, and one-line errors.
+
+A job names the config sections (or single fields of a section) it takes; each field becomes a
+flag with the help text, choices and default written in config.py, so no setting is listed twice.
+Flags default to "not given": only the flags a user passes override the layered config
+(defaults < the job's defaults < dataset preset < --config file < flags).
+"""
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import os
 import sys
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
+from .config import (EXPERIMENT_SECTIONS, SECTIONS, JobConfig, base_type, build_config,
+                     external_name, flag_of, preset_differences)
 from .errors import UserError
 
 USER_ERROR_EXIT = 2
+
+
+@dataclass(frozen=True)
+class JobFlags:
+    """What one job's command line holds."""
+    script: str  # jobs/<script>; also the smoot-<name> console command
+    description: str
+    # Each entry: "section" (all its fields) or ("section", "field", ...) (those fields only).
+    sections: tuple[str | tuple[str, ...], ...]
+    config_file: bool = False  # --config FILE.yaml
+    flags: dict[str, str] = field(default_factory=dict)  # "section.field" -> this job's flag
+    # This job's own defaults, over the dataclasses' ({section: {field: value}}).
+    defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and exit code 2, as argparse does)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(USER_ERROR_EXIT)
+
+
+def _selected(job: JobFlags) -> list[tuple[str, dataclasses.Field]]:
+    out = []
+    for entry in job.sections:
+        section, *names = (entry,) if isinstance(entry, str) else entry
+        fields = {f.name: f for f in dataclasses.fields(SECTIONS[section])}
+        out += [(section, fields[n]) for n in (names or fields)]
+    return out
+
+
+def _help(section: str, f: dataclasses.Field, job: JobFlags, presets: dict) -> str:
+    """The field's help, then its choices, its default and where a dataset preset differs."""
+    parts = [" | ".join(f.metadata["choices"])] if f.metadata.get("choices") else []
+    default = job.defaults.get(section, {}).get(f.name, f.default)
+    if default is not None and not isinstance(default, bool):
+        parts.append(f"default: {default}")
+    parts += [f"{', '.join(datasets)} preset{'s' * (len(datasets) > 1)}: {value}"
+              for value, datasets in presets.get((section, f.name), {}).items()]
+    text = f.metadata.get("help", "") + (f" ({'; '.join(parts)})" if parts else "")
+    return text.replace("%", "%%")  # argparse formats help with %
+
+
+def _add(group, section: str, f: dataclasses.Field, job: JobFlags, presets: dict) -> None:
+    meta, dest = f.metadata, f"{section}.{f.name}"
+    base, _optional = base_type(section, f.name)
+    kwargs: dict[str, Any] = {"help": _help(section, f, job, presets)}
+    if base is bool:
+        # A switch sets the opposite of the default: --compile turns on, --no-tracking off.
+        group.add_argument(job.flags.get(dest, flag_of(f)), dest=dest, action="store_const",
+                           const=not f.default, default=None, **kwargs)
+        return
+    kwargs["type"] = str if base is list else base
+    if meta.get("nargs"):
+        kwargs["nargs"] = meta["nargs"]
+    if meta.get("action"):
+        kwargs["action"] = meta["action"]
+    if meta.get("positional"):
+        group.add_argument(dest, metavar=meta.get("metavar", external_name(f)), **kwargs)
+        return
+    flag = job.flags.get(dest, flag_of(f))
+    metavar = meta.get("metavar", flag.lstrip("-").upper().replace("-", "_"))
+    group.add_argument(flag, dest=dest, default=None, metavar=metavar, **kwargs)
+
+
+def _prog(job: JobFlags) -> str:
+    invoked = os.path.basename(sys.argv[0])
+    return invoked if invoked.startswith("smoot-") else f"jobs/{job.script}"
+
+
+def build_parser(job: JobFlags) -> OneLineParser:
+    parser = OneLineParser(prog=_prog(job), description=job.description,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    if job.config_file:
+        parser.add_argument("--config", metavar="FILE.yaml",
+                            help="YAML config (sections " + "/".join(EXPERIMENT_SECTIONS)
+                                 + "/run/tracking); flags override it")
+    presets = preset_differences()
+    groups: dict[str, Any] = {}
+    for section, f in _selected(job):
+        positional = f.metadata.get("positional")
+        group = parser if positional else groups.setdefault(
+            section, parser.add_argument_group(section))
+        _add(group, section, f, job, presets)
+    return parser
+
+
+def overrides_from_args(job: JobFlags, args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """The flags a user passed, as a config layer."""
+    out: dict[str, dict[str, Any]] = {}
+    for section, f in _selected(job):
+        value = getattr(args, f"{section}.{f.name}")
+        if value is not None:
+            out.setdefault(section, {})[f.name] = value
+    return out
+
+
+def parse(job: JobFlags, argv: list[str] | None = None) -> JobConfig:
+    """The job's config from its command line (layered and validated); progress bars resolved."""
+    args = build_parser(job).parse_args(argv)
+    cfg = build_config(getattr(args, "config", None), overrides_from_args(job, args), job.defaults)
+    return dataclasses.replace(cfg, run=dataclasses.replace(
+        cfg.run, progress=show_progress(cfg.run.progress)))
 
 
 def show_progress(wanted: bool = True) -> bool:
     """Progress bars only on a terminal: in logs (Ray jobs, CI, pipes) they are noise, and
     stderr stays free for the one line that says what went wrong."""
     return wanted and sys.stderr.isatty()
+
+
+def command(job: JobFlags, body: Callable[[JobConfig], int | None]
+            ) -> Callable[[list[str] | None], None]:
+    """A job's entry point (jobs/<script> and the smoot-* command): parse its flags into the
+    config, run `body` on it; user errors are one line and exit code 2."""
+    def main(argv: list[str] | None = None) -> None:
+        run_cli(lambda: body(parse(job, argv)))
+    return main
 
 
 def run_cli(main: Callable[[], int | None]) -> None:

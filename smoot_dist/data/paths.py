@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 DATA_DIR_ENV = "SMOOT_DATA_DIR"
@@ -16,6 +17,17 @@ def data_root(root: str | None = None) -> Path:
     if env:
         return Path(env).expanduser()
     return Path.home() / ".cache" / "smoot_dist" / "data"
+
+
+def raw_folder(torchvision_class: str, root: Path) -> Path:
+    """Where torchvision's MNIST-style classes read their uncompressed IDX files."""
+    return root / torchvision_class / "raw"
+
+
+def pin_data_root(cfg):
+    """`cfg` (a JobConfig) with its data root resolved here: processes elsewhere (Ray workers,
+    Tune trials) may not share this process's environment ($SMOOT_DATA_DIR, home directory)."""
+    return replace(cfg, data=replace(cfg.data, root=str(data_root(cfg.data.root))))
 
 
 def prepare_command(dataset: str, root: Path | None = None) -> str:

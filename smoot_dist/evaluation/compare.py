@@ -14,11 +14,10 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..config import METHODS
 from ..errors import UserError
-from ..summary import METHOD_TITLES
+from ..run_folder import AUC_JSON, DROP_CURVES_CSV, EVALUATION_DIR, SUMMARY_FILE, RunFolder
 from .drop import DropCurves
-
-METHOD_ORDER = ("traditional", "sgt", "smoot")
 
 
 @dataclass
@@ -35,56 +34,34 @@ class RunRecord:
     source: str = ""  # run folder, or MLflow run id
 
 
-def record_from_folder(folder: Path) -> RunRecord:
-    summary_path = folder / "summary.json"
-    if not summary_path.is_file():
-        raise UserError(f"{folder} has no summary.json: not a finished run folder")
-    s = json.loads(summary_path.read_text())
-    auc_path = folder / "evaluation" / "auc.json"
-    curves_path = folder / "evaluation" / "drop_curves.csv"
+def record_from_folder(path: Path) -> RunRecord:
+    folder = RunFolder(path)
+    s = folder.read_summary()
+    if s is None:
+        raise UserError(f"{path} has no {SUMMARY_FILE}: not a finished run folder")
+    auc_path = folder.evaluation_dir / AUC_JSON
+    curves_path = folder.evaluation_dir / DROP_CURVES_CSV
     return RunRecord(
-        name=s.get("run_name", folder.name), dataset=s["dataset"], method=s["method"],
+        name=s.get("run_name", path.name), dataset=s["dataset"], method=s["method"],
         seed=s["config"]["train"]["seed"], num_test=s.get("num_test", 0), k=s["k"],
         accuracy=s["test_accuracy"],
         auc=json.loads(auc_path.read_text())["auc"] if auc_path.is_file() else {},
         curves=DropCurves.read_csv(curves_path) if curves_path.is_file() else None,
-        source=str(folder))
+        source=str(path))
 
 
 def records_from_mlflow(uri: str, experiment: str, tags: dict[str, str] | None = None,
                         run_ids: list[str] | None = None) -> list[RunRecord]:
-    from mlflow.tracking import MlflowClient
+    from ..tracking import finished_run_ids, try_download
 
-    client = MlflowClient(uri)
-    if run_ids:
-        runs = []
-        for rid in run_ids:
-            try:
-                runs.append(client.get_run(rid))
-            except Exception:
-                raise UserError(f"no MLflow run {rid} in {uri}") from None
-    else:
-        exp = client.get_experiment_by_name(experiment)
-        if exp is None:
-            raise UserError(f"no MLflow experiment {experiment!r} in {uri}; pass --experiment")
-        query = " and ".join(f"tags.`{k}` = '{v}'" for k, v in (tags or {}).items())
-        runs = client.search_runs([exp.experiment_id], filter_string=query,
-                                  run_view_type=1, max_results=5000)  # ACTIVE_ONLY
     records = []
-    for run in runs:
-        if run.info.status != "FINISHED":
-            continue
+    for run_id in finished_run_ids(uri, experiment, tags, run_ids):
         folder = Path(tempfile.mkdtemp(prefix="smoot-compare-"))
-        try:
-            client.download_artifacts(run.info.run_id, "summary.json", str(folder))
-        except Exception:
+        if not try_download(uri, run_id, SUMMARY_FILE, folder):
             continue  # not a training run of ours (or an unfinished one)
-        try:
-            client.download_artifacts(run.info.run_id, "evaluation", str(folder))
-        except Exception:
-            pass  # not evaluated: no AUC, no curves
+        try_download(uri, run_id, EVALUATION_DIR, folder)  # not evaluated: no AUC, no curves
         record = record_from_folder(folder)
-        record.source = run.info.run_id
+        record.source = run_id
         records.append(record)
     return records
 
@@ -110,7 +87,7 @@ def aggregate(records: list[RunRecord], auc_method: str = "grad") -> list[TableR
     for r in records:
         groups.setdefault((r.dataset, r.method), []).append(r)
     rows = []
-    order = {m: i for i, m in enumerate(METHOD_ORDER)}
+    order = {m: i for i, m in enumerate(METHODS)}
     for (dataset, method), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], order.get(kv[0][1], 9))):
         aucs = [r.auc[auc_method] for r in rs if auc_method in r.auc]
         curves = [r.curves.accuracy[auc_method] for r in rs
@@ -144,7 +121,7 @@ def markdown_table(rows: list[TableRow]) -> str:
         for r in (r for r in rows if r.dataset == dataset):
             k = " | ".join(_pm(*r.k[key], r.runs, 0) for key in ("min", "median", "max"))
             auc = _pm(*r.auc, r.runs) if r.auc else "-"
-            out.append(f"{METHOD_TITLES.get(r.method, r.method)} | {_count(r.num_test)} | {k} | "
+            out.append(f"{METHODS.get(r.method, r.method)} | {_count(r.num_test)} | {k} | "
                        f"{_pm(*r.accuracy, r.runs, unit='%')} | {auc} | {r.runs}")
         out.append("")
     return "\n".join(out).rstrip() + "\n"

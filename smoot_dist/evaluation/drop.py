@@ -7,13 +7,13 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
 
-from ..cli import show_progress
 from ..data.loading import ImageTensors, channel_stats, normalize
 from ..data.registry import DatasetSpec
 from ..data.sharding import mix_seed
@@ -63,7 +63,7 @@ class DropCurves:
 
 def accuracy_drop(model: nn.Module, data: ImageTensors, spec: DatasetSpec, methods: list[str], *,
                   device: torch.device, batch_size: int = 500, seed: int = 0,
-                  progress: bool = True) -> DropCurves:
+                  progress: bool = False) -> DropCurves:
     """MoRF curves of `model` on `data` for each attribution method (batched on `device`)."""
     model = model.to(device).eval()
     mean, std = channel_stats(spec, device)
@@ -84,10 +84,28 @@ def accuracy_drop(model: nn.Module, data: ImageTensors, spec: DatasetSpec, metho
             correct = torch.zeros(len(FRACTIONS), dtype=torch.long, device=device)
             tick = time.perf_counter()
             for start in tqdm(range(0, len(data), batch_size), desc=f"{TITLES[name]:>19}",
-                              unit="batch", disable=not show_progress(progress), leave=False, mininterval=2.0):
+                              unit="batch", disable=not progress, leave=False, mininterval=2.0):
                 x = normalize(images[start:start + batch_size], mean, std)
                 y = labels[start:start + batch_size]
                 correct += correct_after_removal(model, x, y, attribute(x, y))
             curves.accuracy[name] = (100.0 * correct.double() / len(data)).tolist()
             curves.seconds[name] = time.perf_counter() - tick
     return curves
+
+
+def grad_auc(model: nn.Module, shard: ImageTensors, total: int, spec: DatasetSpec,
+             all_reduce: Callable[[torch.Tensor], torch.Tensor], batch_size: int = 500) -> float:
+    """Grad MoRF AUC over images sharded across ranks: this rank scores `shard`, the correct
+    counts are summed by `all_reduce`; `total` images in all."""
+    model.eval()
+    device = next(model.parameters()).device
+    mean, std = channel_stats(spec, device)
+    correct = torch.zeros(len(FRACTIONS), dtype=torch.float64, device=device)
+    with quiet_captum():
+        attribute = make_attributor("grad", model, batch_size=batch_size)
+        for start in range(0, len(shard), batch_size):
+            x = normalize(shard.images[start:start + batch_size].to(device), mean, std)
+            y = shard.labels[start:start + batch_size].to(device)
+            correct += correct_after_removal(model, x, y, attribute(x, y)).double()
+    correct = all_reduce(correct)
+    return auc((100.0 * correct / total).tolist())

@@ -30,16 +30,22 @@ def removal_masks(attribution: torch.Tensor, fractions=FRACTIONS) -> torch.Tenso
     return rank[None, :, :] < counts[:, None, None]
 
 
+def remove_most_relevant(x: torch.Tensor, attribution: torch.Tensor, fractions=FRACTIONS
+                         ) -> torch.Tensor:
+    """(len(fractions) * B, C, H, W): for each fraction d (outer) and image (inner), the image
+    with its round(d*P) highest-attribution pixels set to its background value (its minimum)."""
+    b, c, h, w = x.shape
+    masks = removal_masks(attribution, fractions).view(len(fractions), b, 1, h, w)
+    fill = x.flatten(1).amin(1).view(1, b, 1, 1, 1)
+    return torch.where(masks, fill, x.unsqueeze(0)).view(-1, c, h, w)
+
+
 @torch.no_grad()
 def correct_after_removal(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                           attribution: torch.Tensor, fractions=FRACTIONS) -> torch.Tensor:
     """Number of correct predictions for each removed fraction (len(fractions),), one forward."""
-    b, c, h, w = x.shape
-    masks = removal_masks(attribution, fractions).view(len(fractions), b, 1, h, w)
-    fill = x.flatten(1).amin(1).view(1, b, 1, 1, 1)
-    removed = torch.where(masks, fill, x.unsqueeze(0)).view(-1, c, h, w)
-    pred = model(removed).argmax(1).view(len(fractions), b)
-    return (pred == y[None, :]).sum(1)
+    pred = model(remove_most_relevant(x, attribution, fractions)).argmax(1)
+    return (pred.view(len(fractions), x.shape[0]) == y[None, :]).sum(1)
 
 
 def auc(accuracy_percent, fractions=FRACTIONS) -> float:

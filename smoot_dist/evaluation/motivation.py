@@ -8,14 +8,21 @@ best masking fraction is image dependent. The paper found 16% of CIFAR-10 test i
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.loading import ImageTensors, channel_stats, normalize
+from ..config import DataConfig, JobConfig, merge
+from ..data.loading import ImageTensors, channel_stats, load_splits, normalize
 from ..data.registry import DatasetSpec
+from ..files import write_json
+from ..home import output_dir
 from ..method.saliency import input_saliency
-from .morf import removal_masks
+from .morf import remove_most_relevant
 
 FRACTIONS = tuple(round(0.05 * i, 2) for i in range(20))  # 0, 5%, ..., 95%
 
@@ -23,11 +30,8 @@ FRACTIONS = tuple(round(0.05 * i, 2) for i in range(20))  # 0, 5%, ..., 95%
 @torch.no_grad()
 def _label_probability(model: nn.Module, x: torch.Tensor, y: torch.Tensor, saliency: torch.Tensor,
                        fractions) -> torch.Tensor:
-    b, c, h, w = x.shape
-    masks = removal_masks(saliency, fractions).view(len(fractions), b, 1, h, w)
-    fill = x.flatten(1).amin(1).view(1, b, 1, 1, 1)
-    masked = torch.where(masks, fill, x.unsqueeze(0)).view(-1, c, h, w)
-    p = F.softmax(model(masked), dim=1).view(len(fractions), b, -1)
+    b = x.shape[0]
+    p = F.softmax(model(remove_most_relevant(x, saliency, fractions)), dim=1).view(len(fractions), b, -1)
     return p.gather(2, y.view(1, b, 1).expand(len(fractions), b, 1)).squeeze(2).T  # (B, F)
 
 
@@ -55,3 +59,58 @@ def rises_then_falls(curves: torch.Tensor, tolerance: float = 0.01) -> torch.Ten
     (it rose) and the last point (it fell again)."""
     peak, where = curves.max(dim=1)
     return (where > 0) & (peak - curves[:, 0] > tolerance) & (peak - curves[:, -1] > tolerance)
+
+
+def training_config(cfg: JobConfig) -> JobConfig:
+    """What the experiment trains when it is given no run: the papers' CNN, traditionally trained
+    with Adadelta at lr 1 (Table 1's CNN row), whatever model the dataset's preset names."""
+    return merge(cfg, {"model": {"name": "cnn", "patch_size": None, "input_size": None,
+                                 "pretrained": None},
+                       "method": {"name": "traditional"}, "train": {"lr": 1.0}},
+                 "the motivation experiment")
+
+
+def _write_curves(path: Path, curves: torch.Tensor, rising: torch.Tensor) -> None:
+    with open(path, "w") as f:
+        f.write("image,class_ii," + ",".join(f"p_at_{d:g}" for d in FRACTIONS) + "\n")
+        for i, (row, r) in enumerate(zip(curves.tolist(), rising.tolist())):
+            f.write(f"{i},{int(r)}," + ",".join(f"{v:.5f}" for v in row) + "\n")
+
+
+def run_motivation(cfg: JobConfig) -> dict[str, Any]:
+    """The experiment on cfg.motivation.run's model (or one trained here first): the share of
+    test images whose label probability rises, then falls; writes motivation.json, curves.csv
+    and motivation.png to cfg.motivation.output_dir."""
+    from ..plots import plot_motivation
+    from ..training.trainer import Trainer, resolve_device
+    from .trained_run import load_trained
+
+    m = cfg.motivation
+    if m.run:
+        run = load_trained(m.run, cfg.tracking.uri)
+        model, dataset, root, name = run.model, run.cfg.data.dataset, run.cfg.data.root, run.name
+        if run.cfg.method.name != "traditional":
+            print(f"note: {name} was trained with {run.cfg.method.name}; the paper's experiment "
+                  f"uses a traditionally trained model", flush=True)
+    else:
+        trainer = Trainer(training_config(cfg), progress=cfg.run.progress)
+        trainer.fit()
+        model, dataset, root, name = trainer.model, cfg.data.dataset, cfg.data.root, "trained here"
+    splits = load_splits(DataConfig(dataset, root, None, cfg.data.test_subset))
+    start = time.perf_counter()
+    curves = label_probability_curves(model, splits.test, splits.spec,
+                                      device=resolve_device(cfg.train.device), signed=m.signed)
+    rising = rises_then_falls(curves, m.tolerance)
+    share = float(rising.float().mean())
+    out = Path(m.output_dir) if m.output_dir else output_dir(
+        "motivation", f"{dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
+    out.mkdir(parents=True, exist_ok=True)
+    result = {"model": name, "dataset": dataset, "num_images": len(curves),
+              "rise_then_fall": int(rising.sum()), "share_rise_then_fall": share,
+              "tolerance": m.tolerance, "signed": m.signed, "fractions": list(FRACTIONS),
+              "seconds": time.perf_counter() - start, "output_dir": str(out)}
+    write_json(out / "motivation.json", result)
+    _write_curves(out / "curves.csv", curves, rising)
+    plot_motivation(curves, rising, FRACTIONS, out / "motivation.png",
+                    f"{splits.spec.title}: {100 * share:.1f}% of {len(curves)} test images rise, then fall")
+    return result

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
-from ..config import DataConfig
+from ..config import METHODS, DataConfig, TrackingConfig
 from ..data.loading import channel_stats, load_splits, normalize
 from ..data.subset import balanced_subset
 from ..errors import UserError
 from ..plots import plot_drop_curves, plot_saliency_grid
-from ..summary import METHOD_TITLES
-from ..trained import load_trained
 from .attribution import TITLES, make_attributor, quiet_captum
 from .compare import (RunRecord, aggregate, markdown_table, record_from_folder,
                       records_from_mlflow, write_csv)
 from .morf import FRACTIONS
+from .trained_run import load_trained
 
 
 def saliency_figure(records: list[RunRecord], path: Path, n_images: int,
@@ -37,16 +35,16 @@ def saliency_figure(records: list[RunRecord], path: Path, n_images: int,
     x = normalize(images, mean, std)
     h = w = splits.spec.image_size
     maps = {}
-    for method in ("traditional", "sgt", "smoot"):
+    for method, title in METHODS.items():
         if method in runs:
             model = runs[method].model.eval()
             with quiet_captum():
-                maps[METHOD_TITLES[method]] = make_attributor("grad", model)(x, labels).view(-1, h, w)
+                maps[title] = make_attributor("grad", model)(x, labels).view(-1, h, w)
     return plot_saliency_grid(images, maps, path, f"{splits.spec.title}: Grad saliency")
 
 
 def compare_and_report(out: Path, *, folders: list[Path] | None = None,
-                       run_ids: list[str] | None = None, experiment: str = "smoot_dist",
+                       run_ids: list[str] | None = None, experiment: str = TrackingConfig.experiment,
                        tags: dict[str, str] | None = None, tracking_uri: str | None = None,
                        auc_method: str = "grad", figure_images: int = 6) -> str:
     from ..tracking import resolve_tracking_uri
@@ -67,9 +65,9 @@ def compare_and_report(out: Path, *, folders: list[Path] | None = None,
         f"(lower is better); mean ± std over runs.\n\n{table}")
     write_csv(rows, out / "comparison.csv")
     for dataset in dict.fromkeys(r.dataset for r in rows):
-        curves = {METHOD_TITLES.get(r.method, r.method): r.curve[0]
+        curves = {METHODS.get(r.method, r.method): r.curve[0]
                   for r in rows if r.dataset == dataset and r.curve}
-        spread = {METHOD_TITLES.get(r.method, r.method): r.curve[1]
+        spread = {METHODS.get(r.method, r.method): r.curve[1]
                   for r in rows if r.dataset == dataset and r.curve}
         if curves:
             plot_drop_curves(curves, FRACTIONS, out / f"drop_curves_{dataset}.png",

@@ -1,1 +1,3 @@
-"""The method: saliency, masking, the SMOOT controller, the loss, and the step that joins them."""
+"""The method: saliency, masking, the SMOOT controller, the loss, and the step that joins them.
+
+Specified in docs/method.md."""

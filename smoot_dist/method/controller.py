@@ -1,6 +1,6 @@
 """The SMOOT controller: how each sample's masking fraction k_i adapts.
 
-DESIGN.md section 1 (our reconstruction of the paper's lost equations 1-4):
+docs/method.md, "The SMOOT controller" (our reconstruction of the paper's lost equations 1-4):
 
     d1  = p_m[y] - p[y]                              change of the label's probability
     C   = the n-1 classes other than y with highest p

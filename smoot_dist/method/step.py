@@ -1,4 +1,4 @@
-"""One training step's loss for each method: traditional, SGT, SMOOT."""
+"""One training step's loss for each method: traditional, SGT, SMOOT (docs/method.md)."""
 
 from __future__ import annotations
 

@@ -97,16 +97,17 @@ def test_a_bad_retry_of_an_existing_run_changes_nothing(real_data_root, tmp_path
 def test_divergence_keeps_the_last_good_checkpoint(real_data_root, tmp_path, monkeypatch):
     """In-process: epoch 2 diverges; the run folder keeps epoch 1's checkpoint, and the run
     continues from it once the cause is gone."""
-    from smoot_dist.checkpoint import completed_epochs
     from smoot_dist.config import build_config
-    from smoot_dist.engine import Trainer, TrainingDiverged
-    from smoot_dist.job import JobOptions, run_training
+    from smoot_dist.training.checkpoint import completed_epochs
+    from smoot_dist.training.run import run_training
+    from smoot_dist.training.trainer import Trainer, TrainingDiverged
 
     cfg = build_config(overrides={"data": {"dataset": "fashion_mnist", "train_subset": 300,
                                            "test_subset": 100},
-                                  "method": {"name": "smoot"}, "train": {"epochs": 2, "device": "cpu"}})
-    opts = JobOptions(workers=0, run_name="diverges", storage_path=str(tmp_path), tracking=False,
-                      progress=False)
+                                  "method": {"name": "smoot"}, "train": {"epochs": 2, "device": "cpu"},
+                                  "run": {"workers": 0, "run_name": "diverges",
+                                          "storage_path": str(tmp_path), "progress": False},
+                                  "tracking": {"enabled": False}})
     original = Trainer.train_epoch
 
     def diverge_in_epoch_2(self):
@@ -116,9 +117,9 @@ def test_divergence_keeps_the_last_good_checkpoint(real_data_root, tmp_path, mon
 
     monkeypatch.setattr(Trainer, "train_epoch", diverge_in_epoch_2)
     with pytest.raises(TrainingDiverged):
-        run_training(cfg, opts)
+        run_training(cfg)
     assert completed_epochs(tmp_path / "diverges" / "checkpoint") == 1
     monkeypatch.setattr(Trainer, "train_epoch", original)
-    summary = run_training(cfg, opts)  # the same run again: it continues after epoch 1
+    summary = run_training(cfg)  # the same run again: it continues after epoch 1
     assert [r["epoch"] for r in summary["resumes"]] == [1]
     assert [e["epoch"] for e in summary["epochs"]] == [1, 2]

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from smoot_dist.config import build_config
-from smoot_dist.engine import Trainer
+from smoot_dist.training.trainer import Trainer
 from smoot_dist.method.mask_state import MaskState, global_k, read_mask_parquet, write_mask_parquet
 
 pytestmark = pytest.mark.integration

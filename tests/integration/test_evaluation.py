@@ -7,7 +7,7 @@ import torch
 
 from smoot_dist.config import DataConfig, build_config
 from smoot_dist.data.loading import load_splits
-from smoot_dist.engine import Trainer
+from smoot_dist.training.trainer import Trainer
 from smoot_dist.evaluation.attribution import ATTRIBUTION_METHODS
 from smoot_dist.evaluation.drop import accuracy_drop
 from tests.helpers.cifar_layout import write_cifar

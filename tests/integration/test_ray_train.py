@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from smoot_dist.checkpoint import k_digest
+from smoot_dist.training.checkpoint import k_digest
 from smoot_dist.method.mask_state import read_mask_parquet
 from smoot_dist.method.masking import mask_counts
 from tests.conftest import REPO, run_job

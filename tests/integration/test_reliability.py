@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from smoot_dist.checkpoint import k_digest
+from smoot_dist.training.checkpoint import k_digest
 from smoot_dist.method.mask_state import read_mask_parquet
 from tests.conftest import PYTHON, REPO, run_job
 from tests.integration.conftest import public_listeners

@@ -1,6 +1,6 @@
 import pytest
 
-from smoot_dist.config import ExperimentConfig, build_config
+from smoot_dist.config import JobConfig, build_config
 from smoot_dist.errors import ConfigError
 
 
@@ -89,6 +89,6 @@ def test_missing_config_file(tmp_path):
 
 
 def test_defaults_are_the_designs():
-    m = ExperimentConfig().method
+    m = JobConfig().method
     assert (m.name, m.k0, m.k_min, m.k_max, m.alpha, m.n, m.lam, m.fill, m.saliency_abs) == \
         ("smoot", 0.5, 0.2, 0.8, 0.1, 5, 1.0, "random", False)

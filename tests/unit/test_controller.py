@@ -5,7 +5,7 @@ from smoot_dist.method.controller import probability_change, update_k
 
 
 def _reference_d(p, pm, y, beta, n):
-    """Plain per-sample loops, straight from DESIGN.md section 1."""
+    """Plain per-sample loops, straight from docs/method.md."""
     out = []
     for i in range(p.shape[0]):
         yi = int(y[i])

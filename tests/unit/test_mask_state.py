@@ -80,7 +80,7 @@ class _NotWeights:
 def test_checkpoints_load_weights_only(tmp_path):
     import torch
 
-    from smoot_dist.checkpoint import load_checkpoint, save_checkpoint
+    from smoot_dist.training.checkpoint import load_checkpoint, save_checkpoint
 
     good = save_checkpoint(tmp_path / "good", {"model": {"w": torch.ones(2)}, "epoch": 1},
                            torch.full((4,), 0.5), [{"epoch": 1}])

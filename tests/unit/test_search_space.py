@@ -3,8 +3,8 @@ from ray import tune
 
 from smoot_dist.config import build_config
 from smoot_dist.errors import ConfigError
-from smoot_dist.ray_tune import param_space, trial_config
-from smoot_dist.search_space import load_search_space
+from smoot_dist.sweep.ray_tune import param_space, trial_config
+from smoot_dist.sweep.search_space import load_search_space
 
 
 def _space(tmp_path, text):

@@ -5,7 +5,7 @@
     history.json        the metrics of every completed epoch, and the run's identity
 
 Random streams are derived from (seed, epoch, rank) at the start of every epoch (see
-engine.Trainer.train_epoch), so seed and epoch are the RNG state: a resumed run replays exactly
+Trainer.train_epoch), so seed and epoch are the RNG state: a resumed run replays exactly
 what an uninterrupted one would have done, on the same world size.
 """
 
@@ -14,13 +14,13 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pyarrow as pa
 import torch
 
-from .errors import UserError
-from .method.mask_state import mask_table, read_mask_parquet, write_mask_parquet
+from ..errors import UserError
+from ..method.mask_state import mask_table, read_mask_parquet, write_mask_parquet
 
 STATE_FILE = "state.pt"
 MASK_FILE = "mask_state.parquet"
@@ -56,12 +56,21 @@ def load_checkpoint(folder: str | Path, num_samples: int | None = None
     return state, k, record
 
 
-def restore(trainer, folder: str | Path) -> dict[str, Any]:
-    """Load a checkpoint into an engine.Trainer (re-sharding the mask state for its rank and
-    world size); returns the checkpoint's record (history, earlier resumes)."""
+def restore(trainer, folder: str | Path, workers: int,
+            k_global: Callable[[], torch.Tensor] | None = None
+            ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Load a checkpoint into a Trainer (re-sharding the mask state for its rank and world
+    size); returns the epochs' history and the run's resumes with this one appended: the epoch
+    it resumes after, `workers` (0: in-process), and the sha256 of the mask state as now held,
+    gathered back by `k_global` where it is sharded (proof it survived the re-sharding intact)."""
     state, k, record = load_checkpoint(folder, len(trainer.train_data))
     trainer.load_state_dict(state, k)
-    return record
+    digest = None
+    if trainer.uses_mask:
+        digest = k_digest(k_global() if k_global is not None else trainer.mask_state.k)
+    resumes = record.get("resumes", []) + [{"epoch": trainer.epoch, "workers": workers,
+                                            "k_sha256": digest}]
+    return record["history"], resumes
 
 
 def completed_epochs(folder: Path) -> int:
@@ -72,20 +81,6 @@ def completed_epochs(folder: Path) -> int:
         return len(json.loads((folder / HISTORY_FILE).read_text())["history"])
     except (OSError, ValueError, KeyError, TypeError):
         return -1
-
-
-def latest_checkpoint(folder: Path, pattern: str = "checkpoint*") -> Path | None:
-    """The complete checkpoint under `folder` that holds the most epochs (None if there is none).
-
-    Run folders hold in-process checkpoints (`checkpoint/`) and Ray Train's (`checkpoint_<time>/`):
-    a run can resume from either, on either path.
-    """
-    best, best_epochs = None, 0
-    for candidate in folder.glob(pattern):
-        epochs = completed_epochs(candidate)
-        if epochs > best_epochs:
-            best, best_epochs = candidate, epochs
-    return best
 
 
 def k_digest(k: torch.Tensor) -> str:

@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import FIELD_ALIASES, MethodConfig, read_yaml
-from .errors import ConfigError
+from ..config import JobConfig, MethodConfig, merge, read_yaml, section_fields, validate
+from ..errors import ConfigError
 
 DISTRIBUTIONS = ("uniform", "loguniform", "choice")
 SEARCHABLE = ("beta", "lambda", "alpha", "k_min", "k_max", "k0", "n", "fill")
-DEFAULT_SPACE = Path(__file__).resolve().parent.parent / "tune" / "search_space.yaml"
+DEFAULT_SPACE = Path(__file__).resolve().parents[2] / "tune" / "search_space.yaml"
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,8 @@ class Dimension:
 
     @property
     def field(self) -> str:
-        return FIELD_ALIASES.get(self.name, self.name)
+        """The MethodConfig field it sets."""
+        return section_fields("method")[self.name].name
 
 
 def _dimension(name: str, spec: Any, source: str) -> Dimension:
@@ -92,8 +93,6 @@ def _bounds(space: SearchSpace, name: str, default: float) -> tuple[float, float
 
 def _check_method_values(space: SearchSpace, source: str) -> None:
     """Every value each dimension can take passes the method's own range checks."""
-    from .config import ExperimentConfig, merge, validate
-
     defaults = MethodConfig()
     types = typing.get_type_hints(MethodConfig)
     for d in space.dimensions:
@@ -101,7 +100,7 @@ def _check_method_values(space: SearchSpace, source: str) -> None:
             raise ConfigError(f"{d.name} in {source} takes {types[d.field].__name__} values: "
                               f"use {{choice: [...]}} or a fixed value")
         for value in (d.values if d.kind == "choice" else (d.low, d.high)):
-            cfg = merge(ExperimentConfig(), {"method": {d.name: value, "name": "sgt"}}, source)
+            cfg = merge(JobConfig(), {"method": {d.name: value, "name": "sgt"}}, source)
             if d.name not in ("k_min", "k_max", "k0"):
                 validate(cfg)
     k_min_lo, k_min_hi = _bounds(space, "k_min", defaults.k_min)

@@ -3,34 +3,42 @@
 The same Trainer runs in a plain Python process (`--workers 0`, tests, the GPU machine) and
 inside each Ray Train worker; the distributed parts come in as two small hooks: `wrap_model`
 (DDP) and `all_reduce` (sum a tensor over ranks). Metrics accumulate on the device and are
-read once per epoch, so no step waits on the host.
+read once per epoch, so no step waits on the host. What a step computes is specified in
+docs/method.md; `method/step.py` computes it.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
 from tqdm import tqdm
 
-from .cli import show_progress
-from .config import ExperimentConfig
-from .data.loading import Splits, channel_stats, load_splits, normalize
-from .data.sharding import epoch_batches, mix_seed, shard_indices
-from .errors import UserError
-from .method.kstats import k_stats_payload, summarize_k_stats
-from .method.mask_state import MaskState
-from .method.step import method_step
-from .models import create_model
+from ..config import JobConfig
+from ..data.loading import Splits, channel_stats, load_splits, normalize
+from ..data.sharding import epoch_batches, mix_seed, shard_indices
+from ..errors import UserError
+from ..method.kstats import k_stats_payload, summarize_k_stats
+from ..method.mask_state import MaskState
+from ..method.step import method_step
+from ..models import create_model
 
 AllReduce = Callable[[torch.Tensor], torch.Tensor]
+# Called on every rank after each epoch with the trainer and the epoch's metrics, which it may
+# extend (e.g. a sweep's objective); it may use the trainer's all_reduce.
+EpochHook = Callable[["Trainer", dict[str, Any]], None]
 
 
 class TrainingDiverged(UserError):
     """The loss became NaN or infinite."""
+
+    @classmethod
+    def in_epoch(cls, epoch: int, value: str = "NaN or infinite",
+                 kept: str = "the last completed epoch's state is kept") -> "TrainingDiverged":
+        return cls(f"the loss became {value} in epoch {epoch}; lower --lr or --lambda ({kept})")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -70,15 +78,16 @@ def _local_sum(t: torch.Tensor) -> torch.Tensor:
 
 
 class Trainer:
-    def __init__(self, cfg: ExperimentConfig, *, rank: int = 0, world_size: int = 1,
+    def __init__(self, cfg: JobConfig, *, rank: int = 0, world_size: int = 1,
                  device: torch.device | None = None, splits: Splits | None = None,
                  wrap_model: Callable[[nn.Module], nn.Module] | None = None,
-                 all_reduce: AllReduce = _local_sum, progress: bool = True,
-                 log: Callable[[str], None] = print):
+                 all_reduce: AllReduce = _local_sum, progress: bool = False,
+                 log: Callable[[str], None] = print, epoch_hooks: Sequence[EpochHook] = ()):
+        """`progress`: show a per-batch bar (rank 0 only); the command line decides it."""
         self.cfg, self.rank, self.world_size = cfg, rank, world_size
         self.device = device or resolve_device(cfg.train.device)
-        self.all_reduce, self.log = all_reduce, log
-        self.progress = show_progress(progress and rank == 0)
+        self.all_reduce, self.log, self.epoch_hooks = all_reduce, log, tuple(epoch_hooks)
+        self.progress = progress and rank == 0
         self.splits = splits or load_splits(cfg.data)
         self.spec = self.splits.spec
         self.num_pixels = self.spec.num_pixels
@@ -133,9 +142,8 @@ class Trainer:
         n = torch.tensor([float(sum(sizes))], dtype=torch.float64, device=self.device)
         ce, kl, correct, n = self.all_reduce(torch.cat([sums, n])).tolist()  # the one host sync
         if not (math.isfinite(ce) and math.isfinite(kl)):
-            raise TrainingDiverged(
-                f"the loss became {'NaN' if ce != ce or kl != kl else 'infinite'} in epoch "
-                f"{self.epoch + 1}; lower --lr or --lambda (the last completed epoch's state is kept)")
+            raise TrainingDiverged.in_epoch(self.epoch + 1,
+                                            "NaN" if ce != ce or kl != kl else "infinite")
         self.epoch += 1
         return {"train_ce": ce / n, "train_kl": kl / n, "train_accuracy": correct / n}
 
@@ -187,6 +195,8 @@ class Trainer:
         metrics["epoch_time_s"] = time.perf_counter() - start
         if self.rank == 0:
             self.log(format_epoch(metrics, self.cfg.train.epochs))
+        for hook in self.epoch_hooks:
+            hook(self, metrics)
         return metrics
 
     def fit(self, on_epoch: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:

@@ -7,18 +7,19 @@ from typing import Any
 
 from ..config import DataConfig
 from ..data.loading import load_splits
-from ..engine import resolve_device
+from ..files import write_json
 from ..plots import plot_drop_curves
-from ..summary import write_json
-from ..trained import TrainedRun
+from ..run_folder import AUC_JSON, DROP_CURVES_CSV, DROP_CURVES_PNG, EVALUATION_DIR
+from ..training.trainer import resolve_device
 from .attribution import TITLES
 from .drop import accuracy_drop
+from .trained_run import TrainedRun
 
 
 def evaluate_run(run: TrainedRun, methods: list[str], *, test_subset: int | None = None,
                  batch_size: int = 500, device: str = "auto", seed: int = 0,
                  output_dir: Path | None = None, tracking: bool = True,
-                 progress: bool = True) -> dict[str, Any]:
+                 progress: bool = False) -> dict[str, Any]:
     data_cfg = DataConfig(run.cfg.data.dataset, run.cfg.data.root, None, test_subset)
     splits = load_splits(data_cfg)
     dev = resolve_device(device)
@@ -27,14 +28,14 @@ def evaluate_run(run: TrainedRun, methods: list[str], *, test_subset: int | None
           flush=True)
     curves = accuracy_drop(run.model, splits.test, splits.spec, methods, device=dev,
                            batch_size=batch_size, seed=seed, progress=progress)
-    out = output_dir or run.folder / "evaluation"
-    out.mkdir(parents=True, exist_ok=True)
+    out = Path(output_dir) if output_dir else run.folder.evaluation_dir
     result = {"run": run.name, "method": run.cfg.method.name, "dataset": run.cfg.data.dataset,
               "num_images": curves.num_images, "fractions": list(curves.fractions),
               "accuracy": curves.accuracy, "auc": curves.auc, "seed": seed}
-    files = [curves.write_csv(out / "drop_curves.csv"), write_json(out / "auc.json", result),
+    out.mkdir(parents=True, exist_ok=True)
+    files = [curves.write_csv(out / DROP_CURVES_CSV), write_json(out / AUC_JSON, result),
              plot_drop_curves({TITLES[m]: a for m, a in curves.accuracy.items()}, curves.fractions,
-                              out / "drop_curves.png",
+                              out / DROP_CURVES_PNG,
                               f"{run.cfg.method.name.upper()} on {splits.spec.title}: accuracy drop")]
     if tracking and run.mlflow_run_id and run.tracking_uri:
         from ..tracking import MlflowRun
@@ -42,7 +43,7 @@ def evaluate_run(run: TrainedRun, methods: list[str], *, test_subset: int | None
         tracker = MlflowRun(run.tracking_uri, run.mlflow_run_id)
         tracker.log_metrics({f"auc_{m}": v for m, v in curves.auc.items()})
         for path in files:
-            tracker.log_artifact(path, "evaluation")
+            tracker.log_artifact(path, EVALUATION_DIR)
         result["mlflow_run_id"] = run.mlflow_run_id
     result["output_dir"] = str(out)
     return result

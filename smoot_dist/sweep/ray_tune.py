@@ -3,7 +3,8 @@
 Each trial is a Tune function trainable that runs one training job (a TorchTrainer, Train V2)
 through the same `run_training` as jobs/train.py, so a trial can use several workers or GPUs and
 is a complete run of its own: its own folder, checkpoints and MLflow run (nested under the
-sweep's run, tagged with the sweep id). Its per-epoch metrics reach Tune through Ray Train's
+sweep's run, tagged with the sweep id). The objective is an epoch hook (sweep/objective.py) that
+the trial hands to training; the per-epoch metrics reach Tune through Ray Train's
 TuneReportCallback, and ASHA stops weak trials early on the per-epoch `objective`.
 """
 
@@ -16,10 +17,12 @@ from ray import tune
 from ray.tune.integration.ray_train import TuneReportCallback
 from ray.tune.schedulers import ASHAScheduler
 
-from .config import ExperimentConfig, merge, validate
-from .evaluation.objective import MODES
-from .job import JobOptions, run_training
+from ..config import JobConfig, merge, validate
+from ..training.run import run_training
+from .objective import MODES, ObjectiveHook
 from .search_space import SearchSpace
+
+TRIAL_SECTIONS = ("data", "model", "method", "train", "run", "tracking")
 
 
 def param_space(space: SearchSpace) -> dict[str, Any]:
@@ -36,8 +39,9 @@ def param_space(space: SearchSpace) -> dict[str, Any]:
     return out
 
 
-def trial_config(base: dict[str, Any], params: dict[str, Any]) -> ExperimentConfig:
-    cfg = merge(merge(ExperimentConfig(), base, "the sweep's base config"),
+def trial_config(base: dict[str, Any], params: dict[str, Any]) -> JobConfig:
+    """The sweep's base config (a `to_dict` of TRIAL_SECTIONS) with a trial's SMOOT settings."""
+    cfg = merge(merge(JobConfig(), base, "the sweep's base config"),
                 {"method": {"name": "smoot", **params}}, "the trial's parameters")
     validate(cfg)
     return cfg
@@ -47,21 +51,15 @@ def _trial(config: dict[str, Any]) -> None:
     """Tune function trainable: one training run with this trial's parameters."""
     sweep = config["sweep"]
     params = {k: config[k] for k in sweep["searched"] + sweep["fixed"]}
-    cfg = trial_config(sweep["base"], params)
-    context = tune.get_context()
-    opts = JobOptions(
-        workers=sweep["workers_per_trial"], use_gpu=sweep["use_gpu"],
-        run_name=f"{sweep['id']}-{context.get_trial_id()}", storage_path=sweep["storage_path"],
-        tracking=sweep["tracking_uri"] is not None, tracking_uri=sweep["tracking_uri"],
-        experiment=sweep["experiment"], max_failures=1, progress=False,
-        tags={"sweep": sweep["id"], **({"mlflow.parentRunId": sweep["parent_run_id"]}
-                                       if sweep["parent_run_id"] else {})},
-        ray_callbacks=[TuneReportCallback()], objective=sweep["objective"],
-        objective_images=sweep["objective_images"])
-    run_training(cfg, opts)
+    run_name = f"{sweep['id']}-{tune.get_context().get_trial_id()}"
+    cfg = trial_config(sweep["base"] | {"run": {**sweep["base"]["run"], "run_name": run_name}}, params)
+    tags = {"sweep": sweep["id"], **({"mlflow.parentRunId": sweep["parent_run_id"]}
+                                     if sweep["parent_run_id"] else {})}
+    run_training(cfg, tags=tags, ray_callbacks=[TuneReportCallback()],
+                 epoch_hooks=[ObjectiveHook(sweep["objective"], sweep["objective_images"])])
 
 
-def run_sweep(space: SearchSpace, sweep: dict[str, Any], *, num_samples: int, max_concurrent: int,
+def run_trials(space: SearchSpace, sweep: dict[str, Any], *, num_samples: int, max_concurrent: int,
               epochs: int, seed: int | None, storage_path: str) -> tune.ResultGrid:
     mode = MODES[sweep["objective"]]
     sweep = dict(sweep, searched=[d.name for d in space.searched],

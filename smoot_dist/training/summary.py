@@ -1,19 +1,15 @@
-"""The run summary (JSON) and the paper-style result row."""
+"""The run summary (a dict, written as the run folder's summary.json) and the paper-style row."""
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
 from typing import Any
 
-from .config import ExperimentConfig
+from ..config import METHODS, JobConfig
 
-METHOD_TITLES = {"traditional": "Traditional", "sgt": "SGT", "smoot": "SMOOT"}
 K_SUMMARY_KEYS = ("min", "median", "max", "mean_fraction")
 
 
-def build_summary(cfg: ExperimentConfig, history: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+def build_summary(cfg: JobConfig, history: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
     """`method`, `dataset`, final `test_accuracy` (fraction) and `k`, and one object per epoch."""
     last = history[-1]
     return {
@@ -28,21 +24,12 @@ def build_summary(cfg: ExperimentConfig, history: list[dict[str, Any]], **extra:
     }
 
 
-def write_json(path: str | os.PathLike, data: dict[str, Any]) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(path)
-    return path
-
-
 def paper_row(summary: dict[str, Any]) -> str:
     """`Method | #Test | Min(K) | Median(K) | Max(K) | Accuracy`, as in the paper's tables."""
     k = summary["k"]
     n_test = summary.get("num_test")
     n_test_s = f"{n_test / 1000:g}K" if n_test and n_test >= 1000 else str(n_test or "-")
     header = "Method | #Test | Min(K) | Median(K) | Max(K) | Accuracy"
-    row = (f"{METHOD_TITLES.get(summary['method'], summary['method'])} | {n_test_s} | "
+    row = (f"{METHODS.get(summary['method'], summary['method'])} | {n_test_s} | "
            f"{k['min']} | {k['median']:g} | {k['max']} | {100 * summary['test_accuracy']:.2f}%")
     return f"{header}\n{row}"

@@ -1,0 +1,45 @@
+"""Compare finished runs as in the paper's tables, seeds aggregated as mean +- std.
+
+  Method | #Test | Min(K) | Median(K) | Max(K) | Accuracy | AUC
+
+  python jobs/compare.py                                   # every run of the MLflow experiment
+  python jobs/compare.py --tag sweep=abc --auc-method grad
+  python jobs/compare.py --run-ids ID1,ID2,ID3
+  python jobs/compare.py --runs ~/smoot_dist/runs/a ~/smoot_dist/runs/b    # no MLflow needed
+
+Writes comparison.md, comparison.csv, drop_curves_<dataset>.png (mean accuracy-drop curves)
+and saliency_maps_<dataset>.png (Grad saliency of one run per method) to --output-dir.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..cli import JobFlags, command
+from ..config import JobConfig
+from ..errors import ConfigError
+
+FLAGS = JobFlags("compare.py", __doc__, ("compare", ("tracking", "uri", "experiment")))
+
+
+def compare(cfg: JobConfig) -> int:
+    from ..evaluation.report import compare_and_report
+    from ..home import output_dir
+
+    c = cfg.compare
+    tags = {}
+    for item in c.tags or []:
+        if "=" not in item:
+            raise ConfigError(f"--tag takes KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        tags[key] = value
+    out = Path(c.output_dir) if c.output_dir else output_dir("comparisons")
+    compare_and_report(out, folders=[Path(f) for f in c.runs] if c.runs else None,
+                       run_ids=c.run_ids.split(",") if c.run_ids else None,
+                       experiment=cfg.tracking.experiment, tags=tags,
+                       tracking_uri=cfg.tracking.uri, auc_method=c.auc_method,
+                       figure_images=c.figure_images)
+    return 0
+
+
+main = command(FLAGS, compare)

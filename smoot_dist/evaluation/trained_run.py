@@ -1,0 +1,75 @@
+"""A finished training run, loaded back for evaluation: its config, model and identity.
+
+A run is named by its folder (see run_folder.py), by a run name under the default runs root,
+or by an MLflow run id, whose artifacts hold the same files.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..config import JobConfig, build_config
+from ..data.registry import get_dataset_spec
+from ..errors import UserError
+from ..home import runs_root
+from ..models import create_model
+from ..run_folder import CONFIG_FILE, MODEL_FILE, SUMMARY_FILE, RunFolder
+
+
+@dataclass
+class TrainedRun:
+    cfg: JobConfig
+    model: nn.Module
+    folder: RunFolder  # where its files are (a temporary copy for an MLflow-only run)
+    name: str
+    mlflow_run_id: str | None
+    tracking_uri: str | None
+    summary: dict[str, Any] | None
+
+
+def _from_folder(folder: RunFolder, tracking_uri: str | None) -> TrainedRun:
+    for path in (folder.config_path, folder.model_path):
+        if not path.is_file():
+            raise UserError(f"run folder {folder.path} has no {path.name}: it did not finish; train "
+                            f"it to the end (run the same command again) before evaluating it")
+    cfg = build_config(str(folder.config_path))
+    model = create_model(cfg.model, get_dataset_spec(cfg.data.dataset))
+    try:
+        model.load_state_dict(torch.load(folder.model_path, map_location="cpu", weights_only=True))
+    except Exception as err:  # damaged file or another architecture
+        raise UserError(f"{folder.model_path} cannot be loaded into {cfg.model.name} "
+                        f"({type(err).__name__}); train the run again") from None
+    record = folder.read_record() if folder.has_record() else {}
+    return TrainedRun(cfg, model, folder, record.get("name", folder.path.name),
+                      record.get("mlflow_run_id"), tracking_uri or record.get("tracking_uri"),
+                      folder.read_summary())
+
+
+def _from_mlflow(run_id: str, tracking_uri: str) -> TrainedRun:
+    from ..tracking import download_run_files
+
+    folder = RunFolder(tempfile.mkdtemp(prefix=f"smoot-{run_id[:8]}-"))
+    name = download_run_files(tracking_uri, run_id, [CONFIG_FILE, MODEL_FILE, SUMMARY_FILE],
+                              folder.path, optional=(SUMMARY_FILE,))
+    trained = _from_folder(folder, tracking_uri)
+    trained.name, trained.mlflow_run_id = name, run_id
+    return trained
+
+
+def load_trained(source: str, tracking_uri: str | None = None) -> TrainedRun:
+    """`source`: a run folder, a run name under the default runs root, or an MLflow run id."""
+    for candidate in (Path(source).expanduser(), runs_root() / source):
+        if candidate.is_dir():
+            return _from_folder(RunFolder(candidate.resolve()), tracking_uri)
+    from ..tracking import resolve_tracking_uri
+
+    if all(c in "0123456789abcdef" for c in source) and len(source) == 32:
+        return _from_mlflow(source, resolve_tracking_uri(tracking_uri))
+    raise UserError(f"{source!r} is neither a run folder, a run under {runs_root()}, nor an "
+                    f"MLflow run id")

@@ -1,0 +1,24 @@
+"""Where smoot_dist keeps its files: $SMOOT_HOME (default ~/smoot_dist) holds runs/, the MLflow
+store mlflow.db, and the outputs of sweeps, comparisons, reproductions and motivation runs."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+HOME_ENV = "SMOOT_HOME"
+
+
+def smoot_home() -> Path:
+    return Path(os.environ.get(HOME_ENV) or Path.home() / "smoot_dist").expanduser()
+
+
+def runs_root() -> Path:
+    """Run folders, unless --storage-path says otherwise."""
+    return smoot_home() / "runs"
+
+
+def output_dir(kind: str, name: str | None = None) -> Path:
+    """$SMOOT_HOME/<kind>/<name>, the name defaulting to the current time."""
+    return smoot_home() / kind / (name or time.strftime("%Y%m%d-%H%M%S"))

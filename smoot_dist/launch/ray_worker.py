@@ -1,0 +1,84 @@
+"""Inside each Ray Train worker: the same Trainer as an in-process run, with DDP for the
+gradients, the collectives of launch/collectives.py, and a checkpoint report per epoch.
+
+Rank r owns the global indices i with i mod W == r; a checkpoint holds the whole mask state as
+one table, so a resumed run re-shards it for whatever worker count it has.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import ray
+import ray.train
+import torch
+from ray.train import Checkpoint
+
+from ..training.checkpoint import completed_epochs, restore, save_checkpoint
+from ..training.trainer import Trainer, TrainingDiverged
+from ..tracking import flat_epoch_metrics
+from .collectives import all_reduce_sum, gather_k
+
+
+@contextlib.contextmanager
+def _resume_folder(fallback: str | None):
+    """The checkpoint to resume from: Ray's latest, or the run folder's if that one holds more.
+
+    Ray Train learns of a checkpoint when its controller records it; a driver stopped between
+    the checkpoint's upload and that record restarts with Ray unaware of it, while the run
+    folder (local storage) already has it complete.
+    """
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is None:
+        yield Path(fallback) if fallback else None
+        return
+    with checkpoint.as_directory() as folder:
+        if fallback and completed_epochs(Path(fallback)) > completed_epochs(Path(folder)):
+            yield Path(fallback)
+        else:
+            yield Path(folder)
+
+
+def worker_loop(config: dict[str, Any]) -> None:
+    """Ray Train's train_loop_per_worker. `config`: cfg (the JobConfig), epoch_hooks,
+    fallback_checkpoint (the run folder's newest complete checkpoint, or None)."""
+    cfg = config["cfg"]
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    device = ray.train.torch.get_device()
+    if device.type == "cpu":
+        torch.set_num_threads(1)  # one core per worker: no oversubscription
+    trainer = Trainer(cfg, rank=rank, world_size=world, device=device,
+                      wrap_model=ray.train.torch.prepare_model, all_reduce=all_reduce_sum,
+                      epoch_hooks=config.get("epoch_hooks", ()))
+    history: list[dict[str, Any]] = []
+    resumes: list[dict[str, Any]] = []
+    with _resume_folder(config.get("fallback_checkpoint")) as folder:
+        if folder is not None:  # re-shards k; the digest is of the state gathered back
+            history, resumes = restore(trainer, folder, workers=world,
+                                       k_global=lambda: gather_k(trainer))
+    if resumes and rank == 0:
+        print(f"resumed after epoch {trainer.epoch} on {world} worker(s); mask state sha256 "
+              f"{(resumes[-1]['k_sha256'] or '-')[:16]}", flush=True)
+    while trainer.epoch < cfg.train.epochs:
+        try:
+            metrics = trainer.run_epoch()
+        except TrainingDiverged as err:
+            # Every rank sees the same all-reduced loss, so all stop here together, and the
+            # last good checkpoint stays the latest. Raising would make Ray retry, and a retry
+            # replays the same epoch into the same NaN; the driver sees the short history.
+            if rank == 0:
+                print(f"error: {err}", flush=True)
+            return
+        history.append(metrics)
+        k = gather_k(trainer) if trainer.uses_mask else None
+        flat = flat_epoch_metrics(metrics)
+        if rank == 0:
+            with tempfile.TemporaryDirectory() as folder:
+                save_checkpoint(folder, trainer.state_dict(), k, history, {"resumes": resumes})
+                ray.train.report(flat, checkpoint=Checkpoint.from_directory(folder))
+        else:
+            ray.train.report(flat)

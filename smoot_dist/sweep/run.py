@@ -1,0 +1,115 @@
+"""A whole sweep: checks, the sweep's MLflow run, the Tune run, the trial table, plots, best config."""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..config import OBJECTIVES, JobConfig
+from ..data.loading import load_splits
+from ..data.paths import pin_data_root
+from ..errors import UserError
+from ..files import write_json, write_text
+from ..home import output_dir, runs_root
+from ..tracking import (MlflowRun, check_tracking_uri, close_stopped_trials, resolve_tracking_uri,
+                        ui_command)
+from .objective import MODES
+from .search_space import SearchSpace
+
+
+def _table(rows: list[dict[str, Any]], searched: list[str]) -> str:
+    cols = ["trial", *searched, "epochs", "objective", "test_accuracy", "K_min", "K_median", "K_max"]
+    fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)  # noqa: E731
+    lines = [" | ".join(cols), "|".join("---" for _ in cols)]
+    lines += [" | ".join(fmt(r[c]) for c in cols) for r in rows]
+    return "\n".join(lines)
+
+
+def _best(rows: list[dict[str, Any]], mode: str) -> dict[str, Any]:
+    done = [r for r in rows if not math.isnan(r["objective"])]
+    if not done:
+        raise UserError("no trial reported an epoch; see the trial errors above")
+    longest = max(r["epochs"] for r in done)
+    full = [r for r in done if r["epochs"] == longest]  # trials ASHA let run to the end
+    return (max if mode == "max" else min)(full, key=lambda r: r["objective"])
+
+
+def _trial_base(cfg: JobConfig, storage: str, uri: str | None) -> JobConfig:
+    """What every trial starts from: the experiment, and how a trial runs and is tracked."""
+    cfg = pin_data_root(cfg)  # trials run in other processes: give them the path resolved here
+    return replace(cfg, run=replace(cfg.run, workers=cfg.sweep.workers_per_trial,
+                                    storage_path=storage, max_failures=1, progress=False,
+                                    resume=False),
+                   tracking=replace(cfg.tracking, enabled=uri is not None, uri=uri))
+
+
+def run_sweep(cfg: JobConfig, space: SearchSpace, sweep_id: str) -> dict:
+    from ..launch.ray_cluster import connect
+    from ..plots import plot_objective_vs_params
+    from .ray_tune import TRIAL_SECTIONS, run_trials, trial_config, trial_rows  # the Tune adapter
+
+    s = cfg.sweep
+    uri = resolve_tracking_uri(cfg.tracking.uri) if cfg.tracking.enabled else None
+    if uri:
+        check_tracking_uri(uri)
+    load_splits(cfg.data)  # missing data fails here, not in every trial
+    searched = [d.name for d in space.searched]
+    print(f"{sweep_id}: {s.num_samples} trials of {', '.join(searched)} on "
+          f"{connect(cfg.run.ray_address)}; objective: {OBJECTIVES[s.objective][0]}", flush=True)
+    parent = None
+    if uri:
+        parent = MlflowRun.open(uri, sweep_id, None, cfg.tracking.experiment,
+                                tags={"sweep": sweep_id, "kind": "sweep"})
+        parent.log_params({**cfg.flat(), "sweep.objective": s.objective,
+                           "sweep.num_samples": s.num_samples,
+                           **{f"space.{d.name}": f"{d.kind}{list(d.values)}" for d in space.dimensions}})
+        print(f"MLflow: sweep run {parent.run_id} in {uri}\n  open the UI: {ui_command(uri)}", flush=True)
+    storage = str(Path(cfg.run.storage_path).expanduser().resolve()) if cfg.run.storage_path \
+        else str(runs_root())
+    sweep = {"id": sweep_id, "base": _trial_base(cfg, storage, uri).to_dict(TRIAL_SECTIONS),
+             "parent_run_id": parent.run_id if parent else None,
+             "objective": s.objective, "objective_images": s.objective_images}
+    try:
+        results = run_trials(space, sweep, num_samples=s.num_samples,
+                             max_concurrent=s.max_concurrent, epochs=cfg.train.epochs,
+                             seed=s.sweep_seed, storage_path=storage)
+    except BaseException:
+        if parent:
+            parent.finish("FAILED")
+        raise
+    rows = trial_rows(results, searched)
+    mode = MODES[s.objective]
+    best = _best(rows, mode)
+    best_cfg = trial_config(sweep["base"], {n: best[n] for n in searched}
+                            | {d.name: d.values[0] for d in space.dimensions if not d.searched})
+    best_cfg = replace(best_cfg, data=replace(best_cfg.data, root=None))  # portable
+    out = Path(s.output_dir) if s.output_dir else output_dir("sweeps", sweep_id)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / "best_config.yaml",
+               f"# best trial {best['trial']} of {sweep_id}: objective ({s.objective}) "
+               f"{best['objective']:.4g}\n" + yaml.safe_dump(best_cfg.to_dict(), sort_keys=False))
+    with open(out / "trials.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    table = _table(rows, searched)
+    write_text(out / "trials.md", table + "\n")
+    plot_objective_vs_params(rows, space.searched, s.objective, out / "objective_vs_params.png")
+    summary = {"sweep": sweep_id, "objective": s.objective, "mode": mode, "trials": rows,
+               "best": best, "output_dir": str(out)}
+    write_json(out / "sweep.json", summary)
+    if parent:
+        close_stopped_trials(uri, cfg.tracking.experiment, sweep_id)
+        parent.log_metrics({"best_objective": best["objective"],
+                            "best_test_accuracy": best["test_accuracy"]})
+        for name in ("best_config.yaml", "trials.csv", "trials.md", "objective_vs_params.png", "sweep.json"):
+            parent.log_artifact(out / name)
+        parent.finish("FINISHED")
+    print(f"\n{table}\n\nbest trial {best['trial']}: objective {best['objective']:.4g}\n"
+          f"best config: {out / 'best_config.yaml'}  (python jobs/train.py --config ...)\nfiles: {out}")
+    return summary
