@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,8 @@ OBJECTIVES = {
 }
 
 EXPERIMENT_SECTIONS = ("data", "model", "method", "train")
+# Run names are folder names on every file system and storage, and Ray Train's run names.
+RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
@@ -326,7 +329,9 @@ def read_yaml(path: str | os.PathLike) -> Any:
     if not p.is_file():
         raise ConfigError(f"config file {p} does not exist; pass an existing YAML file to --config")
     try:
-        data = yaml.safe_load(p.read_text())
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {p} is not UTF-8 text; save it as UTF-8") from None
     except yaml.YAMLError as err:
         where = getattr(err, "problem_mark", None)
         at = f" at line {where.line + 1}" if where is not None else ""
@@ -438,3 +443,8 @@ def validate(cfg: JobConfig) -> None:
                f"k0 ({me.k0}) must lie within [k_min, k_max] = [{me.k_min}, {me.k_max}] for smoot")
     _check(not (run.use_gpu and run.workers == 0),
            "--use-gpu is for Ray workers; with --workers 0 use --device cuda")
+    if run.run_name is not None:
+        shown = run.run_name if len(run.run_name) <= 40 else run.run_name[:40] + "..."
+        _check(RUN_NAME.fullmatch(run.run_name) is not None,
+               f"--run-name {shown!r} cannot name a run folder: use 1 to 100 letters, digits, "
+               f"'.', '_' or '-', starting with a letter or digit")

@@ -2,9 +2,11 @@
 
     <runs root>/<run name>/
         run.json            name, config, MLflow run id: what a resume needs
+        run.lock            held by the job that runs it (who: pid, host, start, command)
         config.yaml         the resolved experiment config (`--config` accepts it as is)
-        checkpoint/         in-process runs: the latest epoch's checkpoint (training/checkpoint.py)
-        checkpoint_*/       Ray runs with local storage: Ray Train's checkpoints
+        checkpoint_epoch_<n>/   in-process runs: the checkpoints of the last two epochs
+        checkpoint_<time>/      Ray runs with local storage: Ray Train's checkpoints
+                                (each holds what training/checkpoint.py writes)
         summary.json, model.pt, mask_state.parquet, k_histogram.png    written at the end
         evaluation/         drop_curves.csv, auc.json, drop_curves.png (jobs/evaluate.py)
 
@@ -15,27 +17,34 @@ MLflow run.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
+import socket
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
+from urllib.parse import urlparse
 
 import yaml
 
 from .config import JobConfig
 from .errors import UserError
-from .files import write_json, write_text
+from .files import file_lock, fsync, write_json, write_text
 from .home import runs_root
 
 RUN_FILE = "run.json"
+LOCK_FILE = "run.lock"
 CONFIG_FILE = "config.yaml"
 SUMMARY_FILE = "summary.json"
 MODEL_FILE = "model.pt"
 MASK_STATE_FILE = "mask_state.parquet"
 K_HISTOGRAM_FILE = "k_histogram.png"
 CHECKPOINT_DIR = "checkpoint"
+INCOMPLETE_SUFFIX = ".tmp"
 EVALUATION_DIR = "evaluation"
 DROP_CURVES_CSV, AUC_JSON, DROP_CURVES_PNG = "drop_curves.csv", "auc.json", "drop_curves.png"
 # Settings a resumed run may change; everything else must match the original run.
@@ -62,41 +71,60 @@ class RunFolder:
         try:
             return json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as err:
-            raise UserError(f"run record {path} is unreadable ({type(err).__name__}); "
-                            f"choose another --run-name") from None
+            raise UserError(f"run record {path} is damaged ({type(err).__name__}); restore it from "
+                            f"the run's MLflow run or move the folder away") from None
 
     def write_record(self, record: dict[str, Any], cfg: JobConfig) -> None:
         write_json(self.path / RUN_FILE, record)
         write_text(self.config_path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
     def read_summary(self) -> dict[str, Any] | None:
-        return json.loads(self.summary_path.read_text()) if self.summary_path.is_file() else None
+        """The run's summary; None while the run has not finished."""
+        if not self.summary_path.is_file():
+            return None
+        try:
+            summary = json.loads(self.summary_path.read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as err:
+            raise UserError(f"{self.summary_path} is damaged ({type(err).__name__}); run the "
+                            f"training command of this run again to rewrite it") from None
+        if not isinstance(summary, dict):
+            raise UserError(f"{self.summary_path} is damaged (not a JSON object); run the "
+                            f"training command of this run again to rewrite it")
+        return summary
 
     # -- checkpoints ------------------------------------------------------------------------
-    def latest_checkpoint(self) -> Path | None:
-        """The complete checkpoint that holds the most epochs (None if there is none): the
-        in-process `checkpoint/` or one of Ray Train's `checkpoint_<time>/`; a run can resume
-        from either, on either path."""
+    def checkpoints(self) -> list[Path]:
+        """Every checkpoint folder: the in-process `checkpoint_epoch_<n>/` and Ray Train's
+        `checkpoint_<time>/` (and `checkpoint/` of runs from before 0.2); a run resumes from
+        either kind on either path. Folders of an interrupted write (`.tmp`) are not listed."""
+        return sorted(p for p in self.path.glob(CHECKPOINT_DIR + "*")
+                      if p.is_dir() and not p.name.endswith(INCOMPLETE_SUFFIX))
+
+    def write_checkpoint(self, epoch: int, write: Callable[[Path], Any]) -> Path:
+        """Write the in-process checkpoint of `epoch` beside the older ones, then publish it
+        with one atomic rename; only then prune. At every instant the newest completed epoch is
+        on disk, whatever is killed when (an interrupted write leaves only a `.tmp` folder)."""
+        final = self.path / f"{CHECKPOINT_DIR}_epoch_{epoch:04d}"
+        tmp = final.with_name(final.name + INCOMPLETE_SUFFIX)
+        shutil.rmtree(tmp, ignore_errors=True)  # an interrupted write of this epoch
+        write(tmp)
+        if final.exists():  # a damaged copy of this epoch, which the run resumed before
+            final.rename(final.with_name(f"{final.name}.replaced-{int(time.time())}"))
+        tmp.rename(final)
+        fsync(self.path)  # the rename, durable
+        self._prune(keep=final)
+        return final
+
+    def _prune(self, keep: Path) -> None:
+        """Drop in-process checkpoints older than the newest two (as Ray keeps two), and what
+        interrupted writes left; damaged and Ray's checkpoints are left alone."""
         from .training.checkpoint import completed_epochs
 
-        best, best_epochs = None, 0
-        for candidate in self.path.glob(CHECKPOINT_DIR + "*"):
-            epochs = completed_epochs(candidate)
-            if epochs > best_epochs:
-                best, best_epochs = candidate, epochs
-        return best
-
-    def replace_checkpoint(self, write: Callable[[Path], Any]) -> None:
-        """Write the new in-process checkpoint beside the old one, then swap: a crash never
-        leaves none."""
-        tmp, cur, old = (self.path / f"{CHECKPOINT_DIR}{s}" for s in (".tmp", "", ".old"))
-        shutil.rmtree(tmp, ignore_errors=True)
-        write(tmp)
-        shutil.rmtree(old, ignore_errors=True)
-        if cur.exists():
-            cur.rename(old)
-        tmp.rename(cur)
-        shutil.rmtree(old, ignore_errors=True)
+        own = sorted(p for p in self.path.glob(f"{CHECKPOINT_DIR}_epoch_*") if p.is_dir())
+        intact = [p for p in own if p.suffix == "" and completed_epochs(p) >= 0]
+        stale = [p for p in own if p.name.endswith(INCOMPLETE_SUFFIX) or ".replaced-" in p.name]
+        for path in [p for p in intact if p != keep][:-1] + stale:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 @dataclass
@@ -130,19 +158,28 @@ def _first_difference(old: dict[str, Any], new: dict[str, Any]) -> str | None:
     return None
 
 
-def locate_run(cfg: JobConfig) -> RunSpec:
-    """The folder of the run `cfg.run` names (new, or an existing one to continue)."""
-    run_name, resume = cfg.run.run_name, cfg.run.resume
+def storage_location(cfg: JobConfig) -> tuple[str, Path | None]:
+    """(where Ray Train keeps checkpoints, the local root of the run folders). A local folder or
+    a file:// URI is both; a remote URI (s3://...) keeps the checkpoints there and the run
+    folders (config, record, final files) under the local runs root."""
     storage = cfg.run.storage_path or str(runs_root())
-    remote = "://" in storage
-    local_root = runs_root() if remote else Path(storage).expanduser().resolve()
-    if not remote:
-        storage = str(local_root)
-    if resume and not run_name:
-        run_name = _latest_run(local_root)
-    name = run_name or f"{cfg.data.dataset}-{cfg.method.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if "/" in name or name in ("", ".", ".."):
-        raise UserError(f"--run-name {name!r} must be a plain folder name")
+    if storage.startswith("file://"):
+        storage = urlparse(storage).path
+    if "://" in storage:
+        return storage, None
+    local = Path(storage).expanduser().resolve()
+    return str(local), local
+
+
+def locate_run(cfg: JobConfig, name: str | None = None) -> RunSpec:
+    """The folder of the run `cfg.run` names (or `name`): a new one, or one to continue."""
+    resume = cfg.run.resume
+    storage, local = storage_location(cfg)
+    local_root = local or runs_root()
+    name = name or cfg.run.run_name
+    if resume and not name:
+        name = _latest_run(local_root)
+    name = name or f"{cfg.data.dataset}-{cfg.method.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     folder = RunFolder(local_root / name)
     if not folder.has_record():
         if resume:
@@ -160,3 +197,30 @@ def write_run_record(spec: RunSpec, cfg: JobConfig, **fields: Any) -> None:
     spec.record = {**spec.record, "name": spec.name, "config": cfg.to_dict(),
                    "storage_path": spec.storage_path, **fields}
     spec.folder.write_record(spec.record, cfg)
+
+
+@contextlib.contextmanager
+def lock_run(spec: RunSpec) -> Iterator[None]:
+    """Hold the run folder for this job's life: another job with the same run name is refused
+    with one line while this one runs. The operating system drops the lock when this process
+    ends, however it ends, so a lock left by a dead job is simply taken over."""
+    path = spec.folder.path / LOCK_FILE
+    with contextlib.ExitStack() as stack:
+        try:
+            f = stack.enter_context(file_lock(path, wait=False))
+        except BlockingIOError:
+            try:
+                holder = json.loads(path.read_text())
+                who = (f"pid {holder['pid']} on {holder['host']}, started "
+                       f"{holder['started']}: {holder['command']}")
+            except (OSError, ValueError, KeyError, TypeError):
+                who = "it is starting"
+            raise UserError(f"run {spec.name!r} is in use by another job ({who}); wait for it to "
+                            f"end, or choose another --run-name") from None
+        f.seek(0)
+        f.truncate()
+        f.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                            "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+                            "command": " ".join(sys.argv)[:300]}))
+        f.flush()
+        yield

@@ -12,6 +12,7 @@ to ~/smoot_dist) with artifacts beside it; `--tracking-uri` (or MLFLOW_TRACKING_
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import os
@@ -21,6 +22,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from .errors import UserError
+from .files import file_lock
 from .home import smoot_home
 
 # Keys of the per-epoch metrics logged for every epoch (and reported to Ray).
@@ -41,6 +43,30 @@ def ui_command(uri: str) -> str:
     if uri.startswith(("http://", "https://")):
         return f"open {uri} in a browser"
     return f"mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000"
+
+
+def _sqlite_path(uri: str) -> Path | None:
+    return Path(uri[len("sqlite:///"):]) if urlparse(uri).scheme == "sqlite" else None
+
+
+@contextlib.contextmanager
+def _one_writer_creates(uri: str):
+    """For a SQLite store, one process at a time creates (and migrates) the database and the
+    experiment: MLflow's migrations race when two jobs start on a fresh store."""
+    db = _sqlite_path(uri)
+    if db is None:
+        yield
+        return
+    with file_lock(db.with_name(db.name + ".lock")):
+        yield
+
+
+def _existing_store(uri: str) -> None:
+    """Reading jobs never create a store: a SQLite file that is not there is an error."""
+    db = _sqlite_path(uri)
+    if db is not None and not db.is_file():
+        raise UserError(f"there is no MLflow store at {db}; pass --tracking-uri of the store the "
+                        f"runs were tracked in (or --runs with run folders)")
 
 
 def _client(uri: str):
@@ -68,7 +94,7 @@ def check_tracking_uri(uri: str, timeout_s: float = 5.0) -> None:
             raise UserError(f"MLflow tracking server {uri} is not reachable ({reason}); start it, "
                             f"fix --tracking-uri, or pass --no-tracking") from None
     elif scheme == "sqlite":
-        db = Path(uri[len("sqlite:///"):])
+        db = _sqlite_path(uri)
         try:
             db.parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:
@@ -97,8 +123,14 @@ class MlflowRun:
     def open(cls, uri: str, run_name: str, run_id: str | None, experiment: str,
              tags: dict[str, str] | None = None) -> "MlflowRun":
         """Continue `run_id` when it exists in this store, else create a run."""
-        client = _client(uri)
+        with _one_writer_creates(uri):
+            return cls._open(uri, run_name, run_id, experiment, tags)
+
+    @classmethod
+    def _open(cls, uri: str, run_name: str, run_id: str | None, experiment: str,
+              tags: dict[str, str] | None) -> "MlflowRun":
         try:
+            client = _client(uri)
             if run_id:
                 try:
                     client.get_run(run_id)
@@ -163,12 +195,21 @@ class MlflowRun:
     def finish(self, status: str = "FINISHED") -> None:
         self.client.set_terminated(self.run_id, status=status)
 
+    def finish_quietly(self, status: str) -> None:
+        """finish(), while another error is on its way out: that error is the one to report."""
+        try:
+            self.finish(status)
+        except Exception as err:
+            print(f"warning: could not mark MLflow run {self.run_id} {status} "
+                  f"({type(err).__name__})", flush=True)
+
 
 # -- reading runs back (evaluation, comparison, sweeps) ---------------------------------------
 def download_run_files(uri: str, run_id: str, names: list[str], dest: Path,
                        optional: tuple[str, ...] = ()) -> str:
     """Download the artifacts `names` of a run into `dest`; returns the run's name. A missing
     artifact is a UserError unless it is `optional`."""
+    _existing_store(uri)
     client = _client(uri)
     try:
         run = client.get_run(run_id)
@@ -187,6 +228,7 @@ def download_run_files(uri: str, run_id: str, names: list[str], dest: Path,
 def finished_run_ids(uri: str, experiment: str, tags: dict[str, str] | None = None,
                      run_ids: list[str] | None = None) -> list[str]:
     """`run_ids` (each checked to exist), else the FINISHED runs of `experiment` with `tags`."""
+    _existing_store(uri)
     client = _client(uri)
     if run_ids:
         runs = []

@@ -42,3 +42,13 @@ def run_job(script: str, *args: str, env: dict[str, str] | None = None,
     full_env = dict(os.environ, **(env or {}))
     return subprocess.run([PYTHON, str((REPO / "jobs" / script).resolve()), *args], capture_output=True,
                           text=True, env=full_env, timeout=timeout, cwd=str(REPO))
+
+
+def expect_one_line(r: subprocess.CompletedProcess, message: str) -> None:
+    """A user error as the CLI must report it: exit code 2, one `error: ` line on stderr that
+    holds `message`, and no traceback anywhere."""
+    assert r.returncode == 2, r.stdout[-1500:] + r.stderr[-2000:]
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr[-2000:]
+    assert message in lines[0], lines[0]
+    assert "Traceback" not in r.stdout + r.stderr

@@ -32,13 +32,10 @@ def where_to_look(summary: dict[str, Any]) -> str:
 
 
 def train(cfg: JobConfig) -> int:
-    from ..files import write_json
     from ..training.run import run_training
     from ..training.summary import paper_row
 
-    summary = run_training(cfg)
-    if cfg.run.summary_json:
-        write_json(cfg.run.summary_json, summary)
+    summary = run_training(cfg)  # also writes --summary-json
     print(f"\n{paper_row(summary)}\n\n{where_to_look(summary)}\n({summary['wall_time_s']:.1f} s)")
     return 0
 

@@ -7,10 +7,10 @@ sha256 is known: a truncated or altered file is reported instead of training on 
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from ..errors import DataError
+from ..files import file_sha256
 from .paths import prepare_command, raw_folder
 from .registry import DatasetSpec
 
@@ -33,14 +33,6 @@ RAW_SHA256: dict[str, dict[str, str]] = {
         "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
     },
 }
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def verify_raw_files(spec: DatasetSpec, root: Path) -> None:

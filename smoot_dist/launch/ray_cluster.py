@@ -8,6 +8,7 @@ is first imported; a job that joins a cluster (RAY_ADDRESS, --ray-address) leave
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from pathlib import Path
@@ -55,6 +56,10 @@ def connect(address: str | None = None) -> str:
         if address:
             ray.init(address=address, log_to_driver=True, logging_level="WARNING")
             return f"Ray cluster at {address}"
+        # Ray turns token authentication on for a new local cluster and says so on stderr,
+        # which is kept for the one line a user error gets.
+        logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(
+            logging.ERROR)
         # Workers import smoot_dist from this checkout even when it is not installed.
         pythonpath = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
         # The dashboard (on 127.0.0.1) serves the state API that Ray Train's controller polls.
@@ -68,3 +73,28 @@ def connect(address: str | None = None) -> str:
         where = address or "a local Ray"
         raise UserError(f"cannot reach the Ray cluster at {where} ({first}); start it with "
                         f"`ray start --head`, or unset RAY_ADDRESS to run a local Ray") from None
+
+
+def check_resources(workers: int, use_gpu: bool) -> None:
+    """The cluster can ever hold the Ray Train workers asked for; else one line now, instead of
+    a run that waits forever. On an autoscaling cluster the bound is what its node types can
+    add up to; on a fixed one, what its nodes have (busy or not: those may free up)."""
+    import ray
+    from ray._private.state import state
+    from ray.train import ScalingConfig
+
+    need = ScalingConfig(num_workers=workers, use_gpu=use_gpu).total_resources
+    try:
+        most = state.get_max_resources_from_cluster_config()  # None: no autoscaler config
+    except Exception:  # a private API: fall back to what is there now
+        most = None
+    have = most if most is not None else ray.cluster_resources()
+    kind = "can grow to" if most is not None else "has"
+    for resource, amount in need.items():
+        if have.get(resource, 0) < amount:
+            per = "GPU" if resource == "GPU" else "CPU"
+            fix = ("drop --use-gpu, or join a cluster with GPUs" if resource == "GPU" else
+                   f"use --workers {int(have.get(resource, 0))} or fewer, or a bigger cluster")
+            raise UserError(f"{workers} Ray Train worker(s) need {amount:g} {resource} in all (one "
+                            f"{per} each), but the Ray cluster {kind} {have.get('CPU', 0):g} CPU "
+                            f"and {have.get('GPU', 0):g} GPU; {fix}")

@@ -3,6 +3,8 @@ launch/ray_worker.py, and turn its result into the job's TrainingOutcome."""
 
 from __future__ import annotations
 
+import signal
+import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
@@ -15,7 +17,7 @@ from ray.train.torch import TorchTrainer
 from ..config import JobConfig
 from ..data.paths import pin_data_root
 from ..errors import UserError
-from ..run_folder import RunFolder, RunSpec
+from ..run_folder import RunSpec
 from ..training.checkpoint import load_checkpoint
 from ..training.outcome import TrainingOutcome
 from ..training.trainer import EpochHook, TrainingDiverged
@@ -25,51 +27,86 @@ from .ray_cluster import connect
 from .ray_worker import worker_loop
 
 
-def _user_error_in(err: BaseException) -> UserError | None:
-    failures = getattr(err, "worker_failures", {}) or {}
-    for exc in failures.values():
+class _Trainer(TorchTrainer):
+    """A TorchTrainer on which Ctrl-C behaves as in an in-process run: the run is aborted (its
+    workers stop within seconds) and the job ends as interrupted, instead of Ray Train's own
+    handler exiting with no word. A second Ctrl-C stops waiting for the abort."""
+
+    interrupted = False
+
+    def _register_sigint_handler(self, controller) -> None:  # replaces Ray Train's handler
+        def on_sigint(signum, frame):
+            if self.interrupted:
+                raise KeyboardInterrupt
+            self.interrupted = True
+            controller.abort.remote()  # asynchronous: a signal handler must not block
+
+        signal.signal(signal.SIGINT, on_sigint)
+
+
+def _explained(err: BaseException) -> UserError | None:
+    """A failed Ray Train run as one line, where we know what it means: workers that could not
+    be started, or a user error raised in a worker."""
+    if isinstance(err, ray.train.ControllerError):
+        cause = err.controller_failure
+        return UserError(f"the Ray Train workers could not start ({type(cause).__name__}: "
+                         f"{str(cause).splitlines()[0][:200]}); see `ray status` for what the "
+                         f"cluster has free, or use fewer --workers")
+    for exc in (getattr(err, "worker_failures", {}) or {}).values():
         while exc is not None:
             if isinstance(exc, UserError):
-                return exc
+                return UserError(str(exc))
             exc = getattr(exc, "cause", None) or exc.__cause__
     return None
 
 
-def run_with_ray(cfg: JobConfig, spec: RunSpec, tracker: MlflowRun | None, *,
-                 epoch_hooks: Sequence[EpochHook] = (), callbacks: Sequence = ()) -> TrainingOutcome:
-    """Train under Ray Train with cfg.run's workers, GPUs and failure budget. `epoch_hooks` run
-    in every worker after each epoch; `callbacks` are extra Ray Train UserCallbacks."""
+def run_with_ray(cfg: JobConfig, spec: RunSpec, tracker: MlflowRun | None,
+                 resume_from: Path | None = None, *, epoch_hooks: Sequence[EpochHook] = (),
+                 callbacks: Sequence = ()) -> TrainingOutcome:
+    """Train under Ray Train with cfg.run's workers, GPUs and failure budget. `resume_from`: the
+    run folder's newest intact checkpoint (the workers take Ray's own latest if it holds more);
+    `epoch_hooks` run in every worker after each epoch; `callbacks` are extra Ray Train
+    UserCallbacks."""
     run = cfg.run
     connect(run.ray_address)
     print(f"training {cfg.method.name} on {cfg.data.dataset} with {run.workers} Ray Train worker(s) "
           f"({'GPU' if run.use_gpu else 'CPU'}); checkpoints: {spec.storage_path}/{spec.name}",
           flush=True)
-    fallback = None
-    if spec.resumed and "://" not in spec.storage_path:
-        found = RunFolder(Path(spec.storage_path) / spec.name).latest_checkpoint()
-        fallback = str(found) if found else None
     # The workers need the experiment only; the progress bar is the driver's business.
     worker_cfg = replace(pin_data_root(cfg), run=replace(run, progress=False))
-    trainer = TorchTrainer(
+    trainer = _Trainer(
         worker_loop,
         train_loop_config={"cfg": worker_cfg, "epoch_hooks": tuple(epoch_hooks),
-                           "fallback_checkpoint": fallback},
+                           "resume_from": str(resume_from) if resume_from else None},
         scaling_config=ScalingConfig(num_workers=run.workers, use_gpu=run.use_gpu),
         run_config=RayRunConfig(
             name=spec.name, storage_path=spec.storage_path,
             checkpoint_config=CheckpointConfig(num_to_keep=2),
-            failure_config=FailureConfig(max_failures=run.max_failures),
+            # Startup failures (workers that cannot be placed within Ray Train's startup timeout)
+            # count too: Ray's default would retry them forever.
+            failure_config=FailureConfig(max_failures=run.max_failures,
+                                         controller_failure_limit=run.max_failures),
             # Ray Train's INFO lines repeat every report's metrics; our epoch lines say it once.
             logging_config=LoggingConfig(log_level="WARNING"),
             callbacks=([MlflowEpochLogger(tracker)] if tracker is not None else []) + list(callbacks)),
     )
+    # Ray Train takes over Ctrl-C in the main thread only (Tune trials run in others).
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGINT)
     try:
         result = trainer.fit()
-    except ray.train.TrainingFailedError as err:
-        user = _user_error_in(err)
-        if user is not None:
-            raise UserError(str(user)) from None
-        raise
+    except BaseException as err:
+        if trainer.interrupted:  # the abort ends the controller: its errors are no news
+            raise KeyboardInterrupt from None
+        explained = _explained(err) if isinstance(err, ray.train.TrainingFailedError) else None
+        if explained is None:
+            raise
+        raise explained from None
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGINT, previous)
+    if trainer.interrupted:
+        raise KeyboardInterrupt
     record: dict[str, Any] = {"history": []}
     k, state = None, {"model": {}}
     if result.checkpoint is not None:

@@ -24,27 +24,30 @@ from .collectives import all_reduce_sum, gather_k
 
 
 @contextlib.contextmanager
-def _resume_folder(fallback: str | None):
-    """The checkpoint to resume from: Ray's latest, or the run folder's if that one holds more.
+def _resume_folder(resume_from: str | None, needs_mask: bool):
+    """The checkpoint to resume from: Ray's latest, or the one the driver chose from the run
+    folder if that one holds more epochs or Ray's is damaged.
 
     Ray Train learns of a checkpoint when its controller records it; a driver stopped between
     the checkpoint's upload and that record restarts with Ray unaware of it, while the run
-    folder (local storage) already has it complete.
+    folder (local storage) already has it complete. And Ray's latest may be one the driver
+    found damaged and skipped.
     """
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is None:
-        yield Path(fallback) if fallback else None
+        yield Path(resume_from) if resume_from else None
         return
     with checkpoint.as_directory() as folder:
-        if fallback and completed_epochs(Path(fallback)) > completed_epochs(Path(folder)):
-            yield Path(fallback)
+        ours = completed_epochs(resume_from, needs_mask) if resume_from else -1
+        if ours > completed_epochs(folder, needs_mask):
+            yield Path(resume_from)
         else:
             yield Path(folder)
 
 
 def worker_loop(config: dict[str, Any]) -> None:
     """Ray Train's train_loop_per_worker. `config`: cfg (the JobConfig), epoch_hooks,
-    fallback_checkpoint (the run folder's newest complete checkpoint, or None)."""
+    resume_from (the run folder's newest intact checkpoint, or None)."""
     cfg = config["cfg"]
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
@@ -56,7 +59,7 @@ def worker_loop(config: dict[str, Any]) -> None:
                       epoch_hooks=config.get("epoch_hooks", ()))
     history: list[dict[str, Any]] = []
     resumes: list[dict[str, Any]] = []
-    with _resume_folder(config.get("fallback_checkpoint")) as folder:
+    with _resume_folder(config.get("resume_from"), trainer.uses_mask) as folder:
         if folder is not None:  # re-shards k; the digest is of the state gathered back
             history, resumes = restore(trainer, folder, workers=world,
                                        k_global=lambda: gather_k(trainer))

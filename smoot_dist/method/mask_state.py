@@ -82,8 +82,10 @@ def write_mask_parquet(path: str | Path, table: pa.Table) -> None:
     tmp.replace(path)  # a crash mid-write never leaves a half-written state behind
 
 
-def read_mask_parquet(path: str | Path, num_samples: int | None = None) -> torch.Tensor:
-    """The full k vector stored at `path`, validated (columns, coverage, range)."""
+def read_mask_parquet(path: str | Path, num_samples: int | None = None,
+                      k_bounds: tuple[float, float] | None = None) -> torch.Tensor:
+    """The full k vector stored at `path`, validated: an integer `index` covering [0, N) once, a
+    float `k` in [0, 1] (and in `k_bounds`, when given, as SMOOT's clipping leaves it)."""
     path = Path(path)
     try:
         table = pq.read_table(path, columns=["index", "k"])
@@ -92,10 +94,23 @@ def read_mask_parquet(path: str | Path, num_samples: int | None = None) -> torch
     except (pa.ArrowException, OSError, KeyError) as err:
         raise UserError(f"mask state {path} is not a valid Parquet table with columns index, k "
                         f"({str(err).splitlines()[0][:200]})") from None
+    index_type, k_type = table.schema.field("index").type, table.schema.field("k").type
+    if not pa.types.is_integer(index_type) or not pa.types.is_floating(k_type):
+        raise UserError(f"mask state {path} has columns index: {index_type}, k: {k_type}; "
+                        f"expected an integer index and a float k")
+    if table.column("index").null_count or table.column("k").null_count:
+        raise UserError(f"mask state {path} has empty (null) values")
     try:
         k = global_k([table], num_samples)
     except ValueError as err:
         raise UserError(f"mask state {path} does not fit this run: {err}") from None
     if not torch.isfinite(k).all() or (k < 0).any() or (k > 1).any():
         raise UserError(f"mask state {path} holds k values outside [0, 1]")
+    if k_bounds is not None:
+        # Compared in float32, the precision SMOOT's clamp writes the bounds in.
+        lo, hi = (torch.tensor(b, dtype=torch.float32) for b in k_bounds)
+        if (k < lo).any() or (k > hi).any():
+            raise UserError(f"mask state {path} holds k values outside [k_min, k_max] = "
+                            f"[{k_bounds[0]}, {k_bounds[1]}] (from {float(k.min()):.4g} to "
+                            f"{float(k.max()):.4g})")
     return k

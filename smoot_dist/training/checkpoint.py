@@ -2,7 +2,9 @@
 
     state.pt            model + optimizer state_dicts and the epoch (loaded with weights_only=True)
     mask_state.parquet  the whole mask state, columns `index`, `k` (every global index once)
-    history.json        the metrics of every completed epoch, and the run's identity
+    history.json        the metrics of every completed epoch, the run's resumes, and the sha256
+                        of the two files above; written last, so a checkpoint is complete exactly
+                        when history.json is there and the files match it
 
 Random streams are derived from (seed, epoch, rank) at the start of every epoch (see
 Trainer.train_epoch), so seed and epoch are the RNG state: a resumed run replays exactly
@@ -20,40 +22,138 @@ import pyarrow as pa
 import torch
 
 from ..errors import UserError
+from ..files import file_sha256, fsync
 from ..method.mask_state import mask_table, read_mask_parquet, write_mask_parquet
 
 STATE_FILE = "state.pt"
 MASK_FILE = "mask_state.parquet"
 HISTORY_FILE = "history.json"
+STATE_KEYS = ("model", "optimizer", "epoch")
+
+
+class DamagedCheckpoint(UserError):
+    """A checkpoint that exists but is incomplete or cannot be read."""
+
+    def __init__(self, folder: Path, reason: str):
+        super().__init__(f"checkpoint {folder} is damaged ({reason})")
+        self.folder, self.reason = Path(folder), reason
 
 
 def save_checkpoint(folder: str | Path, state: dict[str, Any], k_global: torch.Tensor | None,
                     history: list[dict[str, Any]], meta: dict[str, Any] | None = None) -> Path:
+    """Write a checkpoint, each file flushed to the disk; history.json last, with the sha256
+    of the others."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     torch.save(state, folder / STATE_FILE)
+    names = [STATE_FILE]
     if k_global is not None:
         write_mask_parquet(folder / MASK_FILE, mask_table(torch.arange(k_global.numel()), k_global))
-    (folder / HISTORY_FILE).write_text(json.dumps({"history": history, **(meta or {})}, indent=1))
+        names.append(MASK_FILE)
+    for name in names:
+        fsync(folder / name)
+    record = {"history": history, **(meta or {}), "files": {n: file_sha256(folder / n) for n in names}}
+    (folder / HISTORY_FILE).write_text(json.dumps(record, indent=1))
+    fsync(folder / HISTORY_FILE)
+    fsync(folder)
     return folder
 
 
-def load_checkpoint(folder: str | Path, num_samples: int | None = None
-                    ) -> tuple[dict[str, Any], torch.Tensor | None, dict[str, Any]]:
-    """(state, full k vector or None, history record) from a checkpoint folder."""
+def read_record(folder: str | Path, needs_mask: bool = False) -> dict[str, Any]:
+    """The checkpoint's history record, once the checkpoint is known complete and its files are
+    the ones it was written with; else DamagedCheckpoint says what is wrong. `needs_mask`: the
+    run masks (sgt, smoot), so a missing mask state is damage, not "no mask state"."""
     folder = Path(folder)
+    if not (folder / HISTORY_FILE).is_file():
+        raise DamagedCheckpoint(folder, f"{HISTORY_FILE} is missing")
+    try:
+        record = json.loads((folder / HISTORY_FILE).read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        raise DamagedCheckpoint(folder, f"{HISTORY_FILE} is not valid JSON") from None
+    if not isinstance(record, dict) or not isinstance(record.get("history"), list):
+        raise DamagedCheckpoint(folder, f"{HISTORY_FILE} holds no epoch history")
+    for name in [STATE_FILE] + ([MASK_FILE] if needs_mask else []):
+        if not (folder / name).is_file():
+            raise DamagedCheckpoint(folder, f"{name} is missing")
+    for name, digest in (record.get("files") or {}).items():  # checkpoints before 0.2 have none
+        path = folder / name
+        if not path.is_file():
+            raise DamagedCheckpoint(folder, f"{name} is missing")
+        if file_sha256(path) != digest:
+            raise DamagedCheckpoint(folder, f"{name} was altered or truncated: its sha256 is not "
+                                            f"the one recorded")
+    return record
+
+
+def completed_epochs(folder: str | Path, needs_mask: bool = False) -> int:
+    """Epochs a checkpoint folder holds, or -1 if it is incomplete or damaged."""
+    try:
+        return len(read_record(folder, needs_mask)["history"])
+    except DamagedCheckpoint:
+        return -1
+
+
+def load_checkpoint(folder: str | Path, num_samples: int | None = None, needs_mask: bool = False,
+                    k_bounds: tuple[float, float] | None = None
+                    ) -> tuple[dict[str, Any], torch.Tensor | None, dict[str, Any]]:
+    """(state, full k vector or None, history record) from a checkpoint folder, every part
+    checked; a damaged part raises DamagedCheckpoint. `k_bounds`: (k_min, k_max) that every
+    stored k respects (SMOOT clips k to them)."""
+    folder = Path(folder)
+    record = read_record(folder, needs_mask)
     try:
         state = torch.load(folder / STATE_FILE, map_location="cpu", weights_only=True)
-        record = json.loads((folder / HISTORY_FILE).read_text())
-    except FileNotFoundError as err:
-        raise UserError(f"checkpoint {folder} is incomplete (missing {Path(err.filename).name}); "
-                        f"start a new run or point --resume at another run") from None
-    except Exception as err:  # a damaged file: unpickling/JSON errors come in many types
-        raise UserError(f"checkpoint {folder} cannot be read ({type(err).__name__}); start a new "
-                        f"run or point --resume at another run") from None
-    mask_path = folder / MASK_FILE
-    k = read_mask_parquet(mask_path, num_samples) if mask_path.exists() else None
+    except Exception as err:  # a damaged file: unpickling errors come in many types
+        raise DamagedCheckpoint(folder, f"{STATE_FILE} cannot be read: {type(err).__name__}") from None
+    if not isinstance(state, dict) or not all(key in state for key in STATE_KEYS):
+        raise DamagedCheckpoint(folder, f"{STATE_FILE} lacks one of {', '.join(STATE_KEYS)}")
+    k = None
+    if (folder / MASK_FILE).exists():
+        try:
+            k = read_mask_parquet(folder / MASK_FILE, num_samples, k_bounds)
+        except UserError as err:
+            raise DamagedCheckpoint(folder, str(err)) from None
     return state, k, record
+
+
+def newest_intact(candidates: list[Path], num_samples: int | None = None, needs_mask: bool = False,
+                  k_bounds: tuple[float, float] | None = None) -> Path | None:
+    """The intact checkpoint among `candidates` that holds the most epochs (every part read and
+    checked); None if there are none.
+
+    A damaged checkpoint (incomplete, altered, unreadable) is never used and never touched:
+    with an older intact one, the run resumes from that and a line says which was skipped and
+    why; with none, a UserError stops the run before anything is written."""
+    intact, damaged = [], []
+    for candidate in candidates:
+        try:
+            intact.append((len(read_record(candidate, needs_mask)["history"]), candidate))
+        except DamagedCheckpoint as err:
+            damaged.append(err)
+    best = None
+    for epochs, candidate in sorted(intact, key=lambda t: t[0], reverse=True):
+        try:
+            load_checkpoint(candidate, num_samples, needs_mask, k_bounds)
+            best = (epochs, candidate)
+            break
+        except DamagedCheckpoint as err:
+            damaged.append(err)
+    if best is None and damaged:
+        raise UserError(f"{damaged[0]}, and there is no older intact checkpoint; nothing was "
+                        f"changed: move that folder away to train the run from the start, or "
+                        f"choose another --run-name")
+    for err in damaged:
+        print(f"warning: skipping damaged checkpoint {err.folder.name} ({err.reason}); resuming "
+              f"from {best[1].name} (epoch {best[0]})", flush=True)
+    return best[1] if best else None
+
+
+def checks_for(cfg) -> dict[str, Any]:
+    """What a checkpoint of this run (a JobConfig) must hold: a mask state for sgt and smoot,
+    and for smoot every k within [k_min, k_max]."""
+    m = cfg.method
+    return {"needs_mask": m.name != "traditional",
+            "k_bounds": (m.k_min, m.k_max) if m.name == "smoot" else None}
 
 
 def restore(trainer, folder: str | Path, workers: int,
@@ -63,7 +163,7 @@ def restore(trainer, folder: str | Path, workers: int,
     size); returns the epochs' history and the run's resumes with this one appended: the epoch
     it resumes after, `workers` (0: in-process), and the sha256 of the mask state as now held,
     gathered back by `k_global` where it is sharded (proof it survived the re-sharding intact)."""
-    state, k, record = load_checkpoint(folder, len(trainer.train_data))
+    state, k, record = load_checkpoint(folder, len(trainer.train_data), **checks_for(trainer.cfg))
     trainer.load_state_dict(state, k)
     digest = None
     if trainer.uses_mask:
@@ -71,16 +171,6 @@ def restore(trainer, folder: str | Path, workers: int,
     resumes = record.get("resumes", []) + [{"epoch": trainer.epoch, "workers": workers,
                                             "k_sha256": digest}]
     return record["history"], resumes
-
-
-def completed_epochs(folder: Path) -> int:
-    """Epochs a checkpoint folder holds, or -1 if it is incomplete or unreadable."""
-    try:
-        if not (folder / STATE_FILE).is_file():
-            return -1
-        return len(json.loads((folder / HISTORY_FILE).read_text())["history"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return -1
 
 
 def k_digest(k: torch.Tensor) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Sequence
 
 from ..config import JobConfig
@@ -14,15 +15,15 @@ from .trainer import EpochHook, Trainer
 
 
 def run_in_process(cfg: JobConfig, spec: RunSpec, tracker: MlflowRun | None,
-                   splits: Splits | None = None, epoch_hooks: Sequence[EpochHook] = ()
-                   ) -> TrainingOutcome:
+                   splits: Splits | None = None, resume_from: Path | None = None,
+                   epoch_hooks: Sequence[EpochHook] = ()) -> TrainingOutcome:
+    """Train in this process, continuing from the checkpoint `resume_from` when given."""
     trainer = Trainer(cfg, splits=splits, progress=cfg.run.progress, epoch_hooks=epoch_hooks)
     history: list[dict[str, Any]] = []
     resumes: list[dict[str, Any]] = []
-    latest = spec.folder.latest_checkpoint() if spec.resumed else None
-    if latest is not None:
-        history, resumes = restore(trainer, latest, workers=0)
-        print(f"resuming run {spec.name} after epoch {trainer.epoch} from {latest}", flush=True)
+    if resume_from is not None:
+        history, resumes = restore(trainer, resume_from, workers=0)
+        print(f"resuming run {spec.name} after epoch {trainer.epoch} from {resume_from}", flush=True)
     print(f"training {cfg.method.name} on {trainer.spec.title} ({len(trainer.train_data)} train / "
           f"{len(trainer.test_data)} test samples) with {cfg.model.name} on {trainer.device}, "
           f"{cfg.train.epochs} epoch(s), in this process", flush=True)
@@ -30,7 +31,7 @@ def run_in_process(cfg: JobConfig, spec: RunSpec, tracker: MlflowRun | None,
     def on_epoch(metrics: dict[str, Any]) -> None:
         history.append(metrics)
         k = trainer.mask_state.k if trainer.uses_mask else None
-        spec.folder.replace_checkpoint(lambda d: save_checkpoint(
+        spec.folder.write_checkpoint(trainer.epoch, lambda d: save_checkpoint(
             d, trainer.state_dict(), k, history, {"resumes": resumes}))
         if tracker is not None:
             tracker.log_epoch(metrics)

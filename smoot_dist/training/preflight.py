@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import threading
+from pathlib import Path
+
 import torch
 
 from ..config import JobConfig
@@ -28,3 +32,65 @@ def check_data_and_model(cfg: JobConfig) -> Splits:
         raise UserError(f"model {cfg.model.name} gives outputs of shape {tuple(out.shape)[1:]}, "
                         f"not {spec.num_classes} class scores; choose another --model")
     return splits
+
+
+def check_device(cfg: JobConfig) -> None:
+    """An in-process run's device exists (Ray workers get theirs from Ray)."""
+    if cfg.run.workers == 0:
+        from .trainer import resolve_device
+
+        resolve_device(cfg.train.device)
+
+
+def _creatable_folder(path: Path, what: str) -> None:
+    """`path` is a folder, or can be made one, that this process can write in."""
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"{what} {path} cannot be created: {existing} is a file, not a folder; "
+                        f"choose another path")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"{what} {path} cannot be written: {existing} is not writable; choose "
+                        f"another path")
+
+
+def _reachable_storage(uri: str, timeout_s: float = 20.0) -> None:
+    """A remote storage URI answers (pyarrow, as Ray Train uses it): fail now, not after the
+    first epoch."""
+    import pyarrow.fs
+
+    failure: list[str] = []
+
+    def probe() -> None:
+        try:
+            fs, path = pyarrow.fs.FileSystem.from_uri(uri)
+            fs.get_file_info(path)
+        except Exception as err:  # pyarrow raises OSError, ArrowInvalid, ... per backend
+            failure.append((str(err).strip().splitlines() or [type(err).__name__])[0][:200])
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if thread.is_alive():
+        failure.append(f"no answer within {timeout_s:.0f} s")
+    if failure:
+        raise UserError(f"--storage-path {uri} is not reachable ({failure[0]}); check the URI, "
+                        f"the network and the credentials")
+
+
+def check_outputs(cfg: JobConfig, spec) -> None:
+    """Where the run will write is usable: the storage path (a folder this process can create
+    or write; a remote URI that answers, and only with Ray workers) and --summary-json."""
+    if "://" in spec.storage_path:
+        if cfg.run.workers == 0:
+            raise UserError(f"--storage-path {spec.storage_path} is remote, and a run in this "
+                            f"process (--workers 0) keeps its checkpoints in a local folder: give "
+                            f"a folder, or train on Ray workers (--workers 1 or more)")
+        _reachable_storage(spec.storage_path)
+    _creatable_folder(spec.folder.path, "the run folder")
+    if cfg.run.summary_json:
+        target = Path(cfg.run.summary_json).expanduser()
+        if target.is_dir():
+            raise UserError(f"--summary-json {target} is a folder; give the path of a file")
+        _creatable_folder(target.parent, "--summary-json's folder")

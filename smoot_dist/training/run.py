@@ -1,8 +1,10 @@
 """A whole training job: checks, run folder, MLflow, training (in-process or Ray), results.
 
 `jobs/train.py` is a thin command over `run_training`; sweeps and reproductions call it too.
-Everything a user can get wrong is checked before any training starts (config, data, model,
-tracking store, Ray address), so a bad input costs seconds and loses nothing.
+Everything a user can get wrong is checked before anything is created (config, data, model,
+device, output paths, the checkpoint to continue from, tracking store, Ray address and
+resources), so a bad input costs seconds and loses nothing. The run folder is then held by this
+job for its life, and its MLflow run ends FINISHED or FAILED, never left RUNNING.
 """
 
 from __future__ import annotations
@@ -17,11 +19,11 @@ from ..data.loading import Splits
 from ..files import write_json
 from ..method.mask_state import write_mask_parquet
 from ..plots import plot_k_histogram
-from ..run_folder import RunSpec, locate_run, write_run_record
+from ..run_folder import RunSpec, lock_run, locate_run, write_run_record
 from ..tracking import MlflowRun, check_tracking_uri, resolve_tracking_uri, ui_command
-from .checkpoint import k_digest, mask_table_of
+from .checkpoint import checks_for, k_digest, mask_table_of, newest_intact
 from .outcome import TrainingOutcome
-from .preflight import check_data_and_model
+from .preflight import check_data_and_model, check_device, check_outputs
 from .summary import build_summary
 from .trainer import EpochHook
 
@@ -56,18 +58,28 @@ def _finish(cfg: JobConfig, spec: RunSpec, splits: Splits, outcome: TrainingOutc
         artifacts += [folder.mask_state_path,
                       plot_k_histogram(k, splits.spec.num_pixels, cfg.method.k_min, cfg.method.k_max,
                                        folder.k_histogram_path, title)]
+    if cfg.run.summary_json:
+        write_json(cfg.run.summary_json, summary)
     if tracker is not None:
         tracker.log_missing_epochs(outcome.history)
         for path in artifacts:
             tracker.log_artifact(path)
-        tracker.finish("FINISHED")
     return summary
+
+
+def _resume_point(cfg: JobConfig, spec: RunSpec, splits: Splits):
+    """The checkpoint to continue from, read and checked: a damaged one is skipped with a line,
+    or stops the run before anything is written."""
+    if not spec.resumed:
+        return None
+    return newest_intact(spec.folder.checkpoints(), len(splits.train), **checks_for(cfg))
 
 
 def run_training(cfg: JobConfig, *, tags: dict[str, str] | None = None,
                  epoch_hooks: Sequence[EpochHook] = (), ray_callbacks: Sequence = ()
                  ) -> dict[str, Any]:
-    """Train one run end to end and return its summary (also written to the run folder).
+    """Train one run end to end and return its summary (also written to the run folder, and to
+    cfg.run.summary_json when set).
 
     `tags` go on the MLflow run; `epoch_hooks` run on every rank after each epoch (a sweep's
     objective); `ray_callbacks` are extra Ray Train callbacks (Tune's report forwarding)."""
@@ -75,32 +87,43 @@ def run_training(cfg: JobConfig, *, tags: dict[str, str] | None = None,
     if cfg.tracking.enabled:
         check_tracking_uri(resolve_tracking_uri(cfg.tracking.uri))
     spec = locate_run(cfg)
+    check_outputs(cfg, spec)
+    check_device(cfg)
     splits = check_data_and_model(cfg)
+    resume_from = _resume_point(cfg, spec, splits)
     if cfg.run.workers > 0:
-        from ..launch.ray_cluster import connect
+        from ..launch.ray_cluster import check_resources, connect
 
         print(f"Ray: {connect(cfg.run.ray_address)}", flush=True)
+        check_resources(cfg.run.workers, cfg.run.use_gpu)
     # Everything checked: from here on the run exists (folder, MLflow run).
-    tracker = _open_tracking(cfg, spec, tags)
-    write_run_record(spec, cfg, mlflow_run_id=tracker.run_id if tracker else None,
-                     tracking_uri=tracker.uri if tracker else None)
-    print(f"run {spec.name}: {spec.folder.path}" + (" (resuming)" if spec.resumed else ""),
-          flush=True)
-    if tracker is not None:
-        print(f"MLflow run {tracker.run_id} in {tracker.uri}\n  open the UI: {ui_command(tracker.uri)}",
-              flush=True)
-    try:
-        if cfg.run.workers == 0:
-            from .in_process import run_in_process
+    with lock_run(spec):
+        again = locate_run(cfg, spec.name)
+        if again.record != spec.record:  # another job moved the run on while we checked
+            spec, resume_from = again, _resume_point(cfg, again, splits)
+        tracker = _open_tracking(cfg, spec, tags)
+        try:
+            write_run_record(spec, cfg, mlflow_run_id=tracker.run_id if tracker else None,
+                             tracking_uri=tracker.uri if tracker else None)
+            print(f"run {spec.name}: {spec.folder.path}" + (" (resuming)" if spec.resumed else ""),
+                  flush=True)
+            if tracker is not None:
+                print(f"MLflow run {tracker.run_id} in {tracker.uri}\n  open the UI: "
+                      f"{ui_command(tracker.uri)}", flush=True)
+            if cfg.run.workers == 0:
+                from .in_process import run_in_process
 
-            outcome = run_in_process(cfg, spec, tracker, splits=splits, epoch_hooks=epoch_hooks)
-        else:
-            from ..launch.ray_train import run_with_ray
+                outcome = run_in_process(cfg, spec, tracker, splits, resume_from, epoch_hooks)
+            else:
+                from ..launch.ray_train import run_with_ray
 
-            outcome = run_with_ray(cfg, spec, tracker, epoch_hooks=epoch_hooks,
-                                   callbacks=ray_callbacks)
-    except BaseException:
+                outcome = run_with_ray(cfg, spec, tracker, resume_from, epoch_hooks=epoch_hooks,
+                                       callbacks=ray_callbacks)
+            summary = _finish(cfg, spec, splits, outcome, tracker, time.perf_counter() - start)
+        except BaseException as err:
+            if tracker is not None:
+                tracker.finish_quietly("KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED")
+            raise
         if tracker is not None:
-            tracker.finish("FAILED")
-        raise
-    return _finish(cfg, spec, splits, outcome, tracker, time.perf_counter() - start)
+            tracker.finish("FINISHED")
+    return summary

@@ -6,18 +6,10 @@ import pytest
 import torch
 
 from smoot_dist.models import MnistCNN
-from tests.conftest import run_job
+from tests.conftest import expect_one_line, run_job
 from tests.integration.conftest import free_port
 
 pytestmark = pytest.mark.integration
-
-
-def _expect_one_line(r, message):
-    assert r.returncode == 2, r.stdout[-1000:] + r.stderr[-2000:]
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr[-2000:]
-    assert message in lines[0], lines[0]
-    assert "Traceback" not in r.stdout + r.stderr
 
 
 def _train(tmp_path, *args, env=None):
@@ -44,7 +36,7 @@ def _train(tmp_path, *args, env=None):
     (["--lr", "1e30", "--train-subset", "1000"], "the loss became NaN in epoch 1; lower --lr or --lambda"),
 ])
 def test_out_of_range_and_impossible_settings(real_data_root, tmp_path, args, message):
-    _expect_one_line(_train(tmp_path, *args), message)
+    expect_one_line(_train(tmp_path, *args), message)
 
 
 @pytest.mark.parametrize("text,message", [
@@ -56,7 +48,7 @@ def test_out_of_range_and_impossible_settings(real_data_root, tmp_path, args, me
 def test_bad_config_files(tmp_path, text, message):
     f = tmp_path / "bad.yaml"
     f.write_text(text)
-    _expect_one_line(_train(tmp_path, "--config", str(f)), message)
+    expect_one_line(_train(tmp_path, "--config", str(f)), message)
 
 
 def test_corrupt_data_names_the_command_that_rebuilds_it(real_data_root, tmp_path):
@@ -64,23 +56,23 @@ def test_corrupt_data_names_the_command_that_rebuilds_it(real_data_root, tmp_pat
     images = tmp_path / "data" / "FashionMNIST" / "raw" / "train-images-idx3-ubyte"
     images.write_bytes(images.read_bytes()[:-100])  # truncated
     r = _train(tmp_path, env={"SMOOT_DATA_DIR": str(tmp_path / "data")})
-    _expect_one_line(r, "is corrupt")
+    expect_one_line(r, "is corrupt")
     assert "prepare_data.py fashion_mnist" in r.stderr
 
 
 def test_pretrained_weights_that_do_not_fit(real_data_root, tmp_path):
     path = tmp_path / "w.pt"
     torch.save(MnistCNN(num_classes=7).state_dict(), path)  # another head
-    _expect_one_line(_train(tmp_path, "--pretrained", str(path)), "do not fit the cnn")
+    expect_one_line(_train(tmp_path, "--pretrained", str(path)), "do not fit the cnn")
     path.write_bytes(b"garbage")
-    _expect_one_line(_train(tmp_path, "--pretrained", str(path)), "cannot read pretrained weights")
+    expect_one_line(_train(tmp_path, "--pretrained", str(path)), "cannot read pretrained weights")
 
 
 def test_unreachable_ray_address_fails_fast(real_data_root, tmp_path):
     r = run_job("train.py", "--workers", "1", "--ray-address", f"127.0.0.1:{free_port()}",
                 "--train-subset", "200", "--no-tracking", "--storage-path", str(tmp_path / "runs"),
                 timeout=60)
-    _expect_one_line(r, "cannot reach the Ray cluster at 127.0.0.1:")
+    expect_one_line(r, "cannot reach the Ray cluster at 127.0.0.1:")
     assert not (tmp_path / "runs").exists()  # failed before creating anything
 
 
@@ -90,7 +82,7 @@ def test_a_bad_retry_of_an_existing_run_changes_nothing(real_data_root, tmp_path
     folder = tmp_path / "runs" / "kept"
     before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
     r = _train(tmp_path, "--run-name", "kept", "--beta", "0.5")
-    _expect_one_line(r, "run 'kept' exists with another config (method.beta was 0.95, now 0.5)")
+    expect_one_line(r, "run 'kept' exists with another config (method.beta was 0.95, now 0.5)")
     assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before
 
 
@@ -118,7 +110,8 @@ def test_divergence_keeps_the_last_good_checkpoint(real_data_root, tmp_path, mon
     monkeypatch.setattr(Trainer, "train_epoch", diverge_in_epoch_2)
     with pytest.raises(TrainingDiverged):
         run_training(cfg)
-    assert completed_epochs(tmp_path / "diverges" / "checkpoint") == 1
+    assert completed_epochs(tmp_path / "diverges" / "checkpoint_epoch_0001") == 1
+    assert not list((tmp_path / "diverges").glob("checkpoint_epoch_0002*"))
     monkeypatch.setattr(Trainer, "train_epoch", original)
     summary = run_training(cfg)  # the same run again: it continues after epoch 1
     assert [r["epoch"] for r in summary["resumes"]] == [1]

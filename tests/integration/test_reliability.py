@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from smoot_dist.training.checkpoint import k_digest
 from smoot_dist.method.mask_state import read_mask_parquet
+from smoot_dist.training.checkpoint import completed_epochs, k_digest
 from tests.conftest import PYTHON, REPO, run_job
 from tests.integration.conftest import public_listeners
 
@@ -103,8 +103,16 @@ def test_restarted_driver_continues_the_run(real_data_root, ray_cluster, tmp_pat
         proc = _start(args, ray_cluster, log)
         _wait_for(proc, tmp_path / "restarted", digests, 1)
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C on the driver
+        pressed = time.time()
         proc.wait(timeout=120)
-    assert proc.returncode != 0
+    # As with --workers 0: the run is aborted within seconds and the job says so.
+    stopped = time.time() - pressed
+    print(f"\nCtrl-C -> driver gone: {stopped:.1f} s")
+    assert proc.returncode == 130 and stopped < 30, (tmp_path / "log.txt").read_text()[-3000:]
+    assert (tmp_path / "log.txt").read_text().rstrip().endswith("interrupted")
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("smoot_dist").experiment_id])
+    assert run.info.status == "KILLED"
     again = run_job("train.py", *args, env=ray_cluster["env"])  # the same command again
     assert again.returncode == 0, again.stderr[-3000:]
     assert "(resuming)" in again.stdout
@@ -129,3 +137,42 @@ def test_same_seed_and_world_size_give_the_same_run(real_data_root, ray_cluster,
     assert a["k_sha256"] == b["k_sha256"]  # the final K vector, bit for bit
     strip = lambda e: {k: v for k, v in e.items() if not k.endswith("time_s")}  # noqa: E731
     assert [strip(e) for e in a["epochs"]] == [strip(e) for e in b["epochs"]]
+
+
+def test_a_damaged_newest_ray_checkpoint_is_skipped(real_data_root, ray_cluster, tmp_path):
+    args = ["--dataset", "fashion_mnist", "--method", "smoot", "--train-subset", "1000",
+            "--test-subset", "200", "--workers", "1", "--run-name", "fallback", "--no-progress",
+            "--storage-path", str(tmp_path), "--no-tracking", "--ray-address", ray_cluster["address"]]
+    first = run_job("train.py", *args, "--epochs", "2", env=ray_cluster["env"])
+    assert first.returncode == 0, first.stderr[-3000:]
+    ray_checkpoints = list((tmp_path / "fallback").glob("checkpoint_2*"))
+    assert len(ray_checkpoints) == 2
+    newest = max(ray_checkpoints, key=completed_epochs)
+    state = newest / "state.pt"
+    state.write_bytes(state.read_bytes()[: state.stat().st_size // 2])  # truncated
+    again = run_job("train.py", *args, "--epochs", "3", "--summary-json", str(tmp_path / "s.json"),
+                    env=ray_cluster["env"])
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (f"warning: skipping damaged checkpoint {newest.name} (state.pt was altered or truncated"
+            in again.stdout)
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert [r["epoch"] for r in summary["resumes"]] == [1]
+    assert [e["epoch"] for e in summary["epochs"]] == [1, 2, 3]
+    assert "Traceback" not in again.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--workers", "8"], "8 Ray Train worker(s) need 8 CPU in all (one CPU each), but the Ray "
+                         "cluster has 2 CPU and 0 GPU; use --workers 2 or fewer"),
+    (["--workers", "1", "--use-gpu"], "1 Ray Train worker(s) need 1 GPU in all (one GPU each), but "
+                                      "the Ray cluster has 2 CPU and 0 GPU; drop --use-gpu"),
+])
+def test_impossible_resource_requests_are_refused_at_once(real_data_root, ray_cluster, tmp_path,
+                                                          args, message):
+    started = time.time()
+    r = run_job("train.py", *args, "--train-subset", "200", "--no-tracking", "--storage-path",
+                str(tmp_path), "--ray-address", ray_cluster["address"], env=ray_cluster["env"],
+                timeout=180)
+    assert r.returncode == 2 and message in r.stderr, r.stderr[-2000:]
+    assert r.stderr.strip().count("\n") == 0 and "Traceback" not in r.stderr
+    assert time.time() - started < 60 and not list(tmp_path.iterdir())

@@ -43,7 +43,7 @@ def test_smoot_one_epoch_in_process_without_ray(real_data_root, tmp_path, no_ray
     assert s["num_test"] == 10000 and s["num_train"] == 4000
     assert "SMOOT | 10K | " in r.stdout and f"{100 * s['test_accuracy']:.2f}%" in r.stdout
     run = tmp_path / "run"
-    assert {"summary.json", "config.yaml", "run.json", "checkpoint", "mask_state.parquet",
+    assert {"summary.json", "config.yaml", "run.json", "checkpoint_epoch_0001", "mask_state.parquet",
             "k_histogram.png"} <= {p.name for p in run.iterdir()}
     assert (tmp_path / "home" / "mlflow.db").is_file()  # tracked in the embedded store
 

@@ -82,10 +82,11 @@ def test_checkpoints_load_weights_only(tmp_path):
 
     from smoot_dist.training.checkpoint import load_checkpoint, save_checkpoint
 
-    good = save_checkpoint(tmp_path / "good", {"model": {"w": torch.ones(2)}, "epoch": 1},
+    good = save_checkpoint(tmp_path / "good", {"model": {"w": torch.ones(2)}, "optimizer": {}, "epoch": 1},
                            torch.full((4,), 0.5), [{"epoch": 1}])
     state, k, record = load_checkpoint(good, 4)
     assert state["epoch"] == 1 and torch.equal(k, torch.full((4,), 0.5)) and record["history"]
-    bad = save_checkpoint(tmp_path / "bad", {"model": {}, "epoch": 1, "x": _NotWeights()}, None, [])
+    bad = save_checkpoint(tmp_path / "bad", {"model": {}, "optimizer": {}, "epoch": 1,
+                                             "x": _NotWeights()}, None, [])
     with pytest.raises(UserError, match="cannot be read"):
         load_checkpoint(bad)
