@@ -54,7 +54,7 @@ def _selected(job: JobFlags) -> list[tuple[str, dataclasses.Field]]:
 
 def _help(section: str, f: dataclasses.Field, job: JobFlags, presets: dict) -> str:
     """The field's help, then its choices, its default and where a dataset preset differs."""
-    parts = [" | ".join(f.metadata["choices"])] if f.metadata.get("choices") else []
+    parts = [" | ".join(map(str, f.metadata["choices"]))] if f.metadata.get("choices") else []
     default = job.defaults.get(section, {}).get(f.name, f.default)
     if default is not None and not isinstance(default, bool):
         parts.append(f"default: {default}")

@@ -31,7 +31,8 @@ from typing import Any
 
 import yaml
 
-from .data.registry import DATASETS
+from .data.paths import absolute_dataset
+from .data.registry import DATASET_CHOICES, DATASETS, parse_dataset
 from .errors import ConfigError
 
 # name -> title in tables, in the order the paper's tables list them
@@ -63,7 +64,9 @@ def setting(default: Any = None, help: str = "", **meta: Any) -> Any:
 # -- the experiment --------------------------------------------------------------------------
 @dataclass
 class DataConfig:
-    dataset: str = setting("fashion_mnist", "the dataset", choices=tuple(DATASETS))
+    dataset: str = setting("fashion_mnist", "the dataset: " + " | ".join(DATASET_CHOICES)
+                           + " (your own images: an ImageFolder tree, or the Parquet shards "
+                             "jobs/prepare_data.py makes of one)")
     root: str | None = setting(
         None, "dataset directory (default: $SMOOT_DATA_DIR or ~/.cache/smoot_dist/data)",
         flag="--data-root")
@@ -73,6 +76,17 @@ class DataConfig:
     test_subset: int | None = setting(
         None, "evaluate on N test samples (deterministic, class-balanced; default: all)", ge=1,
         rule="be a positive number of samples", metavar="N")
+    # Reading an image folder (training on it, or converting it to Parquet):
+    image_size: int | None = setting(
+        None, "image folders: resize every image to SIZE x SIZE (needed when sizes differ)",
+        ge=1, rule="be a positive number of pixels", metavar="SIZE")
+    channels: int | None = setting(
+        None, "image folders: convert every image to 1 (gray) or 3 (RGB) channels (needed when "
+              "they differ)", choices=(1, 3))
+    val_fraction: float = setting(
+        0.1, "image folders without val/ (or test/): the share of each class held out as the "
+             "test split", gt=0.0, lt=1.0, rule="lie in (0, 1)")
+    split_seed: int = setting(0, "image folders without val/: the seed of the held-out split", ge=0)
 
 
 @dataclass
@@ -216,8 +230,14 @@ class MotivationConfig:
 
 @dataclass
 class PrepareConfig:
-    datasets: list[str] | None = setting(None, " | ".join(DATASETS), positional=True, nargs="+",
+    datasets: list[str] | None = setting(None, " | ".join(DATASET_CHOICES[:-1]) + " (to Parquet "
+                                               "shards, --to)", positional=True, nargs="+",
                                          metavar="DATASET")
+    to: str | None = setting(None, "image folders: the folder (or s3:// URI) to write the Parquet "
+                                   "shards to", metavar="PATH_OR_URI")
+    rows_per_shard: int = setting(1024, "image folders: images per Parquet shard", ge=1)
+    jobs: int = setting(0, "image folders: processes that decode and encode (0: one per core)",
+                        ge=0)
     download: bool = setting(False, "use torchvision's downloader instead (needs internet; the "
                                     "only way to get CIFAR)")
     source: str | None = setting(None, "Fashion-MNIST: folder with the four original .gz files "
@@ -369,11 +389,13 @@ def build_config(config_file: str | None = None,
                or ((user.get("data") or {}) if isinstance(user, dict) else {}).get("dataset")
                or DataConfig.dataset)
     cfg = merge(JobConfig(), job_defaults or {}, "the job's defaults")
-    if isinstance(dataset, str) and preset_path(dataset).is_file():
+    if dataset in DATASETS and preset_path(dataset).is_file():
         cfg = merge(cfg, read_yaml(preset_path(dataset)), str(preset_path(dataset)))
     if config_file:
         cfg = merge(cfg, user, str(config_file))
     cfg = merge(cfg, overrides, "the command line")
+    cfg = dataclasses.replace(cfg, data=dataclasses.replace(
+        cfg.data, dataset=absolute_dataset(cfg.data.dataset)))
     validate(cfg)
     return cfg
 
@@ -417,7 +439,8 @@ def _check_field(section: str, f: dataclasses.Field, value: Any) -> None:
         return
     choices = meta.get("choices")
     if choices is not None and value not in choices:
-        raise ConfigError(f"unknown {label} {value!r}; choose one of: {', '.join(choices)}")
+        raise ConfigError(f"unknown {label} {value!r}; choose one of: "
+                          f"{', '.join(map(str, choices))}")
     if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(f"{label} must be a finite number, got {value}")
     if any(k in meta for k in BOUNDS) and not _in_bounds(value, meta):
@@ -436,6 +459,7 @@ def validate(cfg: JobConfig) -> None:
         for f in dataclasses.fields(values):
             _check_field(section, f, getattr(values, f.name))
     me, run = cfg.method, cfg.run
+    parse_dataset(cfg.data.dataset)  # a known name, or imagefolder:/parquet: with a location
     _check(me.k_min < me.k_max,
            f"k_min ({me.k_min}) must be below k_max ({me.k_max}); set --k-min < --k-max")
     if me.name == "smoot":

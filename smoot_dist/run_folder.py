@@ -32,6 +32,7 @@ from urllib.parse import urlparse
 import yaml
 
 from .config import JobConfig
+from .data.registry import dataset_label
 from .errors import UserError
 from .files import file_lock, fsync, write_json, write_text
 from .home import runs_root
@@ -179,7 +180,8 @@ def locate_run(cfg: JobConfig, name: str | None = None) -> RunSpec:
     name = name or cfg.run.run_name
     if resume and not name:
         name = _latest_run(local_root)
-    name = name or f"{cfg.data.dataset}-{cfg.method.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    name = name or (f"{dataset_label(cfg.data.dataset)}-{cfg.method.name}-"
+                    f"{time.strftime('%Y%m%d-%H%M%S')}")
     folder = RunFolder(local_root / name)
     if not folder.has_record():
         if resume:

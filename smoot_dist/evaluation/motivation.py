@@ -9,6 +9,7 @@ best masking fraction is image dependent. The paper found 16% of CIFAR-10 test i
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import DataConfig, JobConfig, merge
+from ..config import JobConfig, merge
 from ..data.loading import ImageTensors, channel_stats, load_splits, normalize
-from ..data.registry import DatasetSpec
+from ..data.registry import DatasetSpec, dataset_label
 from ..files import write_json
 from ..home import output_dir
 from ..method.saliency import input_saliency
@@ -88,22 +89,23 @@ def run_motivation(cfg: JobConfig) -> dict[str, Any]:
     m = cfg.motivation
     if m.run:
         run = load_trained(m.run, cfg.tracking.uri)
-        model, dataset, root, name = run.model, run.cfg.data.dataset, run.cfg.data.root, run.name
+        model, data, name = run.model, run.cfg.data, run.name
         if run.cfg.method.name != "traditional":
             print(f"note: {name} was trained with {run.cfg.method.name}; the paper's experiment "
                   f"uses a traditionally trained model", flush=True)
     else:
         trainer = Trainer(training_config(cfg), progress=cfg.run.progress)
         trainer.fit()
-        model, dataset, root, name = trainer.model, cfg.data.dataset, cfg.data.root, "trained here"
-    splits = load_splits(DataConfig(dataset, root, None, cfg.data.test_subset))
+        model, data, name = trainer.model, cfg.data, "trained here"
+    splits = load_splits(replace(data, train_subset=None, test_subset=cfg.data.test_subset))
+    dataset = data.dataset
     start = time.perf_counter()
     curves = label_probability_curves(model, splits.test, splits.spec,
                                       device=resolve_device(cfg.train.device), signed=m.signed)
     rising = rises_then_falls(curves, m.tolerance)
     share = float(rising.float().mean())
     out = Path(m.output_dir) if m.output_dir else output_dir(
-        "motivation", f"{dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
+        "motivation", f"{dataset_label(dataset)}-{time.strftime('%Y%m%d-%H%M%S')}")
     out.mkdir(parents=True, exist_ok=True)
     result = {"model": name, "dataset": dataset, "num_images": len(curves),
               "rise_then_fall": int(rising.sum()), "share_rise_then_fall": share,

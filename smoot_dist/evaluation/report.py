@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
-from ..config import METHODS, DataConfig, TrackingConfig
+from ..config import METHODS, TrackingConfig
 from ..data.loading import channel_stats, load_splits, normalize
+from ..data.registry import dataset_label
 from ..data.subset import balanced_subset
 from ..errors import UserError
 from ..plots import plot_drop_curves, plot_saliency_grid
@@ -24,10 +26,9 @@ def saliency_figure(records: list[RunRecord], path: Path, n_images: int,
         first.setdefault(r.method, r)
     if not first or n_images < 1:
         return None
-    dataset = next(iter(first.values())).dataset
     runs = {m: load_trained(r.source, tracking_uri) for m, r in first.items()}
     any_run = next(iter(runs.values()))
-    splits = load_splits(DataConfig(dataset, any_run.cfg.data.root))
+    splits = load_splits(replace(any_run.cfg.data, train_subset=None, test_subset=None))
     pick = balanced_subset(splits.test.labels, max(n_images, splits.spec.num_classes),
                            splits.spec.num_classes, "test")[:n_images]
     images, labels = splits.test.images[pick], splits.test.labels[pick]
@@ -70,10 +71,11 @@ def compare_and_report(out: Path, *, folders: list[Path] | None = None,
         spread = {METHODS.get(r.method, r.method): r.curve[1]
                   for r in rows if r.dataset == dataset and r.curve}
         if curves:
-            plot_drop_curves(curves, FRACTIONS, out / f"drop_curves_{dataset}.png",
+            plot_drop_curves(curves, FRACTIONS, out / f"drop_curves_{dataset_label(dataset)}.png",
                              f"{dataset}: accuracy drop, {TITLES.get(auc_method, auc_method)}", spread)
         saliency_figure([r for r in records if r.dataset == dataset],
-                        out / f"saliency_maps_{dataset}.png", figure_images, tracking_uri)
+                        out / f"saliency_maps_{dataset_label(dataset)}.png", figure_images,
+                        tracking_uri)
     print(table)
     print(f"files: {out}")
     return table

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ..config import JobConfig, build_config
-from ..data.registry import get_dataset_spec
+from ..data.registry import DatasetSpec, get_dataset_spec
 from ..errors import UserError
 from ..home import runs_root
 from ..models import create_model
@@ -33,13 +33,24 @@ class TrainedRun:
     summary: dict[str, Any] | None
 
 
+def _dataset_spec(cfg: JobConfig, summary: dict[str, Any] | None) -> DatasetSpec:
+    """The data's shape and classes as the run saw them (its summary keeps them; runs from
+    before 0.2 have built-in datasets only)."""
+    saved = (summary or {}).get("dataset_spec")
+    if saved:
+        return DatasetSpec(**{**saved, "mean": tuple(saved["mean"]), "std": tuple(saved["std"]),
+                              "classes": tuple(saved.get("classes", ()))})
+    return get_dataset_spec(cfg.data.dataset)
+
+
 def _from_folder(folder: RunFolder, tracking_uri: str | None) -> TrainedRun:
     for path in (folder.config_path, folder.model_path):
         if not path.is_file():
             raise UserError(f"run folder {folder.path} has no {path.name}: it did not finish; train "
                             f"it to the end (run the same command again) before evaluating it")
     cfg = build_config(str(folder.config_path))
-    model = create_model(cfg.model, get_dataset_spec(cfg.data.dataset))
+    summary = folder.read_summary()
+    model = create_model(cfg.model, _dataset_spec(cfg, summary))
     try:
         model.load_state_dict(torch.load(folder.model_path, map_location="cpu", weights_only=True))
     except Exception as err:  # damaged file or another architecture
@@ -48,7 +59,7 @@ def _from_folder(folder: RunFolder, tracking_uri: str | None) -> TrainedRun:
     record = folder.read_record() if folder.has_record() else {}
     return TrainedRun(cfg, model, folder, record.get("name", folder.path.name),
                       record.get("mlflow_run_id"), tracking_uri or record.get("tracking_uri"),
-                      folder.read_summary())
+                      summary)
 
 
 def _from_mlflow(run_id: str, tracking_uri: str) -> TrainedRun:

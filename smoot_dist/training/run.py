@@ -9,6 +9,7 @@ job for its life, and its MLflow run ends FINISHED or FAILED, never left RUNNING
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any, Sequence
 
@@ -48,7 +49,8 @@ def _finish(cfg: JobConfig, spec: RunSpec, splits: Splits, outcome: TrainingOutc
         wall_time_s=wall_time_s, run_name=spec.name, run_dir=str(folder.path),
         resumes=outcome.resumes,
         k_sha256=k_digest(outcome.k_global) if outcome.k_global is not None else None,
-        mlflow={"tracking_uri": tracker.uri, "run_id": tracker.run_id} if tracker else None)
+        mlflow={"tracking_uri": tracker.uri, "run_id": tracker.run_id} if tracker else None,
+        dataset_spec=dataclasses.asdict(splits.spec))
     torch.save(outcome.model_state, folder.model_path)
     artifacts = [write_json(folder.summary_path, summary), folder.config_path, folder.model_path]
     if outcome.k_global is not None:
