@@ -55,7 +55,7 @@ def _loop(config):
         k_stats_payload(trainer.mask_state.k, trainer.num_pixels, m.k_min, m.k_max)))
     gather_s = timed(lambda: gather_k(trainer))
     metrics = {"epoch_s": epoch, "reduce_s": reduce_s, "gather_s": gather_s,
-               "n": len(trainer.train_data), "p": trainer.num_pixels}
+               "n": trainer.num_train, "p": trainer.num_pixels}
     # Ray keeps the metrics of reports that carry a checkpoint: rank 0 attaches an empty one.
     if ctx.get_world_rank() == 0:
         with tempfile.TemporaryDirectory() as folder:

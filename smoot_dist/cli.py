@@ -74,6 +74,8 @@ def _add(group, section: str, f: dataclasses.Field, job: JobFlags, presets: dict
                            const=not f.default, default=None, **kwargs)
         return
     kwargs["type"] = str if base is list else base
+    if meta.get("upper"):  # N or MIN:MAX; MAX goes to the field named by `upper`
+        kwargs["type"] = _int_or_range
     if meta.get("nargs"):
         kwargs["nargs"] = meta["nargs"]
     if meta.get("action"):
@@ -84,6 +86,14 @@ def _add(group, section: str, f: dataclasses.Field, job: JobFlags, presets: dict
     flag = job.flags.get(dest, flag_of(f))
     metavar = meta.get("metavar", flag.lstrip("-").upper().replace("-", "_"))
     group.add_argument(flag, dest=dest, default=None, metavar=metavar, **kwargs)
+
+
+def _int_or_range(text: str) -> tuple[int, int | None]:
+    low, sep, high = text.partition(":")
+    try:
+        return int(low), int(high) if sep else None
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected N or MIN:MAX (whole numbers), got {text!r}") from None
 
 
 def _prog(job: JobFlags) -> str:
@@ -113,6 +123,10 @@ def overrides_from_args(job: JobFlags, args: argparse.Namespace) -> dict[str, di
     out: dict[str, dict[str, Any]] = {}
     for section, f in _selected(job):
         value = getattr(args, f"{section}.{f.name}")
+        if isinstance(value, tuple):  # N or MIN:MAX
+            value, upper = value
+            if upper is not None:
+                out.setdefault(section, {})[f.metadata["upper"]] = upper
         if value is not None:
             out.setdefault(section, {})[f.name] = value
     return out

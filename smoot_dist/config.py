@@ -87,6 +87,19 @@ class DataConfig:
         0.1, "image folders without val/ (or test/): the share of each class held out as the "
              "test split", gt=0.0, lt=1.0, rule="lie in (0, 1)")
     split_seed: int = setting(0, "image folders without val/: the seed of the held-out split", ge=0)
+    # How the train split reaches the workers:
+    loader: str = setting(
+        "auto", "memory: every worker holds the train split whole; stream: each Ray worker "
+                "streams its own Parquet shard files through Ray Data; auto: stream Parquet shards "
+                "whose decoded train split exceeds 4 GiB", flag="--data-loader",
+        choices=("auto", "memory", "stream"))
+    shuffle_buffer: int = setting(
+        8192, "streaming: rows each worker shuffles among (rows from about ROWS / rows-per-shard "
+              "files mix in a batch)", ge=1, rule="be a positive number of rows", metavar="ROWS")
+    data_cpus: float = setting(
+        1.0, "streaming: CPUs each Ray Data read/decode task reserves; the cluster needs this "
+             "much beyond the workers' (Ray Data schedules nothing on a cluster whose CPUs the "
+             "workers hold)", gt=0.0, metavar="CPUS")
 
 
 @dataclass
@@ -145,7 +158,16 @@ class TrainConfig:
 # -- how a training job runs -----------------------------------------------------------------
 @dataclass
 class RunConfig:
-    workers: int = setting(2, "Ray Train workers; 0 trains in this process without Ray", ge=0)
+    workers: int = setting(2, "Ray Train workers, or MIN:MAX for elastic training (starts when MIN "
+                              "fit, grows up to MAX as capacity appears, shrinks when a node "
+                              "goes away); 0 trains in this process without Ray", ge=0,
+                           upper="max_workers", metavar="N|MIN:MAX")
+    max_workers: int | None = setting(
+        None, "elastic training: the most Ray Train workers (--workers MIN:MAX sets it)", ge=1,
+        rule="be a positive number of workers", metavar="MAX")
+    resize_check_s: float = setting(
+        60.0, "elastic training: seconds between checks for added or lost capacity", gt=0.0,
+        metavar="S")
     use_gpu: bool = setting(False, "one GPU per Ray Train worker")
     run_name: str | None = setting(
         None, "name of the run folder; an existing run of that name is continued "
@@ -465,6 +487,19 @@ def validate(cfg: JobConfig) -> None:
     if me.name == "smoot":
         _check(me.k_min <= me.k0 <= me.k_max,
                f"k0 ({me.k0}) must lie within [k_min, k_max] = [{me.k_min}, {me.k_max}] for smoot")
+    if cfg.data.loader == "stream":
+        _check(parse_dataset(cfg.data.dataset)[0] == "parquet",
+               f"--data-loader stream reads Parquet shards, not {cfg.data.dataset}; convert it "
+               f"with jobs/prepare_data.py, or use --data-loader memory")
+        _check(run.workers >= 1, "--data-loader stream runs on Ray Train workers; use --workers 1 "
+                                 "or more, or --data-loader memory")
+        _check(cfg.data.train_subset is None,
+               "--train-subset picks samples from a split in memory; with --data-loader stream, "
+               "prepare a smaller dataset instead")
+    if run.max_workers is not None:
+        _check(1 <= run.workers <= run.max_workers,
+               f"--workers {run.workers}:{run.max_workers} must give 1 <= MIN <= MAX for elastic "
+               f"training (or use a fixed --workers N)")
     _check(not (run.use_gpu and run.workers == 0),
            "--use-gpu is for Ray workers; with --workers 0 use --device cuda")
     if run.run_name is not None:

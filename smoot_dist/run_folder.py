@@ -49,7 +49,10 @@ INCOMPLETE_SUFFIX = ".tmp"
 EVALUATION_DIR = "evaluation"
 DROP_CURVES_CSV, AUC_JSON, DROP_CURVES_PNG = "drop_curves.csv", "auc.json", "drop_curves.png"
 # Settings a resumed run may change; everything else must match the original run.
-RESUMABLE_CHANGES = {("train", "epochs"), ("train", "device"), ("train", "eval_batch_size")}
+# Settings a run may continue under with another value: none changes what an epoch computes
+# from a checkpoint's state, only where or how fast (or for how long) it runs.
+RESUMABLE_CHANGES = {("train", "epochs"), ("train", "device"), ("train", "eval_batch_size"),
+                     ("data", "loader"), ("data", "data_cpus")}
 
 
 class RunFolder:

@@ -44,10 +44,15 @@ class ImageTensors:
 @dataclass
 class Splits:
     spec: DatasetSpec
-    train: ImageTensors  # sample i of this tensor has global index i
+    train: ImageTensors | None  # sample i of this tensor has global index i (None: not loaded)
     test: ImageTensors
     # Position in torchvision's training set of each global index (identity without a subset).
-    train_source_index: torch.Tensor
+    train_source_index: torch.Tensor | None
+    train_rows: int | None = None  # the train split's size when it is not loaded
+
+    @property
+    def num_train(self) -> int:
+        return len(self.train) if self.train is not None else self.train_rows
 
 
 def _cifar_class(spec: DatasetSpec, root: Path):
@@ -116,8 +121,9 @@ def _load_image_folder(cfg: DataConfig, location: str
     return spec, tensors(train, layout.train), tensors(test, layout.test)
 
 
-def _load_parquet(cfg: DataConfig, location: str) -> tuple[DatasetSpec, ImageTensors, ImageTensors]:
-    """Parquet shards made by jobs/prepare_data.py, read whole."""
+def _load_parquet(cfg: DataConfig, location: str, with_train: bool = True
+                  ) -> tuple[DatasetSpec, ImageTensors | None, ImageTensors]:
+    """Parquet shards made by jobs/prepare_data.py, read whole (the train split only if asked)."""
     from . import parquet_shards as shards
 
     description = shards.describe(location)
@@ -125,17 +131,28 @@ def _load_parquet(cfg: DataConfig, location: str) -> tuple[DatasetSpec, ImageTen
                       tuple(description["classes"]), description["mean"], description["std"])
     split = lambda name: ImageTensors(*map(torch.from_numpy,  # noqa: E731
                                            shards.read_split(location, name, description)))
-    return spec, split("train"), split("test")
+    return spec, split("train") if with_train else None, split("test")
 
 
-def load_splits(cfg: DataConfig) -> Splits:
+def load_splits(cfg: DataConfig, train: bool = True) -> Splits:
+    """The dataset's spec and its splits, whole in memory. `train=False`: leave the train split
+    out (it is streamed); only Parquet shards can be read that way."""
     kind, location = parse_dataset(cfg.dataset)
     for name in ("image_size", "channels"):
         if getattr(cfg, name) is not None and kind != "imagefolder":
             raise ConfigError(f"--{name.replace('_', '-')} applies to image folders "
                               f"(imagefolder:PATH); {cfg.dataset} has its {name.replace('_', ' ')} "
                               f"fixed")
-    if kind == "imagefolder":
+    rows = None
+    if not train:
+        if kind != "parquet":
+            raise ConfigError(f"only Parquet shards can be streamed, not {cfg.dataset}; convert "
+                              f"it with jobs/prepare_data.py, or use --data-loader memory")
+        from .parquet_shards import check_split, describe
+
+        spec, train, test = _load_parquet(cfg, location, with_train=False)
+        rows = check_split(location, "train", describe(location))  # the footers, not the images
+    elif kind == "imagefolder":
         spec, train, test = _load_image_folder(cfg, location)
     elif kind == "parquet":
         spec, train, test = _load_parquet(cfg, location)
@@ -144,13 +161,13 @@ def load_splits(cfg: DataConfig) -> Splits:
         root = data_root(cfg.root)
         train = _load_split(spec, root, train=True)
         test = _load_split(spec, root, train=False)
-    source = torch.arange(len(train))
+    source = torch.arange(len(train)) if train is not None else None
     if cfg.train_subset is not None:
         source = balanced_subset(train.labels, cfg.train_subset, spec.num_classes, "train")
         train = train.select(source)
     if cfg.test_subset is not None:
         test = test.select(balanced_subset(test.labels, cfg.test_subset, spec.num_classes, "test"))
-    return Splits(spec, train, test, source)
+    return Splits(spec, train, test, source, rows)
 
 
 def normalize(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:

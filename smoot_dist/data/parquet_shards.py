@@ -151,6 +151,33 @@ def shard_paths(location: str, split: str) -> list[str]:
     return sorted(i.path for i in infos if i.path.endswith(".parquet"))
 
 
+def check_split(location: str, split: str, description: dict[str, Any]) -> int:
+    """A split's shard files as the description promises them, from their footers alone (no
+    image is read): the shard count, and shard f holding the rows_per_shard indices from
+    f * rows_per_shard. Returns the split's row count."""
+    fs, _base = filesystem(location)
+    want, block = description["splits"][split], description["rows_per_shard"]
+    paths = shard_paths(location, split)
+    if len(paths) != want["shards"]:
+        raise DataError(f"{location}/{split} has {len(paths)} shard files, its description says "
+                        f"{want['shards']}; prepare the dataset again")
+    for f, path in enumerate(paths):
+        try:
+            with fs.open_input_file(path) as source:
+                footer = pq.read_metadata(source)
+            meta = json.loads((footer.metadata or {})[META_KEY])
+        except (OSError, pa.ArrowException, KeyError, ValueError) as err:
+            raise DataError(f"shard {path} cannot be read ({type(err).__name__}: "
+                            f"{str(err).splitlines()[0][:120] if str(err) else ''}); prepare the "
+                            f"dataset again") from None
+        rows = min(block, want["rows"] - f * block)
+        if (meta.get("first_index"), footer.num_rows) != (f * block, rows):
+            raise DataError(f"shard {path} holds {footer.num_rows} rows from index "
+                            f"{meta.get('first_index')}, not {rows} from {f * block}; prepare the "
+                            f"dataset again")
+    return want["rows"]
+
+
 def decode_png(data: bytes, channels: int) -> np.ndarray:
     """PNG bytes -> uint8 (C, H, W)."""
     import torch

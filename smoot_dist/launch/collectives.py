@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 import torch.distributed as dist
 
-from ..data.sharding import shard_size
+from ..data.sharding import largest_shard, shard_indices, shard_size
 
 
 def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
@@ -18,13 +18,13 @@ def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
 def gather_k(trainer) -> torch.Tensor:
     """The full k vector by global index (on every rank, on the CPU), from every rank's shard."""
     state = trainer.mask_state
-    n, world = state.num_samples, state.world_size
-    longest = shard_size(n, 0, world)
+    n, world, block = state.num_samples, state.world_size, state.block
+    longest = largest_shard(n, world, block)
     padded = torch.zeros(longest, dtype=torch.float32, device=state.k.device)
     padded[: state.k.numel()] = state.k
     parts = [torch.empty_like(padded) for _ in range(world)]
     dist.all_gather(parts, padded)
     k = torch.empty(n, dtype=torch.float32)
     for r, part in enumerate(parts):
-        k[r::world] = part[: shard_size(n, r, world)].cpu()
+        k[shard_indices(n, r, world, block)] = part[: shard_size(n, r, world, block)].cpu()
     return k

@@ -9,6 +9,7 @@ is first imported; a job that joins a cluster (RAY_ADDRESS, --ray-address) leave
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 from pathlib import Path
@@ -40,9 +41,10 @@ def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
                         f"it to run a local Ray") from None
 
 
-def connect(address: str | None = None) -> str:
-    """Join the cluster at `address` / $RAY_ADDRESS, or start a local one (127.0.0.1 only);
-    returns what it connected to, in words."""
+def connect(address: str | None = None, cpus: float = 0) -> str:
+    """Join the cluster at `address` / $RAY_ADDRESS, or start a local one (127.0.0.1 only) with
+    at least `cpus` logical CPUs (a streamed run's decode tasks need CPUs beyond its workers';
+    they share the machine's cores); returns what it connected to, in words."""
     prefer_loopback_ray(address)
     import ray  # first import here, after prefer_loopback_ray
 
@@ -64,6 +66,7 @@ def connect(address: str | None = None) -> str:
         pythonpath = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
         # The dashboard (on 127.0.0.1) serves the state API that Ray Train's controller polls.
         ray.init(address="local", _node_ip_address="127.0.0.1", include_dashboard=True,
+                 num_cpus=max(os.cpu_count() or 1, math.ceil(cpus)),
                  dashboard_host="127.0.0.1",
                  object_store_memory=200 * 1024 * 1024, logging_level="WARNING",
                  runtime_env={"env_vars": {"PYTHONPATH": pythonpath}})
@@ -75,10 +78,11 @@ def connect(address: str | None = None) -> str:
                         f"`ray start --head`, or unset RAY_ADDRESS to run a local Ray") from None
 
 
-def check_resources(workers: int, use_gpu: bool) -> None:
-    """The cluster can ever hold the Ray Train workers asked for; else one line now, instead of
-    a run that waits forever. On an autoscaling cluster the bound is what its node types can
-    add up to; on a fixed one, what its nodes have (busy or not: those may free up)."""
+def check_resources(workers: int, use_gpu: bool, data_cpus: float = 0) -> None:
+    """The cluster can ever hold the Ray Train workers asked for, and beside them one streaming
+    decode task of `data_cpus` CPUs; else one line now, instead of a run that waits forever. On
+    an autoscaling cluster the bound is what its node types can add up to; on a fixed one, what
+    its nodes have (busy or not: those may free up)."""
     import ray
     from ray._private.state import state
     from ray.train import ScalingConfig
@@ -98,3 +102,8 @@ def check_resources(workers: int, use_gpu: bool) -> None:
             raise UserError(f"{workers} Ray Train worker(s) need {amount:g} {resource} in all (one "
                             f"{per} each), but the Ray cluster {kind} {have.get('CPU', 0):g} CPU "
                             f"and {have.get('GPU', 0):g} GPU; {fix}")
+    if data_cpus and have.get("CPU", 0) < need.get("CPU", 0) + data_cpus:
+        raise UserError(f"streaming needs {data_cpus:g} CPU per decode task beside the {workers} "
+                        f"worker(s)' {need.get('CPU', 0):g}, but the Ray cluster {kind} "
+                        f"{have.get('CPU', 0):g} CPU; use fewer --workers, or a cluster with more "
+                        f"CPUs (a local Ray started by the job has enough)")

@@ -60,6 +60,16 @@ def _explained(err: BaseException) -> UserError | None:
     return None
 
 
+def _scaling(run) -> ScalingConfig:
+    """Fixed, or elastic between MIN and MAX workers: Ray Train restarts the worker group at
+    another size when capacity appears or goes, and every restart resumes from the latest
+    checkpoint with the mask state re-sharded for the new world size (launch/ray_worker.py)."""
+    if run.max_workers is None:
+        return ScalingConfig(num_workers=run.workers, use_gpu=run.use_gpu)
+    return ScalingConfig(num_workers=(run.workers, run.max_workers), use_gpu=run.use_gpu,
+                         elastic_resize_monitor_interval_s=run.resize_check_s)
+
+
 def run_with_ray(cfg: JobConfig, spec: RunSpec, tracker: MlflowRun | None,
                  resume_from: Path | None = None, *, epoch_hooks: Sequence[EpochHook] = (),
                  callbacks: Sequence = ()) -> TrainingOutcome:
@@ -69,8 +79,11 @@ def run_with_ray(cfg: JobConfig, spec: RunSpec, tracker: MlflowRun | None,
     UserCallbacks."""
     run = cfg.run
     connect(run.ray_address)
-    print(f"training {cfg.method.name} on {cfg.data.dataset} with {run.workers} Ray Train worker(s) "
-          f"({'GPU' if run.use_gpu else 'CPU'}); checkpoints: {spec.storage_path}/{spec.name}",
+    feed = ("streaming each worker's own Parquet shard files through Ray Data"
+            if cfg.data.loader == "stream" else "train split in each worker's memory")
+    count = f"{run.workers} to {run.max_workers} (elastic)" if run.max_workers else run.workers
+    print(f"training {cfg.method.name} on {cfg.data.dataset} with {count} Ray Train worker(s) "
+          f"({'GPU' if run.use_gpu else 'CPU'}; {feed}); checkpoints: {spec.storage_path}/{spec.name}",
           flush=True)
     # The workers need the experiment only; the progress bar is the driver's business.
     worker_cfg = replace(pin_data_root(cfg), run=replace(run, progress=False))
@@ -78,7 +91,7 @@ def run_with_ray(cfg: JobConfig, spec: RunSpec, tracker: MlflowRun | None,
         worker_loop,
         train_loop_config={"cfg": worker_cfg, "epoch_hooks": tuple(epoch_hooks),
                            "resume_from": str(resume_from) if resume_from else None},
-        scaling_config=ScalingConfig(num_workers=run.workers, use_gpu=run.use_gpu),
+        scaling_config=_scaling(run),
         run_config=RayRunConfig(
             name=spec.name, storage_path=spec.storage_path,
             checkpoint_config=CheckpointConfig(num_to_keep=2),
@@ -118,5 +131,6 @@ def run_with_ray(cfg: JobConfig, spec: RunSpec, tracker: MlflowRun | None,
                 if done else "no epoch completed")
         raise TrainingDiverged.in_epoch(done + 1, kept=kept)
     device = "cuda" if run.use_gpu else "cpu"
-    return TrainingOutcome(record["history"], k, record.get("resumes", []), device, run.workers,
+    workers = record["history"][-1].get("workers", run.workers)  # elastic: the last size
+    return TrainingOutcome(record["history"], k, record.get("resumes", []), device, workers,
                            state["model"])

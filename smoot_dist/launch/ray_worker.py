@@ -54,9 +54,14 @@ def worker_loop(config: dict[str, Any]) -> None:
     device = ray.train.torch.get_device()
     if device.type == "cpu":
         torch.set_num_threads(1)  # one core per worker: no oversubscription
+    stream = None
+    if cfg.data.loader == "stream":  # decided on the driver (data/loader_choice.py)
+        from .ray_data_stream import StreamBatches
+
+        stream = StreamBatches(cfg, rank, world, device)
     trainer = Trainer(cfg, rank=rank, world_size=world, device=device,
                       wrap_model=ray.train.torch.prepare_model, all_reduce=all_reduce_sum,
-                      epoch_hooks=config.get("epoch_hooks", ()))
+                      epoch_hooks=config.get("epoch_hooks", ()), train_batches=stream)
     history: list[dict[str, Any]] = []
     resumes: list[dict[str, Any]] = []
     with _resume_folder(config.get("resume_from"), trainer.uses_mask) as folder:

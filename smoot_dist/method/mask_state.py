@@ -1,7 +1,8 @@
 """Per-sample masking fractions k_i, sharded by global index, and their Parquet form.
 
-Rank r of W holds k only for the indices i with i mod W == r, densely at position i // W, so
-a lookup is one gather and no step needs communication. On disk the state is one Parquet
+Rank r of W holds k only for the indices it owns (data/sharding.py: i mod W == r in memory,
+whole shard files when streamed), densely by position, so a lookup is one gather and no step
+needs communication. On disk the state is one Parquet
 table with columns `index` (int64) and `k` (float32) covering every index of [0, N) once; any
 world size re-shards it by index on load.
 """
@@ -14,40 +15,46 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from ..data.sharding import shard_indices
+from ..data.sharding import shard_indices, shard_positions, shard_size
 from ..errors import UserError
 
 
 class MaskState:
-    def __init__(self, k: torch.Tensor, num_samples: int, rank: int = 0, world_size: int = 1):
-        own = shard_indices(num_samples, rank, world_size)
-        if k.numel() != own.numel():
-            raise ValueError(f"rank {rank} of {world_size} owns {own.numel()} samples, got {k.numel()} values")
+    def __init__(self, k: torch.Tensor, num_samples: int, rank: int = 0, world_size: int = 1,
+                 block: int = 1):
+        own = shard_size(num_samples, rank, world_size, block)
+        if k.numel() != own:
+            raise ValueError(f"rank {rank} of {world_size} owns {own} samples, got {k.numel()} values")
         self.k = k.to(torch.float32)
-        self.num_samples, self.rank, self.world_size = num_samples, rank, world_size
+        self.num_samples, self.rank, self.world_size, self.block = num_samples, rank, world_size, block
 
     @classmethod
     def initial(cls, num_samples: int, k0: float, rank: int = 0, world_size: int = 1,
-                device: torch.device | str = "cpu") -> "MaskState":
-        n = len(shard_indices(num_samples, rank, world_size))
-        return cls(torch.full((n,), k0, dtype=torch.float32, device=device), num_samples, rank, world_size)
+                device: torch.device | str = "cpu", block: int = 1) -> "MaskState":
+        n = shard_size(num_samples, rank, world_size, block)
+        return cls(torch.full((n,), k0, dtype=torch.float32, device=device), num_samples, rank,
+                   world_size, block)
 
     @classmethod
     def from_global(cls, k_global: torch.Tensor, rank: int = 0, world_size: int = 1,
-                    device: torch.device | str = "cpu") -> "MaskState":
+                    device: torch.device | str = "cpu", block: int = 1) -> "MaskState":
         """This rank's share of a full vector indexed by global index."""
         n = k_global.numel()
-        return cls(k_global[shard_indices(n, rank, world_size)].to(device), n, rank, world_size)
+        own = shard_indices(n, rank, world_size, block)
+        return cls(k_global[own].to(device), n, rank, world_size, block)
 
     @property
     def indices(self) -> torch.Tensor:
-        return shard_indices(self.num_samples, self.rank, self.world_size)
+        return shard_indices(self.num_samples, self.rank, self.world_size, self.block)
+
+    def positions(self, global_idx: torch.Tensor) -> torch.Tensor:
+        return shard_positions(global_idx, self.world_size, self.block)
 
     def get(self, global_idx: torch.Tensor) -> torch.Tensor:
-        return self.k[global_idx // self.world_size]
+        return self.k[self.positions(global_idx)]
 
     def set(self, global_idx: torch.Tensor, values: torch.Tensor) -> None:
-        self.k[global_idx // self.world_size] = values.to(self.k.dtype)
+        self.k[self.positions(global_idx)] = values.to(self.k.dtype)
 
     def to_table(self) -> pa.Table:
         return mask_table(self.indices, self.k)

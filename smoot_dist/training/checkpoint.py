@@ -163,7 +163,7 @@ def restore(trainer, folder: str | Path, workers: int,
     size); returns the epochs' history and the run's resumes with this one appended: the epoch
     it resumes after, `workers` (0: in-process), and the sha256 of the mask state as now held,
     gathered back by `k_global` where it is sharded (proof it survived the re-sharding intact)."""
-    state, k, record = load_checkpoint(folder, len(trainer.train_data), **checks_for(trainer.cfg))
+    state, k, record = load_checkpoint(folder, trainer.num_train, **checks_for(trainer.cfg))
     trainer.load_state_dict(state, k)
     digest = None
     if trainer.uses_mask:

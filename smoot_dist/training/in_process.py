@@ -24,7 +24,7 @@ def run_in_process(cfg: JobConfig, spec: RunSpec, tracker: MlflowRun | None,
     if resume_from is not None:
         history, resumes = restore(trainer, resume_from, workers=0)
         print(f"resuming run {spec.name} after epoch {trainer.epoch} from {resume_from}", flush=True)
-    print(f"training {cfg.method.name} on {trainer.spec.title} ({len(trainer.train_data)} train / "
+    print(f"training {cfg.method.name} on {trainer.spec.title} ({trainer.num_train} train / "
           f"{len(trainer.test_data)} test samples) with {cfg.model.name} on {trainer.device}, "
           f"{cfg.train.epochs} epoch(s), in this process", flush=True)
 

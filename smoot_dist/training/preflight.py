@@ -16,8 +16,9 @@ from ..models import create_model
 
 def check_data_and_model(cfg: JobConfig) -> Splits:
     """Data present and intact, subset sizes possible, model buildable and able to take the
-    dataset's images; returns the loaded splits."""
-    splits = load_splits(cfg.data)
+    dataset's images; returns the loaded splits (a streamed train split: its files checked, not
+    loaded)."""
+    splits = load_splits(cfg.data, train=cfg.data.loader != "stream")
     model = create_model(cfg.model, splits.spec).eval()
     spec = splits.spec
     try:

@@ -24,6 +24,7 @@ from ..run_folder import RunSpec, lock_run, locate_run, write_run_record
 from ..tracking import MlflowRun, check_tracking_uri, resolve_tracking_uri, ui_command
 from .checkpoint import checks_for, k_digest, mask_table_of, newest_intact
 from .outcome import TrainingOutcome
+from ..data.loader_choice import choose_loader
 from .preflight import check_data_and_model, check_device, check_outputs
 from .summary import build_summary
 from .trainer import EpochHook
@@ -44,7 +45,7 @@ def _finish(cfg: JobConfig, spec: RunSpec, splits: Splits, outcome: TrainingOutc
             tracker: MlflowRun | None, wall_time_s: float) -> dict[str, Any]:
     folder = spec.folder
     summary = build_summary(
-        cfg, outcome.history, num_train=len(splits.train), num_test=len(splits.test),
+        cfg, outcome.history, num_train=splits.num_train, num_test=len(splits.test),
         num_pixels=splits.spec.num_pixels, workers=outcome.workers, device=outcome.device,
         wall_time_s=wall_time_s, run_name=spec.name, run_dir=str(folder.path),
         resumes=outcome.resumes,
@@ -74,7 +75,7 @@ def _resume_point(cfg: JobConfig, spec: RunSpec, splits: Splits):
     or stops the run before anything is written."""
     if not spec.resumed:
         return None
-    return newest_intact(spec.folder.checkpoints(), len(splits.train), **checks_for(cfg))
+    return newest_intact(spec.folder.checkpoints(), splits.num_train, **checks_for(cfg))
 
 
 def run_training(cfg: JobConfig, *, tags: dict[str, str] | None = None,
@@ -91,13 +92,17 @@ def run_training(cfg: JobConfig, *, tags: dict[str, str] | None = None,
     spec = locate_run(cfg)
     check_outputs(cfg, spec)
     check_device(cfg)
-    splits = check_data_and_model(cfg)
+    loader = choose_loader(cfg.data, cfg.run.workers)
+    cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, loader=loader))
+    splits = check_data_and_model(cfg)  # the train split only when it is held in memory
     resume_from = _resume_point(cfg, spec, splits)
     if cfg.run.workers > 0:
         from ..launch.ray_cluster import check_resources, connect
 
-        print(f"Ray: {connect(cfg.run.ray_address)}", flush=True)
-        check_resources(cfg.run.workers, cfg.run.use_gpu)
+        data_cpus = cfg.data.data_cpus if loader == "stream" else 0
+        cpus = 0 if cfg.run.use_gpu else cfg.run.workers + data_cpus
+        print(f"Ray: {connect(cfg.run.ray_address, cpus)}", flush=True)
+        check_resources(cfg.run.workers, cfg.run.use_gpu, data_cpus)
     # Everything checked: from here on the run exists (folder, MLflow run).
     with lock_run(spec):
         again = locate_run(cfg, spec.name)

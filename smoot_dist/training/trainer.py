@@ -19,17 +19,22 @@ from tqdm import tqdm
 
 from ..config import JobConfig
 from ..data.loading import Splits, channel_stats, load_splits, normalize
-from ..data.sharding import epoch_batches, mix_seed, shard_indices
+from ..data.sharding import mix_seed, shard_indices, shard_owner
 from ..errors import UserError
 from ..method.kstats import k_stats_payload, summarize_k_stats
 from ..method.mask_state import MaskState
 from ..method.step import method_step
 from ..models import create_model
+from .batches import MemoryBatches, TrainBatches
 
 AllReduce = Callable[[torch.Tensor], torch.Tensor]
 # Called on every rank after each epoch with the trainer and the epoch's metrics, which it may
 # extend (e.g. a sweep's objective); it may use the trainer's all_reduce.
 EpochHook = Callable[["Trainer", dict[str, Any]], None]
+
+
+class VisitError(RuntimeError):
+    """An epoch did not visit every training sample exactly once, each on its owning rank."""
 
 
 class TrainingDiverged(UserError):
@@ -82,16 +87,21 @@ class Trainer:
                  device: torch.device | None = None, splits: Splits | None = None,
                  wrap_model: Callable[[nn.Module], nn.Module] | None = None,
                  all_reduce: AllReduce = _local_sum, progress: bool = False,
-                 log: Callable[[str], None] = print, epoch_hooks: Sequence[EpochHook] = ()):
-        """`progress`: show a per-batch bar (rank 0 only); the command line decides it."""
+                 log: Callable[[str], None] = print, epoch_hooks: Sequence[EpochHook] = (),
+                 train_batches: TrainBatches | None = None):
+        """`progress`: show a per-batch bar (rank 0 only); the command line decides it.
+        `train_batches`: where training batches come from (default: the train split, loaded
+        whole; then `splits` may leave its train split out)."""
         self.cfg, self.rank, self.world_size = cfg, rank, world_size
         self.device = device or resolve_device(cfg.train.device)
         self.all_reduce, self.log, self.epoch_hooks = all_reduce, log, tuple(epoch_hooks)
         self.progress = progress and rank == 0
-        self.splits = splits or load_splits(cfg.data)
+        self.splits = splits or load_splits(cfg.data, train=train_batches is None)
         self.spec = self.splits.spec
         self.num_pixels = self.spec.num_pixels
-        self.train_data = self.splits.train.to(self.device)
+        self.train_batches = train_batches or MemoryBatches(
+            self.splits.train.to(self.device), rank, world_size, cfg.train.batch_size, cfg.train.seed)
+        self.num_train = self.train_batches.num_samples
         # Each rank evaluates its own share of the test set; correct counts are summed.
         self.test_data = self.splits.test.select(
             shard_indices(len(self.splits.test), rank, world_size)).to(self.device)
@@ -107,8 +117,8 @@ class Trainer:
             self.train_model, self.saliency_model = compile_models(self.train_model, self.model)
         self.optimizer = build_optimizer(cfg.train.optimizer, self.model.parameters(), cfg.train.lr)
         self.uses_mask = cfg.method.name != "traditional"
-        self.mask_state = MaskState.initial(len(self.train_data), cfg.method.k0, rank, world_size,
-                                            self.device)
+        self.mask_state = MaskState.initial(self.num_train, cfg.method.k0, rank, world_size,
+                                            self.device, block=self.train_batches.block)
         self.epoch = 0  # completed epochs
 
     # -- one epoch -------------------------------------------------------------------------
@@ -117,17 +127,24 @@ class Trainer:
         # Re-seeded per epoch (and rank): dropout and random fills are reproducible from the
         # epoch number alone, so resuming at an epoch boundary replays the same stream.
         torch.manual_seed(mix_seed(cfg.train.seed, self.epoch, self.rank, 1))
-        batches = epoch_batches(len(self.train_data), self.rank, self.world_size,
-                                cfg.train.batch_size, cfg.train.seed, self.epoch)
-        sizes = [b.numel() for b in batches]
-        order = torch.cat(batches).to(self.device)  # the epoch's one host-to-device copy
         self.model.train()
         sums = torch.zeros(3, dtype=torch.float64, device=self.device)  # ce, kl, correct
-        bar = tqdm(order.split(sizes), desc=f"epoch {self.epoch + 1}/{cfg.train.epochs}",
-                   unit="batch", disable=not self.progress, leave=False, mininterval=2.0)
-        for idx, b in zip(bar, sizes):
-            x = self._inputs(self.train_data.images[idx])
-            y = self.train_data.labels[idx]
+        # Visits per owned sample, and visits of samples another rank owns: checked at the end
+        # of the epoch (each exactly once, none foreign), with no host sync per step.
+        visits = torch.zeros(self.mask_state.k.numel(), dtype=torch.int32, device=self.device)
+        foreign = torch.zeros((), dtype=torch.int64, device=self.device)
+        bar = tqdm(self.train_batches.epoch(self.epoch), total=self.train_batches.steps(),
+                   desc=f"epoch {self.epoch + 1}/{cfg.train.epochs}", unit="batch",
+                   disable=not self.progress, leave=False, mininterval=2.0)
+        steps = 0
+        for idx, images, y in bar:
+            b, steps = idx.numel(), steps + 1
+            owned = shard_owner(idx, self.world_size, self.mask_state.block) == self.rank
+            foreign += (~owned).sum()
+            # masked by weight, not by selection: a boolean selection would sync with the host
+            where = self.mask_state.positions(idx).clamp_(max=max(visits.numel() - 1, 0))
+            visits.index_add_(0, where, owned.to(torch.int32))
+            x = self._inputs(images)
             k = self.mask_state.get(idx) if self.uses_mask else None
             with self.autocast():
                 out = method_step(cfg.method, self.train_model, self.saliency_model, x, y, k,
@@ -139,13 +156,23 @@ class Trainer:
                 self.mask_state.set(idx, out.new_k)
             sums += torch.stack([out.ce.double() * b, out.kl.double() * b,
                                  (out.logits.argmax(1) == y).sum().double()])
-        n = torch.tensor([float(sum(sizes))], dtype=torch.float64, device=self.device)
-        ce, kl, correct, n = self.all_reduce(torch.cat([sums, n])).tolist()  # the one host sync
+        n = visits.sum(dtype=torch.float64) + foreign
+        tail = torch.stack([n, visits.eq(1).sum(dtype=torch.float64), foreign.double(),
+                            torch.tensor(float(steps), dtype=torch.float64, device=self.device)])
+        # the one host sync of the epoch
+        ce, kl, correct, n, once, foreign, steps_sum = self.all_reduce(torch.cat([sums, tail])).tolist()
         if not (math.isfinite(ce) and math.isfinite(kl)):
             raise TrainingDiverged.in_epoch(self.epoch + 1,
                                             "NaN" if ce != ce or kl != kl else "infinite")
+        if once != self.num_train or foreign or n != self.num_train:
+            raise VisitError(f"epoch {self.epoch + 1} visited {int(once)} of {self.num_train} "
+                             f"samples exactly once ({int(n)} visits, {int(foreign)} on a rank "
+                             f"that does not own the sample)")
+        if steps_sum != steps * self.world_size:  # DDP would have hung; a stream can say so
+            raise VisitError(f"epoch {self.epoch + 1}: ranks took different numbers of steps")
         self.epoch += 1
-        return {"train_ce": ce / n, "train_kl": kl / n, "train_accuracy": correct / n}
+        return {"train_ce": ce / n, "train_kl": kl / n, "train_accuracy": correct / n,
+                "visited_once": int(once)}
 
     def _inputs(self, images: torch.Tensor) -> torch.Tensor:
         x = normalize(images, self.mean, self.std)
@@ -178,7 +205,7 @@ class Trainer:
         if not self.uses_mask:
             # No masking: the paper's tables report K = 0 for traditional training.
             return {"min": 0, "median": 0.0, "max": 0, "mean_fraction": 0.0,
-                    "share_at_min": 0.0, "share_at_max": 0.0, "n": len(self.train_data)}
+                    "share_at_min": 0.0, "share_at_max": 0.0, "n": self.num_train}
         m = self.cfg.method
         payload = k_stats_payload(self.mask_state.k, self.num_pixels, m.k_min, m.k_max)
         return summarize_k_stats(self.all_reduce(payload), self.num_pixels)
@@ -186,7 +213,7 @@ class Trainer:
     def run_epoch(self) -> dict[str, Any]:
         """Train one epoch, evaluate, and return the epoch's metrics (the same on every rank)."""
         start = time.perf_counter()
-        metrics: dict[str, Any] = {"epoch": self.epoch + 1}
+        metrics: dict[str, Any] = {"epoch": self.epoch + 1, "workers": self.world_size}
         metrics.update(self.train_epoch())
         train_time = time.perf_counter() - start
         metrics.update(self.evaluate())
@@ -219,7 +246,8 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.epoch = int(state["epoch"])
         if k_global is not None:
-            self.mask_state = MaskState.from_global(k_global, self.rank, self.world_size, self.device)
+            self.mask_state = MaskState.from_global(k_global, self.rank, self.world_size, self.device,
+                                                    block=self.train_batches.block)
 
 
 def format_epoch(m: dict[str, Any], epochs: int) -> str:

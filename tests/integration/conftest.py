@@ -51,9 +51,11 @@ def ray_cluster(tmp_path_factory):
                # single machine: every Ray process binds to 127.0.0.1 (see smoot_dist/local_ray.py)
                RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
     env.pop("RAY_ADDRESS", None)
+    # 3 logical CPUs on 2 cores: two training workers and, beside them, one CPU for the Ray Data
+    # decode tasks of a streamed run (Ray Data schedules nothing while workers hold every CPU).
     cmd = [str(BIN / "ray"), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={gcs}",
            "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", "--include-dashboard=true",
-           "--num-cpus=2", "--object-store-memory=200000000", "--disable-usage-stats",
+           "--num-cpus=3", "--object-store-memory=200000000", "--disable-usage-stats",
            f"--temp-dir={tmp_path_factory.mktemp('ray')}"]
     before = public_listeners()
     subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=180)

@@ -163,9 +163,9 @@ def test_a_damaged_newest_ray_checkpoint_is_skipped(real_data_root, ray_cluster,
 
 @pytest.mark.parametrize("args,message", [
     (["--workers", "8"], "8 Ray Train worker(s) need 8 CPU in all (one CPU each), but the Ray "
-                         "cluster has 2 CPU and 0 GPU; use --workers 2 or fewer"),
+                         "cluster has 3 CPU and 0 GPU; use --workers 3 or fewer"),
     (["--workers", "1", "--use-gpu"], "1 Ray Train worker(s) need 1 GPU in all (one GPU each), but "
-                                      "the Ray cluster has 2 CPU and 0 GPU; drop --use-gpu"),
+                                      "the Ray cluster has 3 CPU and 0 GPU; drop --use-gpu"),
 ])
 def test_impossible_resource_requests_are_refused_at_once(real_data_root, ray_cluster, tmp_path,
                                                           args, message):

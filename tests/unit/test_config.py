@@ -92,3 +92,36 @@ def test_defaults_are_the_designs():
     m = JobConfig().method
     assert (m.name, m.k0, m.k_min, m.k_max, m.alpha, m.n, m.lam, m.fill, m.saliency_abs) == \
         ("smoot", 0.5, 0.2, 0.8, 0.1, 5, 1.0, "random", False)
+
+
+def _train_flags(*argv):
+    from smoot_dist.cli import parse
+    from smoot_dist.commands.train import FLAGS
+
+    return parse(FLAGS, list(argv)).run
+
+
+def test_workers_take_a_count_or_an_elastic_range():
+    assert (_train_flags("--workers", "3").workers, _train_flags("--workers", "3").max_workers) == (3, None)
+    run = _train_flags("--workers", "1:4", "--resize-check-s", "5")
+    assert (run.workers, run.max_workers, run.resize_check_s) == (1, 4, 5.0)
+    for bad, match in (("2:1", "must give 1 <= MIN <= MAX"), ("0:2", "must give 1 <= MIN <= MAX")):
+        with pytest.raises(ConfigError, match=match):
+            _train_flags("--workers", bad)
+    with pytest.raises(SystemExit) as exit_info:
+        _train_flags("--workers", "1:x")
+    assert exit_info.value.code == 2
+
+
+@pytest.mark.parametrize("values, match", [
+    ({"data": {"dataset": "mnist", "loader": "stream"}}, "--data-loader stream reads Parquet shards"),
+    ({"data": {"dataset": "parquet:/x", "loader": "stream"}, "run": {"workers": 0}},
+     "--data-loader stream runs on Ray Train workers"),
+    ({"data": {"dataset": "parquet:/x", "loader": "stream", "train_subset": 10}},
+     "prepare a smaller dataset instead"),
+    ({"data": {"data_cpus": 0}}, "data_cpus"),
+    ({"data": {"loader": "disk"}}, "unknown data_loader|unknown loader"),
+])
+def test_streaming_settings_that_cannot_work(values, match):
+    with pytest.raises(ConfigError, match=match):
+        build_config(overrides=values)
