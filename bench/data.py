@@ -1,14 +1,16 @@
 """Images/s of the streaming data path (Ray Data, each worker reading its own Parquet shard files)
 vs the in-memory path (each worker holding the train split whole), on the same Parquet shards,
-with 2 Ray workers of 1 CPU each, side by side in one run. Only the data path is timed: batches
-are produced as a training epoch would take them, and nothing trains on them.
+with 2 Ray workers of 1 CPU each, side by side in one run: the data path alone (batches made as
+an epoch takes them, nothing trained), then SMOOT training through jobs/train.py with each.
 
     python bench/data.py                       # builds shards of Fashion-MNIST PNGs first
     python bench/data.py --dataset parquet:PATH --rows-per-shard ...
 
-Per worker: memory = load the split (once) + gather an epoch's batches; stream = an epoch through
-Ray Data (read, PNG decode, shuffle buffer, planned batches), the first epoch (start-up) and a
-second one timed apart. The ratio is stream / memory (steady epoch) images/s.
+Data alone, per worker: memory = load the split (once) + gather an epoch's batches; stream = an
+epoch through Ray Data (read, PNG decode, shuffle buffer, planned batches), the first epoch
+(start-up) and a second one timed apart. Training: the second epoch's training time of a 2-epoch
+run. The headline ratio is the training one (stream / memory images/s): whether streaming slows
+training down; the data-alone rows say how much headroom the stream has.
 """
 
 from __future__ import annotations
@@ -63,6 +65,18 @@ def _worker(path: str, dataset: str, rank: int, world: int, batch: int) -> dict:
     return {"setup_s": setup, "first_s": times[0], "steady_s": times[1], "rows": rows}
 
 
+def _train(dataset: str, loader: str, root: Path) -> dict:
+    import json
+    import subprocess
+
+    summary = root / f"{loader}.json"
+    subprocess.run([sys.executable, str(REPO / "jobs/train.py"), "--dataset", dataset,
+                    "--data-loader", loader, "--workers", "2", "--epochs", "2", "--no-tracking",
+                    "--no-progress", "--storage-path", str(root / "runs"), "--summary-json",
+                    str(summary)], check=True, capture_output=True, cwd=str(REPO))
+    return json.loads(summary.read_text())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", help="parquet:PATH (default: build Fashion-MNIST shards)")
@@ -88,12 +102,23 @@ def main() -> None:
             setup = max(r["setup_s"] for r in results)
             first, steady = (max(r[k] for r in results) for k in ("first_s", "steady_s"))
             rows.append([path, n, setup, first, steady, n / steady])
+        ray.shutdown()  # each training run starts its own local Ray
+        trained = []
+        for path in ("memory", "stream"):
+            summary = _train(dataset, path, Path(tmp))
+            second = summary["epochs"][1]
+            trained.append([path, summary["num_train"], second["train_time_s"],
+                            summary["num_train"] / second["train_time_s"], summary["test_accuracy"]])
     from common import print_table
 
+    print("\ndata path alone (no training):")
     print_table(["path", "images/epoch", "setup s", "epoch 1 s", "epoch 2 s", "images/s"], rows)
-    print(f"stream / memory images/s: {rows[1][5] / rows[0][5]:.3f}  (memory's setup, the whole "
-          f"split decoded in every worker, is {rows[0][2]:.1f} s; streaming's is "
-          f"{rows[1][2]:.2f} s)")
+    print("\nSMOOT training, 2 epochs (jobs/train.py --workers 2), the second epoch:")
+    print_table(["path", "images/epoch", "train s", "images/s", "test accuracy"], trained)
+    print(f"\nstream / memory training images/s: {trained[1][3] / trained[0][3]:.3f}; the stream "
+          f"alone delivers {rows[1][5]:.0f} images/s, {rows[1][5] / trained[0][3]:.1f}x what "
+          f"training takes; memory's setup (the split decoded whole in every worker) "
+          f"{rows[0][2]:.1f} s, streaming's {rows[1][2]:.2f} s")
 
 
 if __name__ == "__main__":

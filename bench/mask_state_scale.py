@@ -28,6 +28,7 @@ import torch.multiprocessing as mp
 
 from common import print_table
 
+from smoot_dist.data.sharding import shard_indices
 from smoot_dist.launch.collectives import all_reduce_sum, gather_k
 from smoot_dist.method.kstats import k_stats_payload, summarize_k_stats
 from smoot_dist.method.mask_state import MaskState, global_k, write_mask_parquet
@@ -64,8 +65,8 @@ def _rank(rank: int, world: int, args: argparse.Namespace, port: int, out_dir: s
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
                             world_size=world)
     n, p = args.samples, args.pixels
-    own = torch.arange(rank, n, world)
-    state = MaskState(synthetic_k(own), n, rank, world)  # this rank's shard only
+    own = shard_indices(n, rank, world, args.block)
+    state = MaskState(synthetic_k(own), n, rank, world, block=args.block)  # this rank's shard only
     t = {}
     t["histogram"], payload = timed(lambda: k_stats_payload(state.k, p, K_MIN, K_MAX), 5)
     t["all-reduce (P+4 numbers)"], total = timed(lambda: all_reduce_sum(payload.clone()), 5)
@@ -99,7 +100,8 @@ def _report(args, reports, k_global: torch.Tensor, stats: dict, out_dir: str) ->
                                                    k_bounds=(K_MIN, K_MAX))[1], 3)
     assert torch.equal(loaded, reference)
     to = args.reshard_to
-    reshard_s, shards = timed(lambda: [MaskState.from_global(loaded, r, to) for r in range(to)], 3)
+    reshard_s, shards = timed(lambda: [MaskState.from_global(loaded, r, to, block=args.block)
+                                             for r in range(to)], 3)
     assert torch.equal(torch.cat([s.k for s in shards]).sort().values, reference.sort().values)
     parts = [Path(out_dir) / f"part-{r}.parquet" for r in range(world)]
     parts_read_s, joined = timed(lambda: global_k([pq.read_table(f) for f in parts], n), 3)
@@ -118,7 +120,8 @@ def _report(args, reports, k_global: torch.Tensor, stats: dict, out_dir: str) ->
     every_epoch = (slowest["histogram"] + slowest["all-reduce (P+4 numbers)"]
                    + slowest["all-gather (for the checkpoint)"] + write_s)
     size_mb = (folder / "mask_state.parquet").stat().st_size / 2**20
-    print(f"mask state at scale: N = {n:,}, P = {p:,}, W = {world} ranks (gloo, CPU, "
+    print(f"mask state at scale: N = {n:,}, P = {p:,}, W = {world} ranks owning shards of "
+          f"{args.block:,} rows (gloo, CPU, "
           f"{os.cpu_count()} cores for all of them)")
     print(f"epoch = N / ({world} x {args.images_per_s:,} images/s) = {epoch_s:.1f} s; "
           f"1% budget = {1000 * budget:.0f} ms\n")
@@ -144,6 +147,9 @@ def main() -> None:
     p.add_argument("--pixels", type=int, default=224 * 224, help="P")
     p.add_argument("--world", type=int, default=8, help="ranks (processes)")
     p.add_argument("--reshard-to", type=int, default=6, help="the world size of the resume")
+    p.add_argument("--block", type=int, default=1251,
+                   help="rows per Parquet shard: a rank owns whole shards, as when streaming "
+                        "(1,251: ImageNet in 1,024 shards; 1: the in-memory i mod W layout)")
     p.add_argument("--images-per-s", type=int, default=3000, help="per GPU, for the budget")
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="mask-scale-") as out_dir:

@@ -170,6 +170,12 @@ def load_splits(cfg: DataConfig, train: bool = True) -> Splits:
     return Splits(spec, train, test, source, rows)
 
 
+def load_test_split(cfg: DataConfig) -> Splits:
+    """The spec and test split for evaluation: a streamed dataset's train split is not read
+    (the others need theirs: an image folder's normalisation is measured on it)."""
+    return load_splits(cfg, train=parse_dataset(cfg.dataset)[0] != "parquet")
+
+
 def normalize(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
     """uint8 (B, C, H, W) -> float32, standardised per channel (mean/std shaped (1, C, 1, 1))."""
     return (images.float().div_(255.0) - mean) / std

@@ -6,7 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..data.loading import load_splits
+from ..data.loading import load_test_split
 from ..files import write_json
 from ..plots import plot_drop_curves
 from ..run_folder import AUC_JSON, DROP_CURVES_CSV, DROP_CURVES_PNG, EVALUATION_DIR
@@ -20,7 +20,7 @@ def evaluate_run(run: TrainedRun, methods: list[str], *, test_subset: int | None
                  batch_size: int = 500, device: str = "auto", seed: int = 0,
                  output_dir: Path | None = None, tracking: bool = True,
                  progress: bool = False) -> dict[str, Any]:
-    splits = load_splits(replace(run.cfg.data, train_subset=None, test_subset=test_subset))
+    splits = load_test_split(replace(run.cfg.data, train_subset=None, test_subset=test_subset))
     dev = resolve_device(device)
     print(f"evaluating {run.name} ({run.cfg.method.name}, {splits.spec.title}) on "
           f"{len(splits.test)} test images with {', '.join(TITLES[m] for m in methods)} on {dev}",

@@ -6,7 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..config import METHODS, TrackingConfig
-from ..data.loading import channel_stats, load_splits, normalize
+from ..data.loading import channel_stats, load_test_split, normalize
 from ..data.registry import dataset_label
 from ..data.subset import balanced_subset
 from ..errors import UserError
@@ -28,7 +28,7 @@ def saliency_figure(records: list[RunRecord], path: Path, n_images: int,
         return None
     runs = {m: load_trained(r.source, tracking_uri) for m, r in first.items()}
     any_run = next(iter(runs.values()))
-    splits = load_splits(replace(any_run.cfg.data, train_subset=None, test_subset=None))
+    splits = load_test_split(replace(any_run.cfg.data, train_subset=None, test_subset=None))
     pick = balanced_subset(splits.test.labels, max(n_images, splits.spec.num_classes),
                            splits.spec.num_classes, "test")[:n_images]
     images, labels = splits.test.images[pick], splits.test.labels[pick]

@@ -37,7 +37,8 @@ def _open_tracking(cfg: JobConfig, spec: RunSpec, tags: dict[str, str] | None) -
     tags = {"dataset": cfg.data.dataset, "method": cfg.method.name, "model": cfg.model.name,
             "smoot.run_name": spec.name, **(tags or {})}
     tracker = MlflowRun.open(uri, spec.name, spec.mlflow_run_id, cfg.tracking.experiment, tags)
-    tracker.log_params({**cfg.flat(), "run.workers": cfg.run.workers, "run.use_gpu": cfg.run.use_gpu})
+    tracker.log_params({**cfg.flat(), "run.workers": cfg.run.workers, "run.use_gpu": cfg.run.use_gpu,
+                        **({"run.max_workers": cfg.run.max_workers} if cfg.run.max_workers else {})})
     return tracker
 
 

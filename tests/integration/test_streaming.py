@@ -95,6 +95,12 @@ def test_streamed_training_on_two_workers_matches_memory_and_resumes_on_one(shar
     assert resumed["resumes"] == [{"epoch": 2, "workers": 1, "k_sha256": stream["k_sha256"]}]
     assert resumed["epochs"][:2] == stream["epochs"]
     assert resumed["epochs"][2]["visited_once"] == 3000
+    # a streamed run is evaluated like any other (the test split alone is read)
+    r = run_job("evaluate.py", resumed["run_dir"], "--methods", "grad,random", "--test-subset", "200",
+                "--no-tracking")
+    assert r.returncode == 0, r.stderr[-2000:]
+    auc = json.loads((tmp_path / "runs" / "streamed" / "evaluation" / "auc.json").read_text())
+    assert auc["num_images"] == 200 and auc["auc"]["grad"] < auc["auc"]["random"]
 
 
 @pytest.mark.parametrize("args, message", [
