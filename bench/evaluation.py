@@ -4,6 +4,8 @@ for the whole curve (attribution + 10 removal levels), and the time for 10k test
 
   python bench/evaluation.py --images 500            # CPU here
   python bench/evaluation.py --device cuda --images 10000
+  python bench/evaluation.py --workers 2 --methods grad,deeplift_shap --images 1000
+      # fanned out over Ray: 1 task vs 2 tasks (1 CPU each), same curves, wall time ratio
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ def main() -> None:
     p.add_argument("--images", type=int, default=500, help="test images to evaluate")
     p.add_argument("--batch-size", type=int, default=500)
     p.add_argument("--methods", default=",".join(ATTRIBUTION_METHODS))
+    p.add_argument("--workers", type=int, default=0,
+                   help="also run it on Ray with 1 and with this many tasks, side by side")
     args = p.parse_args()
     device = resolve_device(args.device)
     # A model worth explaining: one quick epoch of traditional training on real MNIST.
@@ -44,6 +48,31 @@ def main() -> None:
           f"{describe(device)}")
     print_table(["method", "seconds", "images/s", "s per 10k", "AUC"], rows)
     print("target: 10k images with Grad <= 10 s on GPU")
+    if args.workers:
+        _on_ray(cfg, trainer.model, methods, args)
+
+
+def _on_ray(cfg, model, methods, args) -> None:
+    import time
+    from dataclasses import replace
+
+    from smoot_dist.launch.ray_evaluation import accuracy_drop_on_ray
+
+    cfg = replace(cfg, data=replace(cfg.data, train_subset=None, test_subset=args.images))
+    walls, curves = {}, {}
+    for workers in (1, args.workers):
+        start = time.perf_counter()
+        curves[workers] = accuracy_drop_on_ray(cfg, model, methods, args.images, workers=workers,
+                                               use_gpu=False, batch_size=args.batch_size)
+        walls[workers] = time.perf_counter() - start
+    same = all(curves[1].accuracy[m] == curves[args.workers].accuracy[m] for m in methods)
+    rows = [[TITLES[m], curves[1].seconds[m], curves[args.workers].seconds[m],
+             curves[1].seconds[m] / curves[args.workers].seconds[m]] for m in methods]
+    print(f"\non Ray, {args.images} images: 1 task vs {args.workers} tasks (1 CPU each); "
+          f"curves identical: {same}")
+    print_table(["method", "1 task s", f"{args.workers} tasks s (slowest)", "speed-up"], rows)
+    print(f"whole job (Ray tasks started, data and model loaded in each): {walls[1]:.1f} s vs "
+          f"{walls[args.workers]:.1f} s = {walls[1] / walls[args.workers]:.2f}x")
 
 
 if __name__ == "__main__":

@@ -36,7 +36,8 @@ from .data.registry import DATASET_CHOICES, DATASETS, parse_dataset
 from .errors import ConfigError
 
 # name -> title in tables, in the order the paper's tables list them
-METHODS = {"traditional": "Traditional", "sgt": "SGT", "smoot": "SMOOT"}
+# random_mask: the ablation of SGT that masks random pixels instead of the least salient ones
+METHODS = {"traditional": "Traditional", "sgt": "SGT", "smoot": "SMOOT", "random_mask": "Random mask"}
 FILLS = ("random", "background", "mean")
 OPTIMIZERS = ("adadelta", "sgd", "adam", "adamw")
 DEVICES = ("auto", "cpu", "cuda")
@@ -145,6 +146,9 @@ class TrainConfig:
     seed: int = setting(0, "random seed", ge=0)
     device: str = setting("auto", "device; auto takes a GPU when there is one", choices=DEVICES)
     eval_batch_size: int = setting(1000, "batch size for evaluation", ge=1)
+    eval_images: int = setting(2000, "test images of the Grad and Random accuracy-drop AUC every "
+                                     "run ends with (class-balanced, deterministic; 0: none)",
+                               ge=0, metavar="N")
     # Speed options, off by default; each computes the same thing within a stated tolerance
     # (tests/integration/test_fast_path.py).
     precision: str = setting("fp32", "float precision of the forward passes (bf16: autocast)",
@@ -183,6 +187,9 @@ class RunConfig:
     summary_json: str | None = setting(None, "also write the summary here", metavar="PATH")
     progress: bool = setting(True, "no per-batch progress bar (bars show only on a terminal)",
                              flag="--no-progress")
+    verbose: bool = setting(False, "also show Ray's own output on the console: its workers' "
+                                   "logs, per-report dumps, internal warnings (always in Ray's "
+                                   "log files)")
 
 
 @dataclass
@@ -217,6 +224,19 @@ class EvaluateConfig:
     methods: str = setting("all", "attribution methods, comma-separated, or all")
     batch_size: int = setting(500, "images per attribution batch", ge=1)
     seed: int = setting(0, "seed of the noisy methods and Random", ge=0)
+    order: str = setting("morf", "removal orders, comma-separated: morf (most relevant first), "
+                                 "lerf (least relevant first); both give SRG = AUC(LeRF) - "
+                                 "AUC(MoRF)")
+    removal_fill: str = setting("background", "what replaces removed pixels: background (the "
+                                "image's minimum, as in the papers' tables), mean, or road "
+                                "(noisy linear imputation from the kept neighbours)",
+                                choices=("background", "mean", "road"))
+    saliency_target: str = setting("logit", "what the attributions differentiate: the label's "
+                                   "logit, or its log-probability (the SGT reference's MNIST "
+                                   "network returns log-softmax)", choices=("logit", "logprob"))
+    workers: int = setting(0, "Ray tasks to fan the test images out over (one CPU each, or one "
+                              "GPU with --use-gpu); 0: in this process. The curves are the same",
+                           ge=0)
     output_dir: str | None = setting(None, "default: <run folder>/evaluation")
 
 
@@ -235,6 +255,8 @@ class CompareConfig:
 @dataclass
 class ReproduceConfig:
     seeds: int = setting(3, "runs per method (seeds 0..N-1)", ge=1)
+    methods: str = setting(",".join(METHODS), "training methods, comma-separated (random_mask: "
+                                               "SGT masking random pixels, the ablation)")
     attributions: str = setting("grad,random", "attribution methods to evaluate (comma-separated, "
                                                "or all); the table's AUC is Grad's")
     output_dir: str | None = setting(None, "default: $SMOOT_HOME/reproductions/<dataset>-<time>")

@@ -52,7 +52,8 @@ DROP_CURVES_CSV, AUC_JSON, DROP_CURVES_PNG = "drop_curves.csv", "auc.json", "dro
 # Settings a run may continue under with another value: none changes what an epoch computes
 # from a checkpoint's state, only where or how fast (or for how long) it runs.
 RESUMABLE_CHANGES = {("train", "epochs"), ("train", "device"), ("train", "eval_batch_size"),
-                     ("data", "loader"), ("data", "data_cpus")}
+                     ("data", "loader"), ("data", "data_cpus"),
+                     ("train", "eval_images")}
 
 
 class RunFolder:

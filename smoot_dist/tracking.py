@@ -29,7 +29,7 @@ from .home import smoot_home
 EPOCH_METRIC_KEYS = ("train_ce", "train_kl", "train_accuracy", "test_accuracy", "test_loss",
                      "k_min", "k_median", "k_max", "k_mean_fraction", "k_share_at_min",
                      "k_share_at_max", "train_time_s", "epoch_time_s", "auc_grad", "objective",
-                     "workers")
+                     "workers", "auc_random")
 
 
 def default_tracking_uri() -> str:

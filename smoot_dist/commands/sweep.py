@@ -20,7 +20,7 @@ from ..config import JobConfig
 
 # The base config every trial starts from, how trials run, where they are tracked, the sweep.
 FLAGS = JobFlags("sweep.py", __doc__,
-                 ("data", "model", "method", "train", ("run", "use_gpu", "storage_path", "ray_address"),
+                 ("data", "model", "method", "train", ("run", "use_gpu", "storage_path", "ray_address", "verbose"),
                   "tracking", "sweep"), config_file=True)
 
 

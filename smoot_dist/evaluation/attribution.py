@@ -48,6 +48,26 @@ def parse_methods(text: str | list[str]) -> list[str]:
     return names
 
 
+SALIENCY_TARGETS = ("logit", "logprob")
+
+
+class LogProbabilities(nn.Module):
+    """The model's log-softmax: what the SGT reference's MNIST network returns, so its Captum
+    Grad is the gradient of the label's log-probability, not of its logit."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.log_softmax(self.model(x), dim=1)
+
+
+def saliency_model(model: nn.Module, target: str) -> nn.Module:
+    """What attributions differentiate: the logits (ours, the default) or the log-probabilities."""
+    return LogProbabilities(model) if target == "logprob" else model
+
+
 def background(x: torch.Tensor) -> torch.Tensor:
     """Each image filled with its own minimum (B, C, H, W)."""
     return x.flatten(1).amin(1).view(-1, 1, 1, 1).expand_as(x).contiguous()

@@ -1,6 +1,9 @@
 """The paper's results table from finished runs, with seeds aggregated as mean +- std.
 
-    Method | #Test | Min(K) | Median(K) | Max(K) | Accuracy | AUC
+    Method | #Test | Min(K) | Median(K) | Max(K) | Accuracy | AUC [| SRG]
+
+AUC is the MoRF AUC of one attribution method (lower is better); SRG = AUC(LeRF) - AUC(MoRF)
+(higher is better) appears when the runs were evaluated with both orders.
 
 Runs come from run folders (no MLflow needed: the GPU machine has none) or from MLflow.
 """
@@ -31,6 +34,7 @@ class RunRecord:
     accuracy: float  # fraction
     auc: dict[str, float] = field(default_factory=dict)  # attribution method -> AUC
     curves: DropCurves | None = None
+    srg: dict[str, float] = field(default_factory=dict)  # attribution method -> SRG
     source: str = ""  # run folder, or MLflow run id
 
 
@@ -41,11 +45,13 @@ def record_from_folder(path: Path) -> RunRecord:
         raise UserError(f"{path} has no {SUMMARY_FILE}: not a finished run folder")
     auc_path = folder.evaluation_dir / AUC_JSON
     curves_path = folder.evaluation_dir / DROP_CURVES_CSV
+    evaluation = json.loads(auc_path.read_text()) if auc_path.is_file() else {}
     return RunRecord(
         name=s.get("run_name", path.name), dataset=s["dataset"], method=s["method"],
         seed=s["config"]["train"]["seed"], num_test=s.get("num_test", 0), k=s["k"],
         accuracy=s["test_accuracy"],
-        auc=json.loads(auc_path.read_text())["auc"] if auc_path.is_file() else {},
+        # the fuller evaluation where there is one, else the run's own final one
+        auc=evaluation.get("auc") or s.get("auc", {}), srg=evaluation.get("srg", {}),
         curves=DropCurves.read_csv(curves_path) if curves_path.is_file() else None,
         source=str(path))
 
@@ -80,6 +86,7 @@ class TableRow:
     accuracy: tuple[float, float]  # percent
     auc: tuple[float, float] | None
     curve: tuple[list[float], list[float]] | None  # mean and std of the drop curve (auc method)
+    srg: tuple[float, float] | None = None
 
 
 def aggregate(records: list[RunRecord], auc_method: str = "grad") -> list[TableRow]:
@@ -90,6 +97,7 @@ def aggregate(records: list[RunRecord], auc_method: str = "grad") -> list[TableR
     order = {m: i for i, m in enumerate(METHODS)}
     for (dataset, method), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], order.get(kv[0][1], 9))):
         aucs = [r.auc[auc_method] for r in rs if auc_method in r.auc]
+        gains = [r.srg[auc_method] for r in rs if auc_method in r.srg]
         curves = [r.curves.accuracy[auc_method] for r in rs
                   if r.curves is not None and auc_method in r.curves.accuracy]
         curve = None
@@ -101,7 +109,8 @@ def aggregate(records: list[RunRecord], auc_method: str = "grad") -> list[TableR
             dataset, method, len(rs), max(r.num_test for r in rs),
             {key: _mean_std([float(r.k[key]) for r in rs]) for key in ("min", "median", "max")},
             _mean_std([100.0 * r.accuracy for r in rs]),
-            _mean_std(aucs) if len(aucs) == len(rs) else None, curve))
+            _mean_std(aucs) if len(aucs) == len(rs) else None, curve,
+            _mean_std(gains) if len(gains) == len(rs) else None))
     return rows
 
 
@@ -116,13 +125,17 @@ def _count(n: int) -> str:
 def markdown_table(rows: list[TableRow]) -> str:
     out = []
     for dataset in dict.fromkeys(r.dataset for r in rows):
-        out.append(f"{dataset} | # Test | Min(K) | Median(K) | Max(K) | Accuracy | AUC | runs")
-        out.append("---|---|---|---|---|---|---|---")
-        for r in (r for r in rows if r.dataset == dataset):
+        these = [r for r in rows if r.dataset == dataset]
+        with_srg = any(r.srg for r in these)
+        out.append(f"{dataset} | # Test | Min(K) | Median(K) | Max(K) | Accuracy | AUC | "
+                   + ("SRG | " if with_srg else "") + "runs")
+        out.append("---|" * (7 + with_srg) + "---")
+        for r in these:
             k = " | ".join(_pm(*r.k[key], r.runs, 0) for key in ("min", "median", "max"))
             auc = _pm(*r.auc, r.runs) if r.auc else "-"
+            gain = ((_pm(*r.srg, r.runs) if r.srg else "-") + " | ") if with_srg else ""
             out.append(f"{METHODS.get(r.method, r.method)} | {_count(r.num_test)} | {k} | "
-                       f"{_pm(*r.accuracy, r.runs, unit='%')} | {auc} | {r.runs}")
+                       f"{_pm(*r.accuracy, r.runs, unit='%')} | {auc} | {gain}{r.runs}")
         out.append("")
     return "\n".join(out).rstrip() + "\n"
 
@@ -133,10 +146,11 @@ def write_csv(rows: list[TableRow], path: str | Path) -> Path:
         w = csv.writer(f)
         w.writerow(["dataset", "method", "runs", "num_test", "k_min_mean", "k_min_std",
                     "k_median_mean", "k_median_std", "k_max_mean", "k_max_std",
-                    "accuracy_mean", "accuracy_std", "auc_mean", "auc_std"])
+                    "accuracy_mean", "accuracy_std", "auc_mean", "auc_std", "srg_mean", "srg_std"])
         for r in rows:
             w.writerow([r.dataset, r.method, r.runs, r.num_test,
                         *(f"{v:.4f}" for key in ("min", "median", "max") for v in r.k[key]),
                         *(f"{v:.4f}" for v in r.accuracy),
-                        *((f"{v:.4f}" for v in r.auc) if r.auc else ("", ""))])
+                        *((f"{v:.4f}" for v in r.auc) if r.auc else ("", "")),
+                        *((f"{v:.4f}" for v in r.srg) if r.srg else ("", ""))])
     return path

@@ -1,10 +1,40 @@
-"""Ray Train callbacks that run on the controller, the one process that writes to MLflow."""
+"""Ray Train callbacks that run on the controller, the one process that writes to MLflow and
+tells the driver what each epoch did."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from ray.train import UserCallback
 
 from ..tracking import MlflowRun
+from ..training.trainer import format_epoch
+
+
+def epoch_lines(flat: dict[str, Any], epochs: int) -> list[str]:
+    """The console lines of one reported epoch (a resume note first, when it is the first epoch
+    after a restart)."""
+    m = dict(flat, epoch=int(flat["epoch"]), k={"min": int(flat["k_min"]), "median": flat["k_median"],
+                      "max": int(flat["k_max"]), "mean_fraction": flat["k_mean_fraction"]})
+    lines = []
+    if "resumed_after" in flat:
+        lines.append(f"resumed after epoch {int(flat['resumed_after'])} on "
+                     f"{int(flat['workers'])} worker(s)")
+    return lines + [format_epoch(m, epochs)]
+
+
+class EpochRelay(UserCallback):
+    """Puts each reported epoch's console lines on a queue the driver prints from: Ray's own
+    forwarding of worker output (per-report dumps, prefixes, colours) stays off."""
+
+    def __init__(self, queue, epochs: int):
+        self.queue, self.epochs = queue, epochs
+
+    def after_report(self, run_context, metrics, checkpoint) -> None:
+        first = metrics[0] if metrics else {}
+        if "epoch" in first:
+            for line in epoch_lines(first, self.epochs):
+                self.queue.put(line)
 
 
 class MlflowEpochLogger(UserCallback):

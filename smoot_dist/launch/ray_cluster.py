@@ -41,10 +41,11 @@ def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
                         f"it to run a local Ray") from None
 
 
-def connect(address: str | None = None, cpus: float = 0) -> str:
+def connect(address: str | None = None, cpus: float = 0, verbose: bool = False) -> str:
     """Join the cluster at `address` / $RAY_ADDRESS, or start a local one (127.0.0.1 only) with
     at least `cpus` logical CPUs (a streamed run's decode tasks need CPUs beyond its workers';
-    they share the machine's cores); returns what it connected to, in words."""
+    they share the machine's cores); returns what it connected to, in words. Unless `verbose`,
+    what Ray's processes print stays in Ray's log files (the job prints what it has to say)."""
     prefer_loopback_ray(address)
     import ray  # first import here, after prefer_loopback_ray
 
@@ -56,7 +57,7 @@ def connect(address: str | None = None, cpus: float = 0) -> str:
         _check_reachable(address)
     try:
         if address:
-            ray.init(address=address, log_to_driver=True, logging_level="WARNING")
+            ray.init(address=address, log_to_driver=verbose, logging_level="WARNING")
             return f"Ray cluster at {address}"
         # Ray turns token authentication on for a new local cluster and says so on stderr,
         # which is kept for the one line a user error gets.
@@ -66,6 +67,7 @@ def connect(address: str | None = None, cpus: float = 0) -> str:
         pythonpath = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
         # The dashboard (on 127.0.0.1) serves the state API that Ray Train's controller polls.
         ray.init(address="local", _node_ip_address="127.0.0.1", include_dashboard=True,
+                 log_to_driver=verbose,
                  num_cpus=max(os.cpu_count() or 1, math.ceil(cpus)),
                  dashboard_host="127.0.0.1",
                  object_store_memory=200 * 1024 * 1024, logging_level="WARNING",

@@ -22,7 +22,9 @@ from ..training.checkpoint import load_checkpoint
 from ..training.outcome import TrainingOutcome
 from ..training.trainer import EpochHook, TrainingDiverged
 from ..tracking import MlflowRun
-from .ray_callbacks import MlflowEpochLogger
+from ray.util.queue import Queue
+
+from .ray_callbacks import EpochRelay, MlflowEpochLogger
 from .ray_cluster import connect
 from .ray_worker import worker_loop
 
@@ -60,6 +62,63 @@ def _explained(err: BaseException) -> UserError | None:
     return None
 
 
+class _EpochPrinter:
+    """While the run is fitted, a thread prints the lines the controller's EpochRelay queues: one
+    line per epoch on the driver's console, whatever the number of workers; with `epochs`, under
+    a bar over the epochs with its ETA (show_progress decided it is a terminal)."""
+
+    def __init__(self, queue, epochs: int = 0):
+        self.queue, self.bar = queue, None
+        if queue is not None and epochs:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=epochs, unit="epoch", desc="training", leave=False)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            self._print(timeout=0.5)
+
+    def _print(self, timeout: float | None) -> bool:
+        from ray.util.queue import Empty
+
+        try:
+            line = self.queue.get(timeout=timeout) if timeout else self.queue.get_nowait()
+        except Empty:
+            return False
+        except Exception:  # the queue's actor gone (Ray shutting down): nothing more to print
+            self.stop.set()
+            return False
+        if self.bar is None:
+            print(line, flush=True)
+        else:
+            self.bar.write(line)
+            if line.startswith("epoch "):
+                self.bar.n = int(line.split()[1].split("/")[0])
+                self.bar.refresh()
+        return True
+
+    def __enter__(self):
+        if self.queue is not None:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.queue is None:
+            return
+        self.stop.set()
+        self.thread.join()
+        while self._print(timeout=None):  # what was queued after the thread's last look
+            pass
+        if self.bar is not None:
+            self.bar.close()
+        try:
+            ray.kill(self.queue.actor)
+        except Exception:
+            pass
+
+
 def _scaling(run) -> ScalingConfig:
     """Fixed, or elastic between MIN and MAX workers: Ray Train restarts the worker group at
     another size when capacity appears or goes, and every restart resumes from the latest
@@ -87,6 +146,9 @@ def run_with_ray(cfg: JobConfig, spec: RunSpec, tracker: MlflowRun | None,
           flush=True)
     # The workers need the experiment only; the progress bar is the driver's business.
     worker_cfg = replace(pin_data_root(cfg), run=replace(run, progress=False))
+    # The epoch lines come from the controller, through a queue (unless Ray forwards everything)
+    relay = None if run.verbose else Queue(actor_options={"num_cpus": 0})
+    relays = [EpochRelay(relay, cfg.train.epochs)] if relay is not None else []
     trainer = _Trainer(
         worker_loop,
         train_loop_config={"cfg": worker_cfg, "epoch_hooks": tuple(epoch_hooks),
@@ -101,13 +163,16 @@ def run_with_ray(cfg: JobConfig, spec: RunSpec, tracker: MlflowRun | None,
                                          controller_failure_limit=run.max_failures),
             # Ray Train's INFO lines repeat every report's metrics; our epoch lines say it once.
             logging_config=LoggingConfig(log_level="WARNING"),
-            callbacks=([MlflowEpochLogger(tracker)] if tracker is not None else []) + list(callbacks)),
+            callbacks=([MlflowEpochLogger(tracker)] if tracker is not None else []) + relays
+            + list(callbacks)),
     )
+
     # Ray Train takes over Ctrl-C in the main thread only (Tune trials run in others).
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.getsignal(signal.SIGINT)
     try:
-        result = trainer.fit()
+        with _EpochPrinter(relay, cfg.train.epochs if run.progress else 0):
+            result = trainer.fit()
     except BaseException as err:
         if trainer.interrupted:  # the abort ends the controller: its errors are no news
             raise KeyboardInterrupt from None

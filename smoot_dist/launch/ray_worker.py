@@ -59,18 +59,23 @@ def worker_loop(config: dict[str, Any]) -> None:
         from .ray_data_stream import StreamBatches
 
         stream = StreamBatches(cfg, rank, world, device)
+    # Epoch lines reach the console through the driver (launch/ray_callbacks.py EpochRelay);
+    # with --verbose the workers print them too, as Ray forwards everything then.
+    log = print if cfg.run.verbose else (lambda line: None)
     trainer = Trainer(cfg, rank=rank, world_size=world, device=device,
                       wrap_model=ray.train.torch.prepare_model, all_reduce=all_reduce_sum,
-                      epoch_hooks=config.get("epoch_hooks", ()), train_batches=stream)
+                      epoch_hooks=config.get("epoch_hooks", ()), train_batches=stream, log=log)
     history: list[dict[str, Any]] = []
     resumes: list[dict[str, Any]] = []
     with _resume_folder(config.get("resume_from"), trainer.uses_mask) as folder:
         if folder is not None:  # re-shards k; the digest is of the state gathered back
             history, resumes = restore(trainer, folder, workers=world,
                                        k_global=lambda: gather_k(trainer))
+    # the first epoch reported after a restart says so (the driver prints the note)
+    note = {"resumed_after": float(trainer.epoch)} if resumes else {}
     if resumes and rank == 0:
-        print(f"resumed after epoch {trainer.epoch} on {world} worker(s); mask state sha256 "
-              f"{(resumes[-1]['k_sha256'] or '-')[:16]}", flush=True)
+        log(f"resumed after epoch {trainer.epoch} on {world} worker(s); mask state sha256 "
+            f"{(resumes[-1]['k_sha256'] or '-')[:16]}")
     while trainer.epoch < cfg.train.epochs:
         try:
             metrics = trainer.run_epoch()
@@ -79,11 +84,12 @@ def worker_loop(config: dict[str, Any]) -> None:
             # last good checkpoint stays the latest. Raising would make Ray retry, and a retry
             # replays the same epoch into the same NaN; the driver sees the short history.
             if rank == 0:
-                print(f"error: {err}", flush=True)
+                log(f"error: {err}")  # the driver reports it, from the short history
             return
         history.append(metrics)
         k = gather_k(trainer) if trainer.uses_mask else None
-        flat = flat_epoch_metrics(metrics)
+        flat = {**flat_epoch_metrics(metrics), **note}
+        note = {}
         if rank == 0:
             with tempfile.TemporaryDirectory() as folder:
                 save_checkpoint(folder, trainer.state_dict(), k, history, {"resumes": resumes})

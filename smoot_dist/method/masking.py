@@ -25,6 +25,13 @@ def lowest_saliency_mask(saliency: torch.Tensor, counts: torch.Tensor) -> torch.
     return torch.empty_like(in_sorted_order).scatter_(1, order, in_sorted_order)
 
 
+def random_mask(counts: torch.Tensor, num_pixels: int) -> torch.Tensor:
+    """Boolean (B, P): True at counts[i] pixels of row i drawn uniformly at random (without
+    replacement), from the global torch generator, which the Trainer seeds per epoch and rank."""
+    scores = torch.rand(counts.numel(), num_pixels, device=counts.device)
+    return lowest_saliency_mask(scores, counts)
+
+
 def fill_values(x: torch.Tensor, fill: str) -> torch.Tensor:
     """What replaces masked pixels, broadcastable to x (B, C, H, W).
 

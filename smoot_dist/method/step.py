@@ -1,4 +1,5 @@
-"""One training step's loss for each method: traditional, SGT, SMOOT (docs/method.md)."""
+"""One training step's loss for each method: traditional, SGT, SMOOT and the random-mask
+ablation (docs/method.md)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from torch import nn
 from ..config import MethodConfig
 from .controller import update_k
 from .loss import saliency_guided_loss
-from .masking import apply_mask, lowest_saliency_mask, mask_counts
+from .masking import apply_mask, lowest_saliency_mask, mask_counts, random_mask
 from .saliency import input_saliency
 
 
@@ -39,8 +40,12 @@ def method_step(cfg: MethodConfig, model: nn.Module, plain_model: nn.Module,
         ce = F.cross_entropy(logits, y)
         return StepResult(ce, ce.detach(), torch.zeros_like(ce).detach(), logits.detach(), None)
 
-    saliency = input_saliency(plain_model, x, y, use_abs=cfg.saliency_abs)
-    mask = lowest_saliency_mask(saliency, mask_counts(k, saliency.shape[1]))
+    num_pixels = x.shape[2] * x.shape[3]
+    if cfg.name == "random_mask":  # SGT's loss and k0; which pixels are masked is left to chance
+        mask = random_mask(mask_counts(k, num_pixels), num_pixels)
+    else:
+        saliency = input_saliency(plain_model, x, y, use_abs=cfg.saliency_abs)
+        mask = lowest_saliency_mask(saliency, mask_counts(k, num_pixels))
     x_masked = apply_mask(x, mask, cfg.fill)
     if fuse:
         logits, masked_logits = model(torch.cat([x, x_masked])).float().split(x.shape[0])

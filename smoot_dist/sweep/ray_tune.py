@@ -59,8 +59,32 @@ def _trial(config: dict[str, Any]) -> None:
                  epoch_hooks=[ObjectiveHook(sweep["objective"], sweep["objective_images"])])
 
 
+class TrialLines(tune.Callback):
+    """One console line per finished trial (Tune's own status tables stay off)."""
+
+    def __init__(self, searched: list[str], num_samples: int):
+        self.searched, self.num_samples, self.done = searched, num_samples, 0
+
+    def _params(self, trial) -> str:
+        return " ".join(f"{name}={trial.config.get(name)!r:.8}" for name in self.searched)
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        self.done += 1
+        r = trial.last_result or {}
+        objective = r.get("objective")
+        shown = f"{objective:.4g}" if isinstance(objective, (int, float)) else "-"
+        print(f"trial {self.done}/{self.num_samples} {trial.trial_id}: {self._params(trial)} -> "
+              f"objective {shown} after {int(r.get('epoch', 0))} epoch(s)", flush=True)
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        self.done += 1
+        print(f"trial {self.done}/{self.num_samples} {trial.trial_id}: {self._params(trial)} -> "
+              f"failed (see {trial.path or 'its Ray logs'})", flush=True)
+
+
 def run_trials(space: SearchSpace, sweep: dict[str, Any], *, num_samples: int, max_concurrent: int,
-              epochs: int, seed: int | None, storage_path: str) -> tune.ResultGrid:
+               epochs: int, seed: int | None, storage_path: str,
+               verbose: bool = False) -> tune.ResultGrid:
     mode = MODES[sweep["objective"]]
     sweep = dict(sweep, searched=[d.name for d in space.searched],
                  fixed=[d.name for d in space.dimensions if not d.searched])
@@ -74,7 +98,9 @@ def run_trials(space: SearchSpace, sweep: dict[str, Any], *, num_samples: int, m
             scheduler=ASHAScheduler(metric="objective", mode=mode, time_attr="epoch",
                                     max_t=max(1, epochs), grace_period=1, reduction_factor=2),
             search_alg=tune.search.BasicVariantGenerator(random_state=seed)),
-        run_config=tune.RunConfig(name=sweep["id"], storage_path=storage_path, verbose=1),
+        run_config=tune.RunConfig(
+            name=sweep["id"], storage_path=storage_path, verbose=1 if verbose else 0,
+            callbacks=[TrialLines(sweep["searched"], num_samples)]),
     )
     return tuner.fit()
 

@@ -60,7 +60,8 @@ def run_sweep(cfg: JobConfig, space: SearchSpace, sweep_id: str) -> dict:
     load_splits(cfg.data)  # missing data fails here, not in every trial
     searched = [d.name for d in space.searched]
     print(f"{sweep_id}: {s.num_samples} trials of {', '.join(searched)} on "
-          f"{connect(cfg.run.ray_address)}; objective: {OBJECTIVES[s.objective][0]}", flush=True)
+          f"{connect(cfg.run.ray_address, verbose=cfg.run.verbose)}; objective: "
+          f"{OBJECTIVES[s.objective][0]}", flush=True)
     parent = None
     if uri:
         parent = MlflowRun.open(uri, sweep_id, None, cfg.tracking.experiment,
@@ -77,7 +78,7 @@ def run_sweep(cfg: JobConfig, space: SearchSpace, sweep_id: str) -> dict:
     try:
         results = run_trials(space, sweep, num_samples=s.num_samples,
                              max_concurrent=s.max_concurrent, epochs=cfg.train.epochs,
-                             seed=s.sweep_seed, storage_path=storage)
+                             seed=s.sweep_seed, storage_path=storage, verbose=cfg.run.verbose)
     except BaseException:
         if parent:
             parent.finish("FAILED")

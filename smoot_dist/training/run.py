@@ -25,6 +25,7 @@ from ..tracking import MlflowRun, check_tracking_uri, resolve_tracking_uri, ui_c
 from .checkpoint import checks_for, k_digest, mask_table_of, newest_intact
 from .outcome import TrainingOutcome
 from ..data.loader_choice import choose_loader
+from .final_evaluation import FinalEvaluation
 from .preflight import check_data_and_model, check_device, check_outputs
 from .summary import build_summary
 from .trainer import EpochHook
@@ -88,6 +89,8 @@ def run_training(cfg: JobConfig, *, tags: dict[str, str] | None = None,
     `tags` go on the MLflow run; `epoch_hooks` run on every rank after each epoch (a sweep's
     objective); `ray_callbacks` are extra Ray Train callbacks (Tune's report forwarding)."""
     start = time.perf_counter()
+    # every run ends with a saliency evaluation (after any hook that reports an objective)
+    epoch_hooks = (*epoch_hooks, FinalEvaluation(cfg.train.eval_images, cfg.train.seed))
     if cfg.tracking.enabled:
         check_tracking_uri(resolve_tracking_uri(cfg.tracking.uri))
     spec = locate_run(cfg)
@@ -102,7 +105,7 @@ def run_training(cfg: JobConfig, *, tags: dict[str, str] | None = None,
 
         data_cpus = cfg.data.data_cpus if loader == "stream" else 0
         cpus = 0 if cfg.run.use_gpu else cfg.run.workers + data_cpus
-        print(f"Ray: {connect(cfg.run.ray_address, cpus)}", flush=True)
+        print(f"Ray: {connect(cfg.run.ray_address, cpus, cfg.run.verbose)}", flush=True)
         check_resources(cfg.run.workers, cfg.run.use_gpu, data_cpus)
     # Everything checked: from here on the run exists (folder, MLflow run).
     with lock_run(spec):

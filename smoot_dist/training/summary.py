@@ -18,6 +18,8 @@ def build_summary(cfg: JobConfig, history: list[dict[str, Any]], **extra: Any) -
         "model": cfg.model.name,
         "test_accuracy": last["test_accuracy"],
         "k": {key: last["k"][key] for key in K_SUMMARY_KEYS},
+        # MoRF AUC (background fill) of the run's final evaluation (training/final_evaluation.py)
+        "auc": {key[4:]: last[key] for key in ("auc_grad", "auc_random") if key in last},
         "epochs": history,
         **extra,
         "config": cfg.to_dict(),
@@ -25,11 +27,14 @@ def build_summary(cfg: JobConfig, history: list[dict[str, Any]], **extra: Any) -
 
 
 def paper_row(summary: dict[str, Any]) -> str:
-    """`Method | #Test | Min(K) | Median(K) | Max(K) | Accuracy`, as in the paper's tables."""
+    """`Method | #Test | Min(K) | Median(K) | Max(K) | Accuracy | AUC`, as in the paper's tables
+    (AUC: Grad's MoRF AUC from the run's final evaluation, lower is better)."""
     k = summary["k"]
     n_test = summary.get("num_test")
     n_test_s = f"{n_test / 1000:g}K" if n_test and n_test >= 1000 else str(n_test or "-")
-    header = "Method | #Test | Min(K) | Median(K) | Max(K) | Accuracy"
+    header = "Method | #Test | Min(K) | Median(K) | Max(K) | Accuracy | AUC"
+    grad = summary.get("auc", {}).get("grad")
     row = (f"{METHODS.get(summary['method'], summary['method'])} | {n_test_s} | "
-           f"{k['min']} | {k['median']:g} | {k['max']} | {100 * summary['test_accuracy']:.2f}%")
+           f"{k['min']} | {k['median']:g} | {k['max']} | {100 * summary['test_accuracy']:.2f}% | "
+           + (f"{grad:.2f}" if grad is not None else "-"))
     return f"{header}\n{row}"

@@ -125,5 +125,6 @@ def test_a_run_grows_to_two_workers_when_a_node_joins(real_data_root, one_worker
         [(e, float(w)) for e, w in zip(range(1, 9), sizes)]
     assert [m.step for m in client.get_metric_history(summary["mlflow"]["run_id"],
                                                       "test_accuracy")] == list(range(1, 9))
-    print(f"\nelastic resize: {resized - joined:.1f} s from the node joining to training resumed "
-          f"on 2 workers (epochs on 1 worker: {sizes.count(1)})")
+    print(f"\nelastic resize: {resized - joined:.1f} s from the node joining to the first epoch "
+          f"finished on 2 workers (epochs on 1 worker: {sizes.count(1)}; an epoch on 2 workers: "
+          f"{summary['epochs'][-1]['epoch_time_s']:.1f} s)")

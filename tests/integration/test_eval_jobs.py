@@ -26,22 +26,31 @@ def test_reproduce_without_ray_or_mlflow(real_data_root, tmp_path):
     out = tmp_path / "out"
     r = run_job("reproduce.py", "--dataset", "fashion_mnist", "--epochs", "1", "--seeds", "1",
                 "--train-subset", "500", "--test-subset", "200", "--workers", "0",
+                "--methods", "traditional,sgt,smoot,random_mask",
                 "--no-tracking", "--attributions", "grad,random", "--storage-path",
                 str(tmp_path / "runs"), "--output-dir", str(out), "--no-progress",
                 env={"PYTHONPATH": str(blocked)})
     assert r.returncode == 0, r.stderr[-3000:]
     table = (out / "comparison.md").read_text()
-    for title in ("Traditional | 200 | 0 | 0 | 0 |", "SGT | 200 | 392 | 392 | 392 |", "SMOOT | 200 |"):
+    for title in ("Traditional | 200 | 0 | 0 | 0 |", "SGT | 200 | 392 | 392 | 392 |", "SMOOT | 200 |",
+                  "Random mask | 200 | 392 | 392 | 392 |", "| AUC | SRG | runs"):
         assert title in table, table
     rows = {row["method"]: row for row in csv.DictReader(open(out / "comparison.csv"))}
-    assert set(rows) == {"traditional", "sgt", "smoot"}
+    assert set(rows) == {"traditional", "sgt", "smoot", "random_mask"}
     for method, row in rows.items():
         run_dir = tmp_path / "runs" / next(p.name for p in (tmp_path / "runs").iterdir()
                                          if p.name.endswith(f"-{method}-s0"))
         summary = json.loads((run_dir / "summary.json").read_text())
-        auc = json.loads((run_dir / "evaluation" / "auc.json").read_text())["auc"]["grad"]
+        evaluation = json.loads((run_dir / "evaluation" / "auc.json").read_text())
+        auc = evaluation["auc"]["grad"]
         assert float(row["accuracy_mean"]) == pytest.approx(100 * summary["test_accuracy"], abs=1e-3)
         assert float(row["auc_mean"]) == pytest.approx(auc, abs=1e-3)
+        # SRG = AUC(LeRF) - AUC(MoRF), from both curves of the same evaluation
+        assert float(row["srg_mean"]) == pytest.approx(evaluation["lerf_auc"]["grad"] - auc, abs=1e-3)
+        # every run ends with its own Grad/Random MoRF AUC on the (200) test images: the same
+        # Grad AUC as the fuller evaluation of the same images
+        assert summary["auc"]["grad"] == pytest.approx(auc, abs=1e-6)
+        assert set(summary["auc"]) == {"grad", "random"}
     assert (out / "drop_curves_fashion_mnist.png").stat().st_size > 0
     assert (out / "saliency_maps_fashion_mnist.png").stat().st_size > 0
     assert "SMOOT |" in r.stdout  # the table is printed
@@ -59,7 +68,13 @@ def test_evaluate_and_compare_from_real_mlflow_runs(real_data_root, tmp_path):
                     "--run-name", f"{method}-{seed}", "--summary-json", str(path))
         assert r.returncode == 0, r.stderr[-2000:]
         summaries.append(json.loads(path.read_text()))
+        assert r.stdout.count("| Accuracy | AUC") == 1  # the final row carries the run's AUC
+        assert r.stdout.count("epoch 1/1 ") == 1 and "TrainingReport(" not in r.stdout + r.stderr
     client = MlflowClient(store)
+    for s in summaries:  # logged by the training run itself, on its last epoch
+        for key in ("auc_grad", "auc_random"):
+            [metric] = client.get_metric_history(s["mlflow"]["run_id"], key)
+            assert metric.step == 1 and metric.value == pytest.approx(s["auc"][key[4:]])
     for i, s in enumerate(summaries):
         # by folder for some, by MLflow run id (artifacts downloaded) for the others
         source = s["run_dir"] if i % 2 == 0 else s["mlflow"]["run_id"]
@@ -85,11 +100,38 @@ def test_evaluate_and_compare_from_real_mlflow_runs(real_data_root, tmp_path):
     assert " ± " in (out / "comparison.md").read_text()
 
 
+def test_evaluation_fanned_out_over_ray_equals_the_single_process_one(real_data_root, ray_cluster,
+                                                                   tmp_path):
+    summary = tmp_path / "s.json"
+    r = run_job("train.py", "--workers", "0", "--dataset", "fashion_mnist", "--epochs", "1",
+                "--train-subset", "500", "--test-subset", "300", "--no-tracking", "--eval-images",
+                "0", "--storage-path", str(tmp_path / "runs"), "--summary-json", str(summary))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads(summary.read_text())["auc"] == {}  # --eval-images 0: no final evaluation
+    run_dir = json.loads(summary.read_text())["run_dir"]
+    results = {}
+    for workers in ("0", "2"):
+        # noisy methods and ROAD's noise included: every draw is seeded per batch
+        r = run_job("evaluate.py", run_dir, "--methods", "grad,smoothgrad,random", "--order",
+                    "morf,lerf", "--removal-fill", "road", "--batch-size", "64", "--workers",
+                    workers, "--ray-address", ray_cluster["address"], "--no-tracking",
+                    "--output-dir", str(tmp_path / workers), env=ray_cluster["env"])
+        assert r.returncode == 0, r.stderr[-3000:]
+        results[workers] = json.loads((tmp_path / workers / "auc.json").read_text())
+    for key in ("accuracy", "lerf_accuracy", "auc", "lerf_auc", "srg"):
+        assert results["0"][key] == results["2"][key], key
+    assert results["2"]["workers"] == 2 and results["0"]["num_images"] == 300
+
+
 def test_evaluate_rejects_unknown_methods_and_runs(tmp_path):
     r = run_job("evaluate.py", str(tmp_path), "--methods", "grad,lime")
     assert r.returncode == 2 and "unknown attribution method 'lime'" in r.stderr
     r = run_job("evaluate.py", "no-such-run", env={"SMOOT_HOME": str(tmp_path)})
     assert r.returncode == 2 and "neither a run folder" in r.stderr
+    r = run_job("evaluate.py", str(tmp_path), "--order", "morf,sideways")
+    assert r.returncode == 2 and "unknown removal order(s) sideways" in r.stderr
+    r = run_job("evaluate.py", str(tmp_path), "--removal-fill", "blur")
+    assert r.returncode == 2 and "unknown --removal-fill 'blur'" in r.stderr
     assert "Traceback" not in r.stderr
 
 

@@ -33,6 +33,11 @@ def test_ray_job_submit_trains_and_tracks(real_data_root, ray_cluster, tmp_path)
     summary = json.loads((tmp_path / "s.json").read_text())
     assert summary["workers"] == 2 and len(summary["epochs"]) == 2
     assert summary["test_accuracy"] >= 0.65  # measured 0.72 here (2 epochs, 2 workers)
+    # the run's own saliency evaluation, on the workers (2000 test images, sharded): Grad's
+    # MoRF AUC well below Random's
+    assert summary["epochs"][-1]["auc_images"] == 2000
+    assert summary["auc"]["grad"] < summary["auc"]["random"] - 5
+    assert "| Accuracy | AUC" in r.stdout
 
     client = MlflowClient(store)
     runs = client.search_runs([client.get_experiment_by_name("smoot_dist").experiment_id])
@@ -50,6 +55,9 @@ def test_ray_job_submit_trains_and_tracks(real_data_root, ray_cluster, tmp_path)
     assert (last["min"], last["median"], last["max"]) == (counts.min(), np.median(counts), counts.max())
     assert last["mean_fraction"] == pytest.approx(float(k.double().mean()), rel=1e-9)
     assert client.get_metric_history(run_id, "k_max")[-1].value == counts.max()
+    for key in ("auc_grad", "auc_random"):
+        assert [(m.step, m.value) for m in client.get_metric_history(run_id, key)] == \
+            [(2, summary["auc"][key[4:]])]
 
 
 def test_resume_on_another_worker_count(real_data_root, ray_cluster, tmp_path):
@@ -60,6 +68,12 @@ def test_resume_on_another_worker_count(real_data_root, ray_cluster, tmp_path):
     first = run_job("train.py", *common, "--workers", "2", "--epochs", "1",
                     "--summary-json", str(tmp_path / "s1.json"), env=ray_cluster["env"])
     assert first.returncode == 0, first.stderr[-3000:]
+    # a quiet console: each epoch once (from the driver), none of Ray's report dumps, internal
+    # warnings or colour codes
+    console = first.stdout + first.stderr
+    assert first.stdout.count("epoch 1/1 ") == 1
+    for noise in ("TrainingReport(", "core_worker.cc", "\x1b[", "RayTrainWorker"):
+        assert noise not in console, noise
     s1 = json.loads((tmp_path / "s1.json").read_text())
     checkpointed = k_digest(read_mask_parquet(tmp_path / "resumable" / "mask_state.parquet", 2000))
 
@@ -69,6 +83,7 @@ def test_resume_on_another_worker_count(real_data_root, ray_cluster, tmp_path):
     s2 = json.loads((tmp_path / "s2.json").read_text())
     # The state re-sharded from 2 workers to 1 and gathered back is the checkpointed one, bit for bit.
     assert s2["resumes"] == [{"epoch": 1, "workers": 1, "k_sha256": checkpointed}]
+    assert "resumed after epoch 1 on 1 worker(s)\nepoch 2/2 " in second.stdout
     assert [e["epoch"] for e in s2["epochs"]] == [1, 2]
     assert s2["epochs"][0] == s1["epochs"][0]  # epoch 1 is carried over, not re-run
     assert s2["mlflow"]["run_id"] == s1["mlflow"]["run_id"]  # one MLflow run across the restart

@@ -23,6 +23,11 @@ def test_two_trial_sweep_tracks_each_trial_and_its_best_config_trains(real_data_
         "--sweep-seed", "0", "--tracking-uri", store, "--storage-path", str(tmp_path / "runs"),
         "--ray-address", ray_cluster["address"], "--output-dir", str(out), env=ray_cluster["env"])
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    # a quiet console: one line per finished trial, no status tables, no Ray report dumps
+    finished = [line for line in r.stdout.splitlines() if line.startswith("trial ")]
+    assert len(finished) == 2 and all(" -> objective " in line for line in finished), r.stdout
+    for noise in ("TrainingReport(", "Trial status", "== Status ==", "\x1b["):
+        assert noise not in r.stdout + r.stderr, noise
     rows = list(csv.DictReader(open(out / "trials.csv")))
     assert len(rows) == 2 and all(row["error"] == "" for row in rows)
     for row in rows:

@@ -64,3 +64,45 @@ def test_random_fill_stays_in_each_samples_range():
     # and it spreads over the range rather than sitting at one end
     span = (values.flatten(1).amax(1) - values.flatten(1).amin(1)) / (hi - lo).flatten()
     assert (span > 0.9).all()
+
+
+def test_the_random_mask_method_masks_round_k0_p_random_pixels_not_the_least_salient():
+    import torch.nn.functional as F
+    from torch import nn
+
+    from smoot_dist.config import MethodConfig
+    from smoot_dist.method import step as step_module
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 3))
+    x = torch.randn(16, 1, 8, 8)
+    y = torch.randint(0, 3, (16,))
+    k = torch.full((16,), 0.3)
+    masks = []
+    real_apply = step_module.apply_mask
+
+    def spy(x_, mask, fill):
+        masks.append(mask)
+        return real_apply(x_, mask, fill)
+
+    step_module.apply_mask = spy
+    try:
+        out = step_module.method_step(MethodConfig(name="random_mask", fill="background"), model,
+                                      model, x, y, k)
+        step_module.method_step(MethodConfig(name="sgt", fill="background"), model, model, x, y, k)
+    finally:
+        step_module.apply_mask = real_apply
+    random_mask, saliency_mask = masks
+    assert random_mask.sum(1).tolist() == [19] * 16  # round(0.3 * 64)
+    assert out.new_k is None  # k stays k0, as in SGT
+    assert not torch.equal(random_mask, saliency_mask)  # not the lowest-saliency pixels
+    # uniform: over many draws every pixel is masked about k0 of the time
+    from smoot_dist.method.masking import random_mask as draw
+
+    freq = torch.stack([draw(torch.full((64,), 19), 64) for _ in range(200)]).float().mean((0, 1))
+    assert freq.sub(19 / 64).abs().max() < 0.05
+    # its loss is SGT's loss form: CE on the clean batch plus lambda * KL to the masked one
+    logits, masked = model(x), model(torch.where(random_mask.view(16, 1, 8, 8), x.flatten(1).amin(1).view(-1, 1, 1, 1), x))
+    ce = F.cross_entropy(logits, y)
+    kl = F.kl_div(F.log_softmax(masked, 1), F.log_softmax(logits, 1), reduction="batchmean", log_target=True)
+    assert torch.allclose(out.ce, ce) and torch.allclose(out.loss, ce + kl, atol=1e-5)

@@ -1,0 +1,25 @@
+"""What the driver prints for a reported epoch (the workers' own printing is off)."""
+
+from smoot_dist.launch.ray_callbacks import epoch_lines
+from smoot_dist.tracking import flat_epoch_metrics
+from smoot_dist.training.trainer import format_epoch
+
+
+def _metrics(epoch):
+    return {"epoch": epoch, "workers": 2, "train_ce": 1.5, "train_kl": 0.25, "train_accuracy": 0.5,
+            "test_accuracy": 0.625, "test_loss": 1.0, "epoch_time_s": 3.25,
+            "k": {"min": 340, "median": 389.5, "max": 419, "mean_fraction": 0.49,
+                  "share_at_min": 0.0, "share_at_max": 0.0, "n": 3000}}
+
+
+def test_a_reported_epoch_prints_as_the_in_process_line():
+    flat = flat_epoch_metrics(_metrics(3))  # what ray.train.report carries: floats
+    assert epoch_lines(flat, 5) == [format_epoch(_metrics(3), 5)]
+    assert epoch_lines(flat, 5)[0].startswith("epoch 3/5  ce 1.5000")
+    assert "K min/med/max 340/389.5/419" in epoch_lines(flat, 5)[0]
+
+
+def test_the_first_epoch_after_a_restart_says_so_first():
+    flat = {**flat_epoch_metrics(_metrics(4)), "resumed_after": 3.0}
+    assert epoch_lines(flat, 5)[0] == "resumed after epoch 3 on 2 worker(s)"
+    assert epoch_lines(flat, 5)[1].startswith("epoch 4/5 ")
