@@ -104,7 +104,7 @@ def test_evaluation_fanned_out_over_ray_equals_the_single_process_one(real_data_
                                                                    tmp_path):
     summary = tmp_path / "s.json"
     r = run_job("train.py", "--workers", "0", "--dataset", "fashion_mnist", "--epochs", "1",
-                "--train-subset", "500", "--test-subset", "300", "--no-tracking", "--eval-images",
+                "--train-subset", "500", "--test-subset", "120", "--no-tracking", "--eval-images",
                 "0", "--storage-path", str(tmp_path / "runs"), "--summary-json", str(summary))
     assert r.returncode == 0, r.stderr[-2000:]
     assert json.loads(summary.read_text())["auc"] == {}  # --eval-images 0: no final evaluation
@@ -112,15 +112,16 @@ def test_evaluation_fanned_out_over_ray_equals_the_single_process_one(real_data_
     results = {}
     for workers in ("0", "2"):
         # noisy methods and ROAD's noise included: every draw is seeded per batch
-        r = run_job("evaluate.py", run_dir, "--methods", "grad,smoothgrad,random", "--order",
-                    "morf,lerf", "--removal-fill", "road", "--batch-size", "64", "--workers",
+        r = run_job("evaluate.py", run_dir, "--test-subset", "120", "--methods",
+                    "grad,smoothgrad,random", "--order",
+                    "morf,lerf", "--removal-fill", "road", "--batch-size", "40", "--workers",
                     workers, "--ray-address", ray_cluster["address"], "--no-tracking",
                     "--output-dir", str(tmp_path / workers), env=ray_cluster["env"])
         assert r.returncode == 0, r.stderr[-3000:]
         results[workers] = json.loads((tmp_path / workers / "auc.json").read_text())
     for key in ("accuracy", "lerf_accuracy", "auc", "lerf_auc", "srg"):
         assert results["0"][key] == results["2"][key], key
-    assert results["2"]["workers"] == 2 and results["0"]["num_images"] == 300
+    assert results["2"]["workers"] == 2 and results["0"]["num_images"] == 120
 
 
 def test_evaluate_rejects_unknown_methods_and_runs(tmp_path):

@@ -116,7 +116,7 @@ def test_the_trainer_counts_each_sample_visited_once():
 
 
 def test_the_trainer_stops_an_epoch_that_visits_a_sample_twice():
-    with pytest.raises(VisitError, match="visited 32 of 64 samples exactly once \(64 visits"):
+    with pytest.raises(VisitError, match=r"visited 32 of 64 samples exactly once \(64 visits"):
         _trainer(_Duplicating).train_epoch()
 
 
