@@ -10,8 +10,9 @@
 # without a token; and a job's `python` is whatever is first on PATH. Here the cluster and every
 # client share one token, and the submit command names this project's interpreter.
 #
-# Settings (environment): SMOOT_HOME (default ~/smoot_dist; the cluster's files go to
-# $SMOOT_HOME/local-cluster), SMOOT_RAY_PORT (6379), SMOOT_DASHBOARD_PORT (8265),
+# Settings (environment): SMOOT_HOME (default ~/smoot_dist; the token and logs go to
+# $SMOOT_HOME/local-cluster; Ray's own files to /tmp/smoot-ray-<port>, as its socket paths must
+# stay under 107 characters), SMOOT_RAY_PORT (6379), SMOOT_DASHBOARD_PORT (8265),
 # SMOOT_RAY_CPUS (the cores + 1: streamed runs decode beside their workers).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -21,6 +22,7 @@ home="${SMOOT_HOME:-$HOME/smoot_dist}/local-cluster"
 port="${SMOOT_RAY_PORT:-6379}"
 dashboard="${SMOOT_DASHBOARD_PORT:-8265}"
 cpus="${SMOOT_RAY_CPUS:-$(( $(nproc) + 1 ))}"
+ray_temp="/tmp/smoot-ray-$port"
 
 free_port() {
   "$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -51,12 +53,12 @@ case "${1:-}" in
     RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 PATH="$repo/.venv/bin:$PATH" \
       setsid bash -c 'echo $$ > "$0/session"; exec "$1" start --head --node-ip-address=127.0.0.1 \
         --port="$2" --dashboard-host=127.0.0.1 --dashboard-port="$3" --include-dashboard=true \
-        --num-cpus="$4" --disable-usage-stats --temp-dir="$0/ray" $5 >"$0/start.log" 2>&1' \
-        "$home" "$ray" "$port" "$dashboard" "$cpus" "$extra" \
+        --num-cpus="$4" --disable-usage-stats --temp-dir="$6" $5 >"$0/start.log" 2>&1' \
+        "$home" "$ray" "$port" "$dashboard" "$cpus" "$extra" "$ray_temp" \
       || { echo "error: ray start failed; see $home/start.log" >&2; exit 2; }
     # Ready when the Jobs API takes a job: its agent registers some seconds after `ray start`.
     RAY_AUTH_MODE=token RAY_AUTH_TOKEN="$(cat "$home/token")" "$python" - "$dashboard" <<'PY' \
-      || { echo "error: the cluster's Jobs API did not come up; see $home/ray" >&2; exit 2; }
+      || { echo "error: the cluster's Jobs API did not come up; see $ray_temp" >&2; exit 2; }
 import sys, time
 from ray.job_submission import JobStatus, JobSubmissionClient
 
