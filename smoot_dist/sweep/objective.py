@@ -29,7 +29,9 @@ class ObjectiveHook:
 
     def __call__(self, trainer, metrics: dict[str, Any]) -> None:
         auc = None
-        if self.objective != "accuracy":
+        if self.objective != "accuracy" and "auc_grad" in metrics:
+            auc = metrics["auc_grad"]  # the run's closing evaluation (last epoch), more images
+        elif self.objective != "accuracy":
             from ..data.subset import balanced_subset
             from ..evaluation.drop import grad_auc
 

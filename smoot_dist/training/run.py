@@ -89,8 +89,9 @@ def run_training(cfg: JobConfig, *, tags: dict[str, str] | None = None,
     `tags` go on the MLflow run; `epoch_hooks` run on every rank after each epoch (a sweep's
     objective); `ray_callbacks` are extra Ray Train callbacks (Tune's report forwarding)."""
     start = time.perf_counter()
-    # every run ends with a saliency evaluation (after any hook that reports an objective)
-    epoch_hooks = (*epoch_hooks, FinalEvaluation(cfg.train.eval_images, cfg.train.seed))
+    # every run ends with a saliency evaluation; first, so that a sweep's objective on the last
+    # epoch uses that AUC (the one logged as auc_grad)
+    epoch_hooks = (FinalEvaluation(cfg.train.eval_images, cfg.train.seed), *epoch_hooks)
     if cfg.tracking.enabled:
         check_tracking_uri(resolve_tracking_uri(cfg.tracking.uri))
     spec = locate_run(cfg)
