@@ -121,12 +121,14 @@ def _load_image_folder(cfg: DataConfig, location: str
     return spec, tensors(train, layout.train), tensors(test, layout.test)
 
 
-def _load_parquet(cfg: DataConfig, location: str, with_train: bool = True
+def _load_parquet(cfg: DataConfig, location: str, with_train: bool = True,
+                  description: dict | None = None
                   ) -> tuple[DatasetSpec, ImageTensors | None, ImageTensors]:
-    """Parquet shards made by jobs/prepare_data.py, read whole (the train split only if asked)."""
+    """Parquet shards made by jobs/prepare_data.py, read whole (the train split only if asked);
+    `description`: the dataset's, when the caller has read it already."""
     from . import parquet_shards as shards
 
-    description = shards.describe(location)
+    description = description or shards.describe(location)
     spec = _user_spec(cfg, location, description["channels"], description["image_size"],
                       tuple(description["classes"]), description["mean"], description["std"])
     split = lambda name: ImageTensors(*map(torch.from_numpy,  # noqa: E731
@@ -150,8 +152,9 @@ def load_splits(cfg: DataConfig, train: bool = True) -> Splits:
                               f"it with jobs/prepare_data.py, or use --data-loader memory")
         from .parquet_shards import check_split, describe
 
-        spec, train, test = _load_parquet(cfg, location, with_train=False)
-        rows = check_split(location, "train", describe(location))  # the footers, not the images
+        description = describe(location)
+        spec, train, test = _load_parquet(cfg, location, with_train=False, description=description)
+        rows = check_split(location, "train", description)  # the footers, not the images
     elif kind == "imagefolder":
         spec, train, test = _load_image_folder(cfg, location)
     elif kind == "parquet":
