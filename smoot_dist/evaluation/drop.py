@@ -175,7 +175,3 @@ def sharded_auc(model: nn.Module, shard: ImageTensors, total: int, spec: Dataset
     correct = all_reduce(correct)
     return auc((100.0 * correct / total).tolist())
 
-
-def grad_auc(model: nn.Module, shard: ImageTensors, total: int, spec: DatasetSpec,
-             all_reduce: Callable[[torch.Tensor], torch.Tensor], batch_size: int = 500) -> float:
-    return sharded_auc(model, shard, total, spec, all_reduce, "grad", batch_size)

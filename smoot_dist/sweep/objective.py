@@ -33,13 +33,13 @@ class ObjectiveHook:
             auc = metrics["auc_grad"]  # the run's closing evaluation (last epoch), more images
         elif self.objective != "accuracy":
             from ..data.subset import balanced_subset
-            from ..evaluation.drop import grad_auc
+            from ..evaluation.drop import sharded_auc
 
             test = trainer.splits.test
             n = min(self.images, len(test))
             if self._shard is None:
                 sample = balanced_subset(test.labels, n, trainer.spec.num_classes, "test")
                 self._shard = test.select(sample[trainer.rank::trainer.world_size])
-            auc = grad_auc(trainer.model, self._shard, n, trainer.spec, trainer.all_reduce)
+            auc = sharded_auc(trainer.model, self._shard, n, trainer.spec, trainer.all_reduce, "grad")
             metrics["auc_grad"] = auc
         metrics["objective"] = objective_value(self.objective, metrics["test_accuracy"], auc)
