@@ -58,6 +58,7 @@ def connect(address: str | None = None, cpus: float = 0, verbose: bool = False) 
     try:
         if address:
             ray.init(address=address, log_to_driver=verbose, logging_level="WARNING")
+            _quiet_driver_messages(verbose)
             return f"Ray cluster at {address}"
         # Ray turns token authentication on for a new local cluster and says so on stderr,
         # which is kept for the one line a user error gets.
@@ -72,12 +73,35 @@ def connect(address: str | None = None, cpus: float = 0, verbose: bool = False) 
                  dashboard_host="127.0.0.1",
                  object_store_memory=200 * 1024 * 1024, logging_level="WARNING",
                  runtime_env={"env_vars": {"PYTHONPATH": pythonpath}})
+        _quiet_driver_messages(verbose)
         return "a local Ray started by this job (127.0.0.1)"
     except (ConnectionError, RuntimeError, ValueError) as err:
         first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
         where = address or "a local Ray"
         raise UserError(f"cannot reach the Ray cluster at {where} ({first}); start it with "
                         f"`ray start --head`, or unset RAY_ADDRESS to run a local Ray") from None
+
+
+def _quiet_driver_messages(verbose: bool) -> None:
+    """log_to_driver=False keeps the workers' output off the console, but the driver also prints
+    what the raylet pushes to it ("(raylet) WARNING: 10 PYTHON worker processes have been
+    started ...", with colour codes even into a file). Those lines are in the raylet's own log
+    file already; unless `verbose`, the driver sends them to Python logging at DEBUG instead.
+    Ray has no setting for it: this replaces the function its message thread calls (private;
+    left alone when a Ray version lacks it)."""
+    if verbose:
+        return
+    from ray._private import worker as ray_worker
+
+    if not callable(getattr(ray_worker, "print_to_stdstream", None)):
+        return
+    log = logging.getLogger("smoot_dist.ray_driver_messages")
+
+    def to_debug_log(data, ignore_prefix: bool = False) -> None:
+        for line in data.get("lines", ()):
+            log.debug("(%s) %s", data.get("pid", "ray"), line)
+
+    ray_worker.print_to_stdstream = to_debug_log
 
 
 def check_resources(workers: int, use_gpu: bool, data_cpus: float = 0) -> None:

@@ -11,6 +11,7 @@ TuneReportCallback, and ASHA stops weak trials early on the per-epoch `objective
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 from ray import tune
@@ -86,6 +87,10 @@ def run_trials(space: SearchSpace, sweep: dict[str, Any], *, num_samples: int, m
                epochs: int, seed: int | None, storage_path: str,
                verbose: bool = False) -> tune.ResultGrid:
     mode = MODES[sweep["objective"]]
+    if not verbose:
+        # Tune's console reporter prints a configuration box and result paths even at verbose=0;
+        # its legacy reporter (Ray's documented switch) prints nothing at 0. TrialLines speaks.
+        os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
     sweep = dict(sweep, searched=[d.name for d in space.searched],
                  fixed=[d.name for d in space.dimensions if not d.searched])
     tuner = tune.Tuner(
@@ -94,10 +99,13 @@ def run_trials(space: SearchSpace, sweep: dict[str, Any], *, num_samples: int, m
         tune.with_resources(_trial, {"memory": 64 * 1024 ** 2}),
         param_space={**param_space(space), "sweep": sweep},
         tune_config=tune.TuneConfig(
-            num_samples=num_samples, max_concurrent_trials=max_concurrent,
+            num_samples=num_samples,
             scheduler=ASHAScheduler(metric="objective", mode=mode, time_attr="epoch",
                                     max_t=max(1, epochs), grace_period=1, reduction_factor=2),
-            search_alg=tune.search.BasicVariantGenerator(random_state=seed)),
+            # the variant generator limits concurrency itself (Tune ignores, with a warning,
+            # max_concurrent_trials beside it)
+            search_alg=tune.search.BasicVariantGenerator(random_state=seed,
+                                                         max_concurrent=max_concurrent)),
         run_config=tune.RunConfig(
             name=sweep["id"], storage_path=storage_path, verbose=1 if verbose else 0,
             callbacks=[TrialLines(sweep["searched"], num_samples)]),

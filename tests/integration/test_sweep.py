@@ -27,8 +27,8 @@ def test_two_trial_sweep_tracks_each_trial_and_its_best_config_trains(real_data_
     # a quiet console: one line per finished trial, no status tables, no Ray report dumps
     finished = [line for line in r.stdout.splitlines() if re.match(r"trial \d+/2 ", line)]
     assert len(finished) == 2 and all(" -> objective " in line for line in finished), r.stdout
-    # (still there: Tune's configuration box and raylet warnings; issue 13's notes)
-    for noise in ("TrainingReport(", "Trial status", "== Status =="):
+    for noise in ("TrainingReport(", "Trial status", "== Status ==", "Configuration for experiment",
+                  "(raylet)", "\x1b[", "View detailed results", "max_concurrent_trials"):
         assert noise not in r.stdout + r.stderr, noise
     rows = list(csv.DictReader(open(out / "trials.csv")))
     assert len(rows) == 2 and all(row["error"] == "" for row in rows)
