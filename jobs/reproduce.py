@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Reproduce the paper's table for one dataset: three methods, several seeds, evaluated.
+"""Reproduce the paper's comparison: four methods, several seeds, evaluated; the results page.
 
 The job lives in smoot_dist/commands/reproduce.py; `--help` lists its settings.
 """

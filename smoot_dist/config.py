@@ -260,6 +260,20 @@ class ReproduceConfig:
     attributions: str = setting("grad,random", "attribution methods to evaluate (comma-separated, "
                                                "or all); the table's AUC is Grad's")
     output_dir: str | None = setting(None, "default: $SMOOT_HOME/reproductions/<dataset>-<time>")
+    protocol: str | None = setting(None, "a protocol of configs/reproduce/ (cpu | paper) or a YAML "
+                                         "file like them: scale, seeds, methods and datasets; "
+                                         "flags override it", metavar="NAME_OR_FILE")
+    datasets: str | None = setting(None, "datasets to reproduce, comma-separated (default: a "
+                                         "protocol's list, else --dataset; --dataset picks one)")
+    eval_images: int | None = setting(None, "saliency evaluation (AUC, SRG) on N class-balanced "
+                                            "test images (default: the whole test set, as the paper)",
+                                      ge=1, metavar="N")
+    report: str | None = setting(None, "write the results page here (e.g. docs/results.md), its "
+                                       "figures and per-dataset records in the folder beside it "
+                                       "(docs/results/)", metavar="PAGE.md")
+    id: str | None = setting(None, "the reproduction's id: runs are named repro-<id>-<dataset>-"
+                                   "<method>-s<seed>; an earlier id reuses its finished runs and "
+                                   "continues unfinished ones (default: <protocol>-<time>)")
 
 
 @dataclass

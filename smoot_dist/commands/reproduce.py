@@ -1,22 +1,31 @@
-"""Reproduce the paper's table for one dataset: train traditional, SGT, SMOOT and the random-mask
-ablation (--methods) with the dataset's Table 1 preset for several seeds, evaluate each
-(accuracy-drop AUC), print the table.
+"""Reproduce the paper's comparison: train traditional, SGT, SMOOT and the random-mask ablation
+(--methods) with each dataset's Table 1 preset for several seeds, evaluate each (accuracy-drop
+AUC and SRG, Grad), print the table; with --report, write the results page (tables beside the
+paper's, paired intervals for its claims, figures).
 
-  python jobs/reproduce.py --dataset fashion_mnist --epochs 1 --train-subset 4000
-  python jobs/reproduce.py --dataset mnist --epochs 100 --seeds 3 --workers 0 --device cuda \\
-      --attributions all --no-tracking                # one GPU, no Ray, no MLflow
+  python jobs/reproduce.py --protocol cpu --report docs/results.md    # both datasets, ~1 h each here
+  python jobs/reproduce.py --protocol cpu --dataset mnist --report docs/results.md
+  python jobs/reproduce.py --dataset fashion_mnist --epochs 1 --train-subset 4000 --eval-images 2000
+  python jobs/reproduce.py --protocol paper --report docs/results.md  # 100 epochs, 60k, one GPU
 
-Every run is a normal training run (its own folder and MLflow run, tagged reproduction=<id>);
-the table, curves and saliency figure go to --output-dir.
+A protocol (configs/reproduce/<name>.yaml) is a config file with the scale (train subset, epochs),
+the seeds, methods and datasets; flags override it. Every run is a normal training run (its own
+folder and MLflow run, tagged reproduction=<id>), named repro-<id>-<dataset>-<method>-s<seed>:
+the same command with `--id <id>` after an interruption reuses the finished runs and continues
+the others from their checkpoints. The table, curves and saliency figure also go to --output-dir.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import shlex
+import sys
 import time
 from pathlib import Path
 
-from ..cli import JobFlags, command
-from ..config import METHODS, JobConfig, merge, validate
+from ..cli import JobFlags, build_parser, overrides_from_args, run_cli, show_progress
+from ..config import METHODS, PRESET_DIR, JobConfig, build_config, merge, validate
+from ..data.registry import parse_dataset
 from ..errors import ConfigError
 
 FLAGS = JobFlags("reproduce.py", __doc__,
@@ -24,46 +33,137 @@ FLAGS = JobFlags("reproduce.py", __doc__,
                   ("run", "workers", "use_gpu", "storage_path", "progress"),
                   ("tracking", "uri", "enabled"), "reproduce"),
                  defaults={"train": {"epochs": 100}})  # the paper's schedule
+PROTOCOL_DIR = PRESET_DIR / "reproduce"
 
 
-def reproduce(cfg: JobConfig) -> int:
+def protocol_file(name: str) -> Path:
+    """A protocol's YAML: configs/reproduce/<name>.yaml, or a file path."""
+    named = PROTOCOL_DIR / f"{name}.yaml"
+    if named.is_file():
+        return named
+    path = Path(name).expanduser()
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        return path
+    known = ", ".join(sorted(p.stem for p in PROTOCOL_DIR.glob("*.yaml")))
+    raise ConfigError(f"unknown protocol {name!r}: choose one of {known} (configs/reproduce/), or "
+                      f"pass the path of a YAML file like them")
+
+
+def _split(text: str | None) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+def configs_from_args(argv: list[str] | None) -> tuple[list[JobConfig], str]:
+    """One config per dataset to reproduce (protocol < flags), and the protocol's name."""
+    args = build_parser(FLAGS).parse_args(argv)
+    overrides = overrides_from_args(FLAGS, args)
+    protocol = (overrides.get("reproduce") or {}).get("protocol")
+    config_file = str(protocol_file(protocol)) if protocol else None
+    base = build_config(config_file, overrides, FLAGS.defaults)
+    if "dataset" in (overrides.get("data") or {}):
+        datasets = [base.data.dataset]  # --dataset picks one (of the protocol's, or any)
+    else:
+        datasets = _split(base.reproduce.datasets) or [base.data.dataset]
+    cfgs = []
+    for dataset in datasets:
+        parse_dataset(dataset)  # an unknown name: one line
+        layer = {**overrides, "data": {**(overrides.get("data") or {}), "dataset": dataset}}
+        cfg = build_config(config_file, layer, FLAGS.defaults)
+        cfgs.append(dataclasses.replace(cfg, run=dataclasses.replace(
+            cfg.run, progress=show_progress(cfg.run.progress))))
+    return cfgs, Path(config_file).stem if config_file else "custom"
+
+
+def _methods(cfg: JobConfig) -> list[str]:
+    methods = _split(cfg.reproduce.methods)
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise ConfigError(f"unknown training method(s) {', '.join(unknown) or '(none given)'} in "
+                          f"--methods; choose from: {', '.join(METHODS)}")
+    return methods
+
+
+def _settings(cfg: JobConfig) -> str:
+    """The protocol in words, for the results page."""
+    n = f"{cfg.data.train_subset:,}" if cfg.data.train_subset else "all"
+    where = (f"{cfg.run.workers} Ray worker(s)" + (" with GPUs" if cfg.run.use_gpu else "")
+             if cfg.run.workers else f"one process (device: {cfg.train.device})")
+    return (f"{n} training images (class-balanced), {cfg.train.epochs} epochs, batch "
+            f"{cfg.train.batch_size}, the dataset's Table 1 preset, {where}")
+
+
+def reproduce_dataset(cfg: JobConfig, rid: str, protocol: str, command: str) -> None:
     from ..evaluation.attribution import parse_methods
     from ..evaluation.evaluate_run import evaluate_run
     from ..evaluation.report import compare_and_report
     from ..evaluation.trained_run import load_trained
     from ..home import output_dir
+    from ..run_folder import RunFolder, locate_run
     from ..training.run import run_training
 
     r, dataset = cfg.reproduce, cfg.data.dataset
     attributions = parse_methods(r.attributions)
-    methods = [m.strip() for m in r.methods.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown or not methods:
-        raise ConfigError(f"unknown training method(s) {', '.join(unknown) or '(none given)'} in "
-                          f"--methods; choose from: {', '.join(METHODS)}")
+    methods = _methods(cfg)
     if "grad" not in attributions:
         attributions.insert(0, "grad")
-    tag = time.strftime("%Y%m%d-%H%M%S")
-    out = Path(r.output_dir) if r.output_dir else output_dir("reproductions", f"{dataset}-{tag}")
+    eval_images = r.eval_images or cfg.data.test_subset
     start = time.perf_counter()
-    folders = []
+    folders, done = [], 0
     for seed in range(r.seeds):
         for method in methods:
             run_cfg = merge(cfg, {"method": {"name": method}, "train": {"seed": seed},
-                                  "run": {"run_name": f"repro-{tag}-{dataset}-{method}-s{seed}"}},
+                                  "run": {"run_name": f"repro-{rid}-{dataset}-{method}-s{seed}"}},
                             "the reproduction")
             validate(run_cfg)
-            print(f"\n== {method}, seed {seed}", flush=True)
-            summary = run_training(run_cfg, tags={"reproduction": tag})
-            run = load_trained(summary["run_dir"])
-            evaluate_run(run, attributions, test_subset=cfg.data.test_subset,
-                         device=cfg.train.device, tracking=cfg.tracking.enabled,
-                         progress=cfg.run.progress, orders=("morf", "lerf"))
-            folders.append(Path(summary["run_dir"]))
+            folder = locate_run(run_cfg).folder
+            summary = folder.read_summary()
+            finished = summary is not None and len(summary.get("epochs", ())) >= cfg.train.epochs
+            evaluated = (folder.evaluation_dir / "auc.json").is_file()
+            done += 1
+            print(f"\n== {dataset} {done}/{r.seeds * len(methods)}: {method}, seed {seed}"
+                  + (" (finished before: reused)" if finished and evaluated else ""), flush=True)
+            if not finished:
+                summary = run_training(run_cfg, tags={"reproduction": rid})
+            if not (finished and evaluated):
+                run = load_trained(summary["run_dir"])
+                evaluate_run(run, attributions, test_subset=eval_images,
+                             device=cfg.train.device, tracking=cfg.tracking.enabled,
+                             progress=cfg.run.progress, orders=("morf", "lerf"))
+            folders.append(RunFolder(summary["run_dir"]).path)
+    wall = time.perf_counter() - start
     print(f"\n== {dataset}: {r.seeds} seed(s) x {len(methods)} methods, {cfg.train.epochs} "
-          f"epoch(s), {time.perf_counter() - start:.0f} s\n")
+          f"epoch(s), {wall:.0f} s\n")
+    out = Path(r.output_dir) / dataset if r.output_dir else output_dir("reproductions",
+                                                                       f"{dataset}-{rid}")
     compare_and_report(out, folders=folders, auc_method="grad")
+    if r.report:
+        from ..evaluation.results_page import (dataset_record, machine_description, write_figures,
+                                               write_report)
+
+        page = Path(r.report)
+        record = dataset_record(dataset, folders, protocol=protocol, command=command,
+                                wall_s=wall, machine=machine_description(cfg.train.device),
+                                settings=_settings(cfg), reproduction=rid)
+        record["figures"] = write_figures(record, folders, page.with_suffix(""))
+        write_report(page, record)
+        print(f"results page: {page} (figures and records in {page.with_suffix('')}/)")
+
+
+def reproduce(argv: list[str] | None = None) -> int:
+    cfgs, protocol = configs_from_args(argv)
+    for cfg in cfgs:
+        _methods(cfg)  # every dataset's settings checked before the first run starts
+        if cfg.reproduce.report and Path(cfg.reproduce.report).suffix != ".md":
+            raise ConfigError(f"--report {cfg.reproduce.report}: give a Markdown page (.md)")
+    rid = cfgs[0].reproduce.id or f"{protocol}-{time.strftime('%Y%m%d-%H%M%S')}"
+    argv = sys.argv[1:] if argv is None else argv
+    command = shlex.join(["python", "jobs/reproduce.py", *argv])
+    print(f"reproduction {rid}: {', '.join(c.data.dataset for c in cfgs)}; after an interruption, "
+          f"the same command with --id {rid} continues it", flush=True)
+    for cfg in cfgs:
+        reproduce_dataset(cfg, rid, protocol, command)
     return 0
 
 
-main = command(FLAGS, reproduce)
+def main(argv: list[str] | None = None) -> None:
+    run_cli(lambda: reproduce(argv))

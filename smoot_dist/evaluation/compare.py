@@ -72,7 +72,7 @@ def records_from_mlflow(uri: str, experiment: str, tags: dict[str, str] | None =
     return records
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
+def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
@@ -107,14 +107,14 @@ def aggregate(records: list[RunRecord], auc_method: str = "grad") -> list[TableR
                      [statistics.stdev(c) if len(c) > 1 else 0.0 for c in cols])
         rows.append(TableRow(
             dataset, method, len(rs), max(r.num_test for r in rs),
-            {key: _mean_std([float(r.k[key]) for r in rs]) for key in ("min", "median", "max")},
-            _mean_std([100.0 * r.accuracy for r in rs]),
-            _mean_std(aucs) if len(aucs) == len(rs) else None, curve,
-            _mean_std(gains) if len(gains) == len(rs) else None))
+            {key: mean_std([float(r.k[key]) for r in rs]) for key in ("min", "median", "max")},
+            mean_std([100.0 * r.accuracy for r in rs]),
+            mean_std(aucs) if len(aucs) == len(rs) else None, curve,
+            mean_std(gains) if len(gains) == len(rs) else None))
     return rows
 
 
-def _pm(mean: float, std: float, runs: int, digits: int = 2, unit: str = "") -> str:
+def plus_minus(mean: float, std: float, runs: int, digits: int = 2, unit: str = "") -> str:
     return f"{mean:.{digits}f}{unit}" if runs == 1 else f"{mean:.{digits}f} ± {std:.{digits}f}{unit}"
 
 
@@ -131,11 +131,11 @@ def markdown_table(rows: list[TableRow]) -> str:
                    + ("SRG | " if with_srg else "") + "runs")
         out.append("---|" * (7 + with_srg) + "---")
         for r in these:
-            k = " | ".join(_pm(*r.k[key], r.runs, 0) for key in ("min", "median", "max"))
-            auc = _pm(*r.auc, r.runs) if r.auc else "-"
-            gain = ((_pm(*r.srg, r.runs) if r.srg else "-") + " | ") if with_srg else ""
+            k = " | ".join(plus_minus(*r.k[key], r.runs, 0) for key in ("min", "median", "max"))
+            auc = plus_minus(*r.auc, r.runs) if r.auc else "-"
+            gain = ((plus_minus(*r.srg, r.runs) if r.srg else "-") + " | ") if with_srg else ""
             out.append(f"{METHODS.get(r.method, r.method)} | {_count(r.num_test)} | {k} | "
-                       f"{_pm(*r.accuracy, r.runs, unit='%')} | {auc} | {gain}{r.runs}")
+                       f"{plus_minus(*r.accuracy, r.runs, unit='%')} | {auc} | {gain}{r.runs}")
         out.append("")
     return "\n".join(out).rstrip() + "\n"
 

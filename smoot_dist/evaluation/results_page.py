@@ -1,0 +1,343 @@
+"""The results page (docs/results.md): what `jobs/reproduce.py --report PAGE` writes.
+
+Each reproduced dataset leaves one JSON record in the page's folder (docs/results/<dataset>.json:
+the protocol, command, machine, wall time, commit and every run's numbers) and its figures as
+PNGs beside it. The page is rendered from all the records there, so datasets reproduced by
+separate commands (or on different machines) end up on one page, each with its own command.
+A hand-written `discussion.md` in that folder, if present, is included as the page's last
+section: the generated parts state the numbers, the discussion says what we think explains them.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..config import METHODS
+from ..data.registry import DATASETS, dataset_label
+from ..files import write_json, write_text
+from ..method.mask_state import read_mask_parquet
+from ..method.masking import mask_counts
+from ..plots import plot_drop_curves, plot_k_histograms, plot_k_trajectory
+from ..run_folder import AUC_JSON, RunFolder
+from .compare import mean_std, plus_minus, record_from_folder
+from .paired import claim_table
+from .paper_tables import PAPER_TABLES
+
+RECORD_VERSION = 1
+K_TRAJECTORY_KEYS = ("k_min", "k_median", "k_max", "k_share_at_min", "k_share_at_max")
+DISCUSSION_FILE = "discussion.md"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+# -- gathering ---------------------------------------------------------------------------------
+def git_commit() -> str:
+    """The checkout's commit (short), `+changes` when the tree differs from it."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+    try:
+        commit = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (commit or "unknown") + (" +changes" if dirty else "")
+
+
+def machine_description(device: str) -> str:
+    where = (torch.cuda.get_device_name(0) if device.startswith("cuda") and torch.cuda.is_available()
+             else f"CPU only ({platform.processor() or platform.machine()})")
+    return (f"{os.cpu_count()} CPU cores, {where}; {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}, torch {torch.__version__}")
+
+
+def k_trajectory(summary: dict[str, Any]) -> tuple[list[dict[str, float]], str]:
+    """K statistics per epoch: from the run's MLflow metrics where the run was tracked (the
+    numbers a user sees in the UI), else from its summary (the same numbers, written beside)."""
+    tracked = summary.get("mlflow") or {}
+    if tracked.get("run_id") and tracked.get("tracking_uri"):
+        from mlflow.exceptions import MlflowException
+        from mlflow.tracking import MlflowClient
+
+        try:
+            client = MlflowClient(tracked["tracking_uri"])
+            by_epoch: dict[int, dict[str, float]] = {}
+            for key in K_TRAJECTORY_KEYS:
+                for m in client.get_metric_history(tracked["run_id"], key):
+                    by_epoch.setdefault(int(m.step), {"epoch": int(m.step)})[key] = m.value
+            rows = [r for _, r in sorted(by_epoch.items()) if len(r) == 1 + len(K_TRAJECTORY_KEYS)]
+            if len(rows) == len(summary.get("epochs", ())):
+                return rows, "MLflow"
+        except (MlflowException, OSError):
+            pass  # the store moved or is gone: the run folder has the same numbers
+    rows = [{"epoch": e["epoch"], "k_min": e["k"]["min"], "k_median": e["k"]["median"],
+             "k_max": e["k"]["max"], "k_share_at_min": e["k"]["share_at_min"],
+             "k_share_at_max": e["k"]["share_at_max"]} for e in summary.get("epochs", ())]
+    return rows, "summary"
+
+
+def run_entry(folder: Path, auc_method: str = "grad") -> dict[str, Any]:
+    """One run's numbers for the record: accuracy (%), Grad MoRF AUC and SRG, its curves, K."""
+    record = record_from_folder(folder)
+    summary = RunFolder(folder).read_summary() or {}
+    trajectory, source = k_trajectory(summary)
+    curves = record.curves
+    evaluation = RunFolder(folder).evaluation_dir / AUC_JSON
+    auc_images = json.loads(evaluation.read_text()).get("num_images") if evaluation.is_file() else None
+    return {
+        "run": folder.name, "method": record.method, "seed": record.seed,
+        "accuracy": 100.0 * record.accuracy, "num_test": record.num_test,
+        "auc": record.auc.get(auc_method), "srg": record.srg.get(auc_method),
+        "auc_images": auc_images,
+        "fractions": list(curves.fractions) if curves else None,
+        "morf": curves.accuracy.get(auc_method) if curves else None,
+        "lerf": curves.lerf.get(auc_method) if curves else None,
+        "k": record.k, "k_epochs": trajectory, "k_source": source,
+        "wall_time_s": summary.get("wall_time_s"),
+    }
+
+
+def dataset_record(dataset: str, folders: list[Path], **about: Any) -> dict[str, Any]:
+    """The JSON record of one reproduced dataset: `about` holds protocol, command, wall_s, ..."""
+    title = DATASETS[dataset].title if dataset in DATASETS else dataset_label(dataset)
+    return {"version": RECORD_VERSION, "dataset": dataset, "title": title,
+            "date": datetime.date.today().isoformat(), "commit": git_commit(), **about,
+            "runs": [run_entry(Path(f)) for f in folders]}
+
+
+# -- figures -----------------------------------------------------------------------------------
+def _by_method(record: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in sorted(record["runs"], key=lambda r: r["seed"]):
+        out.setdefault(r["method"], []).append(r)
+    return {m: out[m] for m in sorted(out, key=lambda m: list(METHODS).index(m)
+                                      if m in METHODS else 99)}
+
+
+def _columns_mean_std(rows: list[list[float]]) -> tuple[list[float], list[float]]:
+    stats = [mean_std(list(col)) for col in zip(*rows)]
+    return [m for m, _ in stats], [s for _, s in stats]
+
+
+def write_figures(record: dict[str, Any], folders: list[Path], figdir: Path,
+                  saliency_images: int = 6) -> dict[str, str]:
+    """The dataset's PNGs in `figdir`; returns {figure: file name}."""
+    from .report import saliency_figure
+
+    figdir.mkdir(parents=True, exist_ok=True)
+    label, title = dataset_label(record["dataset"]), record["title"]
+    files: dict[str, str] = {}
+    groups = _by_method(record)
+    curves = {METHODS.get(m, m): _columns_mean_std([r["morf"] for r in rs])
+              for m, rs in groups.items() if all(r["morf"] for r in rs)}
+    fractions = next((r["fractions"] for r in record["runs"] if r["fractions"]), None)
+    if curves and fractions:
+        name = f"{label}_drop_curves.png"
+        plot_drop_curves({k: v[0] for k, v in curves.items()}, fractions, figdir / name,
+                         f"{title}: accuracy drop, Grad, MoRF (mean ± std over seeds)",
+                         {k: v[1] for k, v in curves.items()})
+        files["drop_curves"] = name
+    smoot = groups.get("smoot", [])
+    if smoot:
+        epochs = [row["epoch"] for row in smoot[0]["k_epochs"]]
+        stats = {key: _columns_mean_std([[row[key] for row in r["k_epochs"]] for r in smoot])
+                 for key in K_TRAJECTORY_KEYS}
+        cfg = RunFolder(_folder_of(folders, smoot[0]["run"])).read_record()["config"]["method"]
+        num_pixels = _num_pixels(folders, smoot[0]["run"])
+        bounds = (round(cfg["k_min"] * num_pixels), round(cfg["k_max"] * num_pixels))
+        name = f"{label}_k_trajectory.png"
+        plot_k_trajectory(epochs, stats, bounds, figdir / name,
+                          f"{title}, SMOOT: K during training (mean ± std over {len(smoot)} seeds)")
+        files["k_trajectory"] = name
+        counts = {}
+        for r in smoot:
+            folder = RunFolder(_folder_of(folders, r["run"]))
+            if folder.mask_state_path.is_file():
+                k = read_mask_parquet(folder.mask_state_path)
+                counts[f"seed {r['seed']}"] = mask_counts(k, num_pixels)
+        if counts:
+            name = f"{label}_k_histogram.png"
+            plot_k_histograms(counts, num_pixels, cfg["k_min"], cfg["k_max"], figdir / name,
+                              f"{title}, SMOOT: final K per training sample")
+            files["k_histogram"] = name
+    name = f"{label}_saliency.png"
+    records = [record_from_folder(Path(f)) for f in folders]
+    if saliency_figure(records, figdir / name, saliency_images, None):
+        files["saliency"] = name
+    return files
+
+
+def _folder_of(folders: list[Path], run: str) -> Path:
+    return next(Path(f) for f in folders if Path(f).name == run)
+
+
+def _num_pixels(folders: list[Path], run: str) -> int:
+    return int(RunFolder(_folder_of(folders, run)).read_summary()["num_pixels"])
+
+
+# -- the page ----------------------------------------------------------------------------------
+def _fmt(values: list[float], digits: int = 2, unit: str = "") -> str:
+    return plus_minus(*mean_std(values), len(values), digits, unit) if values else "-"
+
+
+def _count(n: int | None) -> str:
+    return "-" if not n else (f"{n / 1000:g}K" if n >= 1000 else str(n))
+
+
+def _our_table(record: dict[str, Any]) -> list[str]:
+    lines = [f"| {record['title']} | # Test | Min(K) | Median(K) | Max(K) | Accuracy | "
+             "AUC (Grad, MoRF) | SRG (Grad) | seeds |", "|---" * 9 + "|"]
+    for method, rs in _by_method(record).items():
+        k = " | ".join(_fmt([float(r["k"][key]) for r in rs], 0) for key in ("min", "median", "max"))
+        aucs = [r["auc"] for r in rs if r["auc"] is not None]
+        gains = [r["srg"] for r in rs if r["srg"] is not None]
+        lines.append(f"| {METHODS.get(method, method)} | {_count(max(r['num_test'] for r in rs))} | "
+                     f"{k} | {_fmt([r['accuracy'] for r in rs], unit='%')} | "
+                     f"{_fmt(aucs) if len(aucs) == len(rs) else '-'} | "
+                     f"{_fmt(gains) if len(gains) == len(rs) else '-'} | {len(rs)} |")
+    return lines
+
+
+def _paper_table(dataset: str) -> list[str]:
+    if dataset not in PAPER_TABLES:
+        return []
+    table, rows = PAPER_TABLES[dataset]
+    lines = [f"The paper's {table} (its numbers, one run each, 100 epochs on the full training "
+             "set):", "", "| Method | # Test | Min(K) | Median(K) | Max(K) | Accuracy | AUC |",
+             "|---" * 7 + "|"]
+    for method, r in rows.items():
+        auc = f"{r['auc']:.2f}" if r["auc"] is not None else "-"
+        lines.append(f"| {METHODS[method]} | 10K | {' | '.join(map(str, r['k']))} | "
+                     f"{r['accuracy']:.2f}% | {auc} |")
+    return lines
+
+
+def _claims(record: dict[str, Any]) -> list[str]:
+    values: dict[str, dict[str, dict[int, float]]] = {"accuracy": {}, "auc": {}}
+    for r in record["runs"]:
+        values["accuracy"].setdefault(r["method"], {})[r["seed"]] = r["accuracy"]
+        if r["auc"] is not None:
+            values["auc"].setdefault(r["method"], {})[r["seed"]] = r["auc"]
+    rows = claim_table(values)
+    if not rows:
+        return []
+    lines = ["| Claim | A - B, mean over seeds | 95% interval | seeds | at this scale |",
+             "|---|---|---|---|---|"]
+    for c in rows:
+        unit = " points" if c.metric == "accuracy" else ""
+        interval = f"[{c.low:+.2f}, {c.high:+.2f}]" if c.n > 1 else "-"
+        lines.append(f"| {c.claim} (A = {METHODS[c.a]}, B = {METHODS[c.b]}) | {c.mean:+.2f}{unit} | "
+                     f"{interval} | {c.n} | {c.verdict} |")
+    return lines
+
+
+def _k_epochs_table(record: dict[str, Any]) -> list[str]:
+    smoot = _by_method(record).get("smoot", [])
+    if not smoot:
+        return []
+    lines = ["| epoch | Min(K) | Median(K) | Max(K) | at k_min | at k_max |", "|---" * 6 + "|"]
+    for i, row in enumerate(smoot[0]["k_epochs"]):
+        def avg(key: str, scale: float = 1.0) -> float:
+            return scale * statistics.fmean(r["k_epochs"][i][key] for r in smoot)
+        lines.append(f"| {row['epoch']} | {avg('k_min'):.0f} | {avg('k_median'):.1f} | "
+                     f"{avg('k_max'):.0f} | {avg('k_share_at_min', 100):.1f}% | "
+                     f"{avg('k_share_at_max', 100):.1f}% |")
+    return lines
+
+
+def _differences(record: dict[str, Any]) -> list[str]:
+    """Where our numbers and the paper's differ, stated, not explained (discussion.md does)."""
+    if record["dataset"] not in PAPER_TABLES:
+        return []
+    paper = PAPER_TABLES[record["dataset"]][1]
+    groups = _by_method(record)
+    lines = []
+    for method, p in paper.items():
+        rs = groups.get(method)
+        if not rs:
+            continue
+        acc = statistics.fmean(r["accuracy"] for r in rs)
+        text = f"- {METHODS[method]}: accuracy {acc:.2f}% here vs {p['accuracy']:.2f}% in the paper"
+        aucs = [r["auc"] for r in rs if r["auc"] is not None]
+        if aucs and p["auc"] is not None:
+            text += f"; AUC {statistics.fmean(aucs):.2f} vs {p['auc']:.2f}"
+        if method == "smoot":
+            k = {key: statistics.fmean(float(r["k"][key]) for r in rs) for key in ("min", "median", "max")}
+            text += (f"; K {k['min']:.0f} / {k['median']:.0f} / {k['max']:.0f} vs "
+                     f"{' / '.join(map(str, p['k']))}")
+        lines.append(text + ".")
+    return lines
+
+
+def _dataset_section(record: dict[str, Any], figdir_name: str) -> list[str]:
+    figures = record.get("figures", {})
+    seeds = sorted({r["seed"] for r in record["runs"]})
+    auc_images = next((r["auc_images"] for r in record["runs"] if r["auc_images"]), None)
+    num_test = max(r["num_test"] for r in record["runs"])
+    evaluated = (f"AUC and SRG on {auc_images:,} class-balanced test images (Grad saliency, "
+                 f"removed pixels set to the background)." if auc_images else "No saliency evaluation.")
+    out = [f"## {record['title']}", "", "```", record["command"], "```", "",
+           f"Protocol `{record['protocol']}`: {record['settings']}; seeds "
+           f"{', '.join(map(str, seeds))}. Accuracy on {num_test:,} test images; {evaluated}", "",
+           f"Machine: {record['machine']}. Wall time {record['wall_s'] / 60:.0f} min. Commit "
+           f"`{record['commit']}`, {record['date']}. K per epoch read from "
+           f"{'/'.join(sorted({r['k_source'] for r in record['runs']}))}.", "",
+           *_our_table(record), "", *_paper_table(record["dataset"]), ""]
+    claims = _claims(record)
+    if claims:
+        out += ["### The paper's claims at this scale", "",
+                "Paired by seed: each row is method A minus method B over the seeds both ran, "
+                "with a 95% Student-t interval. A claim holds when the whole interval is on its "
+                "side of 0.", "", *claims, ""]
+    k_rows = _k_epochs_table(record)
+    if k_rows:
+        out += ["### K during training (SMOOT, mean over seeds)", "", *k_rows, ""]
+    for key, caption in (("k_trajectory", "K per epoch and the samples at each bound"),
+                         ("drop_curves", "Accuracy drop as the most salient pixels are removed"),
+                         ("k_histogram", "Final K over the training samples (SMOOT)"),
+                         ("saliency", "Grad saliency of each method's seed-0 model")):
+        if key in figures:
+            out += [f"![{record['title']}: {caption}]({figdir_name}/{figures[key]})", ""]
+    diffs = _differences(record)
+    if diffs:
+        out += ["### Ours beside the paper's", "", *diffs, ""]
+    return out
+
+
+def render_page(records: list[dict[str, Any]], figdir_name: str, discussion: str | None) -> str:
+    out = ["# Results: the paper's comparisons, reproduced", "",
+           "Generated by `jobs/reproduce.py --report` (each dataset's command is in its section; "
+           "do not edit by hand, except `" + f"{figdir_name}/{DISCUSSION_FILE}" + "`). Methods: "
+           "traditional training, SGT (a fixed share of the least salient pixels masked), SMOOT "
+           "(that share adapted per sample) and the random-mask ablation (SGT masking random "
+           "pixels). Accuracy is on the test set; AUC is the area under the accuracy-drop curve as "
+           "the most salient pixels (Grad) are removed, 0% to 90% (MoRF; lower is better); SRG = "
+           "AUC(LeRF) - AUC(MoRF) (higher is better). Numbers are mean ± std over seeds; the "
+           "paper's tables are single runs.", ""]
+    for record in sorted(records, key=lambda r: r["dataset"]):
+        out += _dataset_section(record, figdir_name)
+    if discussion:
+        out += [discussion.strip(), ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def write_report(page: Path, record: dict[str, Any] | None) -> Path:
+    """Save `record` (if given) in the page's folder and render the page from all records there."""
+    figdir = page.with_suffix("")
+    figdir.mkdir(parents=True, exist_ok=True)
+    if record is not None:
+        write_json(figdir / f"{record['dataset']}.json", record)
+    records = [json.loads(p.read_text()) for p in sorted(figdir.glob("*.json"))]
+    records = [r for r in records if r.get("version") == RECORD_VERSION]
+    discussion_path = figdir / DISCUSSION_FILE
+    discussion = discussion_path.read_text() if discussion_path.is_file() else None
+    write_text(page, render_page(records, figdir.name, discussion))
+    return page
