@@ -92,7 +92,7 @@ def _settings(cfg: JobConfig) -> str:
             f"{cfg.train.batch_size}, the dataset's Table 1 preset, {where}")
 
 
-def reproduce_dataset(cfg: JobConfig, rid: str, protocol: str, command: str) -> None:
+def reproduce_dataset(cfg: JobConfig, rid: str, protocol: str, command: str, commit: str) -> None:
     from ..evaluation.attribution import parse_methods
     from ..evaluation.evaluate_run import evaluate_run
     from ..evaluation.report import compare_and_report
@@ -143,7 +143,7 @@ def reproduce_dataset(cfg: JobConfig, rid: str, protocol: str, command: str) -> 
         page = Path(r.report)
         record = dataset_record(dataset, folders, protocol=protocol, command=command,
                                 wall_s=wall, machine=machine_description(cfg.train.device),
-                                settings=_settings(cfg), reproduction=rid)
+                                settings=_settings(cfg), reproduction=rid, commit=commit)
         record["figures"] = write_figures(record, folders, page.with_suffix(""))
         write_report(page, record)
         print(f"results page: {page} (figures and records in {page.with_suffix('')}/)")
@@ -160,8 +160,11 @@ def reproduce(argv: list[str] | None = None) -> int:
     command = shlex.join(["python", "jobs/reproduce.py", *argv])
     print(f"reproduction {rid}: {', '.join(c.data.dataset for c in cfgs)}; after an interruption, "
           f"the same command with --id {rid} continues it", flush=True)
+    from ..evaluation.results_page import git_commit
+
+    commit = git_commit()  # the code the runs start with, whatever the checkout does meanwhile
     for cfg in cfgs:
-        reproduce_dataset(cfg, rid, protocol, command)
+        reproduce_dataset(cfg, rid, protocol, command, commit)
     return 0
 
 
