@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ..cli import JobFlags, build_parser, overrides_from_args, run_cli, show_progress
 from ..config import METHODS, PRESET_DIR, JobConfig, build_config, merge, validate
-from ..data.registry import parse_dataset
+from ..data.registry import dataset_label, parse_dataset
 from ..errors import ConfigError
 
 FLAGS = JobFlags("reproduce.py", __doc__,
@@ -92,7 +92,8 @@ def _settings(cfg: JobConfig) -> str:
             f"{cfg.train.batch_size}, the dataset's Table 1 preset, {where}")
 
 
-def reproduce_dataset(cfg: JobConfig, rid: str, protocol: str, command: str, commit: str) -> None:
+def reproduce_dataset(cfg: JobConfig, rid: str, protocol: str, command: str, commit: str,
+                      several: bool = False) -> None:
     from ..evaluation.attribution import parse_methods
     from ..evaluation.evaluate_run import evaluate_run
     from ..evaluation.report import compare_and_report
@@ -112,7 +113,7 @@ def reproduce_dataset(cfg: JobConfig, rid: str, protocol: str, command: str, com
     for seed in range(r.seeds):
         for method in methods:
             run_cfg = merge(cfg, {"method": {"name": method}, "train": {"seed": seed},
-                                  "run": {"run_name": f"repro-{rid}-{dataset}-{method}-s{seed}"}},
+                                  "run": {"run_name": f"repro-{rid}-{dataset_label(dataset)}-{method}-s{seed}"}},
                             "the reproduction")
             validate(run_cfg)
             folder = locate_run(run_cfg).folder
@@ -133,8 +134,10 @@ def reproduce_dataset(cfg: JobConfig, rid: str, protocol: str, command: str, com
     wall = time.perf_counter() - start
     print(f"\n== {dataset}: {r.seeds} seed(s) x {len(methods)} methods, {cfg.train.epochs} "
           f"epoch(s), {wall:.0f} s\n")
-    out = Path(r.output_dir) / dataset if r.output_dir else output_dir("reproductions",
-                                                                       f"{dataset}-{rid}")
+    if r.output_dir:  # several datasets: a folder each inside it
+        out = Path(r.output_dir) / (dataset_label(dataset) if several else "")
+    else:
+        out = output_dir("reproductions", f"{dataset_label(dataset)}-{rid}")
     compare_and_report(out, folders=folders, auc_method="grad")
     if r.report:
         from ..evaluation.results_page import (dataset_record, machine_description, write_figures,
@@ -164,7 +167,7 @@ def reproduce(argv: list[str] | None = None) -> int:
 
     commit = git_commit()  # the code the runs start with, whatever the checkout does meanwhile
     for cfg in cfgs:
-        reproduce_dataset(cfg, rid, protocol, command, commit)
+        reproduce_dataset(cfg, rid, protocol, command, commit, several=len(cfgs) > 1)
     return 0
 
 

@@ -24,12 +24,14 @@ def test_reproduce_without_ray_or_mlflow(real_data_root, tmp_path):
     _fake_package(blocked, "ray")
     _fake_package(blocked, "mlflow")
     out = tmp_path / "out"
-    r = run_job("reproduce.py", "--dataset", "fashion_mnist", "--epochs", "1", "--seeds", "1",
-                "--train-subset", "500", "--test-subset", "200", "--workers", "0",
-                "--methods", "traditional,sgt,smoot,random_mask",
-                "--no-tracking", "--attributions", "grad,random", "--storage-path",
-                str(tmp_path / "runs"), "--output-dir", str(out), "--no-progress",
-                env={"PYTHONPATH": str(blocked)})
+    page = tmp_path / "docs" / "results.md"
+    argv = ("reproduce.py", "--dataset", "fashion_mnist", "--epochs", "1", "--seeds", "1",
+            "--train-subset", "500", "--test-subset", "200", "--workers", "0",
+            "--methods", "traditional,sgt,smoot,random_mask",
+            "--no-tracking", "--attributions", "grad,random", "--storage-path",
+            str(tmp_path / "runs"), "--output-dir", str(out), "--no-progress", "--id", "t1",
+            "--report", str(page))
+    r = run_job(*argv, env={"PYTHONPATH": str(blocked)})
     assert r.returncode == 0, r.stderr[-3000:]
     table = (out / "comparison.md").read_text()
     for title in ("Traditional | 200 | 0 | 0 | 0 |", "SGT | 200 | 392 | 392 | 392 |", "SMOOT | 200 |",
@@ -54,6 +56,24 @@ def test_reproduce_without_ray_or_mlflow(real_data_root, tmp_path):
     assert (out / "drop_curves_fashion_mnist.png").stat().st_size > 0
     assert (out / "saliency_maps_fashion_mnist.png").stat().st_size > 0
     assert "SMOOT |" in r.stdout  # the table is printed
+
+    # the results page: our table, the paper's Table 3, the claims, figures on disk
+    text = page.read_text()
+    record = json.loads((tmp_path / "docs" / "results" / "fashion_mnist.json").read_text())
+    assert {run["method"] for run in record["runs"]} == {"traditional", "sgt", "smoot", "random_mask"}
+    smoot = next(run for run in record["runs"] if run["method"] == "smoot")
+    assert f"{smoot['accuracy']:.2f}%" in text and "The paper's Table 3" in text
+    assert "--id t1" in text and "The paper's claims at this scale" in text
+    assert [row["epoch"] for row in smoot["k_epochs"]] == [1]
+    for figure in ("drop_curves", "k_trajectory", "k_histogram", "saliency"):
+        assert f"(results/{record['figures'][figure]})" in text
+        assert (tmp_path / "docs" / "results" / record["figures"][figure]).stat().st_size > 0
+
+    # the same command again (as after an interruption) reuses the finished, evaluated runs
+    again = run_job(*argv, env={"PYTHONPATH": str(blocked)})
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.count("(finished before: reused)") == 4
+    assert "training " not in again.stdout and "evaluating " not in again.stdout
 
 
 def test_evaluate_and_compare_from_real_mlflow_runs(real_data_root, tmp_path):

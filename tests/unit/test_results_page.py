@@ -1,0 +1,81 @@
+"""The results page rendered from per-dataset records (no training: hand-made records)."""
+
+import json
+
+import pytest
+
+from smoot_dist.evaluation.results_page import (RECORD_VERSION, k_trajectory, render_page,
+                                                write_report)
+
+FRACTIONS = [0.1 * i for i in range(10)]
+
+
+def _run(method, seed, accuracy, auc, srg, k=(0, 0, 0), epochs=2):
+    k_epochs = [{"epoch": e, "k_min": k[0] - 10 * (epochs - e), "k_median": k[1], "k_max": k[2],
+                 "k_share_at_min": 0.01 * e, "k_share_at_max": 0.02 * e} for e in range(1, epochs + 1)]
+    return {"run": f"r-{method}-{seed}", "method": method, "seed": seed, "accuracy": accuracy,
+            "num_test": 10000, "auc": auc, "srg": srg, "auc_images": 2000, "fractions": FRACTIONS,
+            "morf": [90.0 - 9 * i for i in range(10)], "lerf": [90.0] * 10,
+            "k": {"min": k[0], "median": k[1], "max": k[2]}, "k_epochs": k_epochs,
+            "k_source": "summary", "wall_time_s": 60.0}
+
+
+def _record(dataset="fashion_mnist", title="Fashion-MNIST"):
+    runs = []
+    for seed in range(3):
+        runs += [_run("traditional", seed, 88.0 + seed, 30.0 + seed, 20.0),
+                 _run("sgt", seed, 87.0 + seed, 25.0 + seed, 22.0, (392, 392, 392)),
+                 _run("smoot", seed, 87.5 + seed, 24.0 + seed, 23.0, (200 + 10 * seed, 380, 600))]
+    return {"version": RECORD_VERSION, "dataset": dataset, "title": title, "date": "2026-11-29",
+            "commit": "abc1234", "protocol": "cpu", "command": "python jobs/reproduce.py --protocol cpu",
+            "wall_s": 3000.0, "machine": "2 CPU cores", "settings": "10,000 training images",
+            "reproduction": "cpu-1", "figures": {"k_trajectory": "fashion_mnist_k_trajectory.png"},
+            "runs": runs}
+
+
+def test_page_holds_our_table_the_papers_the_claims_and_k_per_epoch():
+    page = render_page([_record()], "results", "## Discussion\n\nwhy.")
+    assert "python jobs/reproduce.py --protocol cpu" in page
+    # ours: mean ± std over the 3 seeds (accuracy 87.5, 88.5, 89.5; K min 200, 210, 220)
+    assert "| SMOOT | 10K | 210 ± 10 | 380 ± 0 | 600 ± 0 | 88.50 ± 1.00% | 25.00 ± 1.00 | 23.00 ± 0.00 | 3 |" in page
+    assert "| Traditional | 10K | 0 ± 0 | 0 ± 0 | 0 ± 0 | 89.00 ± 1.00% | 31.00 ± 1.00 |" in page
+    # the paper's Table 3 beside it
+    assert "The paper's Table 3" in page and "| SMOOT | 10K | 223 | 372 | 576 | 93.65% | 36.18 |" in page
+    # SGT - SMOOT AUC is exactly 1 on every seed: the interval is [1, 1] and the claim holds
+    assert "| SMOOT AUC < SGT AUC (A = SGT, B = SMOOT) | +1.00 | [+1.00, +1.00] | 3 | holds |" in page
+    assert "| SMOOT accuracy >= SGT accuracy (A = SMOOT, B = SGT) | +0.50 points | [+0.50, +0.50] | 3 | holds |" in page
+    # K per epoch, averaged over the SMOOT seeds (min 200/210/220 - 10 at epoch 1)
+    assert "| 1 | 200 | 380.0 | 600 | 1.0% | 2.0% |" in page
+    assert "| 2 | 210 | 380.0 | 600 | 2.0% | 4.0% |" in page
+    # figures: only those the record names
+    assert "(results/fashion_mnist_k_trajectory.png)" in page and "drop_curves.png" not in page
+    assert "- SMOOT: accuracy 88.50% here vs 93.65% in the paper; AUC 25.00 vs 36.18; K 210 / 380 / 600 vs 223 / 372 / 576." in page
+    assert "AUC and SRG on 2,000 class-balanced test images" in page
+    assert page.rstrip().endswith("why.")
+
+
+def test_report_collects_the_records_of_separate_commands(tmp_path):
+    page = tmp_path / "docs" / "results.md"
+    write_report(page, _record())
+    write_report(page, _record("mnist", "MNIST"))
+    (tmp_path / "docs" / "results" / "old.json").write_text(json.dumps({"version": 0}))
+    (tmp_path / "docs" / "results" / "discussion.md").write_text("## What explains it\n")
+    write_report(page, None)  # re-render only
+    text = page.read_text()
+    assert text.index("## Fashion-MNIST") < text.index("## MNIST")  # sorted by dataset name
+    assert text.count("The paper's claims at this scale") == 2
+    assert "The paper's Table 2" in text and "## What explains it" in text
+    assert {p.name for p in (tmp_path / "docs" / "results").glob("*.json")} == {
+        "fashion_mnist.json", "mnist.json", "old.json"}
+
+
+def test_k_trajectory_from_the_summary_when_the_run_was_not_tracked():
+    summary = {"epochs": [{"epoch": e, "k": {"min": 300 - e, "median": 392, "max": 400 + e,
+                                              "share_at_min": 0.0, "share_at_max": 0.1 * e}}
+                          for e in (1, 2)]}
+    rows, source = k_trajectory(summary)
+    assert source == "summary"
+    assert rows == [{"epoch": 1, "k_min": 299, "k_median": 392, "k_max": 401, "k_share_at_min": 0.0,
+                     "k_share_at_max": 0.1},
+                    {"epoch": 2, "k_min": 298, "k_median": 392, "k_max": 402, "k_share_at_min": 0.0,
+                     "k_share_at_max": 0.2}]
