@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import signal
 import socket
+import tempfile
 import subprocess
 import sys
 import time
@@ -39,9 +42,49 @@ def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None,
     raise TimeoutError(f"{url} did not answer within {timeout} s")
 
 
+def session_members(sid: int) -> list[int]:
+    """The processes of one process session (`ray start` in a session of its own: its head and
+    every process the head starts)."""
+    pids = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = open(f"/proc/{pid}/stat").read()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[3]) == sid:  # field 6: the session id
+            pids.append(int(pid))
+    return pids
+
+
+def start_ray_node(args: list[str], env: dict[str, str]) -> int:
+    """`ray start ARGS` in a process session of its own; returns the session id to stop it by.
+    Ray's fixed default ports (agent, metrics, client server) are replaced by free ones, so
+    these nodes never meet another Ray on the machine, a user's or another test's."""
+    ports = [f"--dashboard-agent-listen-port={free_port()}", f"--metrics-export-port={free_port()}",
+             f"--ray-client-server-port={free_port()}"]
+    proc = subprocess.Popen([str(BIN / "ray"), "start", *args, *ports], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    out, _ = proc.communicate(timeout=180)
+    assert proc.returncode == 0, out[-3000:]
+    return proc.pid
+
+
+def stop_sessions(sessions: list[int]) -> None:
+    """Kill the processes of those sessions, and only them (`ray stop` would stop every Ray
+    on the machine)."""
+    for sid in sessions:
+        for pid in session_members(sid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
 @pytest.fixture(scope="session")
 def ray_cluster(tmp_path_factory):
-    """`ray start --head` on 127.0.0.1 with the dashboard (the Jobs API) on; `ray stop` after.
+    """`ray start --head` on 127.0.0.1 with the dashboard (the Jobs API) on; stopped after
+    (its processes only: another Ray on the machine keeps running).
 
     Token authentication on, with a token of this session's own: every client (the CLI, the
     job driver, the test's own runs) gets it through `env`."""
@@ -53,19 +96,21 @@ def ray_cluster(tmp_path_factory):
     env.pop("RAY_ADDRESS", None)
     # 3 logical CPUs on 2 cores: two training workers and, beside them, one CPU for the Ray Data
     # decode tasks of a streamed run (Ray Data schedules nothing while workers hold every CPU).
-    cmd = [str(BIN / "ray"), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={gcs}",
-           "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", "--include-dashboard=true",
-           "--num-cpus=3", "--object-store-memory=200000000", "--disable-usage-stats",
-           f"--temp-dir={tmp_path_factory.mktemp('ray')}"]
+    # a short path: Ray's socket paths under it must fit the 107 characters Unix allows
+    temp = tempfile.mkdtemp(prefix="smoot-test-ray-")
+    args = ["--head", "--node-ip-address=127.0.0.1", f"--port={gcs}", "--dashboard-host=127.0.0.1",
+            f"--dashboard-port={dash}", "--include-dashboard=true", "--num-cpus=3",
+            "--object-store-memory=200000000", "--disable-usage-stats", f"--temp-dir={temp}"]
     before = public_listeners()
-    subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=180)
+    session = start_ray_node(args, env)
     dashboard = f"http://127.0.0.1:{dash}"
     try:
         wait_http(f"{dashboard}/api/version", 90, any_status=True)  # 401 without the token
         yield {"address": f"127.0.0.1:{gcs}", "dashboard": dashboard, "env": env,
                "public_before": before}
     finally:
-        subprocess.run([str(BIN / "ray"), "stop", "--force"], env=env, capture_output=True, timeout=120)
+        stop_sessions([session])
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

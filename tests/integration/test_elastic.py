@@ -8,7 +8,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -19,21 +18,9 @@ from mlflow.tracking import MlflowClient
 from smoot_dist.method.mask_state import read_mask_parquet
 from smoot_dist.training.checkpoint import k_digest
 from tests.conftest import PYTHON, REPO
-from tests.integration.conftest import BIN, free_port, wait_http
+from tests.integration.conftest import free_port, start_ray_node, stop_sessions, wait_http
 
 pytestmark = pytest.mark.integration
-
-
-def _session_members(sid: int) -> list[int]:
-    pids = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            stat = open(f"/proc/{pid}/stat").read()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[3]) == sid:  # field 6: the session id
-            pids.append(int(pid))
-    return pids
 
 
 @pytest.fixture
@@ -51,12 +38,7 @@ def one_worker_cluster():
     sessions = []
 
     def start(*args):
-        proc = subprocess.Popen([str(BIN / "ray"), "start", *args, *common], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                start_new_session=True)
-        sessions.append(proc.pid)
-        out, _ = proc.communicate(timeout=180)
-        assert proc.returncode == 0, out[-3000:]
+        sessions.append(start_ray_node([*args, *common], env))
 
     start("--head", f"--port={gcs}", "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}",
           "--include-dashboard=true")
@@ -65,13 +47,8 @@ def one_worker_cluster():
         yield {"address": f"127.0.0.1:{gcs}", "env": env,
                "add_node": lambda: start(f"--address=127.0.0.1:{gcs}")}
     finally:
+        stop_sessions(sessions)
         shutil.rmtree(temp, ignore_errors=True)
-        for sid in sessions:
-            for pid in _session_members(sid):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
 
 
 def test_a_run_grows_to_two_workers_when_a_node_joins(real_data_root, one_worker_cluster, tmp_path):
