@@ -99,7 +99,7 @@ def reproduce_dataset(cfg: JobConfig, rid: str, protocol: str, command: str, com
     from ..evaluation.report import compare_and_report
     from ..evaluation.trained_run import load_trained
     from ..home import output_dir
-    from ..run_folder import RunFolder, locate_run
+    from ..run_folder import AUC_JSON, RunFolder, locate_run
     from ..training.run import run_training
 
     r, dataset = cfg.reproduce, cfg.data.dataset
@@ -119,7 +119,7 @@ def reproduce_dataset(cfg: JobConfig, rid: str, protocol: str, command: str, com
             folder = locate_run(run_cfg).folder
             summary = folder.read_summary()
             finished = summary is not None and len(summary.get("epochs", ())) >= cfg.train.epochs
-            evaluated = (folder.evaluation_dir / "auc.json").is_file()
+            evaluated = (folder.evaluation_dir / AUC_JSON).is_file()
             done += 1
             print(f"\n== {dataset} {done}/{r.seeds * len(methods)}: {method}, seed {seed}"
                   + (" (finished before: reused)" if finished and evaluated else ""), flush=True)

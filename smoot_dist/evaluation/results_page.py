@@ -101,6 +101,8 @@ def run_entry(folder: Path, auc_method: str = "grad") -> dict[str, Any]:
         "morf": curves.accuracy.get(auc_method) if curves else None,
         "lerf": curves.lerf.get(auc_method) if curves else None,
         "k": record.k, "k_epochs": trajectory, "k_source": source,
+        "num_pixels": summary.get("num_pixels"),
+        "k_bounds": [summary["config"]["method"][b] for b in ("k_min", "k_max")],
         "wall_time_s": summary.get("wall_time_s"),
     }
 
@@ -150,9 +152,8 @@ def write_figures(record: dict[str, Any], folders: list[Path], figdir: Path,
         epochs = [row["epoch"] for row in smoot[0]["k_epochs"]]
         stats = {key: _columns_mean_std([[row[key] for row in r["k_epochs"]] for r in smoot])
                  for key in K_TRAJECTORY_KEYS}
-        cfg = RunFolder(_folder_of(folders, smoot[0]["run"])).read_record()["config"]["method"]
-        num_pixels = _num_pixels(folders, smoot[0]["run"])
-        bounds = (round(cfg["k_min"] * num_pixels), round(cfg["k_max"] * num_pixels))
+        num_pixels, (k_min, k_max) = smoot[0]["num_pixels"], smoot[0]["k_bounds"]
+        bounds = (round(k_min * num_pixels), round(k_max * num_pixels))
         name = f"{label}_k_trajectory.png"
         plot_k_trajectory(epochs, stats, bounds, figdir / name,
                           f"{title}, SMOOT: K during training (mean ± std over {len(smoot)} seeds)")
@@ -165,7 +166,7 @@ def write_figures(record: dict[str, Any], folders: list[Path], figdir: Path,
                 counts[f"seed {r['seed']}"] = mask_counts(k, num_pixels)
         if counts:
             name = f"{label}_k_histogram.png"
-            plot_k_histograms(counts, num_pixels, cfg["k_min"], cfg["k_max"], figdir / name,
+            plot_k_histograms(counts, num_pixels, k_min, k_max, figdir / name,
                               f"{title}, SMOOT: final K per training sample")
             files["k_histogram"] = name
     name = f"{label}_saliency.png"
@@ -178,9 +179,6 @@ def write_figures(record: dict[str, Any], folders: list[Path], figdir: Path,
 def _folder_of(folders: list[Path], run: str) -> Path:
     return next(Path(f) for f in folders if Path(f).name == run)
 
-
-def _num_pixels(folders: list[Path], run: str) -> int:
-    return int(RunFolder(_folder_of(folders, run)).read_summary()["num_pixels"])
 
 
 # -- the page ----------------------------------------------------------------------------------
