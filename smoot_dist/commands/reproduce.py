@@ -109,7 +109,7 @@ def reproduce_dataset(cfg: JobConfig, rid: str, protocol: str, command: str, com
         attributions.insert(0, "grad")
     eval_images = r.eval_images or cfg.data.test_subset
     start = time.perf_counter()
-    folders, done = [], 0
+    folders, done, reused = [], 0, 0
     for seed in range(r.seeds):
         for method in methods:
             run_cfg = merge(cfg, {"method": {"name": method}, "train": {"seed": seed},
@@ -121,6 +121,7 @@ def reproduce_dataset(cfg: JobConfig, rid: str, protocol: str, command: str, com
             finished = summary is not None and len(summary.get("epochs", ())) >= cfg.train.epochs
             evaluated = (folder.evaluation_dir / AUC_JSON).is_file()
             done += 1
+            reused += finished and evaluated
             print(f"\n== {dataset} {done}/{r.seeds * len(methods)}: {method}, seed {seed}"
                   + (" (finished before: reused)" if finished and evaluated else ""), flush=True)
             if not finished:
@@ -146,7 +147,8 @@ def reproduce_dataset(cfg: JobConfig, rid: str, protocol: str, command: str, com
         page = Path(r.report)
         record = dataset_record(dataset, folders, protocol=protocol, command=command,
                                 wall_s=wall, machine=machine_description(cfg.train.device),
-                                settings=_settings(cfg), reproduction=rid, commit=commit)
+                                settings=_settings(cfg), reproduction=rid, commit=commit,
+                                reused=reused)
         record["figures"] = write_figures(record, folders, page.with_suffix(""))
         write_report(page, record)
         print(f"results page: {page} (figures and records in {page.with_suffix('')}/)")

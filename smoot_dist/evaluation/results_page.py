@@ -91,19 +91,19 @@ def run_entry(folder: Path, auc_method: str = "grad") -> dict[str, Any]:
     trajectory, source = k_trajectory(summary)
     curves = record.curves
     evaluation = RunFolder(folder).evaluation_dir / AUC_JSON
-    auc_images = json.loads(evaluation.read_text()).get("num_images") if evaluation.is_file() else None
+    evaluated = json.loads(evaluation.read_text()) if evaluation.is_file() else {}
     return {
         "run": folder.name, "method": record.method, "seed": record.seed,
         "accuracy": 100.0 * record.accuracy, "num_test": record.num_test,
         "auc": record.auc.get(auc_method), "srg": record.srg.get(auc_method),
-        "auc_images": auc_images,
+        "auc_images": evaluated.get("num_images"),
         "fractions": list(curves.fractions) if curves else None,
         "morf": curves.accuracy.get(auc_method) if curves else None,
         "lerf": curves.lerf.get(auc_method) if curves else None,
         "k": record.k, "k_epochs": trajectory, "k_source": source,
         "num_pixels": summary.get("num_pixels"),
         "k_bounds": [summary["config"]["method"][b] for b in ("k_min", "k_max")],
-        "wall_time_s": summary.get("wall_time_s"),
+        "wall_time_s": summary.get("wall_time_s"), "eval_time_s": sum((evaluated.get("seconds") or {}).values()),  # per attribution
     }
 
 
@@ -275,6 +275,18 @@ def _differences(record: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _wall_time(record: dict[str, Any]) -> str:
+    """This command's wall time; when it reused runs of an earlier command with the same --id
+    (added seeds), also what all the runs took, which is what the command costs from scratch."""
+    text = f"Wall time {record['wall_s'] / 60:.0f} min"
+    reused, runs = record.get("reused", 0), record["runs"]
+    if not reused:
+        return text
+    total = sum((r.get("wall_time_s") or 0) + (r.get("eval_time_s") or 0) for r in runs)
+    return (f"{text}: this command reused {reused} of its {len(runs)} runs from an earlier one with "
+            f"the same --id; training and evaluating all {len(runs)} took {total / 60:.0f} min")
+
+
 def _dataset_section(record: dict[str, Any], figdir_name: str) -> list[str]:
     figures = record.get("figures", {})
     seeds = sorted({r["seed"] for r in record["runs"]})
@@ -285,7 +297,7 @@ def _dataset_section(record: dict[str, Any], figdir_name: str) -> list[str]:
     out = [f"## {record['title']}", "", "```", record["command"], "```", "",
            f"Protocol `{record['protocol']}`: {record['settings']}; seeds "
            f"{', '.join(map(str, seeds))}. Accuracy on {num_test:,} test images; {evaluated}", "",
-           f"Machine: {record['machine']}. Wall time {record['wall_s'] / 60:.0f} min. Commit "
+           f"Machine: {record['machine']}. {_wall_time(record)}. Commit "
            f"`{record['commit']}`, {record['date']}. K per epoch read from "
            f"{'/'.join(sorted({r['k_source'] for r in record['runs']}))}.", "",
            *_our_table(record), "", *_paper_table(record["dataset"]), ""]

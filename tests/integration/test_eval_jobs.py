@@ -74,6 +74,8 @@ def test_reproduce_without_ray_or_mlflow(real_data_root, tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stdout.count("(finished before: reused)") == 4
     assert "training " not in again.stdout and "evaluating " not in again.stdout
+    assert json.loads((tmp_path / "docs" / "results" / "fashion_mnist.json").read_text())["reused"] == 4
+    assert "this command reused 4 of its 4 runs from an earlier one with the same --id" in page.read_text()
 
 
 def test_evaluate_and_compare_from_real_mlflow_runs(real_data_root, tmp_path):

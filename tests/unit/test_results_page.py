@@ -17,7 +17,7 @@ def _run(method, seed, accuracy, auc, srg, k=(0, 0, 0), epochs=2):
             "num_test": 10000, "auc": auc, "srg": srg, "auc_images": 2000, "fractions": FRACTIONS,
             "morf": [90.0 - 9 * i for i in range(10)], "lerf": [90.0] * 10,
             "k": {"min": k[0], "median": k[1], "max": k[2]}, "k_epochs": k_epochs,
-            "k_source": "summary", "wall_time_s": 60.0}
+            "k_source": "summary", "wall_time_s": 60.0, "eval_time_s": 40.0}
 
 
 def _record(dataset="fashion_mnist", title="Fashion-MNIST"):
@@ -52,6 +52,16 @@ def test_page_holds_our_table_the_papers_the_claims_and_k_per_epoch():
     assert "- SMOOT: accuracy 88.50% here vs 93.65% in the paper; AUC 25.00 vs 36.18; K 210 / 380 / 600 vs 223 / 372 / 576." in page
     assert "AUC and SRG on 2,000 class-balanced test images" in page
     assert page.rstrip().endswith("why.")
+    assert "Wall time 50 min. Commit" in page  # nothing reused: the command's own time only
+
+
+def test_wall_time_of_a_command_that_added_seeds_also_gives_all_runs_time():
+    record = _record()
+    record["reused"] = 6  # seeds 0-1 from the earlier command, seed 2 trained by this one
+    page = render_page([record], "results", None)
+    # 9 runs x (60 s training + 40 s evaluation) = 15 min
+    assert ("Wall time 50 min: this command reused 6 of its 9 runs from an earlier one with the "
+            "same --id; training and evaluating all 9 took 15 min. Commit") in page
 
 
 def test_report_collects_the_records_of_separate_commands(tmp_path):
