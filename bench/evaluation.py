@@ -18,7 +18,7 @@ from common import describe, print_table
 from smoot_dist.config import DataConfig, build_config
 from smoot_dist.data.loading import load_splits
 from smoot_dist.training.trainer import Trainer, resolve_device
-from smoot_dist.evaluation.attribution import ATTRIBUTION_METHODS, TITLES
+from smoot_dist.evaluation.attribution import ATTRIBUTION_METHODS, TITLES, parse_methods
 from smoot_dist.evaluation.drop import accuracy_drop
 
 
@@ -39,7 +39,7 @@ def main() -> None:
     trainer = Trainer(cfg, progress=False, log=lambda s: None)
     trainer.fit()
     splits = load_splits(DataConfig("mnist", test_subset=args.images))
-    methods = args.methods.split(",")
+    methods = parse_methods(args.methods)
     curves = accuracy_drop(trainer.model, splits.test, splits.spec, methods, device=device,
                            batch_size=args.batch_size, progress=False)
     rows = [[TITLES[m], curves.seconds[m], args.images / curves.seconds[m],

@@ -23,6 +23,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..choices import choose_names, split_names
 from ..cli import JobFlags, build_parser, overrides_from_args, run_cli, show_progress
 from ..config import METHODS, PRESET_DIR, JobConfig, build_config, merge, validate
 from ..data.registry import dataset_label, parse_dataset
@@ -49,10 +50,6 @@ def protocol_file(name: str) -> Path:
                       f"pass the path of a YAML file like them")
 
 
-def _split(text: str | None) -> list[str]:
-    return [part.strip() for part in (text or "").split(",") if part.strip()]
-
-
 def configs_from_args(argv: list[str] | None) -> tuple[list[JobConfig], str]:
     """One config per dataset to reproduce (protocol < flags), and the protocol's name."""
     args = build_parser(FLAGS).parse_args(argv)
@@ -63,7 +60,7 @@ def configs_from_args(argv: list[str] | None) -> tuple[list[JobConfig], str]:
     if "dataset" in (overrides.get("data") or {}):
         datasets = [base.data.dataset]  # --dataset picks one (of the protocol's, or any)
     else:
-        datasets = _split(base.reproduce.datasets) or [base.data.dataset]
+        datasets = split_names(base.reproduce.datasets) or [base.data.dataset]
     cfgs = []
     for dataset in datasets:
         parse_dataset(dataset)  # an unknown name: one line
@@ -75,12 +72,7 @@ def configs_from_args(argv: list[str] | None) -> tuple[list[JobConfig], str]:
 
 
 def _methods(cfg: JobConfig) -> list[str]:
-    methods = _split(cfg.reproduce.methods)
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown or not methods:
-        raise ConfigError(f"unknown training method(s) {', '.join(unknown) or '(none given)'} in "
-                          f"--methods; choose from: {', '.join(METHODS)}")
-    return methods
+    return choose_names(cfg.reproduce.methods, METHODS, "training method", "--methods")
 
 
 def _settings(cfg: JobConfig) -> str:
@@ -103,7 +95,7 @@ def reproduce_dataset(cfg: JobConfig, rid: str, protocol: str, command: str, com
     from ..training.run import run_training
 
     r, dataset = cfg.reproduce, cfg.data.dataset
-    attributions = parse_methods(r.attributions)
+    attributions = parse_methods(r.attributions, "--attributions")
     methods = _methods(cfg)
     if "grad" not in attributions:
         attributions.insert(0, "grad")

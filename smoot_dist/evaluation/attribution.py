@@ -15,6 +15,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from ..choices import choose_names, split_names
 from ..errors import ConfigError, UserError
 
 ATTRIBUTION_METHODS = ("grad", "smoothgrad", "integrated_gradients", "deeplift",
@@ -37,15 +38,13 @@ def quiet_captum():
         yield
 
 
-def parse_methods(text: str | list[str]) -> list[str]:
-    names = text if isinstance(text, list) else [t.strip() for t in text.split(",") if t.strip()]
+def parse_methods(text: str | list[str], flag: str = "--methods") -> list[str]:
+    """Attribution methods from a comma list (or a list); 'all', or none named: every one."""
+    names = split_names(",".join(text) if isinstance(text, list) else text)
     if names in (["all"], []):
         return list(ATTRIBUTION_METHODS)
-    unknown = [n for n in names if n not in ATTRIBUTION_METHODS]
-    if unknown:
-        raise ConfigError(f"unknown attribution method {unknown[0]!r}; choose from: "
-                          f"{', '.join(ATTRIBUTION_METHODS)} (or all)")
-    return names
+    return choose_names(",".join(names), ATTRIBUTION_METHODS, "attribution method", flag,
+                        " (or all)")
 
 
 SALIENCY_TARGETS = ("logit", "logprob")

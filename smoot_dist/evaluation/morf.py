@@ -71,14 +71,9 @@ def correct_after_removal(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
 
 
 def parse_orders(text: str) -> tuple[str, ...]:
-    from ..errors import ConfigError
+    from ..choices import choose_names
 
-    orders = tuple(dict.fromkeys(o.strip() for o in text.split(",") if o.strip()))
-    unknown = [o for o in orders if o not in ORDERS]
-    if unknown or not orders:
-        raise ConfigError(f"unknown removal order(s) {', '.join(unknown) or '(none given)'} in "
-                          f"--order; choose from: {', '.join(ORDERS)}")
-    return orders
+    return tuple(choose_names(text, ORDERS, "removal order", "--order"))
 
 
 def srg(lerf_auc: float, morf_auc: float) -> float:

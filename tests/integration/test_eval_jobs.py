@@ -148,7 +148,7 @@ def test_evaluation_fanned_out_over_ray_equals_the_single_process_one(real_data_
 
 def test_evaluate_rejects_unknown_methods_and_runs(tmp_path):
     r = run_job("evaluate.py", str(tmp_path), "--methods", "grad,lime")
-    assert r.returncode == 2 and "unknown attribution method 'lime'" in r.stderr
+    assert r.returncode == 2 and "unknown attribution method(s) lime in --methods" in r.stderr
     r = run_job("evaluate.py", "no-such-run", env={"SMOOT_HOME": str(tmp_path)})
     assert r.returncode == 2 and "neither a run folder" in r.stderr
     r = run_job("evaluate.py", str(tmp_path), "--order", "morf,sideways")

@@ -1,0 +1,32 @@
+"""Comma lists of names from flags: the one parser behind --methods, --order, --datasets."""
+
+import pytest
+
+from smoot_dist.choices import choose_names, split_names
+from smoot_dist.errors import ConfigError
+from smoot_dist.evaluation.attribution import ATTRIBUTION_METHODS, parse_methods
+from smoot_dist.evaluation.morf import parse_orders
+
+
+def test_split_drops_blanks_keeps_order_and_names_a_repeat_once():
+    assert split_names(" sgt, smoot,,sgt ,") == ["sgt", "smoot"]
+    assert split_names(None) == [] and split_names("") == []
+
+
+def test_choose_names_the_unknown_ones_the_flag_and_the_choices():
+    assert choose_names("b,a", ("a", "b", "c"), "letter", "--letters") == ["b", "a"]
+    with pytest.raises(ConfigError) as err:
+        choose_names("a,x,y", ("a", "b"), "letter", "--letters", " (or all)")
+    assert str(err.value) == "unknown letter(s) x, y in --letters; choose from: a, b (or all)"
+    with pytest.raises(ConfigError, match=r"\(none given\) in --letters"):
+        choose_names(" , ", ("a",), "letter", "--letters")
+
+
+def test_attribution_and_order_lists():
+    assert parse_methods("all") == parse_methods("") == list(ATTRIBUTION_METHODS)
+    assert parse_methods(["random", "grad"]) == ["random", "grad"]
+    with pytest.raises(ConfigError, match=r"attribution method\(s\) lime in --attributions"):
+        parse_methods("grad,lime", "--attributions")
+    assert parse_orders("lerf, morf,lerf") == ("lerf", "morf")
+    with pytest.raises(ConfigError, match=r"removal order\(s\) sideways in --order"):
+        parse_orders("morf,sideways")
