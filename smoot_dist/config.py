@@ -34,6 +34,7 @@ import yaml
 from .data.paths import absolute_dataset
 from .data.registry import DATASET_CHOICES, DATASETS, parse_dataset
 from .errors import ConfigError
+from .home import CHECKOUT
 
 # name -> title in tables, in the order the paper's tables list them
 # random_mask: the ablation of SGT that masks random pixels instead of the least salient ones
@@ -52,7 +53,7 @@ OBJECTIVES = {
 EXPERIMENT_SECTIONS = ("data", "model", "method", "train")
 # Run names are folder names on every file system and storage, and Ray Train's run names.
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
+PRESET_DIR = CHECKOUT / "configs"
 
 
 def setting(default: Any = None, help: str = "", **meta: Any) -> Any:

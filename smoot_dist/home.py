@@ -8,6 +8,9 @@ import time
 from pathlib import Path
 
 HOME_ENV = "SMOOT_HOME"
+# The checkout this package runs from (jobs/ put it first on sys.path): its configs/ and tune/
+# folders, its git commit for the results page, and the PYTHONPATH Ray workers are given.
+CHECKOUT = Path(__file__).resolve().parents[1]
 
 
 def smoot_home() -> Path:

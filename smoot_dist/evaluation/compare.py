@@ -76,6 +76,12 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
+def columns_mean_std(rows: list[list[float]]) -> tuple[list[float], list[float]]:
+    """Mean and std at each position of equally long rows (e.g. drop curves over seeds)."""
+    stats = [mean_std(list(col)) for col in zip(*rows)]
+    return [m for m, _ in stats], [s for _, s in stats]
+
+
 @dataclass
 class TableRow:
     dataset: str
@@ -100,11 +106,7 @@ def aggregate(records: list[RunRecord], auc_method: str = "grad") -> list[TableR
         gains = [r.srg[auc_method] for r in rs if auc_method in r.srg]
         curves = [r.curves.accuracy[auc_method] for r in rs
                   if r.curves is not None and auc_method in r.curves.accuracy]
-        curve = None
-        if curves:
-            cols = list(zip(*curves))
-            curve = ([statistics.fmean(c) for c in cols],
-                     [statistics.stdev(c) if len(c) > 1 else 0.0 for c in cols])
+        curve = columns_mean_std(curves) if curves else None
         rows.append(TableRow(
             dataset, method, len(rs), max(r.num_test for r in rs),
             {key: mean_std([float(r.k[key]) for r in rs]) for key in ("min", "median", "max")},
@@ -118,8 +120,9 @@ def plus_minus(mean: float, std: float, runs: int, digits: int = 2, unit: str = 
     return f"{mean:.{digits}f}{unit}" if runs == 1 else f"{mean:.{digits}f} ± {std:.{digits}f}{unit}"
 
 
-def _count(n: int) -> str:
-    return f"{n / 1000:g}K" if n >= 1000 else str(n)
+def count_label(n: int | None) -> str:
+    """10000 -> '10K', as the paper's tables give test-set sizes; '-' when unknown."""
+    return "-" if not n else (f"{n / 1000:g}K" if n >= 1000 else str(n))
 
 
 def markdown_table(rows: list[TableRow]) -> str:
@@ -134,7 +137,7 @@ def markdown_table(rows: list[TableRow]) -> str:
             k = " | ".join(plus_minus(*r.k[key], r.runs, 0) for key in ("min", "median", "max"))
             auc = plus_minus(*r.auc, r.runs) if r.auc else "-"
             gain = ((plus_minus(*r.srg, r.runs) if r.srg else "-") + " | ") if with_srg else ""
-            out.append(f"{METHODS.get(r.method, r.method)} | {_count(r.num_test)} | {k} | "
+            out.append(f"{METHODS.get(r.method, r.method)} | {count_label(r.num_test)} | {k} | "
                        f"{plus_minus(*r.accuracy, r.runs, unit='%')} | {auc} | {gain}{r.runs}")
         out.append("")
     return "\n".join(out).rstrip() + "\n"

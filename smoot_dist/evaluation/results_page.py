@@ -24,25 +24,25 @@ import torch
 from ..config import METHODS
 from ..data.registry import DATASETS, dataset_label
 from ..files import write_json, write_text
+from ..home import CHECKOUT
 from ..method.mask_state import read_mask_parquet
 from ..method.masking import mask_counts
 from ..plots import plot_drop_curves, plot_k_histograms, plot_k_trajectory
 from ..run_folder import AUC_JSON, RunFolder
-from .compare import mean_std, plus_minus, record_from_folder
+from .compare import columns_mean_std, count_label, mean_std, plus_minus, record_from_folder
 from .paired import claim_table
 from .paper_tables import PAPER_TABLES
 
 RECORD_VERSION = 1
 K_TRAJECTORY_KEYS = ("k_min", "k_median", "k_max", "k_share_at_min", "k_share_at_max")
 DISCUSSION_FILE = "discussion.md"
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 # -- gathering ---------------------------------------------------------------------------------
 def git_commit() -> str:
     """The checkout's commit (short), `+changes` when the tree differs from it."""
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True,
+        return subprocess.run(["git", *args], cwd=CHECKOUT, capture_output=True, text=True,
                               timeout=10).stdout.strip()
     try:
         commit = git("rev-parse", "--short", "HEAD")
@@ -103,7 +103,8 @@ def run_entry(folder: Path, auc_method: str = "grad") -> dict[str, Any]:
         "k": record.k, "k_epochs": trajectory, "k_source": source,
         "num_pixels": summary.get("num_pixels"),
         "k_bounds": [summary["config"]["method"][b] for b in ("k_min", "k_max")],
-        "wall_time_s": summary.get("wall_time_s"), "eval_time_s": sum((evaluated.get("seconds") or {}).values()),  # per attribution
+        "wall_time_s": summary.get("wall_time_s"),
+        "eval_time_s": sum((evaluated.get("seconds") or {}).values()),  # seconds per attribution
     }
 
 
@@ -124,11 +125,6 @@ def _by_method(record: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
                                       if m in METHODS else 99)}
 
 
-def _columns_mean_std(rows: list[list[float]]) -> tuple[list[float], list[float]]:
-    stats = [mean_std(list(col)) for col in zip(*rows)]
-    return [m for m, _ in stats], [s for _, s in stats]
-
-
 def write_figures(record: dict[str, Any], folders: list[Path], figdir: Path,
                   saliency_images: int = 6) -> dict[str, str]:
     """The dataset's PNGs in `figdir`; returns {figure: file name}."""
@@ -138,7 +134,7 @@ def write_figures(record: dict[str, Any], folders: list[Path], figdir: Path,
     label, title = dataset_label(record["dataset"]), record["title"]
     files: dict[str, str] = {}
     groups = _by_method(record)
-    curves = {METHODS.get(m, m): _columns_mean_std([r["morf"] for r in rs])
+    curves = {METHODS.get(m, m): columns_mean_std([r["morf"] for r in rs])
               for m, rs in groups.items() if all(r["morf"] for r in rs)}
     fractions = next((r["fractions"] for r in record["runs"] if r["fractions"]), None)
     if curves and fractions:
@@ -150,7 +146,7 @@ def write_figures(record: dict[str, Any], folders: list[Path], figdir: Path,
     smoot = groups.get("smoot", [])
     if smoot:
         epochs = [row["epoch"] for row in smoot[0]["k_epochs"]]
-        stats = {key: _columns_mean_std([[row[key] for row in r["k_epochs"]] for r in smoot])
+        stats = {key: columns_mean_std([[row[key] for row in r["k_epochs"]] for r in smoot])
                  for key in K_TRAJECTORY_KEYS}
         num_pixels, (k_min, k_max) = smoot[0]["num_pixels"], smoot[0]["k_bounds"]
         bounds = (round(k_min * num_pixels), round(k_max * num_pixels))
@@ -186,10 +182,6 @@ def _fmt(values: list[float], digits: int = 2, unit: str = "") -> str:
     return plus_minus(*mean_std(values), len(values), digits, unit) if values else "-"
 
 
-def _count(n: int | None) -> str:
-    return "-" if not n else (f"{n / 1000:g}K" if n >= 1000 else str(n))
-
-
 def _our_table(record: dict[str, Any]) -> list[str]:
     lines = [f"| {record['title']} | # Test | Min(K) | Median(K) | Max(K) | Accuracy | "
              "AUC (Grad, MoRF) | SRG (Grad) | seeds |", "|---" * 9 + "|"]
@@ -197,7 +189,7 @@ def _our_table(record: dict[str, Any]) -> list[str]:
         k = " | ".join(_fmt([float(r["k"][key]) for r in rs], 0) for key in ("min", "median", "max"))
         aucs = [r["auc"] for r in rs if r["auc"] is not None]
         gains = [r["srg"] for r in rs if r["srg"] is not None]
-        lines.append(f"| {METHODS.get(method, method)} | {_count(max(r['num_test'] for r in rs))} | "
+        lines.append(f"| {METHODS.get(method, method)} | {count_label(max(r['num_test'] for r in rs))} | "
                      f"{k} | {_fmt([r['accuracy'] for r in rs], unit='%')} | "
                      f"{_fmt(aucs) if len(aucs) == len(rs) else '-'} | "
                      f"{_fmt(gains) if len(gains) == len(rs) else '-'} | {len(rs)} |")

@@ -12,12 +12,11 @@ import logging
 import math
 import os
 import socket
-from pathlib import Path
 
 from ..errors import UserError
+from ..home import CHECKOUT
 
 LOOPBACK_ONLY_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def prefer_loopback_ray(address: str | None) -> None:
@@ -65,7 +64,7 @@ def connect(address: str | None = None, cpus: float = 0, verbose: bool = False) 
         logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(
             logging.ERROR)
         # Workers import smoot_dist from this checkout even when it is not installed.
-        pythonpath = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
+        pythonpath = os.pathsep.join(p for p in (str(CHECKOUT), os.environ.get("PYTHONPATH")) if p)
         # The dashboard (on 127.0.0.1) serves the state API that Ray Train's controller polls.
         ray.init(address="local", _node_ip_address="127.0.0.1", include_dashboard=True,
                  log_to_driver=verbose,

@@ -23,10 +23,11 @@ from typing import Any
 
 from ..config import JobConfig, MethodConfig, merge, read_yaml, section_fields, validate
 from ..errors import ConfigError
+from ..home import CHECKOUT
 
 DISTRIBUTIONS = ("uniform", "loguniform", "choice")
 SEARCHABLE = ("beta", "lambda", "alpha", "k_min", "k_max", "k0", "n", "fill")
-DEFAULT_SPACE = Path(__file__).resolve().parents[2] / "tune" / "search_space.yaml"
+DEFAULT_SPACE = CHECKOUT / "tune" / "search_space.yaml"
 
 
 @dataclass(frozen=True)
