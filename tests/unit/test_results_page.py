@@ -2,8 +2,6 @@
 
 import json
 
-import pytest
-
 from smoot_dist.evaluation.results_page import (RECORD_VERSION, k_trajectory, render_page,
                                                 write_report)
 
