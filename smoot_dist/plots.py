@@ -128,6 +128,34 @@ def plot_drop_curves(curves: dict[str, list[float]], fractions, path: str | Path
     return _save(fig, path)
 
 
+def plot_claims(rows: list[tuple[str, str, float, float, float]], path: str | Path,
+                title: str = "") -> Path:
+    """One 95% interval per claim, `rows` = (claim, metric, mean, low, high) of A - B: a claim
+    holds where its whole bar is right of 0. A panel per metric (their units differ)."""
+    plt = _pyplot()
+
+    metrics = list(dict.fromkeys(r[1] for r in rows))
+    sizes = [sum(r[1] == m for r in rows) for m in metrics]
+    fig, axes = plt.subplots(len(metrics), 1, figsize=(8, 1.1 + 0.55 * len(rows)), dpi=120,
+                             gridspec_kw={"height_ratios": sizes}, squeeze=False)
+    for ax, metric in zip(axes[:, 0], metrics):
+        mine = [r for r in rows if r[1] == metric][::-1]  # first claim on top
+        for y, (_, _, mean, low, high) in enumerate(mine):
+            colour = "#55a868" if low > 0 else "#c44e52" if high < 0 else "#8c8c8c"
+            ax.errorbar(mean, y, xerr=[[mean - low], [high - mean]], fmt="o", color=colour,
+                        capsize=4, markersize=5)
+        ax.axvline(0, color="black", linewidth=0.8)
+        ax.set_yticks(range(len(mine)), [r[0] for r in mine], fontsize=8)
+        ax.set_ylim(-0.6, len(mine) - 0.4)
+        unit = "accuracy points" if metric == "accuracy" else metric.upper()
+        ax.set_xlabel(f"margin in the claim's favour, {unit} (mean over seeds, 95% interval)",
+                      fontsize=8)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0, 0].set_title(title or "The claims: green holds, grey not resolved, red reversed",
+                         fontsize=10)
+    return _save(fig, path)
+
+
 def plot_saliency_grid(images: torch.Tensor, maps: dict[str, torch.Tensor], path: str | Path,
                        title: str = "") -> Path:
     """Rows: test images; columns: the input, then one saliency map per label (Figure 2 style).

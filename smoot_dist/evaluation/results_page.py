@@ -27,10 +27,10 @@ from ..files import write_json, write_text
 from ..home import CHECKOUT
 from ..method.mask_state import read_mask_parquet
 from ..method.masking import mask_counts
-from ..plots import plot_drop_curves, plot_k_histograms, plot_k_trajectory
+from ..plots import plot_claims, plot_drop_curves, plot_k_histograms, plot_k_trajectory
 from ..run_folder import AUC_JSON, RunFolder
 from .compare import columns_mean_std, count_label, mean_std, plus_minus, record_from_folder
-from .paired import claim_table
+from .paired import PairedDifference, claim_table
 from .paper_tables import PAPER_TABLES
 
 RECORD_VERSION = 1
@@ -165,11 +165,26 @@ def write_figures(record: dict[str, Any], folders: list[Path], figdir: Path,
             plot_k_histograms(counts, num_pixels, k_min, k_max, figdir / name,
                               f"{title}, SMOOT: final K per training sample")
             files["k_histogram"] = name
+    claims = write_claims_figure(record, figdir)
+    if claims:
+        files["claims"] = claims
     name = f"{label}_saliency.png"
     records = [record_from_folder(Path(f)) for f in folders]
     if saliency_figure(records, figdir / name, saliency_images, None):
         files["saliency"] = name
     return files
+
+
+def write_claims_figure(record: dict[str, Any], figdir: Path) -> str | None:
+    """The claims' intervals as a PNG in `figdir` (its name), or None below two paired seeds."""
+    claims = [c for c in _claim_rows(record) if c.n > 1]
+    if not claims:
+        return None
+    name = f"{dataset_label(record['dataset'])}_claims.png"
+    plot_claims([(c.claim.split(" (")[0], c.metric, c.mean, c.low, c.high) for c in claims],
+                figdir / name, f"{record['title']}: the paper's claims over "
+                f"{max(c.n for c in claims)} seeds\n(green: holds, grey: not resolved, red: reversed)")
+    return name
 
 
 def _folder_of(folders: list[Path], run: str) -> Path:
@@ -210,13 +225,17 @@ def _paper_table(dataset: str) -> list[str]:
     return lines
 
 
-def _claims(record: dict[str, Any]) -> list[str]:
+def _claim_rows(record: dict[str, Any]) -> list[PairedDifference]:
     values: dict[str, dict[str, dict[int, float]]] = {"accuracy": {}, "auc": {}}
     for r in record["runs"]:
         values["accuracy"].setdefault(r["method"], {})[r["seed"]] = r["accuracy"]
         if r["auc"] is not None:
             values["auc"].setdefault(r["method"], {})[r["seed"]] = r["auc"]
-    rows = claim_table(values)
+    return claim_table(values)
+
+
+def _claims(record: dict[str, Any]) -> list[str]:
+    rows = _claim_rows(record)
     if not rows:
         return []
     lines = ["| Claim | A - B, mean over seeds | 95% interval | seeds | at this scale |",
@@ -299,6 +318,9 @@ def _dataset_section(record: dict[str, Any], figdir_name: str) -> list[str]:
                 "Paired by seed: each row is method A minus method B over the seeds both ran, "
                 "with a 95% Student-t interval. A claim holds when the whole interval is on its "
                 "side of 0.", "", *claims, ""]
+        if "claims" in figures:
+            out += [f"![{record['title']}: the claims' intervals]({figdir_name}/{figures['claims']})",
+                    ""]
     k_rows = _k_epochs_table(record)
     if k_rows:
         out += ["### K during training (SMOOT, mean over seeds)", "", *k_rows, ""]

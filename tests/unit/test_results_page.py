@@ -3,7 +3,7 @@
 import json
 
 from smoot_dist.evaluation.results_page import (RECORD_VERSION, k_trajectory, render_page,
-                                                write_report)
+                                                write_claims_figure, write_report)
 
 FRACTIONS = [0.1 * i for i in range(10)]
 
@@ -87,3 +87,16 @@ def test_k_trajectory_from_the_summary_when_the_run_was_not_tracked():
                      "k_share_at_max": 0.1},
                     {"epoch": 2, "k_min": 298, "k_median": 392, "k_max": 402, "k_share_at_min": 0.0,
                      "k_share_at_max": 0.2}]
+
+
+def test_claims_figure_needs_two_paired_seeds_and_sits_under_the_claims_table(tmp_path):
+    record = _record()
+    assert write_claims_figure(record, tmp_path) == "fashion_mnist_claims.png"
+    assert (tmp_path / "fashion_mnist_claims.png").stat().st_size > 0
+    one_seed = {**record, "runs": [r for r in record["runs"] if r["seed"] == 0]}
+    assert write_claims_figure(one_seed, tmp_path / "none") is None
+    record["figures"]["claims"] = "fashion_mnist_claims.png"
+    page = render_page([record], "results", None)
+    table_end = page.index("| SGT AUC < Traditional AUC")
+    figure = page.index("![Fashion-MNIST: the claims' intervals](results/fashion_mnist_claims.png)")
+    assert table_end < figure < page.index("### K during training")
