@@ -104,7 +104,7 @@ def run_entry(folder: Path, auc_method: str = "grad") -> dict[str, Any]:
         "num_pixels": summary.get("num_pixels"),
         "k_bounds": [summary["config"]["method"][b] for b in ("k_min", "k_max")],
         "wall_time_s": summary.get("wall_time_s"),
-        "eval_time_s": sum((evaluated.get("seconds") or {}).values()),  # seconds per attribution
+        "eval_time_s": sum((evaluated.get("seconds") or {}).values()),  # over its attributions
     }
 
 

@@ -25,7 +25,7 @@ def test_reproduce_without_ray_or_mlflow(real_data_root, tmp_path):
     _fake_package(blocked, "mlflow")
     out = tmp_path / "out"
     page = tmp_path / "docs" / "results.md"
-    argv = ("reproduce.py", "--dataset", "fashion_mnist", "--epochs", "1", "--seeds", "1",
+    argv = ("reproduce.py", "--dataset", "fashion_mnist", "--epochs", "1", "--seeds", "2",
             "--train-subset", "500", "--test-subset", "200", "--workers", "0",
             "--methods", "traditional,sgt,smoot,random_mask",
             "--no-tracking", "--attributions", "grad,random", "--storage-path",
@@ -34,25 +34,32 @@ def test_reproduce_without_ray_or_mlflow(real_data_root, tmp_path):
     r = run_job(*argv, env={"PYTHONPATH": str(blocked)})
     assert r.returncode == 0, r.stderr[-3000:]
     table = (out / "comparison.md").read_text()
-    for title in ("Traditional | 200 | 0 | 0 | 0 |", "SGT | 200 | 392 | 392 | 392 |", "SMOOT | 200 |",
-                  "Random mask | 200 | 392 | 392 | 392 |", "| AUC | SRG | runs"):
+    for title in ("Traditional | 200 | 0 ± 0 | 0 ± 0 | 0 ± 0 |", "SGT | 200 | 392 ± 0 | 392 ± 0 |",
+                  "SMOOT | 200 |",
+                  "Random mask | 200 | 392 ± 0 | 392 ± 0 | 392 ± 0 |", "| AUC | SRG | runs"):
         assert title in table, table
     rows = {row["method"]: row for row in csv.DictReader(open(out / "comparison.csv"))}
     assert set(rows) == {"traditional", "sgt", "smoot", "random_mask"}
     for method, row in rows.items():
-        run_dir = tmp_path / "runs" / next(p.name for p in (tmp_path / "runs").iterdir()
-                                         if p.name.endswith(f"-{method}-s0"))
-        summary = json.loads((run_dir / "summary.json").read_text())
-        evaluation = json.loads((run_dir / "evaluation" / "auc.json").read_text())
-        auc = evaluation["auc"]["grad"]
-        assert float(row["accuracy_mean"]) == pytest.approx(100 * summary["test_accuracy"], abs=1e-3)
-        assert float(row["auc_mean"]) == pytest.approx(auc, abs=1e-3)
+        summaries, evaluations = [], []
+        for seed in (0, 1):
+            run_dir = next(p for p in (tmp_path / "runs").iterdir()
+                           if p.name.endswith(f"-{method}-s{seed}"))
+            summaries.append(json.loads((run_dir / "summary.json").read_text()))
+            evaluations.append(json.loads((run_dir / "evaluation" / "auc.json").read_text()))
+        aucs = [e["auc"]["grad"] for e in evaluations]
+        # the table's means are over the two seeds' own numbers
+        assert float(row["accuracy_mean"]) == pytest.approx(
+            50 * sum(s["test_accuracy"] for s in summaries), abs=1e-3)
+        assert float(row["auc_mean"]) == pytest.approx(sum(aucs) / 2, abs=1e-3)
         # SRG = AUC(LeRF) - AUC(MoRF), from both curves of the same evaluation
-        assert float(row["srg_mean"]) == pytest.approx(evaluation["lerf_auc"]["grad"] - auc, abs=1e-3)
-        # every run ends with its own Grad/Random MoRF AUC on the (200) test images: the same
-        # Grad AUC as the fuller evaluation of the same images
-        assert summary["auc"]["grad"] == pytest.approx(auc, abs=1e-6)
-        assert set(summary["auc"]) == {"grad", "random"}
+        assert float(row["srg_mean"]) == pytest.approx(
+            sum(e["lerf_auc"]["grad"] - a for e, a in zip(evaluations, aucs)) / 2, abs=1e-3)
+        for summary, auc in zip(summaries, aucs):
+            # every run ends with its own Grad/Random MoRF AUC on the (200) test images: the
+            # same Grad AUC as the fuller evaluation of the same images
+            assert summary["auc"]["grad"] == pytest.approx(auc, abs=1e-6)
+            assert set(summary["auc"]) == {"grad", "random"}
     assert (out / "drop_curves_fashion_mnist.png").stat().st_size > 0
     assert (out / "saliency_maps_fashion_mnist.png").stat().st_size > 0
     assert "SMOOT |" in r.stdout  # the table is printed
@@ -62,20 +69,21 @@ def test_reproduce_without_ray_or_mlflow(real_data_root, tmp_path):
     record = json.loads((tmp_path / "docs" / "results" / "fashion_mnist.json").read_text())
     assert {run["method"] for run in record["runs"]} == {"traditional", "sgt", "smoot", "random_mask"}
     smoot = next(run for run in record["runs"] if run["method"] == "smoot")
-    assert f"{smoot['accuracy']:.2f}%" in text and "The paper's Table 3" in text
+    smoot_accuracy = sum(run["accuracy"] for run in record["runs"] if run["method"] == "smoot") / 2
+    assert f"accuracy {smoot_accuracy:.2f}% here" in text and "The paper's Table 3" in text
     assert "--id t1" in text and "The paper's claims at this scale" in text
     assert [row["epoch"] for row in smoot["k_epochs"]] == [1]
-    for figure in ("drop_curves", "k_trajectory", "k_histogram", "saliency"):
+    for figure in ("drop_curves", "k_trajectory", "k_histogram", "saliency", "claims"):
         assert f"(results/{record['figures'][figure]})" in text
         assert (tmp_path / "docs" / "results" / record["figures"][figure]).stat().st_size > 0
 
     # the same command again (as after an interruption) reuses the finished, evaluated runs
     again = run_job(*argv, env={"PYTHONPATH": str(blocked)})
     assert again.returncode == 0, again.stderr[-3000:]
-    assert again.stdout.count("(finished before: reused)") == 4
+    assert again.stdout.count("(finished before: reused)") == 8
     assert "training " not in again.stdout and "evaluating " not in again.stdout
-    assert json.loads((tmp_path / "docs" / "results" / "fashion_mnist.json").read_text())["reused"] == 4
-    assert "this command reused 4 of its 4 runs from an earlier one with the same --id" in page.read_text()
+    assert json.loads((tmp_path / "docs" / "results" / "fashion_mnist.json").read_text())["reused"] == 8
+    assert "this command reused 8 of its 8 runs from an earlier one with the same --id" in page.read_text()
 
 
 def test_evaluate_and_compare_from_real_mlflow_runs(real_data_root, tmp_path):
