@@ -36,17 +36,19 @@ from .paper_tables import PAPER_TABLES
 RECORD_VERSION = 1
 K_TRAJECTORY_KEYS = ("k_min", "k_median", "k_max", "k_share_at_min", "k_share_at_max")
 DISCUSSION_FILE = "discussion.md"
+RESULT_SOURCES = ("smoot_dist", "jobs", "configs", "pyproject.toml")  # what makes the numbers
 
 
 # -- gathering ---------------------------------------------------------------------------------
 def git_commit() -> str:
-    """The checkout's commit (short), `+changes` when the tree differs from it."""
+    """The checkout's commit (short), `+changes` when its code or configs differ from it (not its
+    docs: writing the page changes docs/results/ itself)."""
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=CHECKOUT, capture_output=True, text=True,
                               timeout=10).stdout.strip()
     try:
         commit = git("rev-parse", "--short", "HEAD")
-        dirty = git("status", "--porcelain", "--untracked-files=no")
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", *RESULT_SOURCES)
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return (commit or "unknown") + (" +changes" if dirty else "")
@@ -289,7 +291,8 @@ def _differences(record: dict[str, Any]) -> list[str]:
 def _wall_time(record: dict[str, Any]) -> str:
     """This command's wall time; when it reused runs of an earlier command with the same --id
     (added seeds), also what all the runs took, which is what the command costs from scratch."""
-    text = f"Wall time {record['wall_s'] / 60:.0f} min"
+    wall = record["wall_s"]
+    text = f"Wall time {wall / 60:.0f} min" if wall >= 60 else f"Wall time {wall:.0f} s"
     reused, runs = record.get("reused", 0), record["runs"]
     if not reused:
         return text

@@ -60,6 +60,8 @@ def test_wall_time_of_a_command_that_added_seeds_also_gives_all_runs_time():
     # 9 runs x (60 s training + 40 s evaluation) = 15 min
     assert ("Wall time 50 min: this command reused 6 of its 9 runs from an earlier one with the "
             "same --id; training and evaluating all 9 took 15 min. Commit") in page
+    record.update(reused=9, wall_s=12.4)  # all reused: the page re-rendered, in seconds
+    assert "Wall time 12 s: this command reused 9 of its 9 runs" in render_page([record], "r", None)
 
 
 def test_report_collects_the_records_of_separate_commands(tmp_path):
