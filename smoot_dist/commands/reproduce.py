@@ -142,6 +142,7 @@ def reproduce_dataset(cfg: JobConfig, rid: str, protocol: str, command: str, com
                                 settings=_settings(cfg), reproduction=rid, commit=commit,
                                 reused=reused)
         record["figures"] = write_figures(record, folders, page.with_suffix(""))
+        record["wall_s"] = time.perf_counter() - start  # the page's figures included
         write_report(page, record)
         print(f"results page: {page} (figures and records in {page.with_suffix('')}/)")
 
