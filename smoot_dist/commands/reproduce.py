@@ -112,13 +112,13 @@ def reproduce_dataset(cfg: JobConfig, rid: str, protocol: str, command: str, com
             summary = folder.read_summary()
             finished = summary is not None and len(summary.get("epochs", ())) >= cfg.train.epochs
             evaluated = (folder.evaluation_dir / AUC_JSON).is_file()
-            done += 1
-            reused += finished and evaluated
+            reuse = finished and evaluated
+            done, reused = done + 1, reused + reuse
             print(f"\n== {dataset} {done}/{r.seeds * len(methods)}: {method}, seed {seed}"
-                  + (" (finished before: reused)" if finished and evaluated else ""), flush=True)
+                  + (" (finished before: reused)" if reuse else ""), flush=True)
             if not finished:
                 summary = run_training(run_cfg, tags={"reproduction": rid})
-            if not (finished and evaluated):
+            if not reuse:
                 run = load_trained(summary["run_dir"])
                 evaluate_run(run, attributions, test_subset=eval_images,
                              device=cfg.train.device, tracking=cfg.tracking.enabled,
@@ -138,11 +138,11 @@ def reproduce_dataset(cfg: JobConfig, rid: str, protocol: str, command: str, com
 
         page = Path(r.report)
         record = dataset_record(dataset, folders, protocol=protocol, command=command,
-                                wall_s=wall, machine=machine_description(cfg.train.device),
+                                machine=machine_description(cfg.train.device),
                                 settings=_settings(cfg), reproduction=rid, commit=commit,
                                 reused=reused)
         record["figures"] = write_figures(record, folders, page.with_suffix(""))
-        record["wall_s"] = time.perf_counter() - start  # the page's figures included
+        record["wall_s"] = time.perf_counter() - start  # the runs, the page's figures included
         write_report(page, record)
         print(f"results page: {page} (figures and records in {page.with_suffix('')}/)")
 

@@ -111,7 +111,7 @@ def run_entry(folder: Path, auc_method: str = "grad") -> dict[str, Any]:
 
 
 def dataset_record(dataset: str, folders: list[Path], **about: Any) -> dict[str, Any]:
-    """The JSON record of one reproduced dataset: `about` holds protocol, command, wall_s, ..."""
+    """The JSON record of one reproduced dataset: `about` holds protocol, command, machine, ..."""
     title = DATASETS[dataset].title if dataset in DATASETS else dataset_label(dataset)
     return {"version": RECORD_VERSION, "dataset": dataset, "title": title,
             "date": datetime.date.today().isoformat(), "commit": git_commit(), **about,
@@ -191,7 +191,6 @@ def write_claims_figure(record: dict[str, Any], figdir: Path) -> str | None:
 
 def _folder_of(folders: list[Path], run: str) -> Path:
     return next(Path(f) for f in folders if Path(f).name == run)
-
 
 
 # -- the page ----------------------------------------------------------------------------------
