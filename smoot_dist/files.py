@@ -1,15 +1,23 @@
 """Small files written atomically and durably (a crash leaves the old file or the new one,
-never half of one), and file locks."""
+never half of one), file locks, and a full or read-only disk told as one line."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import IO, Any, Iterator
+
+from .errors import UserError
+
+# errnos that mean "this disk cannot take the file", whatever wrote it
+DISK_ERRNOS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
+               errno.EROFS: "the file system is read-only", errno.EFBIG: "the file is too large"}
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -29,14 +37,24 @@ def fsync(path: str | os.PathLike) -> None:
         os.close(fd)
 
 
-def write_text(path: str | os.PathLike, text: str) -> Path:
+def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write `path` through a temporary sibling, flushed, then renamed over it; a failure
+    (a full disk) removes the temporary file and leaves the old `path` as it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    fsync(tmp)
-    tmp.replace(path)
+    try:
+        tmp.write_bytes(data)
+        fsync(tmp)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    return write_bytes(path, text.encode("utf-8"))
 
 
 def write_json(path: str | os.PathLike, data: Any) -> Path:
@@ -59,3 +77,56 @@ def file_lock(path: str | os.PathLike, wait: bool = True) -> Iterator[IO[str]]:
             yield f
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def disk_problem(err: BaseException) -> str | None:
+    """What a failed write means for the disk, in words; None if it is not a disk problem.
+    torch.save reports a full disk as a RuntimeError of its zip writer, not an OSError."""
+    if isinstance(err, OSError) and err.errno in DISK_ERRNOS:
+        return DISK_ERRNOS[err.errno]
+    text = str(err)
+    if isinstance(err, RuntimeError) and ("PytorchStreamWriter" in text or "inline_container" in text):
+        return "the disk did not take the file"
+    return None
+
+
+FULL_BELOW_BYTES = 16 * 2**20  # a write that failed with less than this left: the disk is full
+
+
+def existing_folder(path: str | os.PathLike) -> Path:
+    """`path`, or its nearest ancestor that exists."""
+    existing = Path(path)
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    return existing
+
+
+def free_space(path: str | os.PathLike) -> str:
+    """'<free> free of <total>' on the disk holding `path` (its nearest existing folder)."""
+    usage = shutil.disk_usage(existing_folder(path))
+    return f"{_size(usage.free)} free of {_size(usage.total)}"
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+@contextlib.contextmanager
+def disk_errors(folder: str | os.PathLike, what: str, kept: str = "") -> Iterator[None]:
+    """A write that fails for want of disk becomes one UserError line: which folder, what
+    could not be written, the free space, and what was kept."""
+    try:
+        yield
+    except (OSError, RuntimeError) as err:
+        problem = disk_problem(err)
+        if problem is None:
+            raise
+        if shutil.disk_usage(existing_folder(folder)).free < FULL_BELOW_BYTES:
+            problem = DISK_ERRNOS[errno.ENOSPC]
+        raise UserError(f"{what} could not be written in {folder}: {problem} ({free_space(folder)})"
+                        f"{'; ' + kept if kept else ''}; free some space and run the same command "
+                        f"again") from None

@@ -28,6 +28,7 @@ FLAGS = JobFlags("prepare_data.py", __doc__,
 
 
 def _convert_image_folder(cfg: JobConfig, name: str) -> None:
+    from ..data.dataset_target import check_target
     from ..data.image_folder import scan
     from ..data.parquet_shards import write_dataset
     from ..data.registry import parse_dataset
@@ -36,6 +37,8 @@ def _convert_image_folder(cfg: JobConfig, name: str) -> None:
     if not p.to:
         raise ConfigError(f"{name} is converted to Parquet shards: pass --to PATH_OR_URI")
     _kind, location = parse_dataset(name)
+    # before the folder is even scanned (write_dataset checks again, for callers of its own)
+    check_target(Path(location).expanduser(), p.to, p.force)
     start = time.perf_counter()
     layout = scan(location, d.val_fraction, d.split_seed)
     print(f"converting {location}: {len(layout.classes)} classes, {len(layout.train.files)} train "

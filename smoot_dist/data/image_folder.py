@@ -36,6 +36,7 @@ class ImageList:
 
 @dataclass(frozen=True)
 class FolderLayout:
+    root: Path  # the image folder itself (nothing is ever written inside it)
     classes: tuple[str, ...]
     train: ImageList
     test: ImageList
@@ -110,10 +111,16 @@ def scan(root: str | Path, val_fraction: float, split_seed: int) -> FolderLayout
         raise DataError(f"the test split under {test_dir or root} has no images")
     split = lambda pairs, base: ImageList(base, tuple(p for p, _ in pairs),  # noqa: E731
                                           tuple(y for _, y in pairs))
-    return FolderLayout(classes, split(train, train_dir), split(test, test_dir or train_dir))
+    return FolderLayout(root, classes, split(train, train_dir), split(test, test_dir or train_dir))
 
 
 def _open_error(path: Path, err: Exception) -> DataError:
+    from PIL import Image
+
+    if isinstance(err, Image.DecompressionBombError):
+        # a small file that decodes to gigabytes (e.g. a 48 KB 20000x20000 1-bit PNG)
+        return DataError(f"{path} is too large to decode safely ({str(err).split(',')[0]}); "
+                         f"remove it from the image folder or shrink it")
     return DataError(f"{path} is not an image that can be read ({type(err).__name__}); remove it "
                      f"from the image folder")
 
@@ -125,7 +132,7 @@ def probe(path: Path) -> tuple[int, tuple[int, int]]:
     try:
         with Image.open(path) as img:
             return _MODE_CHANNELS.get(img.mode, 3), img.size
-    except (UnidentifiedImageError, OSError, ValueError) as err:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as err:
         raise _open_error(path, err) from None
 
 
@@ -167,7 +174,7 @@ def read_image(path: Path, channels: int, size: int) -> np.ndarray:
             if img.size != (size, size):
                 img = img.resize((size, size), Image.Resampling.BILINEAR)
             array = np.asarray(img, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError) as err:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as err:
         raise _open_error(path, err) from None
     return np.ascontiguousarray(array[None] if array.ndim == 2 else array.transpose(2, 0, 1))
 

@@ -21,7 +21,6 @@ import json
 import os
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,22 +30,12 @@ import pyarrow.parquet as pq
 
 from ..errors import DataError
 from . import image_folder
+from .dataset_target import (COMMON_METADATA, META_KEY, SPLITS, check_target, discard,
+                             staging_location, swap_in)
+from .description import FORMAT_VERSION, check_description
+from .storage import filesystem
 
-META_KEY = b"smoot_dist"
-COMMON_METADATA = "_common_metadata"
-SPLITS = ("train", "test")
 SCHEMA = pa.schema([("index", pa.int64()), ("label", pa.int64()), ("image", pa.binary())])
-FORMAT_VERSION = 1
-
-
-def filesystem(location: str) -> tuple[pyarrow.fs.FileSystem, str]:
-    """(file system, path) of a local folder or a URI."""
-    if "://" in location:
-        try:
-            return pyarrow.fs.FileSystem.from_uri(location)
-        except (pa.ArrowInvalid, OSError) as err:
-            raise DataError(f"cannot open {location} ({str(err).splitlines()[0][:200]})") from None
-    return pyarrow.fs.LocalFileSystem(), str(Path(location).expanduser().resolve())
 
 
 # -- writing ------------------------------------------------------------------------------------
@@ -84,16 +73,26 @@ def _map(fn, items: list, jobs: int) -> list:
 def write_dataset(layout: image_folder.FolderLayout, out: str, channels: int | None,
                   size: int | None, rows_per_shard: int, jobs: int = 0,
                   force: bool = False) -> dict[str, Any]:
-    """Convert an image folder (scanned) into Parquet shards at `out`; returns the description."""
+    """Convert an image folder (scanned) into Parquet shards at `out`; returns the description.
+    Written into a temporary sibling and swapped in when complete (data/dataset_target.py), so
+    a failure at any point leaves `out` as it was."""
+    check_target(layout.root, out, force)
+    staging = staging_location(out)
+    try:
+        description = _write_shards(layout, staging, channels, size, rows_per_shard,
+                                    jobs or os.cpu_count() or 1)
+        swap_in(staging, out)
+    except BaseException:
+        discard(staging)
+        raise
+    return description
+
+
+def _write_shards(layout: image_folder.FolderLayout, out: str, channels: int | None,
+                  size: int | None, rows_per_shard: int, jobs: int) -> dict[str, Any]:
     fs, base = filesystem(out)
-    if fs.get_file_info(f"{base}/{COMMON_METADATA}").type != pyarrow.fs.FileType.NotFound:
-        if not force:
-            raise DataError(f"{out} already holds a prepared dataset; pass --force to replace it, "
-                            f"or choose another --to")
     for split in SPLITS:
         fs.create_dir(f"{base}/{split}", recursive=True)
-        fs.delete_dir_contents(f"{base}/{split}", missing_dir_ok=True)
-    jobs = jobs or os.cpu_count() or 1
     files = list(layout.train.files + layout.test.files)
     probes = None if channels is not None and size is not None else _map(image_folder.probe, files, jobs)
     channels, size = image_folder.decide_format(files, channels, size, probes)
@@ -132,16 +131,14 @@ def describe(location: str) -> dict[str, Any]:
         with fs.open_input_file(path) as f:
             meta = pq.read_schema(f).metadata or {}
         description = json.loads(meta[META_KEY])
-        assert isinstance(description, dict) and {"classes", "image_size", "channels", "mean",
-                                                  "std", "splits"} <= set(description)
     except FileNotFoundError:
         raise DataError(f"{location} holds no prepared dataset ({COMMON_METADATA} is missing); "
                         f"make one with `python jobs/prepare_data.py imagefolder:PATH --to "
                         f"{location}`") from None
-    except (OSError, pa.ArrowException, KeyError, ValueError, AssertionError) as err:
+    except (OSError, pa.ArrowException, KeyError, ValueError) as err:
         raise DataError(f"{path} is not a smoot_dist dataset description ({type(err).__name__}); "
                         f"prepare the dataset again") from None
-    return description
+    return check_description(description, path)
 
 
 def shard_paths(location: str, split: str) -> list[str]:
@@ -187,6 +184,16 @@ def decode_png(data: bytes, channels: int) -> np.ndarray:
     return tv_decode(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=mode).numpy()
 
 
+def _fits_in_memory(nbytes: int, what: str) -> None:
+    """Refuse to decode a split that cannot fit in this machine's memory (instead of an
+    allocation that fails, or swaps, much later)."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if nbytes > total:
+        raise DataError(f"{what} decoded is {nbytes / 2**30:.1f} GiB, more than this machine's "
+                        f"{total / 2**30:.1f} GiB of memory; stream it on Ray workers "
+                        f"(--data-loader stream) or prepare it at a smaller --image-size")
+
+
 def read_split(location: str, split: str, description: dict[str, Any]
                ) -> tuple[np.ndarray, np.ndarray]:
     """All images (N, C, H, W uint8) and labels (N,) of a split, in global-index order, checked:
@@ -202,6 +209,11 @@ def read_split(location: str, split: str, description: dict[str, Any]
     except (OSError, pa.ArrowException) as err:
         raise DataError(f"a shard of {location}/{split} cannot be read "
                         f"({str(err).splitlines()[0][:160]}); prepare the dataset again") from None
+    nulls = [name for name in SCHEMA.names if table.column(name).null_count]
+    if nulls or table.schema.remove_metadata() != SCHEMA:
+        problem = f"null values in column {nulls[0]}" if nulls else f"columns {table.schema.types}"
+        raise DataError(f"{location}/{split} has {problem}, not the index/label/image columns "
+                        f"smoot_dist writes; prepare the dataset again")
     index = table.column("index").to_numpy()
     if table.num_rows != want or not np.array_equal(np.sort(index), np.arange(want)):
         raise DataError(f"{location}/{split} holds {table.num_rows} rows, not the indices 0..{want - 1} "
@@ -212,6 +224,7 @@ def read_split(location: str, split: str, description: dict[str, Any]
         raise DataError(f"{location}/{split} has labels outside its {len(description['classes'])} "
                         f"classes; prepare the dataset again")
     channels, size = description["channels"], description["image_size"]
+    _fits_in_memory(want * channels * size * size, f"{location}/{split}")
     blobs = table.column("image").to_pylist()
     images = np.empty((want, channels, size, size), dtype=np.uint8)
     for row, source in enumerate(order):

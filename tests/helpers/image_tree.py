@@ -35,3 +35,20 @@ def write_fashion_tree(root: Path, train_per_class: int, val_per_class: int | No
             for i in np.flatnonzero(labels == c)[:per_class]:
                 Image.fromarray(data.images[i, 0].numpy()).save(target / f"{i:05d}.png")
     return root
+
+
+def write_decompression_bomb(path: Path, side: int = 20000) -> Path:
+    """A valid 1-bit PNG of side x side pixels in a few dozen KB (all zero rows compress to
+    almost nothing): what PIL refuses to decode as a decompression bomb."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row = b"\0" * (1 + side // 8)  # filter byte + packed 1-bit pixels
+    compressor = zlib.compressobj(9)
+    idat = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0))
+                     + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    return path

@@ -1,0 +1,20 @@
+"""A dataset's location, a local folder or a URI (s3://...), as a pyarrow file system."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.fs
+
+from ..errors import DataError
+
+
+def filesystem(location: str) -> tuple[pyarrow.fs.FileSystem, str]:
+    """(file system, path) of a local folder or a URI."""
+    if "://" in location:
+        try:
+            return pyarrow.fs.FileSystem.from_uri(location)
+        except (pa.ArrowInvalid, OSError) as err:
+            raise DataError(f"cannot open {location} ({str(err).splitlines()[0][:200]})") from None
+    return pyarrow.fs.LocalFileSystem(), str(Path(location).expanduser().resolve())
