@@ -24,6 +24,7 @@ import dataclasses
 import math
 import os
 import re
+import reprlib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,6 +179,9 @@ class RunConfig:
         None, "name of the run folder; an existing run of that name is continued "
               "(default: <dataset>-<method>-<time>)")
     resume: bool = setting(False, "continue the run named by --run-name, or the latest run")
+    restart: bool = setting(False, "train the run named by --run-name again from epoch 1, in a "
+                                   "new MLflow run (the earlier one is kept): for a run whose "
+                                   "checkpoints are gone")
     storage_path: str | None = setting(
         None, "where runs and checkpoints live: a folder or a URI such as s3://bucket/runs "
               "(default: $SMOOT_HOME/runs, SMOOT_HOME defaulting to ~/smoot_dist)")
@@ -359,6 +363,20 @@ def base_type(section: str, name: str) -> tuple[type, bool]:
 
 _TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
                list: "a list of strings"}
+# How messages show a value a user gave: bounded, whatever the value (a config file's value may
+# be a huge list, or a string of megabytes).
+_SHOWN = reprlib.Repr()  # keyword arguments only from Python 3.12
+_SHOWN.maxlevel, _SHOWN.maxlist, _SHOWN.maxdict = 2, 4, 4
+_SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxlong = 60, 60, 40
+# A config file holds a few dozen values; YAML aliases repeated inside each other (a "billion
+# laughs" file) expand a few lines into billions: refused past this many, before anything
+# formats or copies them.
+MAX_CONFIG_VALUES = 10_000
+
+
+def shown(value: Any) -> str:
+    """repr(value), cut to a line's worth."""
+    return _SHOWN.repr(value)
 
 
 def _coerce(section: str, f: dataclasses.Field, value: Any, source: str) -> Any:
@@ -375,7 +393,7 @@ def _coerce(section: str, f: dataclasses.Field, value: Any, source: str) -> Any:
           else isinstance(value, list) and all(isinstance(v, str) for v in value) if base is list
           else isinstance(value, base))
     if not ok:
-        raise ConfigError(f"{where} must be {_TYPE_WORDS[base]}, got {value!r}")
+        raise ConfigError(f"{where} must be {_TYPE_WORDS[base]}, got {shown(value)}")
     return float(value) if base is float else value
 
 
@@ -386,7 +404,7 @@ def merge(cfg: JobConfig, layer: dict[str, Any], source: str) -> JobConfig:
     out = {s: dataclasses.asdict(getattr(cfg, s)) for s in SECTIONS}
     for section, values in layer.items():
         if section not in SECTIONS:
-            raise ConfigError(f"unknown section {section!r} in {source}; "
+            raise ConfigError(f"unknown section {shown(section)} in {source}; "
                               f"known sections: {', '.join(SECTIONS)}")
         if values is None:
             continue
@@ -397,16 +415,24 @@ def merge(cfg: JobConfig, layer: dict[str, Any], source: str) -> JobConfig:
         for key, value in values.items():
             f = known.get(key) or by_python_name.get(key)
             if f is None:
-                raise ConfigError(f"unknown key {section}.{key} in {source}; "
+                raise ConfigError(f"unknown key {section}.{shown(key).strip(chr(39))} in {source}; "
                                   f"known keys in {section}: {', '.join(known)}")
             out[section][f.name] = _coerce(section, f, value, source)
     return JobConfig(**{s: SECTIONS[s](**out[s]) for s in SECTIONS})
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a config file is a few hundred bytes; a megabyte is no config
+
+
 def read_yaml(path: str | os.PathLike) -> Any:
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise ConfigError(f"config file {p} does not exist; pass an existing YAML file to --config")
+    if not p.is_file():  # a folder, /dev/zero, a FIFO: reading it would never end, or fail
+        raise ConfigError(f"config file {p} is not a regular file; pass a YAML file to --config")
+    if p.stat().st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file {p} is {p.stat().st_size} bytes, more than a config "
+                          f"({MAX_CONFIG_BYTES} at most); pass the right file to --config")
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
@@ -415,7 +441,27 @@ def read_yaml(path: str | os.PathLike) -> Any:
         where = getattr(err, "problem_mark", None)
         at = f" at line {where.line + 1}" if where is not None else ""
         raise ConfigError(f"config file {p} is not valid YAML{at}; fix its syntax") from None
+    except RecursionError:
+        raise ConfigError(f"config file {p} nests too deeply to be a config; fix it") from None
+    if _expanded_size(data, MAX_CONFIG_VALUES) > MAX_CONFIG_VALUES:
+        raise ConfigError(f"config file {p} expands to more than {MAX_CONFIG_VALUES} values "
+                          f"(YAML aliases repeated inside each other?); write its values out")
     return data or {}
+
+
+def _expanded_size(data: Any, limit: int) -> int:
+    """The values in `data` with every alias counted where it is used (a list referenced nine
+    times counts nine times); stops counting past `limit`."""
+    count, stack = 0, [data]
+    while stack and count <= limit:
+        value = stack.pop()
+        count += 1
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return count
 
 
 def preset_path(dataset: str) -> Path:
@@ -438,15 +484,21 @@ def preset_differences() -> dict[tuple[str, str], dict[Any, list[str]]]:
     return out
 
 
+def _named_dataset(layer: Any) -> str | None:
+    """The dataset a layer names, to pick its preset; None where it names none (or something
+    that is no name: merge() reports that in its own words)."""
+    data = layer.get("data") if isinstance(layer, dict) else None
+    dataset = data.get("dataset") if isinstance(data, dict) else None
+    return dataset if isinstance(dataset, str) else None
+
+
 def build_config(config_file: str | None = None,
                  overrides: dict[str, dict[str, Any]] | None = None,
                  job_defaults: dict[str, dict[str, Any]] | None = None) -> JobConfig:
     """Layer defaults, the job's defaults, the dataset preset, a YAML file and overrides; validate."""
     user = read_yaml(config_file) if config_file else {}
     overrides = overrides or {}
-    dataset = ((overrides.get("data") or {}).get("dataset")
-               or ((user.get("data") or {}) if isinstance(user, dict) else {}).get("dataset")
-               or DataConfig.dataset)
+    dataset = _named_dataset(overrides) or _named_dataset(user) or DataConfig.dataset
     cfg = merge(JobConfig(), job_defaults or {}, "the job's defaults")
     if dataset in DATASETS and preset_path(dataset).is_file():
         cfg = merge(cfg, read_yaml(preset_path(dataset)), str(preset_path(dataset)))
@@ -498,7 +550,7 @@ def _check_field(section: str, f: dataclasses.Field, value: Any) -> None:
         return
     choices = meta.get("choices")
     if choices is not None and value not in choices:
-        raise ConfigError(f"unknown {label} {value!r}; choose one of: "
+        raise ConfigError(f"unknown {label} {shown(value)}; choose one of: "
                           f"{', '.join(map(str, choices))}")
     if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(f"{label} must be a finite number, got {value}")

@@ -34,6 +34,8 @@ def _train(tmp_path, *args, env=None):
      "model vit_tiny_patch16_224 cannot take Fashion-MNIST's 1x28x28 images"),
     # 4 steps: the first update explodes, the next losses are NaN
     (["--lr", "1e30", "--train-subset", "1000"], "the loss became NaN in epoch 1; lower --lr or --lambda"),
+    (["--top-n", "50"], "--top-n 50 is more than the 10 classes of Fashion-MNIST; give --top-n 10 "
+                        "or fewer"),  # was: silently used as 10
 ])
 def test_out_of_range_and_impossible_settings(real_data_root, tmp_path, args, message):
     expect_one_line(_train(tmp_path, *args), message)
@@ -44,6 +46,12 @@ def test_out_of_range_and_impossible_settings(real_data_root, tmp_path, args, me
     ("train:\n  epochs: many\n", "train.epochs in"),
     ("train: [1, 2]\n", "section 'train' in"),
     ("method: {k0: 0.5\n", "is not valid YAML at line"),
+    ("data: [a, b]\n", "section 'data' in"),  # was: AttributeError
+    ("data: {dataset: [a, b]}\n", "data.dataset in"),  # was: unhashable TypeError
+    # a "billion laughs": 10 levels of 9 aliases, 3.5 billion values (was: memory until killed)
+    ("l0: &l0 [a, a, a, a, a, a, a, a, a]\n"
+     + "".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]\n" for i in range(1, 10))
+     + "train: {epochs: *l9}\n", "expands to more than 10000 values"),
 ])
 def test_bad_config_files(tmp_path, text, message):
     f = tmp_path / "bad.yaml"

@@ -125,3 +125,67 @@ def test_workers_take_a_count_or_an_elastic_range():
 def test_streaming_settings_that_cannot_work(values, match):
     with pytest.raises(ConfigError, match=match):
         build_config(overrides=values)
+
+
+def _laughs(levels: int) -> str:
+    """A "billion laughs" config: each level lists the one below nine times."""
+    lines = ['  a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"  a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, levels)]
+    return "x:\n" + "\n".join(lines) + f"\ntrain:\n  epochs: *a{levels - 1}\n"
+
+
+@pytest.mark.parametrize("levels", [6, 10])
+def test_yaml_aliases_that_expand_past_a_bound_are_refused_at_once(tmp_path, levels):
+    import time
+
+    f = tmp_path / "bomb.yaml"
+    f.write_text(_laughs(levels))  # 9**10 values: 3.5 billion, from 12 lines
+    start = time.perf_counter()
+    with pytest.raises(ConfigError, match="expands to more than 10000 values") as err:
+        build_config(str(f))
+    assert len(str(err.value)) < 300
+    assert time.perf_counter() - start < 5  # counted up to the bound only; measured ~1 ms
+
+
+def test_aliases_a_config_file_can_use_are_kept(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("method: &m {beta: 0.9}\nmodel: {name: cnn}\ntrain: {epochs: &e 3, eval_batch_size: 500}\n")
+    cfg = build_config(str(f))
+    assert (cfg.method.beta, cfg.train.epochs) == (0.9, 3)
+
+
+def test_a_message_never_holds_an_unbounded_value(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("train:\n  epochs: [" + ", ".join(["1"] * 5000) + "]\n")
+    with pytest.raises(ConfigError) as err:
+        build_config(str(f))
+    assert "train.epochs in" in str(err.value) and len(str(err.value)) < 200
+    f.write_text("method:\n  fill: " + "x" * 100_000 + "\n")
+    with pytest.raises(ConfigError, match="unknown fill 'xxxx") as err:
+        build_config(str(f))
+    assert len(str(err.value)) < 200
+
+
+@pytest.mark.parametrize("text,message", [
+    ("data: [a, b]\n", "section 'data' in"),
+    ("data: {dataset: [a, b]}\n", "data.dataset in"),
+    ("data: {dataset: {x: 1}}\n", "data.dataset in"),
+    ("data: 7\n", "section 'data' in"),
+    ("- 1\n- 2\n", "must be a mapping of sections"),
+])
+def test_config_sections_of_the_wrong_type(tmp_path, text, message):
+    f = tmp_path / "c.yaml"
+    f.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        build_config(str(f))
+
+
+def test_a_config_path_that_is_no_regular_file(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "fifo")
+    for path in ("/dev/zero", str(tmp_path / "fifo"), str(tmp_path)):
+        with pytest.raises(ConfigError, match=f"config file {path} is not a regular file"):
+            build_config(path)
+    with pytest.raises(ConfigError, match="does not exist"):
+        build_config(str(tmp_path / "none.yaml"))
