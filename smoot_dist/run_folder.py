@@ -34,7 +34,7 @@ import yaml
 from .config import JobConfig
 from .data.registry import dataset_label
 from .errors import UserError
-from .files import file_lock, fsync, write_json, write_text
+from .files import disk_errors, file_lock, fsync, write_json, write_text
 from .home import runs_root
 
 RUN_FILE = "run.json"
@@ -46,6 +46,9 @@ MASK_STATE_FILE = "mask_state.parquet"
 K_HISTOGRAM_FILE = "k_histogram.png"
 CHECKPOINT_DIR = "checkpoint"
 INCOMPLETE_SUFFIX = ".tmp"
+DAMAGED_SUFFIX = ".damaged"  # a checkpoint that failed its check, kept as evidence, never pruned
+# Ray Train's record of its checkpoints (local storage): a restarted run moves it aside
+RAY_SNAPSHOT_FILE = "checkpoint_manager_snapshot.json"
 EVALUATION_DIR = "evaluation"
 DROP_CURVES_CSV, AUC_JSON, DROP_CURVES_PNG = "drop_curves.csv", "auc.json", "drop_curves.png"
 # Settings a resumed run may change; everything else must match the original run.
@@ -66,6 +69,7 @@ class RunFolder:
         self.k_histogram_path = self.path / K_HISTOGRAM_FILE
         # The saliency evaluation's files: DROP_CURVES_CSV, AUC_JSON, DROP_CURVES_PNG.
         self.evaluation_dir = self.path / EVALUATION_DIR
+        self.ray_snapshot_path = self.path / RAY_SNAPSHOT_FILE
 
     # -- identity and config --------------------------------------------------------------
     def has_record(self) -> bool:
@@ -74,10 +78,15 @@ class RunFolder:
     def read_record(self) -> dict[str, Any]:
         path = self.path / RUN_FILE
         try:
-            return json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as err:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             raise UserError(f"run record {path} is damaged ({type(err).__name__}); restore it from "
                             f"the run's MLflow run or move the folder away") from None
+        if not isinstance(record, dict) or not isinstance(record.get("config", {}), dict):
+            raise UserError(f"run record {path} is damaged (not a run record: "
+                            f"{type(record).__name__}); restore it from the run's MLflow run or "
+                            f"move the folder away")
+        return record
 
     def write_record(self, record: dict[str, Any], cfg: JobConfig) -> None:
         write_json(self.path / RUN_FILE, record)
@@ -101,20 +110,54 @@ class RunFolder:
     def checkpoints(self) -> list[Path]:
         """Every checkpoint folder: the in-process `checkpoint_epoch_<n>/` and Ray Train's
         `checkpoint_<time>/` (and `checkpoint/` of runs from before 0.2); a run resumes from
-        either kind on either path. Folders of an interrupted write (`.tmp`) are not listed."""
+        either kind on either path. Folders of an interrupted write (`.tmp`), and damaged
+        checkpoints kept aside (`.damaged`), are not listed."""
         return sorted(p for p in self.path.glob(CHECKPOINT_DIR + "*")
-                      if p.is_dir() and not p.name.endswith(INCOMPLETE_SUFFIX))
+                      if p.is_dir() and not p.name.endswith(INCOMPLETE_SUFFIX)
+                      and DAMAGED_SUFFIX not in p.name and ".replaced-" not in p.name)
+
+    def set_aside(self, checkpoint: Path) -> Path:
+        """Keep a damaged checkpoint as evidence, out of the run's way: `<name>.damaged`, which
+        nothing prunes. The run's own (`checkpoint_epoch_<n>`) is renamed; Ray Train's is copied,
+        since Ray keeps its own record of it (and prunes the original as it pleases)."""
+        ours = checkpoint.name.startswith(f"{CHECKPOINT_DIR}_epoch_")
+        kept = checkpoint.with_name(checkpoint.name + DAMAGED_SUFFIX)
+        if not ours and kept.exists():  # this Ray checkpoint was copied aside by an earlier run
+            return kept
+        n = 2
+        while kept.exists():
+            kept, n = checkpoint.with_name(f"{checkpoint.name}{DAMAGED_SUFFIX}-{n}"), n + 1
+        with disk_errors(self.path, f"a copy of the damaged checkpoint {checkpoint.name}"):
+            if ours:
+                checkpoint.rename(kept)
+            else:
+                shutil.copytree(checkpoint, kept)
+        fsync(self.path)
+        return kept
 
     def write_checkpoint(self, epoch: int, write: Callable[[Path], Any]) -> Path:
         """Write the in-process checkpoint of `epoch` beside the older ones, then publish it
         with one atomic rename; only then prune. At every instant the newest completed epoch is
-        on disk, whatever is killed when (an interrupted write leaves only a `.tmp` folder)."""
+        on disk, whatever is killed when (an interrupted write leaves only a `.tmp` folder). A
+        disk that cannot take it is one line; the older checkpoints stay as they were."""
         final = self.path / f"{CHECKPOINT_DIR}_epoch_{epoch:04d}"
         tmp = final.with_name(final.name + INCOMPLETE_SUFFIX)
         shutil.rmtree(tmp, ignore_errors=True)  # an interrupted write of this epoch
-        write(tmp)
-        if final.exists():  # a damaged copy of this epoch, which the run resumed before
-            final.rename(final.with_name(f"{final.name}.replaced-{int(time.time())}"))
+        kept = (f"the checkpoint of epoch {epoch - 1} is kept" if epoch > 1
+                else "no epoch was completed")
+        try:
+            with disk_errors(self.path, f"the checkpoint of epoch {epoch}", kept):
+                write(tmp)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        if final.exists():  # this epoch again (the run resumed from before it): the older copy
+            from .training.checkpoint import completed_epochs
+
+            if completed_epochs(final) < 0:
+                self.set_aside(final)
+            else:
+                final.rename(final.with_name(f"{final.name}.replaced-{int(time.time())}"))
         tmp.rename(final)
         fsync(self.path)  # the rename, durable
         self._prune(keep=final)
@@ -122,12 +165,14 @@ class RunFolder:
 
     def _prune(self, keep: Path) -> None:
         """Drop in-process checkpoints older than the newest two (as Ray keeps two), and what
-        interrupted writes left; damaged and Ray's checkpoints are left alone."""
+        interrupted writes left, and intact copies of an epoch written again; damaged
+        checkpoints (kept aside or not) and Ray's checkpoints are left alone."""
         from .training.checkpoint import completed_epochs
 
         own = sorted(p for p in self.path.glob(f"{CHECKPOINT_DIR}_epoch_*") if p.is_dir())
         intact = [p for p in own if p.suffix == "" and completed_epochs(p) >= 0]
-        stale = [p for p in own if p.name.endswith(INCOMPLETE_SUFFIX) or ".replaced-" in p.name]
+        stale = [p for p in own if DAMAGED_SUFFIX not in p.name and
+                 (p.name.endswith(INCOMPLETE_SUFFIX) or ".replaced-" in p.name)]
         for path in [p for p in intact if p != keep][:-1] + stale:
             shutil.rmtree(path, ignore_errors=True)
 
@@ -157,7 +202,8 @@ def _first_difference(old: dict[str, Any], new: dict[str, Any]) -> str | None:
         for key, value in values.items():
             if (section, key) in RESUMABLE_CHANGES:
                 continue
-            before = old.get(section, {}).get(key)
+            values_before = old.get(section)
+            before = values_before.get(key) if isinstance(values_before, dict) else None
             if before != value:
                 return f"{section}.{key} was {before!r}, now {value!r}"
     return None
@@ -203,6 +249,22 @@ def write_run_record(spec: RunSpec, cfg: JobConfig, **fields: Any) -> None:
     spec.record = {**spec.record, "name": spec.name, "config": cfg.to_dict(),
                    "storage_path": spec.storage_path, **fields}
     spec.folder.write_record(spec.record, cfg)
+
+
+def restart_run(spec: RunSpec) -> RunSpec:
+    """The run trained again from epoch 1 (--restart): Ray Train's record of the checkpoints
+    that are gone is moved aside, and the run record forgets its MLflow run (the caller opened a
+    new one; the earlier one stays in the store)."""
+    snapshot = spec.folder.ray_snapshot_path
+    if snapshot.is_file():
+        snapshot.rename(snapshot.with_name(f"{snapshot.name}.restarted-{int(time.time())}"))
+    earlier = spec.record.get("mlflow_run_id")
+    print(f"restarting run {spec.name} from epoch 1" + (f" (its earlier MLflow run {earlier} is "
+                                                        f"kept)" if earlier else ""), flush=True)
+    record = {k: v for k, v in spec.record.items() if k not in ("mlflow_run_id", "tracking_uri")}
+    record["restarts"] = spec.record.get("restarts", []) + [
+        {"time": time.strftime("%Y-%m-%d %H:%M:%S"), "earlier_mlflow_run_id": earlier}]
+    return RunSpec(spec.name, spec.folder, spec.storage_path, resumed=False, record=record)
 
 
 @contextlib.contextmanager

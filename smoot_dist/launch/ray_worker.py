@@ -17,29 +17,31 @@ import ray.train
 import torch
 from ray.train import Checkpoint
 
-from ..training.checkpoint import completed_epochs, restore, save_checkpoint
+from ..training.checkpoint import (checks_for, completed_epochs, intact_epochs, restore,
+                                   save_checkpoint)
 from ..training.trainer import Trainer, TrainingDiverged
 from ..tracking import flat_epoch_metrics
 from .collectives import all_reduce_sum, gather_k
 
 
 @contextlib.contextmanager
-def _resume_folder(resume_from: str | None, needs_mask: bool):
+def _resume_folder(resume_from: str | None, checks: dict[str, Any]):
     """The checkpoint to resume from: Ray's latest, or the one the driver chose from the run
     folder if that one holds more epochs or Ray's is damaged.
 
     Ray Train learns of a checkpoint when its controller records it; a driver stopped between
     the checkpoint's upload and that record restarts with Ray unaware of it, while the run
     folder (local storage) already has it complete. And Ray's latest may be one the driver
-    found damaged and skipped.
+    found damaged and skipped: it is read and checked whole before it is preferred.
     """
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is None:
         yield Path(resume_from) if resume_from else None
         return
     with checkpoint.as_directory() as folder:
-        ours = completed_epochs(resume_from, needs_mask) if resume_from else -1
-        if ours > completed_epochs(folder, needs_mask):
+        ours = completed_epochs(resume_from, checks["needs_mask"]) if resume_from else -1
+        if ours >= 0 and (ours >= completed_epochs(folder, checks["needs_mask"])
+                          or intact_epochs(folder, **checks) < 0):
             yield Path(resume_from)
         else:
             yield Path(folder)
@@ -67,7 +69,8 @@ def worker_loop(config: dict[str, Any]) -> None:
                       epoch_hooks=config.get("epoch_hooks", ()), train_batches=stream, log=log)
     history: list[dict[str, Any]] = []
     resumes: list[dict[str, Any]] = []
-    with _resume_folder(config.get("resume_from"), trainer.uses_mask) as folder:
+    checks = {"num_samples": trainer.num_train, **checks_for(cfg)}
+    with _resume_folder(config.get("resume_from"), checks) as folder:
         if folder is not None:  # re-shards k; the digest is of the state gathered back
             history, resumes = restore(trainer, folder, workers=world,
                                        k_global=lambda: gather_k(trainer))

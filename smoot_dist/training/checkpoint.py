@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -72,6 +73,11 @@ def read_record(folder: str | Path, needs_mask: bool = False) -> dict[str, Any]:
         raise DamagedCheckpoint(folder, f"{HISTORY_FILE} is not valid JSON") from None
     if not isinstance(record, dict) or not isinstance(record.get("history"), list):
         raise DamagedCheckpoint(folder, f"{HISTORY_FILE} holds no epoch history")
+    epochs = [m.get("epoch") if isinstance(m, dict) else None for m in record["history"]]
+    if epochs != list(range(1, len(epochs) + 1)):  # e.g. entries copied in: never trust a count
+        shown = ",".join(map(str, epochs[:12])) + (",..." if len(epochs) > 12 else "")
+        raise DamagedCheckpoint(folder, f"{HISTORY_FILE} lists epochs [{shown}], not 1 to "
+                                        f"{len(epochs)} once each")
     for name in [STATE_FILE] + ([MASK_FILE] if needs_mask else []):
         if not (folder / name).is_file():
             raise DamagedCheckpoint(folder, f"{name} is missing")
@@ -107,6 +113,9 @@ def load_checkpoint(folder: str | Path, num_samples: int | None = None, needs_ma
         raise DamagedCheckpoint(folder, f"{STATE_FILE} cannot be read: {type(err).__name__}") from None
     if not isinstance(state, dict) or not all(key in state for key in STATE_KEYS):
         raise DamagedCheckpoint(folder, f"{STATE_FILE} lacks one of {', '.join(STATE_KEYS)}")
+    if state["epoch"] != len(record["history"]):
+        raise DamagedCheckpoint(folder, f"{STATE_FILE} holds epoch {state['epoch']!r} but "
+                                        f"{HISTORY_FILE} lists {len(record['history'])} epochs")
     k = None
     if (folder / MASK_FILE).exists():
         try:
@@ -116,36 +125,49 @@ def load_checkpoint(folder: str | Path, num_samples: int | None = None, needs_ma
     return state, k, record
 
 
-def newest_intact(candidates: list[Path], num_samples: int | None = None, needs_mask: bool = False,
-                  k_bounds: tuple[float, float] | None = None) -> Path | None:
-    """The intact checkpoint among `candidates` that holds the most epochs (every part read and
-    checked); None if there are none.
+@dataclass
+class ResumePoint:
+    """Where a run continues from: its newest intact checkpoint (None: none) and the damaged
+    checkpoints met on the way, which the caller keeps aside as evidence."""
+    folder: Path | None = None
+    epochs: int = 0
+    damaged: list[DamagedCheckpoint] = field(default_factory=list)
 
-    A damaged checkpoint (incomplete, altered, unreadable) is never used and never touched:
-    with an older intact one, the run resumes from that and a line says which was skipped and
-    why; with none, a UserError stops the run before anything is written."""
+
+def newest_intact(candidates: list[Path], num_samples: int | None = None, needs_mask: bool = False,
+                  k_bounds: tuple[float, float] | None = None) -> ResumePoint:
+    """The intact checkpoint among `candidates` that holds the most epochs (every part read and
+    checked), with the damaged ones found.
+
+    A damaged checkpoint (incomplete, altered, unreadable, inconsistent) is never used; with an
+    older intact one, the run resumes from that; with none, a UserError stops the run before
+    anything is written or moved."""
     intact, damaged = [], []
     for candidate in candidates:
         try:
             intact.append((len(read_record(candidate, needs_mask)["history"]), candidate))
         except DamagedCheckpoint as err:
             damaged.append(err)
-    best = None
     for epochs, candidate in sorted(intact, key=lambda t: t[0], reverse=True):
         try:
             load_checkpoint(candidate, num_samples, needs_mask, k_bounds)
-            best = (epochs, candidate)
-            break
+            return ResumePoint(candidate, epochs, damaged)
         except DamagedCheckpoint as err:
             damaged.append(err)
-    if best is None and damaged:
+    if damaged:
         raise UserError(f"{damaged[0]}, and there is no older intact checkpoint; nothing was "
                         f"changed: move that folder away to train the run from the start, or "
                         f"choose another --run-name")
-    for err in damaged:
-        print(f"warning: skipping damaged checkpoint {err.folder.name} ({err.reason}); resuming "
-              f"from {best[1].name} (epoch {best[0]})", flush=True)
-    return best[1] if best else None
+    return ResumePoint()
+
+
+def intact_epochs(folder: str | Path, num_samples: int | None = None, needs_mask: bool = False,
+                  k_bounds: tuple[float, float] | None = None) -> int:
+    """Epochs a checkpoint holds once every part is read and checked; -1 if it is damaged."""
+    try:
+        return len(load_checkpoint(folder, num_samples, needs_mask, k_bounds)[2]["history"])
+    except DamagedCheckpoint:
+        return -1
 
 
 def checks_for(cfg) -> dict[str, Any]:

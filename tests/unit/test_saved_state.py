@@ -18,8 +18,9 @@ from smoot_dist.errors import UserError
 from smoot_dist.method.mask_state import read_mask_parquet
 from smoot_dist.run_folder import RunFolder, RunSpec, lock_run
 from smoot_dist.training import checkpoint as ckpt
-from smoot_dist.training.checkpoint import (DamagedCheckpoint, completed_epochs, load_checkpoint,
-                                            newest_intact, read_record, save_checkpoint)
+from smoot_dist.training.checkpoint import (DamagedCheckpoint, ResumePoint, completed_epochs,
+                                            intact_epochs, load_checkpoint, newest_intact,
+                                            read_record, save_checkpoint)
 
 N = 8
 
@@ -68,15 +69,15 @@ def test_an_old_format_checkpoint_holding_an_empty_state_is_refused(tmp_path):
         load_checkpoint(folder, N)
 
 
-def test_the_newest_intact_checkpoint_is_taken_and_the_damaged_one_named(tmp_path, capsys):
+def test_the_newest_intact_checkpoint_is_taken_and_the_damaged_one_named(tmp_path):
     older, newer = _save(tmp_path / "checkpoint_a", 1), _save(tmp_path / "checkpoint_b", 2)
-    assert newest_intact([older, newer], N, needs_mask=True) == newer
+    assert newest_intact([older, newer], N, needs_mask=True) == ResumePoint(newer, 2, [])
     (newer / "state.pt").write_bytes(b"")
     before = {p.name: p.read_bytes() for p in newer.iterdir()}
-    assert newest_intact([older, newer], N, needs_mask=True) == older
-    out = capsys.readouterr().out
-    assert "skipping damaged checkpoint checkpoint_b (state.pt was altered or truncated" in out
-    assert "resuming from checkpoint_a (epoch 1)" in out
+    point = newest_intact([older, newer], N, needs_mask=True)
+    assert (point.folder, point.epochs) == (older, 1)
+    (damaged,) = point.damaged
+    assert damaged.folder == newer and "state.pt was altered or truncated" in damaged.reason
     assert {p.name: p.read_bytes() for p in newer.iterdir()} == before  # never touched
 
 
@@ -86,7 +87,61 @@ def test_with_no_intact_checkpoint_the_run_stops(tmp_path):
     with pytest.raises(UserError, match="history.json is missing.*no older intact checkpoint; "
                                         "nothing was changed"):
         newest_intact([only], N, needs_mask=True)
-    assert newest_intact([], N) is None
+    assert newest_intact([], N) == ResumePoint()
+
+
+def _rewrite_history(folder, history):
+    record = json.loads((folder / "history.json").read_text())
+    record["history"] = history
+    (folder / "history.json").write_text(json.dumps(record))
+
+
+def test_an_epoch_count_that_disagrees_with_the_state_is_damage(tmp_path):
+    """history.json is not covered by a checksum (it holds them): its epochs are cross-checked
+    with themselves and with state.pt's epoch, never trusted by their count."""
+    inflated = _save(tmp_path / "checkpoint_b", 2)
+    _rewrite_history(inflated, [{"epoch": 1}, {"epoch": 2}, {"epoch": 2}, {"epoch": 2}])
+    with pytest.raises(DamagedCheckpoint, match=r"lists epochs \[1,2,2,2\], not 1 to 4 once each"):
+        read_record(inflated, needs_mask=True)
+    renumbered = _save(tmp_path / "checkpoint_c", 2)
+    _rewrite_history(renumbered, [{"epoch": e} for e in (1, 2, 3, 4)])  # consistent, but not state.pt's
+    assert completed_epochs(renumbered, needs_mask=True) == 4  # the cheap check cannot see it
+    with pytest.raises(DamagedCheckpoint, match="state.pt holds epoch 2 but history.json lists 4"):
+        load_checkpoint(renumbered, N, needs_mask=True)
+    older = _save(tmp_path / "checkpoint_a", 1)
+    point = newest_intact([older, inflated, renumbered], N, needs_mask=True)
+    assert (point.folder, point.epochs) == (older, 1)
+    assert sorted(d.folder.name for d in point.damaged) == ["checkpoint_b", "checkpoint_c"]
+    assert intact_epochs(renumbered, N, needs_mask=True) == -1
+    assert intact_epochs(older, N, needs_mask=True) == 1
+
+
+def test_a_damaged_checkpoint_is_kept_aside_and_never_pruned(tmp_path):
+    """The run's own damaged checkpoint is renamed `.damaged`; Ray Train's is copied (Ray keeps
+    its own record of it); neither is listed, pruned or overwritten later."""
+    folder = RunFolder(tmp_path / "run")
+    for epoch in (1, 2):
+        folder.write_checkpoint(epoch, lambda d, e=epoch: _save(d, e))
+    own = folder.path / "checkpoint_epoch_0002"
+    (own / "state.pt").write_bytes(b"flipped")
+    kept = folder.set_aside(own)
+    assert kept.name == "checkpoint_epoch_0002.damaged" and not own.exists()
+    assert (kept / "state.pt").read_bytes() == b"flipped"
+    ray_own = _save(folder.path / "checkpoint_2026-12-02_10-00-00.123456", 2)
+    (ray_own / "state.pt").write_bytes(b"flipped")
+    copy = folder.set_aside(ray_own)
+    assert ray_own.is_dir() and copy.name == ray_own.name + ".damaged"
+    assert folder.set_aside(ray_own) == copy  # a later run finds the copy made already
+    for epoch in (2, 3, 4):  # the run goes on: writes and prunes
+        folder.write_checkpoint(epoch, lambda d, e=epoch: _save(d, e))
+    assert (kept / "state.pt").read_bytes() == b"flipped" and (copy / "state.pt").is_file()
+    assert [p.name for p in folder.checkpoints()] == [
+        ray_own.name, "checkpoint_epoch_0003", "checkpoint_epoch_0004"]
+    # a damaged copy of an epoch met while writing that epoch again is kept aside too
+    (folder.path / "checkpoint_epoch_0004" / "state.pt").write_bytes(b"x")
+    folder.write_checkpoint(4, lambda d: _save(d, 4))
+    assert (folder.path / "checkpoint_epoch_0004.damaged" / "state.pt").read_bytes() == b"x"
+    assert completed_epochs(folder.path / "checkpoint_epoch_0004", needs_mask=True) == 4
 
 
 def test_smoot_k_outside_its_bounds_is_damage(tmp_path):
@@ -150,8 +205,7 @@ def _write_with_kill(folder: RunFolder, epoch: int, kill_at: int | None, monkeyp
 
 
 def _newest_on_disk(folder: RunFolder) -> int:
-    best = newest_intact(folder.checkpoints(), N, needs_mask=True)
-    return completed_epochs(best, needs_mask=True) if best else 0
+    return newest_intact(folder.checkpoints(), N, needs_mask=True).epochs
 
 
 def test_two_kills_in_a_row_never_lose_the_newest_completed_epoch(tmp_path, monkeypatch):
