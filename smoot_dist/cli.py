@@ -18,6 +18,7 @@ from typing import Any, Callable
 from .config import (EXPERIMENT_SECTIONS, SECTIONS, JobConfig, base_type, build_config,
                      external_name, flag_of, preset_differences)
 from .errors import UserError
+from .signals import SIGTERM_EXIT, Terminated, handle_sigterm
 
 USER_ERROR_EXIT = 2
 
@@ -156,12 +157,17 @@ def command(job: JobFlags, body: Callable[[JobConfig], int | None]
 
 
 def run_cli(main: Callable[[], int | None]) -> None:
-    """Run `main`; a UserError becomes one line on stderr and exit code 2."""
+    """Run `main`; a UserError becomes one line on stderr and exit code 2; Ctrl-C and SIGTERM
+    stop it the same way (signals.py), with exit codes 130 and 143."""
+    handle_sigterm()
     try:
         code = main()
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(USER_ERROR_EXIT)
+    except Terminated:
+        print("interrupted (SIGTERM)", file=sys.stderr)
+        sys.exit(SIGTERM_EXIT)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)

@@ -8,6 +8,12 @@ MLflow run instead of starting a second one. MLflow is imported only inside the 
 
 Embedded default: a SQLite store at a fixed path ($SMOOT_HOME/mlflow.db, SMOOT_HOME defaulting
 to ~/smoot_dist) with artifacts beside it; `--tracking-uri` (or MLFLOW_TRACKING_URI) for a server.
+
+Nothing here can hang a job: every HTTP call has a bounded timeout and retry count (MLflow's
+MLFLOW_HTTP_REQUEST_* variables, defaulted below unless the user set them); the preflight makes
+a real API call; and during training a store that stops answering costs a warning, not the run
+(every epoch's metrics are in the run folder, and the missing ones are logged when the same
+command runs again).
 """
 
 from __future__ import annotations
@@ -16,9 +22,11 @@ import contextlib
 import importlib.util
 import logging
 import os
+import sqlite3
+import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 from urllib.parse import urlparse
 
 from .errors import UserError
@@ -70,17 +78,108 @@ def _existing_store(uri: str) -> None:
                         f"runs were tracked in (or --runs with run folders)")
 
 
+# MLflow's own defaults retry a request 7 times with exponential backoff, for minutes, each
+# attempt waiting up to 120 s: a server that accepts and never answers stalls a job for longer
+# than its epochs. A user's own settings of these variables win.
+BOUNDED_HTTP = {"MLFLOW_HTTP_REQUEST_TIMEOUT": "10", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+                "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
+QUIET_LOGGERS = ("mlflow", "alembic", "sqlalchemy")
+
+
+def _bound_http_requests() -> None:
+    for name, value in BOUNDED_HTTP.items():
+        os.environ.setdefault(name, value)
+
+
 def _client(uri: str):
     from mlflow.tracking import MlflowClient
 
+    _bound_http_requests()  # in every process that talks to MLflow (Ray's controller too)
     # MLflow announces its SQLite migrations at INFO on every new store; keep runs' output readable.
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
     return MlflowClient(uri)
 
 
-def check_tracking_uri(uri: str, timeout_s: float = 5.0) -> None:
-    """Fail before training when the store cannot be reached or created."""
+@contextlib.contextmanager
+def quiet_mlflow() -> Iterator[None]:
+    """MLflow logs a failed store operation at ERROR, dozens of lines for one refusal, before
+    the exception that this project turns into its one line: silence it around such calls."""
+    levels = {name: logging.getLogger(name).level for name in QUIET_LOGGERS}
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+
+
+def _answers_within(call, timeout_s: float) -> str | None:
+    """Run `call` in a thread; None if it returned in time, else what went wrong, in words. A
+    hard bound on top of MLflow's own timeouts (a server may trickle bytes for ever)."""
+    failure: list[str] = []
+
+    def target() -> None:
+        try:
+            with quiet_mlflow():
+                call()
+        except Exception as err:  # MLflow raises MlflowException, requests', sqlalchemy's...
+            timed_out = "timed out" in str(err) or "Timeout" in str(err)
+            failure.append(f"no answer within {os.environ.get('MLFLOW_HTTP_REQUEST_TIMEOUT')} s "
+                           f"a try" if timed_out else _first_line(err))
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if thread.is_alive():
+        return f"no answer within {timeout_s:.0f} s"
+    return failure[0] if failure else None
+
+
+def _check_sqlite(db: Path) -> None:
+    """The SQLite store's folder can be written, and an existing database is one (intact)."""
+    what = "pass another --tracking-uri or --no-tracking"
+    try:
+        db.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"cannot create the MLflow store {db} ({err.strerror}); {what}") from None
+    for path in (db.parent, *([db] if db.exists() else [])):
+        if not os.access(path, os.W_OK):
+            raise UserError(f"the MLflow store {db} cannot be written ({path} is read-only); {what}")
+    if not db.exists():
+        return
+    try:
+        with contextlib.closing(sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True,
+                                                timeout=30)) as con:
+            verdict = con.execute("PRAGMA quick_check").fetchone()[0]
+    except sqlite3.OperationalError as err:
+        if "locked" in str(err):  # another job is writing: busy, not broken
+            return
+        verdict = str(err)
+    except sqlite3.DatabaseError as err:
+        verdict = str(err)
+    if verdict != "ok":
+        raise UserError(f"the MLflow store {db} is damaged (SQLite: {verdict[:120]}); restore it "
+                        f"from a backup, move it away to start a new one, or {what}")
+
+
+def _request_bound_s() -> float:
+    """How long one MLflow request may take with its retries, as the environment bounds it
+    (at most 20 s for the preflight's one call)."""
+    _bound_http_requests()
+    timeout = float(os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"])
+    tries = int(os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"]) + 1
+    return min(20.0, timeout * tries + 5.0)
+
+
+def check_tracking_uri(uri: str, experiment: str = "smoot_dist") -> None:
+    """Fail before training when the store cannot be reached, written or read: for a server,
+    a real API call (reading the experiment) must answer in time, not just /health."""
     if importlib.util.find_spec("mlflow") is None:
         raise UserError("MLflow is not installed here; install it (pip install mlflow) or pass "
                         "--no-tracking")
@@ -88,19 +187,19 @@ def check_tracking_uri(uri: str, timeout_s: float = 5.0) -> None:
     if scheme in ("http", "https"):
         import requests
 
+        fix = "start it, fix --tracking-uri, or pass --no-tracking"
         try:
-            requests.get(uri.rstrip("/") + "/health", timeout=timeout_s).raise_for_status()
+            requests.get(uri.rstrip("/") + "/health", timeout=5).raise_for_status()
         except requests.RequestException as err:
-            reason = type(err).__name__
-            raise UserError(f"MLflow tracking server {uri} is not reachable ({reason}); start it, "
-                            f"fix --tracking-uri, or pass --no-tracking") from None
+            raise UserError(f"MLflow tracking server {uri} is not reachable "
+                            f"({type(err).__name__}); {fix}") from None
+        problem = _answers_within(lambda: _client(uri).get_experiment_by_name(experiment),
+                                  _request_bound_s())
+        if problem:
+            raise UserError(f"MLflow tracking server {uri} answers /health but not its API "
+                            f"({problem}); {fix}")
     elif scheme == "sqlite":
-        db = _sqlite_path(uri)
-        try:
-            db.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise UserError(f"cannot create the MLflow store {db} ({err.strerror}); pass another "
-                            f"--tracking-uri or --no-tracking") from None
+        _check_sqlite(_sqlite_path(uri))
 
 
 def flat_epoch_metrics(metrics: dict[str, Any]) -> dict[str, float]:
@@ -111,10 +210,13 @@ def flat_epoch_metrics(metrics: dict[str, Any]) -> dict[str, float]:
 
 
 class MlflowRun:
-    """Handle on one MLflow run. Holds only strings, so it can be shipped to Ray's controller."""
+    """Handle on one MLflow run. Holds only plain values, so it can be shipped to Ray's
+    controller. `logged`: the epochs the run had logged when it was opened; they are never
+    logged a second time (a run resumed from behind them keeps their first values)."""
 
-    def __init__(self, uri: str, run_id: str):
-        self.uri, self.run_id = uri, run_id
+    def __init__(self, uri: str, run_id: str, logged: frozenset[int] = frozenset()):
+        self.uri, self.run_id, self.logged = uri, run_id, logged
+        self.failing = False  # the store stopped answering: one warning, then quiet retries
 
     @property
     def client(self):
@@ -123,8 +225,9 @@ class MlflowRun:
     @classmethod
     def open(cls, uri: str, run_name: str, run_id: str | None, experiment: str,
              tags: dict[str, str] | None = None) -> "MlflowRun":
-        """Continue `run_id` when it exists in this store, else create a run."""
-        with _one_writer_creates(uri):
+        """Continue `run_id` when it exists in this store, else create a run (and say why
+        when there was one to continue)."""
+        with _one_writer_creates(uri), quiet_mlflow():
             return cls._open(uri, run_name, run_id, experiment, tags)
 
     @classmethod
@@ -133,12 +236,12 @@ class MlflowRun:
         try:
             client = _client(uri)
             if run_id:
-                try:
-                    client.get_run(run_id)
+                found = _existing_run(client, run_id)
+                if found is not None:
                     client.update_run(run_id, status="RUNNING")
-                    return cls(uri, run_id)
-                except Exception:  # not in this store: start a new run below
-                    pass
+                    return cls(uri, run_id, frozenset(_logged_steps(client, run_id)))
+                print(f"note: this run's MLflow run {run_id} is not in {uri} any more (deleted?); "
+                      f"a new MLflow run takes its place", flush=True)
             exp = client.get_experiment_by_name(experiment)
             if exp is None:
                 location = None
@@ -150,9 +253,8 @@ class MlflowRun:
                 exp_id = exp.experiment_id
             run = client.create_run(exp_id, run_name=run_name, tags=tags or {})
         except Exception as err:
-            first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
-            raise UserError(f"MLflow store {uri} refused the run ({first}); fix --tracking-uri "
-                            f"or pass --no-tracking") from None
+            raise UserError(f"MLflow store {uri} refused the run ({_first_line(err)}); fix "
+                            f"--tracking-uri or pass --no-tracking") from None
         return cls(uri, run.info.run_id)
 
     def log_params(self, params: dict[str, Any]) -> None:
@@ -166,18 +268,34 @@ class MlflowRun:
         for start in range(0, len(items), 100):
             client.log_batch(self.run_id, params=items[start:start + 100])
 
+    def record_epochs(self, epochs: int) -> None:
+        """The run's epoch target, which a resume may extend: MLflow params cannot change, so
+        the tag `train.epochs` holds the current one and `smoot.epochs_extended` each change
+        ("3->5, 5->8")."""
+        run = self.client.get_run(self.run_id)
+        before = run.data.tags.get("train.epochs") or run.data.params.get("train.epochs")
+        if before is not None and before != str(epochs):
+            extended = run.data.tags.get("smoot.epochs_extended")
+            change = f"{before}->{epochs}"
+            self.client.set_tag(self.run_id, "smoot.epochs_extended",
+                                f"{extended}, {change}" if extended else change)
+        self.client.set_tag(self.run_id, "train.epochs", str(epochs))
+
     def log_epoch(self, metrics: dict[str, Any]) -> None:
         from mlflow.entities import Metric
 
         flat = flat_epoch_metrics(metrics) if "k" in metrics else metrics
         step, now = int(flat["epoch"]), int(time.time() * 1000)
+        if step in self.logged:
+            return
         self.client.log_batch(self.run_id, metrics=[
             Metric(key, float(flat[key]), now, step) for key in EPOCH_METRIC_KEYS if key in flat])
 
     def log_missing_epochs(self, history: list[dict[str, Any]]) -> int:
         """Log the epochs of `history` this run does not have yet (e.g. the driver stopped before
-        the epoch reached MLflow); returns how many. Epochs already there are left alone."""
-        logged = {m.step for m in self.client.get_metric_history(self.run_id, "test_accuracy")}
+        the epoch reached MLflow, or the store did not answer); returns how many. Epochs already
+        there are left alone."""
+        logged = set(_logged_steps(self.client, self.run_id)) | set(self.logged)
         missing = [m for m in history if int(m["epoch"]) not in logged]
         for metrics in missing:
             self.log_epoch(metrics)
@@ -203,6 +321,47 @@ class MlflowRun:
         except Exception as err:
             print(f"warning: could not mark MLflow run {self.run_id} {status} "
                   f"({type(err).__name__})", flush=True)
+
+    def attempt(self, what: str, call, *args, say=None) -> bool:
+        """`call(*args)`, a tracking call that must not stop training: a store that does not
+        answer (within the bounded timeouts) costs one warning line (through `say`, default
+        print); False if it failed. The run folder keeps everything, and running the same
+        command again logs what is missing."""
+        try:
+            with quiet_mlflow():
+                call(*args)
+        except Exception as err:  # requests', MLflow's, SQLAlchemy's errors alike
+            if not self.failing:
+                (say or (lambda line: print(line, flush=True)))(
+                    f"warning: MLflow store {self.uri} did not take {what} ({_first_line(err)}); "
+                    f"training goes on, everything is kept in the run folder, and running the "
+                    f"same command again logs what is missing")
+            self.failing = True
+            return False
+        self.failing = False
+        return True
+
+
+def _existing_run(client, run_id: str):
+    """The run, if it is in the store and not deleted."""
+    try:
+        run = client.get_run(run_id)
+    except Exception:  # not in this store
+        return None
+    return None if run.info.lifecycle_stage == "deleted" else run
+
+
+def _logged_steps(client, run_id: str) -> list[int]:
+    return [m.step for m in client.get_metric_history(run_id, "test_accuracy")]
+
+
+def logged_epochs(uri: str, run_id: str | None) -> list[int]:
+    """The epochs a run has logged (none for a run not in the store); reading only."""
+    if not run_id:
+        return []
+    with quiet_mlflow():
+        client = _client(uri)
+        return sorted(_logged_steps(client, run_id)) if _existing_run(client, run_id) else []
 
 
 # -- reading runs back (evaluation, comparison, sweeps) ---------------------------------------
@@ -242,10 +401,22 @@ def finished_run_ids(uri: str, experiment: str, tags: dict[str, str] | None = No
         exp = client.get_experiment_by_name(experiment)
         if exp is None:
             raise UserError(f"no MLflow experiment {experiment!r} in {uri}; pass --experiment")
-        query = " and ".join(f"tags.`{k}` = '{v}'" for k, v in (tags or {}).items())
+        query = " and ".join(f"tags.`{k}` = {_quoted(k, v)}" for k, v in (tags or {}).items())
         runs = client.search_runs([exp.experiment_id], filter_string=query,
                                   run_view_type=1, max_results=5000)  # ACTIVE_ONLY
     return [run.info.run_id for run in runs if run.info.status == "FINISHED"]
+
+
+def _quoted(key: str, value: str) -> str:
+    """A tag value as an MLflow filter literal: single-quoted, or double-quoted where it holds a
+    single quote (MLflow's filter language has no escapes)."""
+    if "`" in key:
+        raise UserError(f"--tag {key}={value}: a tag name cannot hold a backtick")
+    if "'" not in value:
+        return f"'{value}'"
+    if '"' not in value:
+        return f'"{value}"'
+    raise UserError(f"--tag {key}={value}: MLflow cannot search for a value holding both ' and \"")
 
 
 def try_download(uri: str, run_id: str, name: str, dest: Path) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,40 @@ from ..training.trainer import resolve_device
 from .attribution import TITLES
 from .drop import accuracy_drop
 from .trained_run import TrainedRun
+
+
+# What makes two evaluations the same measurement (their curves are then identical).
+PROTOCOL_KEYS = ("num_images", "removal_fill", "orders", "seed", "saliency_target")
+
+
+def _protocol(result: dict[str, Any]) -> tuple:
+    return (tuple(sorted(result.get("accuracy", {}))),
+            *(str(result.get(key)) for key in PROTOCOL_KEYS))
+
+
+def _keep_earlier(out: Path, result: dict[str, Any]) -> None:
+    """An earlier evaluation in `out` of another protocol (methods, images, fill, orders, seed,
+    target) is moved into `out/earlier-<time>/`, not overwritten; one of the same protocol is
+    replaced (it measured the same thing). Either way a line says so."""
+    earlier_path = out / AUC_JSON
+    if not earlier_path.is_file():
+        return
+    try:
+        earlier = json.loads(earlier_path.read_text())
+    except (OSError, ValueError):
+        earlier = {}
+    if isinstance(earlier, dict) and _protocol(earlier) == _protocol(result):
+        print(f"replacing the earlier evaluation in {out} (the same methods, images and fill)",
+              flush=True)
+        return
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(earlier_path.stat().st_mtime))
+    kept = out / f"earlier-{stamp}"
+    kept.mkdir(exist_ok=True)
+    for name in (DROP_CURVES_CSV, AUC_JSON, DROP_CURVES_PNG):
+        if (out / name).exists():
+            (out / name).rename(kept / name)
+    print(f"the earlier evaluation in {out} measured something else; it is kept in {kept}",
+          flush=True)
 
 
 def evaluate_run(run: TrainedRun, methods: list[str], *, test_subset: int | None = None,
@@ -53,6 +89,7 @@ def evaluate_run(run: TrainedRun, methods: list[str], *, test_subset: int | None
               "orders": list(orders), "workers": workers, "seconds": curves.seconds}
     if curves.lerf:
         result.update(lerf_accuracy=curves.lerf, lerf_auc=curves.lerf_auc, srg=curves.srg)
+    _keep_earlier(out, result)
     out.mkdir(parents=True, exist_ok=True)
     files = [curves.write_csv(out / DROP_CURVES_CSV), write_json(out / AUC_JSON, result),
              plot_drop_curves({TITLES[m]: a for m, a in curves.accuracy.items()}, curves.fractions,

@@ -38,16 +38,17 @@ class EpochRelay(UserCallback):
 
 
 class MlflowEpochLogger(UserCallback):
-    """Logs each reported epoch to the run's MLflow run (never from the workers)."""
+    """Logs each reported epoch to the run's MLflow run (never from the workers); a warning
+    about a store that stopped answering goes to the driver's console through `relay`."""
 
-    def __init__(self, tracker: MlflowRun):
-        self.tracker = tracker
+    def __init__(self, tracker: MlflowRun, relay=None):
+        self.tracker, self.relay = tracker, relay
 
     def after_report(self, run_context, metrics, checkpoint) -> None:
         first = metrics[0] if metrics else {}
         if "epoch" not in first:
             return
-        try:
-            self.tracker.log_epoch(first)
-        except Exception as err:  # tracking trouble must not kill the training run
-            print(f"warning: MLflow logging failed ({type(err).__name__}: {err})", flush=True)
+        # tracking trouble must not kill the training run: a warning, and the run folder's
+        # history is logged when the same command runs again
+        self.tracker.attempt(f"epoch {int(first['epoch'])}", self.tracker.log_epoch, first,
+                             say=self.relay.put if self.relay is not None else None)

@@ -15,6 +15,7 @@ import socket
 
 from ..errors import UserError
 from ..home import CHECKOUT
+from ..signals import handle_sigterm
 
 LOOPBACK_ONLY_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
@@ -40,11 +41,39 @@ def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
                         f"it to run a local Ray") from None
 
 
+def machine_cpus() -> int:
+    """The CPU cores this process may run on (a container's share, not the host's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def check_local_capacity(address: str | None, workers: int, use_gpu: bool) -> None:
+    """Before a local Ray starts: it gets this machine's CPUs (and GPUs), so Ray Train workers
+    beyond them would wait for ever, or crawl on oversubscribed cores. Refused with one line.
+    (A cluster given by --ray-address / $RAY_ADDRESS is checked by check_resources.)"""
+    if address or os.environ.get("RAY_ADDRESS"):
+        return
+    if use_gpu:
+        import torch
+
+        have, what, fix = torch.cuda.device_count(), "GPU", "drop --use-gpu or use fewer --workers"
+    else:
+        have, what, fix = machine_cpus(), "CPU core", "use fewer --workers"
+    if workers > have:
+        raise UserError(f"--workers {workers} needs {workers} {what}s (one per worker), but this "
+                        f"machine has {have}, and a local Ray gets this machine's; {fix} "
+                        f"(at most {have}), or join a bigger cluster with --ray-address")
+
+
 def connect(address: str | None = None, cpus: float = 0, verbose: bool = False) -> str:
     """Join the cluster at `address` / $RAY_ADDRESS, or start a local one (127.0.0.1 only) with
-    at least `cpus` logical CPUs (a streamed run's decode tasks need CPUs beyond its workers';
-    they share the machine's cores); returns what it connected to, in words. Unless `verbose`,
-    what Ray's processes print stays in Ray's log files (the job prints what it has to say)."""
+    this machine's cores as its logical CPUs, plus what `cpus` asks beyond them (a streamed
+    run's decode tasks reserve CPUs beside its workers'; they share the cores, and
+    check_local_capacity keeps the workers themselves within them); returns what it connected
+    to, in words. Unless `verbose`, what Ray's processes print stays in Ray's log files (the job
+    prints what it has to say)."""
     prefer_loopback_ray(address)
     import ray  # first import here, after prefer_loopback_ray
 
@@ -58,6 +87,7 @@ def connect(address: str | None = None, cpus: float = 0, verbose: bool = False) 
         if address:
             ray.init(address=address, log_to_driver=verbose, logging_level="WARNING")
             _quiet_driver_messages(verbose)
+            handle_sigterm()  # ray.init replaced it with one that exits at once
             return f"Ray cluster at {address}"
         # Ray turns token authentication on for a new local cluster and says so on stderr,
         # which is kept for the one line a user error gets.
@@ -68,11 +98,12 @@ def connect(address: str | None = None, cpus: float = 0, verbose: bool = False) 
         # The dashboard (on 127.0.0.1) serves the state API that Ray Train's controller polls.
         ray.init(address="local", _node_ip_address="127.0.0.1", include_dashboard=True,
                  log_to_driver=verbose,
-                 num_cpus=max(os.cpu_count() or 1, math.ceil(cpus)),
+                 num_cpus=max(machine_cpus(), math.ceil(cpus)),
                  dashboard_host="127.0.0.1",
                  object_store_memory=200 * 1024 * 1024, logging_level="WARNING",
                  runtime_env={"env_vars": {"PYTHONPATH": pythonpath}})
         _quiet_driver_messages(verbose)
+        handle_sigterm()
         return "a local Ray started by this job (127.0.0.1)"
     except (ConnectionError, RuntimeError, ValueError) as err:
         first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]

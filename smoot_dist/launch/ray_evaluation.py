@@ -13,7 +13,7 @@ import torch
 from ..config import JobConfig
 from ..evaluation.drop import Counts, DropCurves, batch_starts, curves_from_counts
 from ..data.paths import pin_data_root
-from .ray_cluster import check_resources, connect
+from .ray_cluster import check_local_capacity, check_resources, connect
 
 
 def _score(cfg: JobConfig, model_state: dict, methods: list[str], starts: list[int],
@@ -40,6 +40,7 @@ def accuracy_drop_on_ray(cfg: JobConfig, model: torch.nn.Module, methods: list[s
                          ray_address: str | None = None, verbose: bool = False,
                          **options: Any) -> DropCurves:
     """`cfg.data` names the test images (with its test_subset); `options` are drop_counts'."""
+    check_local_capacity(ray_address, workers, use_gpu)
     print(f"Ray: {connect(ray_address, 0 if use_gpu else workers, verbose)}", flush=True)
     check_resources(workers, use_gpu)
     starts = batch_starts(num_images, options.get("batch_size", 500))

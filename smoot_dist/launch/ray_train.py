@@ -17,7 +17,9 @@ from ray.train.torch import TorchTrainer
 from ..config import JobConfig
 from ..data.paths import pin_data_root
 from ..errors import UserError
+from ..files import disk_problem
 from ..run_folder import RunSpec
+from ..signals import Terminated
 from ..training.checkpoint import load_checkpoint
 from ..training.outcome import TrainingOutcome
 from ..training.trainer import EpochHook, TrainingDiverged
@@ -30,20 +32,25 @@ from .ray_worker import worker_loop
 
 
 class _Trainer(TorchTrainer):
-    """A TorchTrainer on which Ctrl-C behaves as in an in-process run: the run is aborted (its
-    workers stop within seconds) and the job ends as interrupted, instead of Ray Train's own
-    handler exiting with no word. A second Ctrl-C stops waiting for the abort."""
+    """A TorchTrainer on which Ctrl-C and SIGTERM behave as in an in-process run: the run is
+    aborted (its workers stop within seconds) and the job ends as interrupted, instead of Ray
+    Train's own handler exiting with no word. A second signal stops waiting for the abort."""
 
-    interrupted = False
+    interrupted: int | None = None  # the signal that aborted the run
 
     def _register_sigint_handler(self, controller) -> None:  # replaces Ray Train's handler
-        def on_sigint(signum, frame):
-            if self.interrupted:
-                raise KeyboardInterrupt
-            self.interrupted = True
+        def on_signal(signum, frame):
+            if self.interrupted is not None:
+                raise self.stopped()
+            self.interrupted = signum
             controller.abort.remote()  # asynchronous: a signal handler must not block
 
-        signal.signal(signal.SIGINT, on_sigint)
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
+
+    def stopped(self) -> KeyboardInterrupt:
+        """What the job raises once the aborted run has ended."""
+        return Terminated() if self.interrupted == signal.SIGTERM else KeyboardInterrupt()
 
 
 def _explained(err: BaseException) -> UserError | None:
@@ -58,6 +65,11 @@ def _explained(err: BaseException) -> UserError | None:
         while exc is not None:
             if isinstance(exc, UserError):
                 return UserError(str(exc))
+            problem = disk_problem(exc)
+            if problem:  # a worker's checkpoint, written or uploaded
+                return UserError(f"a Ray Train worker could not write its checkpoint: {problem}; "
+                                 f"the last completed checkpoint is kept; free some space (or "
+                                 f"choose another --storage-path) and run the same command again")
             exc = getattr(exc, "cause", None) or exc.__cause__
     return None
 
@@ -163,28 +175,29 @@ def run_with_ray(cfg: JobConfig, spec: RunSpec, tracker: MlflowRun | None,
                                          controller_failure_limit=run.max_failures),
             # Ray Train's INFO lines repeat every report's metrics; our epoch lines say it once.
             logging_config=LoggingConfig(log_level="WARNING"),
-            callbacks=([MlflowEpochLogger(tracker)] if tracker is not None else []) + relays
+            callbacks=([MlflowEpochLogger(tracker, relay)] if tracker is not None else []) + relays
             + list(callbacks)),
     )
 
     # Ray Train takes over Ctrl-C in the main thread only (Tune trials run in others).
     main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.getsignal(signal.SIGINT)
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         with _EpochPrinter(relay, cfg.train.epochs if run.progress else 0):
             result = trainer.fit()
     except BaseException as err:
-        if trainer.interrupted:  # the abort ends the controller: its errors are no news
-            raise KeyboardInterrupt from None
+        if trainer.interrupted is not None:  # the abort ends the controller: its errors are no news
+            raise trainer.stopped() from None
         explained = _explained(err) if isinstance(err, ray.train.TrainingFailedError) else None
         if explained is None:
             raise
         raise explained from None
     finally:
         if main_thread:
-            signal.signal(signal.SIGINT, previous)
-    if trainer.interrupted:
-        raise KeyboardInterrupt
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+    if trainer.interrupted is not None:
+        raise trainer.stopped()
     record: dict[str, Any] = {"history": []}
     k, state = None, {"model": {}}
     if result.checkpoint is not None:

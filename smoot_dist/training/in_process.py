@@ -34,7 +34,7 @@ def run_in_process(cfg: JobConfig, spec: RunSpec, tracker: MlflowRun | None,
         spec.folder.write_checkpoint(trainer.epoch, lambda d: save_checkpoint(
             d, trainer.state_dict(), k, history, {"resumes": resumes}))
         if tracker is not None:
-            tracker.log_epoch(metrics)
+            tracker.attempt(f"epoch {trainer.epoch}", tracker.log_epoch, metrics)
 
     trainer.fit(on_epoch)
     return TrainingOutcome(history, trainer.mask_state.k.cpu() if trainer.uses_mask else None,

@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 from pathlib import Path
 
 import torch
 
-from ..config import JobConfig
+from ..config import JobConfig, MethodConfig
 from ..data.loading import Splits, load_splits
 from ..errors import UserError
+from ..files import existing_folder, free_space
 from ..models import create_model
 
+DEFAULT_TOP_N = MethodConfig.n
 
-def check_data_and_model(cfg: JobConfig) -> Splits:
+
+def check_data_and_model(cfg: JobConfig) -> tuple[Splits, int]:
     """Data present and intact, subset sizes possible, model buildable and able to take the
-    dataset's images; returns the loaded splits (a streamed train split: its files checked, not
-    loaded)."""
+    dataset's images, SMOOT's top-n within the classes; returns the loaded splits (a streamed
+    train split: its files checked, not loaded) and the bytes of the model's parameters."""
     splits = load_splits(cfg.data, train=cfg.data.loader != "stream")
     model = create_model(cfg.model, splits.spec).eval()
     spec = splits.spec
+    _check_top_n(cfg, spec)
     try:
         with torch.no_grad():
             out = model(torch.zeros(2, spec.channels, spec.image_size, spec.image_size))
@@ -32,7 +37,40 @@ def check_data_and_model(cfg: JobConfig) -> Splits:
     if tuple(out.shape) != (2, spec.num_classes):
         raise UserError(f"model {cfg.model.name} gives outputs of shape {tuple(out.shape)[1:]}, "
                         f"not {spec.num_classes} class scores; choose another --model")
-    return splits
+    return splits, sum(p.numel() * p.element_size() for p in model.parameters())
+
+
+def _check_top_n(cfg: JobConfig, spec) -> None:
+    """SMOOT's n counts the label and n - 1 runner-up classes, so it cannot exceed the classes.
+    The default n is capped on a dataset with fewer classes (and says so); an n the user chose
+    above the class count is refused."""
+    n, classes = cfg.method.n, spec.num_classes
+    if cfg.method.name != "smoot" or n <= classes:
+        return
+    if n != DEFAULT_TOP_N:
+        raise UserError(f"--top-n {n} is more than the {classes} classes of {spec.title}; give "
+                        f"--top-n {classes} or fewer")
+    print(f"note: SMOOT's top-n ({n}) is capped at the {classes} classes of {spec.title}",
+          flush=True)
+
+
+# Optimizer state kept per parameter (Adadelta: square averages of gradients and of updates).
+OPTIMIZER_BUFFERS = {"adadelta": 2, "adam": 2, "adamw": 2, "sgd": 1}
+
+
+def check_room(cfg: JobConfig, folder: Path, model_bytes: int, num_train: int,
+               remaining_epochs: int, existing_checkpoints: int) -> None:
+    """The disk holding a local run folder has room for the checkpoints still to come (at the
+    peak two kept and one being written; those there already count) and the run's final files;
+    else one line before anything is created. What still fills the disk later is caught where
+    it is written (files.disk_errors)."""
+    checkpoint = model_bytes * (1 + OPTIMIZER_BUFFERS.get(cfg.train.optimizer, 2)) + num_train * 12
+    more = min(remaining_epochs, max(3 - min(existing_checkpoints, 2), 1)) if remaining_epochs else 0
+    need = more * checkpoint + model_bytes + num_train * 12 + 2**20
+    if shutil.disk_usage(existing_folder(folder)).free < need:
+        raise UserError(f"the disk holding {folder} has {free_space(folder)}, and this run needs "
+                        f"about {need / 2**20:.1f} MiB for its checkpoints and final files; free "
+                        f"some space or choose another --storage-path")
 
 
 def check_device(cfg: JobConfig) -> None:
@@ -45,9 +83,7 @@ def check_device(cfg: JobConfig) -> None:
 
 def _creatable_folder(path: Path, what: str) -> None:
     """`path` is a folder, or can be made one, that this process can write in."""
-    existing = path
-    while not existing.exists():
-        existing = existing.parent
+    existing = existing_folder(path)
     if not existing.is_dir():
         raise UserError(f"{what} {path} cannot be created: {existing} is a file, not a folder; "
                         f"choose another path")

@@ -2,9 +2,10 @@
 
 `jobs/train.py` is a thin command over `run_training`; sweeps and reproductions call it too.
 Everything a user can get wrong is checked before anything is created (config, data, model,
-device, output paths, the checkpoint to continue from, tracking store, Ray address and
-resources), so a bad input costs seconds and loses nothing. The run folder is then held by this
-job for its life, and its MLflow run ends FINISHED or FAILED, never left RUNNING.
+device, output paths and their free space, the checkpoint to continue from, tracking store, Ray
+address and resources), so a bad input costs seconds and loses nothing. The run folder is then
+held by this job for its life, and its MLflow run ends FINISHED, FAILED or KILLED (Ctrl-C,
+SIGTERM), never left RUNNING while the store answers.
 """
 
 from __future__ import annotations
@@ -16,30 +17,50 @@ from typing import Any, Sequence
 import torch
 
 from ..config import JobConfig
+from ..data.loader_choice import choose_loader
 from ..data.loading import Splits
-from ..files import write_json
+from ..errors import UserError
+from ..files import disk_errors, write_json
 from ..method.mask_state import write_mask_parquet
 from ..plots import plot_k_histogram
-from ..run_folder import RunSpec, lock_run, locate_run, write_run_record
-from ..tracking import MlflowRun, check_tracking_uri, resolve_tracking_uri, ui_command
-from .checkpoint import checks_for, k_digest, mask_table_of, newest_intact
-from .outcome import TrainingOutcome
-from ..data.loader_choice import choose_loader
+from ..run_folder import RunSpec, lock_run, locate_run, restart_run, write_run_record
+from ..tracking import (MlflowRun, check_tracking_uri, logged_epochs, resolve_tracking_uri,
+                        ui_command)
+from .checkpoint import ResumePoint, checks_for, k_digest, mask_table_of, newest_intact
 from .final_evaluation import FinalEvaluation
-from .preflight import check_data_and_model, check_device, check_outputs
+from .outcome import TrainingOutcome
+from .preflight import check_data_and_model, check_device, check_outputs, check_room
 from .summary import build_summary
 from .trainer import EpochHook
 
 
-def _open_tracking(cfg: JobConfig, spec: RunSpec, tags: dict[str, str] | None) -> MlflowRun | None:
+def _open_tracking(cfg: JobConfig, spec: RunSpec, tags: dict[str, str] | None,
+                   point: ResumePoint) -> MlflowRun | None:
     if not cfg.tracking.enabled:
         return None
     uri = resolve_tracking_uri(cfg.tracking.uri)
     tags = {"dataset": cfg.data.dataset, "method": cfg.method.name, "model": cfg.model.name,
             "smoot.run_name": spec.name, **(tags or {})}
-    tracker = MlflowRun.open(uri, spec.name, spec.mlflow_run_id, cfg.tracking.experiment, tags)
-    tracker.log_params({**cfg.flat(), "run.workers": cfg.run.workers, "run.use_gpu": cfg.run.use_gpu,
-                        **({"run.max_workers": cfg.run.max_workers} if cfg.run.max_workers else {})})
+    earlier = spec.mlflow_run_id
+    if cfg.run.restart and earlier:
+        tags["smoot.restart_of"] = earlier
+    tracker = MlflowRun.open(uri, spec.name, None if cfg.run.restart else earlier,
+                             cfg.tracking.experiment, tags)
+    try:
+        tracker.log_params({**cfg.flat(), "run.workers": cfg.run.workers,
+                            "run.use_gpu": cfg.run.use_gpu,
+                            **({"run.max_workers": cfg.run.max_workers} if cfg.run.max_workers else {})})
+        tracker.record_epochs(cfg.train.epochs)
+    except Exception as err:  # the store answered the preflight and MlflowRun.open: rare
+        tracker.finish_quietly("FAILED")
+        raise UserError(f"MLflow store {uri} refused the run's params ({type(err).__name__}); "
+                        f"fix --tracking-uri or pass --no-tracking") from None
+    ahead = sorted(e for e in tracker.logged if e > point.epochs)
+    if ahead:
+        print(f"note: MLflow run {tracker.run_id} has epochs {ahead[0]}-{ahead[-1]} from before "
+              f"the checkpoint this run resumes from (epoch {point.epochs}); they are trained "
+              f"again, and MLflow keeps their first values (summary.json has the new ones)",
+              flush=True)
     return tracker
 
 
@@ -54,30 +75,95 @@ def _finish(cfg: JobConfig, spec: RunSpec, splits: Splits, outcome: TrainingOutc
         k_sha256=k_digest(outcome.k_global) if outcome.k_global is not None else None,
         mlflow={"tracking_uri": tracker.uri, "run_id": tracker.run_id} if tracker else None,
         dataset_spec=dataclasses.asdict(splits.spec))
-    torch.save(outcome.model_state, folder.model_path)
-    artifacts = [write_json(folder.summary_path, summary), folder.config_path, folder.model_path]
-    if outcome.k_global is not None:
-        k = outcome.k_global
-        write_mask_parquet(folder.mask_state_path, mask_table_of(k))
-        title = f"{cfg.method.name.upper()} on {splits.spec.title}, after epoch {len(outcome.history)}"
-        artifacts += [folder.mask_state_path,
-                      plot_k_histogram(k, splits.spec.num_pixels, cfg.method.k_min, cfg.method.k_max,
-                                       folder.k_histogram_path, title)]
+    with disk_errors(folder.path, "the run's final files",
+                     kept=f"the checkpoint of epoch {len(outcome.history)} is kept"):
+        torch.save(outcome.model_state, folder.model_path)
+        artifacts = [write_json(folder.summary_path, summary), folder.config_path, folder.model_path]
+        if outcome.k_global is not None:
+            k = outcome.k_global
+            write_mask_parquet(folder.mask_state_path, mask_table_of(k))
+            title = (f"{cfg.method.name.upper()} on {splits.spec.title}, after epoch "
+                     f"{len(outcome.history)}")
+            artifacts += [folder.mask_state_path,
+                          plot_k_histogram(k, splits.spec.num_pixels, cfg.method.k_min,
+                                           cfg.method.k_max, folder.k_histogram_path, title)]
     if cfg.run.summary_json:
-        write_json(cfg.run.summary_json, summary)
-    if tracker is not None:
-        tracker.log_missing_epochs(outcome.history)
+        with disk_errors(cfg.run.summary_json, "--summary-json"):
+            write_json(cfg.run.summary_json, summary)
+    if tracker is not None and tracker.attempt("the missing epochs", tracker.log_missing_epochs,
+                                               outcome.history):
         for path in artifacts:
-            tracker.log_artifact(path)
+            if not tracker.attempt(f"the file {path.name}", tracker.log_artifact, path):
+                break
     return summary
 
 
-def _resume_point(cfg: JobConfig, spec: RunSpec, splits: Splits):
-    """The checkpoint to continue from, read and checked: a damaged one is skipped with a line,
-    or stops the run before anything is written."""
+def _trained_epochs(spec: RunSpec, point: ResumePoint) -> int:
+    """Epochs the run has trained: its newest intact checkpoint's, or, where its checkpoints
+    live in remote storage, its finished summary's."""
+    if point.folder is not None or "://" not in spec.storage_path:
+        return point.epochs
+    summary = spec.folder.read_summary()
+    return len(summary.get("epochs", [])) if summary else 0
+
+
+def _resume_point(cfg: JobConfig, spec: RunSpec, splits: Splits) -> ResumePoint:
+    """The checkpoint to continue from, read and checked (a damaged one is skipped, or stops the
+    run before anything is written), and whether continuing is what the command can mean: not
+    fewer epochs than were trained, and no second start of a run whose checkpoints are gone
+    while MLflow or the run folder remembers its epochs (that needs --restart)."""
+    name, local = spec.name, "://" not in spec.storage_path
     if not spec.resumed:
-        return None
-    return newest_intact(spec.folder.checkpoints(), splits.num_train, **checks_for(cfg))
+        if cfg.run.restart:
+            raise UserError(f"--restart: there is no run named {name!r} under "
+                            f"{spec.folder.path.parent} to restart; drop --restart to start it")
+        return ResumePoint()
+    point = newest_intact(spec.folder.checkpoints(), splits.num_train, **checks_for(cfg))
+    done = _trained_epochs(spec, point)
+    if done > cfg.train.epochs and not cfg.run.restart:
+        raise UserError(f"run {name!r} has already trained {done} epochs; give --epochs {done} or "
+                        f"more to continue it, or a new --run-name")
+    if cfg.run.restart:
+        if not local:
+            raise UserError(f"--restart needs the run's checkpoints in a local folder, not "
+                            f"{spec.storage_path}; choose a new --run-name instead")
+        if point.folder is not None:
+            raise UserError(f"--restart: run {name!r} still has checkpoints (the newest holds "
+                            f"epoch {point.epochs}); continue it without --restart, or choose a "
+                            f"new --run-name")
+        return point
+    if point.folder is None and local:
+        evidence = _remembered_epochs(cfg, spec)
+        if evidence:
+            raise UserError(f"run {name!r} has a run record but no checkpoint in "
+                            f"{spec.folder.path} ({evidence}); put its checkpoints back to "
+                            f"continue it, or pass --restart to train it again from epoch 1 in a "
+                            f"new MLflow run")
+        print(f"note: run {name!r} has no checkpoint yet: it trains from epoch 1", flush=True)
+    return point
+
+
+def _remembered_epochs(cfg: JobConfig, spec: RunSpec) -> str | None:
+    """Why a run without checkpoints has trained before, in words; None if nothing says so."""
+    if cfg.tracking.enabled:
+        uri = resolve_tracking_uri(cfg.tracking.uri)
+        if spec.record.get("tracking_uri") in (None, uri):
+            epochs = logged_epochs(uri, spec.mlflow_run_id)
+            if epochs:
+                return f"its MLflow run {spec.mlflow_run_id} has epochs {epochs[0]}-{epochs[-1]}"
+    if spec.folder.summary_path.is_file():
+        return "it has a summary.json: it finished"
+    if spec.folder.ray_snapshot_path.is_file():
+        return "Ray Train's record lists checkpoints that are not there"
+    return None
+
+
+def _keep_damaged_aside(spec: RunSpec, point: ResumePoint) -> None:
+    """Damaged checkpoints, out of the run's way and kept as evidence (never pruned)."""
+    for err in point.damaged:
+        kept = spec.folder.set_aside(err.folder)
+        print(f"warning: skipping damaged checkpoint {err.folder.name} ({err.reason}); kept as "
+              f"{kept}; resuming from {point.folder.name} (epoch {point.epochs})", flush=True)
 
 
 def run_training(cfg: JobConfig, *, tags: dict[str, str] | None = None,
@@ -93,18 +179,22 @@ def run_training(cfg: JobConfig, *, tags: dict[str, str] | None = None,
     # epoch uses that AUC (the one logged as auc_grad)
     epoch_hooks = (FinalEvaluation(cfg.train.eval_images, cfg.train.seed), *epoch_hooks)
     if cfg.tracking.enabled:
-        check_tracking_uri(resolve_tracking_uri(cfg.tracking.uri))
+        check_tracking_uri(resolve_tracking_uri(cfg.tracking.uri), cfg.tracking.experiment)
     spec = locate_run(cfg)
     check_outputs(cfg, spec)
     check_device(cfg)
     loader = choose_loader(cfg.data, cfg.run.workers)
     cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, loader=loader))
-    splits = check_data_and_model(cfg)  # the train split only when it is held in memory
-    resume_from = _resume_point(cfg, spec, splits)
+    splits, model_bytes = check_data_and_model(cfg)  # the train split only when held in memory
+    point = _resume_point(cfg, spec, splits)
+    if "://" not in spec.storage_path:
+        check_room(cfg, spec.folder.path, model_bytes, splits.num_train,
+                   cfg.train.epochs - point.epochs, len(spec.folder.checkpoints()))
     if cfg.run.workers > 0:
-        from ..launch.ray_cluster import check_resources, connect
+        from ..launch.ray_cluster import check_local_capacity, check_resources, connect
 
         data_cpus = cfg.data.data_cpus if loader == "stream" else 0
+        check_local_capacity(cfg.run.ray_address, cfg.run.workers, cfg.run.use_gpu)
         cpus = 0 if cfg.run.use_gpu else cfg.run.workers + data_cpus
         print(f"Ray: {connect(cfg.run.ray_address, cpus, cfg.run.verbose)}", flush=True)
         check_resources(cfg.run.workers, cfg.run.use_gpu, data_cpus)
@@ -112,16 +202,21 @@ def run_training(cfg: JobConfig, *, tags: dict[str, str] | None = None,
     with lock_run(spec):
         again = locate_run(cfg, spec.name)
         if again.record != spec.record:  # another job moved the run on while we checked
-            spec, resume_from = again, _resume_point(cfg, again, splits)
-        tracker = _open_tracking(cfg, spec, tags)
+            spec, point = again, _resume_point(cfg, again, splits)
+        _keep_damaged_aside(spec, point)
+        tracker = _open_tracking(cfg, spec, tags, point)
+        if cfg.run.restart:
+            spec = restart_run(spec)
         try:
-            write_run_record(spec, cfg, mlflow_run_id=tracker.run_id if tracker else None,
-                             tracking_uri=tracker.uri if tracker else None)
+            with disk_errors(spec.folder.path, "the run record"):
+                write_run_record(spec, cfg, mlflow_run_id=tracker.run_id if tracker else None,
+                                 tracking_uri=tracker.uri if tracker else None)
             print(f"run {spec.name}: {spec.folder.path}" + (" (resuming)" if spec.resumed else ""),
                   flush=True)
             if tracker is not None:
                 print(f"MLflow run {tracker.run_id} in {tracker.uri}\n  open the UI: "
                       f"{ui_command(tracker.uri)}", flush=True)
+            resume_from = point.folder
             if cfg.run.workers == 0:
                 from .in_process import run_in_process
 
@@ -136,6 +231,7 @@ def run_training(cfg: JobConfig, *, tags: dict[str, str] | None = None,
             if tracker is not None:
                 tracker.finish_quietly("KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED")
             raise
-        if tracker is not None:
-            tracker.finish("FINISHED")
+        if tracker is not None and not tracker.attempt("the run's end", tracker.finish, "FINISHED"):
+            print(f"warning: MLflow run {tracker.run_id} is not marked FINISHED yet: run the same "
+                  f"command again once {tracker.uri} answers", flush=True)
     return summary

@@ -65,8 +65,9 @@ def test_the_run_resumes_from_the_newest_intact_checkpoint_and_says_so(real_data
     r = _train(tmp_path, "--epochs", "3", "--run-name", "x", "--no-tracking",
                "--summary-json", str(tmp_path / "s.json"))
     assert r.returncode == 0, r.stderr[-2000:]
-    assert ("warning: skipping damaged checkpoint checkpoint_epoch_0002 (history.json is missing); "
-            "resuming from checkpoint_epoch_0001 (epoch 1)") in r.stdout
+    assert (f"warning: skipping damaged checkpoint checkpoint_epoch_0002 (history.json is missing); "
+            f"kept as {run / 'checkpoint_epoch_0002.damaged'}; resuming from checkpoint_epoch_0001 "
+            f"(epoch 1)") in r.stdout
     summary = json.loads((tmp_path / "s.json").read_text())
     assert [e["epoch"] for e in summary["epochs"]] == [1, 2, 3]
     assert [r["epoch"] for r in summary["resumes"]] == [1]
@@ -197,3 +198,48 @@ def test_compare_on_a_missing_store_creates_nothing(tmp_path):
     r = run_job("compare.py", "--tracking-uri", f"sqlite:///{db}", "--output-dir", str(tmp_path / "out"))
     expect_one_line(r, f"there is no MLflow store at {db}")
     assert not db.exists()
+
+
+@pytest.mark.parametrize("content", [b"[]", b"\xff\xfe{not utf-8", b"{\"config\": [1]}"])
+def test_a_run_record_that_is_not_one_is_one_line(tmp_path, content):
+    run = tmp_path / "runs" / "odd"
+    run.mkdir(parents=True)
+    (run / "run.json").write_bytes(content)
+    r = _train(tmp_path, "--epochs", "1", "--run-name", "odd", "--no-tracking")
+    expect_one_line(r, f"run record {run / 'run.json'} is damaged")
+    expect_one_line(run_job("evaluate.py", str(run), "--methods", "random", "--no-tracking"), str(run))
+    assert (run / "run.json").read_bytes() == content
+
+
+def test_compare_with_a_quote_in_a_tag_value(tmp_path):
+    db = tmp_path / "mlflow.db"
+    MlflowClient(f"sqlite:///{db}").create_experiment("smoot_dist")
+    r = run_job("compare.py", "--tracking-uri", f"sqlite:///{db}", "--tag", "method=it's",
+                "--output-dir", str(tmp_path / "out"))
+    expect_one_line(r, "no finished runs to compare")  # was: a traceback from MLflow's parser
+    r = run_job("compare.py", "--tracking-uri", f"sqlite:///{db}", "--tag", "method=it's \"x\"",
+                "--output-dir", str(tmp_path / "out"))
+    expect_one_line(r, "MLflow cannot search for a value holding both ' and \"")
+
+
+def test_a_second_evaluation_keeps_the_first_unless_it_measured_the_same(real_data_root, tmp_path):
+    ok = _train(tmp_path, "--epochs", "1", "--run-name", "done", "--no-tracking")
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    evaluation = tmp_path / "runs" / "done" / "evaluation"
+
+    def evaluate(images):
+        r = run_job("evaluate.py", str(tmp_path / "runs" / "done"), "--methods", "random",
+                    "--test-subset", str(images), "--no-tracking")
+        assert r.returncode == 0, r.stderr[-2000:]
+        return r.stdout
+
+    evaluate(100)
+    first = (evaluation / "auc.json").read_bytes()
+    out = evaluate(50)  # another protocol: the first is moved aside, not overwritten
+    (kept,) = evaluation.glob("earlier-*")
+    assert f"the earlier evaluation in {evaluation} measured something else; it is kept in {kept}" in out
+    assert (kept / "auc.json").read_bytes() == first
+    assert json.loads((evaluation / "auc.json").read_text())["num_images"] == 50
+    out = evaluate(50)  # the same protocol again: replaced, and said so
+    assert f"replacing the earlier evaluation in {evaluation}" in out
+    assert len(list(evaluation.glob("earlier-*"))) == 1

@@ -1,0 +1,26 @@
+"""SIGTERM, handled like Ctrl-C: it is what `ray job stop`, Kubernetes and Slurm send. The job
+stops where it is, keeps the checkpoint of its last completed epoch, marks its MLflow run
+KILLED, prints `interrupted (SIGTERM)` and exits 143 (128 + 15), as shells report the signal."""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+SIGTERM_EXIT = 128 + signal.SIGTERM
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread on SIGTERM, where Ctrl-C raises KeyboardInterrupt: every
+    `except KeyboardInterrupt` that cleans up after Ctrl-C does the same for it."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated
+
+
+def handle_sigterm() -> None:
+    """Turn SIGTERM into Terminated from here on (again after a library replaced the handler:
+    ray.init installs one that exits at once). Signal handlers live in the main thread only."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_terminated)
