@@ -56,7 +56,7 @@ def run_sweep(cfg: JobConfig, space: SearchSpace, sweep_id: str) -> dict:
     s = cfg.sweep
     uri = resolve_tracking_uri(cfg.tracking.uri) if cfg.tracking.enabled else None
     if uri:
-        check_tracking_uri(uri)
+        check_tracking_uri(uri, cfg.tracking.experiment)
     load_splits(cfg.data)  # missing data fails here, not in every trial
     searched = [d.name for d in space.searched]
     print(f"{sweep_id}: {s.num_samples} trials of {', '.join(searched)} on "
