@@ -23,12 +23,12 @@ import importlib.util
 import logging
 import os
 import sqlite3
-import threading
 import time
 from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlparse
 
+from .deadline import failure_within, first_line
 from .errors import UserError
 from .files import file_lock
 from .home import smoot_home
@@ -95,9 +95,11 @@ def _client(uri: str):
     from mlflow.tracking import MlflowClient
 
     _bound_http_requests()  # in every process that talks to MLflow (Ray's controller too)
-    # MLflow announces its SQLite migrations at INFO on every new store; keep runs' output readable.
+    # MLflow announces its SQLite migrations at INFO on every new store; keep runs' output
+    # readable (and leave a quieter level, quiet_mlflow's, as it is).
     for name in ("mlflow", "alembic"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+        if logging.getLogger(name).level < logging.WARNING:
+            logging.getLogger(name).setLevel(logging.WARNING)
     return MlflowClient(uri)
 
 
@@ -115,30 +117,10 @@ def quiet_mlflow() -> Iterator[None]:
             logging.getLogger(name).setLevel(level)
 
 
-def _first_line(err: BaseException) -> str:
-    return (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
-
-
-def _answers_within(call, timeout_s: float) -> str | None:
-    """Run `call` in a thread; None if it returned in time, else what went wrong, in words. A
-    hard bound on top of MLflow's own timeouts (a server may trickle bytes for ever)."""
-    failure: list[str] = []
-
-    def target() -> None:
-        try:
-            with quiet_mlflow():
-                call()
-        except Exception as err:  # MLflow raises MlflowException, requests', sqlalchemy's...
-            timed_out = "timed out" in str(err) or "Timeout" in str(err)
-            failure.append(f"no answer within {os.environ.get('MLFLOW_HTTP_REQUEST_TIMEOUT')} s "
-                           f"a try" if timed_out else _first_line(err))
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(timeout_s)
-    if thread.is_alive():
-        return f"no answer within {timeout_s:.0f} s"
-    return failure[0] if failure else None
+def _api_failure(err: Exception) -> str:
+    if "timed out" in str(err) or "Timeout" in str(err):  # requests' words, inside MLflow's
+        return f"no answer within {os.environ.get('MLFLOW_HTTP_REQUEST_TIMEOUT')} s a try"
+    return first_line(err)
 
 
 def _check_sqlite(db: Path) -> None:
@@ -193,8 +175,11 @@ def check_tracking_uri(uri: str, experiment: str = "smoot_dist") -> None:
         except requests.RequestException as err:
             raise UserError(f"MLflow tracking server {uri} is not reachable "
                             f"({type(err).__name__}); {fix}") from None
-        problem = _answers_within(lambda: _client(uri).get_experiment_by_name(experiment),
-                                  _request_bound_s())
+        def read_experiment() -> None:
+            with quiet_mlflow():
+                _client(uri).get_experiment_by_name(experiment)
+
+        problem = failure_within(read_experiment, _request_bound_s(), _api_failure)
         if problem:
             raise UserError(f"MLflow tracking server {uri} answers /health but not its API "
                             f"({problem}); {fix}")
@@ -253,7 +238,7 @@ class MlflowRun:
                 exp_id = exp.experiment_id
             run = client.create_run(exp_id, run_name=run_name, tags=tags or {})
         except Exception as err:
-            raise UserError(f"MLflow store {uri} refused the run ({_first_line(err)}); fix "
+            raise UserError(f"MLflow store {uri} refused the run ({first_line(err)}); fix "
                             f"--tracking-uri or pass --no-tracking") from None
         return cls(uri, run.info.run_id)
 
@@ -333,7 +318,7 @@ class MlflowRun:
         except Exception as err:  # requests', MLflow's, SQLAlchemy's errors alike
             if not self.failing:
                 (say or (lambda line: print(line, flush=True)))(
-                    f"warning: MLflow store {self.uri} did not take {what} ({_first_line(err)}); "
+                    f"warning: MLflow store {self.uri} did not take {what} ({first_line(err)}); "
                     f"training goes on, everything is kept in the run folder, and running the "
                     f"same command again logs what is missing")
             self.failing = True

@@ -13,6 +13,7 @@ import math
 import os
 import socket
 
+from ..deadline import first_line
 from ..errors import UserError
 from ..home import CHECKOUT
 from ..signals import handle_sigterm
@@ -106,7 +107,7 @@ def connect(address: str | None = None, cpus: float = 0, verbose: bool = False) 
         handle_sigterm()
         return "a local Ray started by this job (127.0.0.1)"
     except (ConnectionError, RuntimeError, ValueError) as err:
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        first = first_line(err)
         where = address or "a local Ray"
         raise UserError(f"cannot reach the Ray cluster at {where} ({first}); start it with "
                         f"`ray start --head`, or unset RAY_ADDRESS to run a local Ray") from None

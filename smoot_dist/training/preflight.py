@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 from pathlib import Path
 
 import torch
 
 from ..config import JobConfig, MethodConfig
 from ..data.loading import Splits, load_splits
+from ..deadline import failure_within, first_line
 from ..errors import UserError
 from ..files import existing_folder, free_space
 from ..models import create_model
@@ -30,7 +30,7 @@ def check_data_and_model(cfg: JobConfig) -> tuple[Splits, int]:
         with torch.no_grad():
             out = model(torch.zeros(2, spec.channels, spec.image_size, spec.image_size))
     except Exception as err:  # shape errors come as RuntimeError, AssertionError, ValueError...
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        first = first_line(err)
         raise UserError(f"model {cfg.model.name} cannot take {spec.title}'s {spec.channels}x"
                         f"{spec.image_size}x{spec.image_size} images ({first}); choose "
                         f"--input-size/--patch-size that fit it") from None
@@ -97,22 +97,13 @@ def _reachable_storage(uri: str, timeout_s: float = 20.0) -> None:
     first epoch."""
     import pyarrow.fs
 
-    failure: list[str] = []
-
     def probe() -> None:
-        try:
-            fs, path = pyarrow.fs.FileSystem.from_uri(uri)
-            fs.get_file_info(path)
-        except Exception as err:  # pyarrow raises OSError, ArrowInvalid, ... per backend
-            failure.append((str(err).strip().splitlines() or [type(err).__name__])[0][:200])
+        fs, path = pyarrow.fs.FileSystem.from_uri(uri)
+        fs.get_file_info(path)
 
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(timeout_s)
-    if thread.is_alive():
-        failure.append(f"no answer within {timeout_s:.0f} s")
-    if failure:
-        raise UserError(f"--storage-path {uri} is not reachable ({failure[0]}); check the URI, "
+    problem = failure_within(probe, timeout_s)
+    if problem:
+        raise UserError(f"--storage-path {uri} is not reachable ({problem}); check the URI, "
                         f"the network and the credentials")
 
 
