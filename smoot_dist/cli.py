@@ -1,7 +1,7 @@
 """The command line of every job: flags derived from the config tree, and one-line errors.
 
 A job names the config sections (or single fields of a section) it takes; each field becomes a
-flag with the help text, choices and default written in config.py, so no setting is listed twice.
+flag with the help text, choices and default written in config/schema.py, so no setting is listed twice.
 Flags default to "not given": only the flags a user passes override the layered config
 (defaults < the job's defaults < dataset preset < --config file < flags).
 """
@@ -14,6 +14,8 @@ import os
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable
+
+import yaml
 
 from .config import (EXPERIMENT_SECTIONS, SECTIONS, JobConfig, base_type, build_config,
                      external_name, flag_of, preset_differences)
@@ -133,10 +135,22 @@ def overrides_from_args(job: JobFlags, args: argparse.Namespace) -> dict[str, di
     return out
 
 
+def _sections(job: JobFlags) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(e if isinstance(e, str) else e[0] for e in job.sections))
+
+
 def parse(job: JobFlags, argv: list[str] | None = None) -> JobConfig:
-    """The job's config from its command line (layered and validated); progress bars resolved."""
-    args = build_parser(job).parse_args(argv)
+    """The job's config from its command line (layered and validated); progress bars resolved.
+    With --print-config: print that config (the job's sections, as YAML) and exit."""
+    parser = build_parser(job)
+    parser.add_argument("--print-config", action="store_true",
+                        help="print the resolved config (defaults < preset < --config < flags) "
+                             "as YAML, and exit without running")
+    args = parser.parse_args(argv)
     cfg = build_config(getattr(args, "config", None), overrides_from_args(job, args), job.defaults)
+    if args.print_config:
+        print(yaml.safe_dump(cfg.to_dict(_sections(job)), sort_keys=False), end="")
+        sys.exit(0)
     return dataclasses.replace(cfg, run=dataclasses.replace(
         cfg.run, progress=show_progress(cfg.run.progress)))
 

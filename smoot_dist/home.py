@@ -8,9 +8,17 @@ import time
 from pathlib import Path
 
 HOME_ENV = "SMOOT_HOME"
-# The checkout this package runs from (jobs/ put it first on sys.path): its configs/ and tune/
-# folders, its git commit for the results page, and the PYTHONPATH Ray workers are given.
-CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+def _checkout() -> Path | None:
+    """The source checkout this package runs from (jobs/ put it first on sys.path, or an
+    editable install), None for an installed wheel: its git commit goes on the results page,
+    and Ray workers are given it as PYTHONPATH (an installed package they import as it is)."""
+    root = Path(__file__).resolve().parents[1]
+    return root if (root / "pyproject.toml").is_file() else None
+
+
+CHECKOUT = _checkout()
 
 
 def smoot_home() -> Path:

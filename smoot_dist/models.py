@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
-from .data.registry import DatasetSpec
+from .catalog import DatasetSpec
 from .errors import ConfigError, UserError
 
 

@@ -32,7 +32,7 @@ from urllib.parse import urlparse
 import yaml
 
 from .config import JobConfig
-from .data.registry import dataset_label
+from .catalog import dataset_label
 from .errors import UserError
 from .files import disk_errors, file_lock, fsync, write_json, write_text
 from .home import runs_root

@@ -18,13 +18,13 @@ from pathlib import Path
 from ..cli import JobFlags, command
 from ..config import JobConfig
 from ..errors import ConfigError
+from ..home import output_dir
 
 FLAGS = JobFlags("compare.py", __doc__, ("compare", ("tracking", "uri", "experiment")))
 
 
 def compare(cfg: JobConfig) -> int:
     from ..evaluation.report import compare_and_report
-    from ..home import output_dir
 
     c = cfg.compare
     tags = {}

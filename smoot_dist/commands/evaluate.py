@@ -31,7 +31,7 @@ FLAGS = JobFlags("evaluate.py", __doc__,
 def evaluate(cfg: JobConfig) -> int:
     from ..evaluation.attribution import parse_methods
     from ..evaluation.morf import parse_orders
-    from ..evaluation.evaluate_run import evaluate_run
+    from ..job.evaluate_job import evaluate_run
     from ..evaluation.trained_run import load_trained
 
     e = cfg.evaluate

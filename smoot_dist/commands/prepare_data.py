@@ -21,6 +21,11 @@ from pathlib import Path
 from ..cli import JobFlags, command
 from ..config import JobConfig
 from ..errors import ConfigError
+from ..data.image_folder import scan
+from ..catalog import parse_dataset
+from ..data.paths import data_root
+from ..data.prepare import prepare
+from ..catalog import get_dataset_spec, parse_dataset
 
 FLAGS = JobFlags("prepare_data.py", __doc__,
                  ("prepare", ("data", "root", "image_size", "channels", "val_fraction", "split_seed")),
@@ -29,9 +34,7 @@ FLAGS = JobFlags("prepare_data.py", __doc__,
 
 def _convert_image_folder(cfg: JobConfig, name: str) -> None:
     from ..data.dataset_target import check_target
-    from ..data.image_folder import scan
     from ..data.parquet_shards import write_dataset
-    from ..data.registry import parse_dataset
 
     p, d = cfg.prepare, cfg.data
     if not p.to:
@@ -54,10 +57,6 @@ def _convert_image_folder(cfg: JobConfig, name: str) -> None:
 
 
 def prepare_data(cfg: JobConfig) -> int:
-    from ..data.paths import data_root
-    from ..data.prepare import prepare
-    from ..data.registry import get_dataset_spec, parse_dataset
-
     p = cfg.prepare
     root = data_root(cfg.data.root)
     for name in p.datasets:

@@ -25,27 +25,29 @@ from pathlib import Path
 
 from ..choices import choose_names, split_names
 from ..cli import JobFlags, build_parser, overrides_from_args, run_cli, show_progress
-from ..config import METHODS, PRESET_DIR, JobConfig, build_config, merge, validate
-from ..data.registry import dataset_label, parse_dataset
+from ..config import METHODS, JobConfig, build_config, merge, validate
+from ..config.presets import PROTOCOLS
+from ..catalog import dataset_label, parse_dataset
 from ..errors import ConfigError
+from ..home import output_dir
+from ..run_folder import AUC_JSON, RunFolder, locate_run
 
 FLAGS = JobFlags("reproduce.py", __doc__,
                  (("data", "dataset", "train_subset", "test_subset"), ("train", "epochs", "device"),
                   ("run", "workers", "use_gpu", "storage_path", "progress"),
                   ("tracking", "uri", "enabled"), "reproduce"),
                  defaults={"train": {"epochs": 100}})  # the paper's schedule
-PROTOCOL_DIR = PRESET_DIR / "reproduce"
 
 
 def protocol_file(name: str) -> Path:
     """A protocol's YAML: configs/reproduce/<name>.yaml, or a file path."""
-    named = PROTOCOL_DIR / f"{name}.yaml"
+    named = PROTOCOLS / f"{name}.yaml"
     if named.is_file():
         return named
     path = Path(name).expanduser()
     if path.suffix in (".yaml", ".yml") and path.is_file():
         return path
-    known = ", ".join(sorted(p.stem for p in PROTOCOL_DIR.glob("*.yaml")))
+    known = ", ".join(sorted(p.stem for p in PROTOCOLS.glob("*.yaml")))
     raise ConfigError(f"unknown protocol {name!r}: choose one of {known} (configs/reproduce/), or "
                       f"pass the path of a YAML file like them")
 
@@ -87,12 +89,10 @@ def _settings(cfg: JobConfig) -> str:
 def reproduce_dataset(cfg: JobConfig, rid: str, protocol: str, command: str, commit: str,
                       several: bool = False) -> None:
     from ..evaluation.attribution import parse_methods
-    from ..evaluation.evaluate_run import evaluate_run
+    from ..job.evaluate_job import evaluate_run
     from ..evaluation.report import compare_and_report
     from ..evaluation.trained_run import load_trained
-    from ..home import output_dir
-    from ..run_folder import AUC_JSON, RunFolder, locate_run
-    from ..training.run import run_training
+    from ..job.train_job import run_training
 
     r, dataset = cfg.reproduce, cfg.data.dataset
     attributions = parse_methods(r.attributions, "--attributions")

@@ -17,6 +17,7 @@ import time
 
 from ..cli import JobFlags, command
 from ..config import JobConfig
+from ..sweep.search_space import load_search_space
 
 # The base config every trial starts from, how trials run, where they are tracked, the sweep.
 FLAGS = JobFlags("sweep.py", __doc__,
@@ -26,7 +27,6 @@ FLAGS = JobFlags("sweep.py", __doc__,
 
 def sweep(cfg: JobConfig) -> int:
     from ..sweep.run import run_sweep
-    from ..sweep.search_space import load_search_space
 
     space = load_search_space(cfg.sweep.search_space)
     run_sweep(cfg, space, sweep_id=f"sweep-{time.strftime('%Y%m%d-%H%M%S')}")

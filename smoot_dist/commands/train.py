@@ -15,14 +15,14 @@ from typing import Any
 
 from ..cli import JobFlags, command
 from ..config import JobConfig
+from ..tracking import ui_command
+from ..training.summary import paper_row
 
 FLAGS = JobFlags("train.py", __doc__, ("data", "model", "method", "train", "run", "tracking"),
                  config_file=True)
 
 
 def where_to_look(summary: dict[str, Any]) -> str:
-    from ..tracking import ui_command
-
     lines = [f"run folder: {summary['run_dir']}"]
     ml = summary.get("mlflow")
     if ml:
@@ -32,8 +32,7 @@ def where_to_look(summary: dict[str, Any]) -> str:
 
 
 def train(cfg: JobConfig) -> int:
-    from ..training.run import run_training
-    from ..training.summary import paper_row
+    from ..job.train_job import run_training
 
     summary = run_training(cfg)  # also writes --summary-json
     print(f"\n{paper_row(summary)}\n\n{where_to_look(summary)}\n({summary['wall_time_s']:.1f} s)")

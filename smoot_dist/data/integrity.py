@@ -12,7 +12,7 @@ from pathlib import Path
 from ..errors import DataError
 from ..files import file_sha256
 from .paths import prepare_command, raw_folder
-from .registry import DatasetSpec
+from ..catalog import DatasetSpec
 
 RAW_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")

@@ -18,8 +18,9 @@ from ..config import DataConfig
 from ..errors import ConfigError, DataError
 from .integrity import verify_raw_files
 from .paths import data_root, prepare_command
-from .registry import DatasetSpec, get_dataset_spec, parse_dataset
+from ..catalog import DatasetSpec, get_dataset_spec, parse_dataset
 from .subset import balanced_subset
+from . import image_folder as folder
 
 # Locally built files in the CIFAR batch layout (tests; there is no offline CIFAR source) list
 # their md5 here, in the batch folder; torchvision then checks them against it.
@@ -107,8 +108,6 @@ def _user_spec(cfg: DataConfig, location: str, channels: int, size: int,
 def _load_image_folder(cfg: DataConfig, location: str
                        ) -> tuple[DatasetSpec, ImageTensors, ImageTensors]:
     """An ImageFolder tree, decoded whole; mean/std measured on its train split."""
-    from . import image_folder as folder
-
     layout = folder.scan(location, cfg.val_fraction, cfg.split_seed)
     channels, size = folder.decide_format(list(layout.train.files + layout.test.files),
                                           cfg.channels, cfg.image_size)

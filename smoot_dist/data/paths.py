@@ -30,15 +30,6 @@ def pin_data_root(cfg):
     return replace(cfg, data=replace(cfg.data, root=str(data_root(cfg.data.root))))
 
 
-def absolute_dataset(name: str) -> str:
-    """`imagefolder:PATH` / `parquet:PATH` with PATH made absolute (a run may resume, or a Ray
-    worker read it, from another working directory); other names as they are."""
-    kind, sep, location = name.partition(":")
-    if sep and kind in ("imagefolder", "parquet") and location and "://" not in location:
-        return f"{kind}:{Path(location).expanduser().resolve()}"
-    return name
-
-
 def prepare_command(dataset: str, root: Path | None = None) -> str:
     """The one command that lays out `dataset` (printed in 'missing data' errors)."""
     extra = f" --root {root}" if root is not None and root != data_root() else ""

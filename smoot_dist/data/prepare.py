@@ -31,7 +31,7 @@ from ..errors import DataError
 from ..files import write_bytes
 from .integrity import verify_raw_files
 from .paths import raw_folder
-from .registry import DatasetSpec, get_dataset_spec
+from ..catalog import DatasetSpec, get_dataset_spec
 
 FASHION_MNIST_SOURCE = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_DEBIAN_PACKAGE = "dataset-fashion-mnist"

@@ -21,6 +21,7 @@ from ..config import METHODS
 from ..errors import UserError
 from ..run_folder import AUC_JSON, DROP_CURVES_CSV, EVALUATION_DIR, SUMMARY_FILE, RunFolder
 from .drop import DropCurves
+from ..tracking import finished_run_ids, try_download
 
 
 @dataclass
@@ -58,8 +59,6 @@ def record_from_folder(path: Path) -> RunRecord:
 
 def records_from_mlflow(uri: str, experiment: str, tags: dict[str, str] | None = None,
                         run_ids: list[str] | None = None) -> list[RunRecord]:
-    from ..tracking import finished_run_ids, try_download
-
     records = []
     for run_id in finished_run_ids(uri, experiment, tags, run_ids):
         folder = Path(tempfile.mkdtemp(prefix="smoot-compare-"))

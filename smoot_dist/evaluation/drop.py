@@ -15,7 +15,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..data.loading import ImageTensors, channel_stats, normalize
-from ..data.registry import DatasetSpec
+from ..catalog import DatasetSpec
 from ..data.sharding import mix_seed
 from .attribution import TITLES, make_attributor, quiet_captum, saliency_model
 from .morf import FRACTIONS, auc, correct_after_removal, srg

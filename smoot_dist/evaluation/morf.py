@@ -16,6 +16,8 @@ import torch
 from torch import nn
 
 from ..method.masking import mask_counts
+from ..choices import choose_names
+from .road import road_impute
 
 FRACTIONS = tuple(round(0.1 * i, 1) for i in range(10))
 
@@ -45,8 +47,6 @@ def remove_pixels(x: torch.Tensor, attribution: torch.Tensor, fractions=FRACTION
     b, c, h, w = x.shape
     masks = removal_masks(attribution, fractions, order)
     if fill == "road":
-        from .road import road_impute
-
         repeated = x.unsqueeze(0).expand(len(fractions), b, c, h, w).reshape(-1, c, h, w)
         return road_impute(repeated, masks.reshape(-1, h * w), seed=seed)
     masks = masks.view(len(fractions), b, 1, h, w)
@@ -71,8 +71,6 @@ def correct_after_removal(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
 
 
 def parse_orders(text: str) -> tuple[str, ...]:
-    from ..choices import choose_names
-
     return tuple(choose_names(text, ORDERS, "removal order", "--order"))
 
 

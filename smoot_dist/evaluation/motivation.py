@@ -19,11 +19,13 @@ from torch import nn
 
 from ..config import JobConfig, merge
 from ..data.loading import ImageTensors, channel_stats, load_splits, normalize
-from ..data.registry import DatasetSpec, dataset_label
+from ..catalog import DatasetSpec, dataset_label
 from ..files import write_json
 from ..home import output_dir
 from ..method.saliency import input_saliency
 from .morf import remove_most_relevant
+from ..plots import plot_motivation
+from .trained_run import load_trained
 
 FRACTIONS = tuple(round(0.05 * i, 2) for i in range(20))  # 0, 5%, ..., 95%
 
@@ -82,9 +84,7 @@ def run_motivation(cfg: JobConfig) -> dict[str, Any]:
     """The experiment on cfg.motivation.run's model (or one trained here first): the share of
     test images whose label probability rises, then falls; writes motivation.json, curves.csv
     and motivation.png to cfg.motivation.output_dir."""
-    from ..plots import plot_motivation
     from ..training.trainer import Trainer, resolve_device
-    from .trained_run import load_trained
 
     m = cfg.motivation
     if m.run:

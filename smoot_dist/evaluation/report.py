@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..config import METHODS, TrackingConfig
 from ..data.loading import channel_stats, load_test_split, normalize
-from ..data.registry import dataset_label
+from ..catalog import dataset_label
 from ..data.subset import balanced_subset
 from ..errors import UserError
 from ..plots import plot_drop_curves, plot_saliency_grid
@@ -16,6 +16,7 @@ from .compare import (RunRecord, aggregate, markdown_table, record_from_folder,
                       records_from_mlflow, write_csv)
 from .morf import FRACTIONS
 from .trained_run import load_trained
+from ..tracking import resolve_tracking_uri
 
 
 def saliency_figure(records: list[RunRecord], path: Path, n_images: int,
@@ -48,8 +49,6 @@ def compare_and_report(out: Path, *, folders: list[Path] | None = None,
                        run_ids: list[str] | None = None, experiment: str = TrackingConfig.experiment,
                        tags: dict[str, str] | None = None, tracking_uri: str | None = None,
                        auc_method: str = "grad", figure_images: int = 6) -> str:
-    from ..tracking import resolve_tracking_uri
-
     if folders:
         records = [record_from_folder(Path(f).expanduser()) for f in folders]
     else:

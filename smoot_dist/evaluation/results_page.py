@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from ..config import METHODS
-from ..data.registry import DATASETS, dataset_label
+from ..catalog import DATASETS, dataset_label
 from ..files import write_json, write_text
 from ..home import CHECKOUT
 from ..method.mask_state import read_mask_parquet
@@ -32,6 +32,7 @@ from ..run_folder import AUC_JSON, RunFolder
 from .compare import columns_mean_std, count_label, mean_std, plus_minus, record_from_folder
 from .paired import PairedDifference, claim_table
 from .paper_tables import PAPER_TABLES
+from .report import saliency_figure
 
 RECORD_VERSION = 1
 K_TRAJECTORY_KEYS = ("k_min", "k_median", "k_max", "k_share_at_min", "k_share_at_max")
@@ -46,6 +47,8 @@ def git_commit() -> str:
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=CHECKOUT, capture_output=True, text=True,
                               timeout=10).stdout.strip()
+    if CHECKOUT is None:  # an installed package: no git history to name
+        return "unknown"
     try:
         commit = git("rev-parse", "--short", "HEAD")
         dirty = git("status", "--porcelain", "--untracked-files=no", "--", *RESULT_SOURCES)
@@ -130,8 +133,6 @@ def _by_method(record: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
 def write_figures(record: dict[str, Any], folders: list[Path], figdir: Path,
                   saliency_images: int = 6) -> dict[str, str]:
     """The dataset's PNGs in `figdir`; returns {figure: file name}."""
-    from .report import saliency_figure
-
     figdir.mkdir(parents=True, exist_ok=True)
     label, title = dataset_label(record["dataset"]), record["title"]
     files: dict[str, str] = {}

@@ -15,11 +15,13 @@ import torch
 from torch import nn
 
 from ..config import JobConfig, build_config
-from ..data.registry import DatasetSpec, get_dataset_spec
+from ..catalog import DatasetSpec, get_dataset_spec
 from ..errors import UserError
 from ..home import runs_root
 from ..models import create_model
 from ..run_folder import CONFIG_FILE, MODEL_FILE, SUMMARY_FILE, RunFolder
+from ..tracking import download_run_files
+from ..tracking import resolve_tracking_uri
 
 
 @dataclass
@@ -63,8 +65,6 @@ def _from_folder(folder: RunFolder, tracking_uri: str | None) -> TrainedRun:
 
 
 def _from_mlflow(run_id: str, tracking_uri: str) -> TrainedRun:
-    from ..tracking import download_run_files
-
     folder = RunFolder(tempfile.mkdtemp(prefix=f"smoot-{run_id[:8]}-"))
     name = download_run_files(tracking_uri, run_id, [CONFIG_FILE, MODEL_FILE, SUMMARY_FILE],
                               folder.path, optional=(SUMMARY_FILE,))
@@ -78,7 +78,6 @@ def load_trained(source: str, tracking_uri: str | None = None) -> TrainedRun:
     for candidate in (Path(source).expanduser(), runs_root() / source):
         if candidate.is_dir():
             return _from_folder(RunFolder(candidate.resolve()), tracking_uri)
-    from ..tracking import resolve_tracking_uri
 
     if all(c in "0123456789abcdef" for c in source) and len(source) == 32:
         return _from_mlflow(source, resolve_tracking_uri(tracking_uri))

@@ -94,8 +94,10 @@ def connect(address: str | None = None, cpus: float = 0, verbose: bool = False) 
         # which is kept for the one line a user error gets.
         logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(
             logging.ERROR)
-        # Workers import smoot_dist from this checkout even when it is not installed.
-        pythonpath = os.pathsep.join(p for p in (str(CHECKOUT), os.environ.get("PYTHONPATH")) if p)
+        # Workers import smoot_dist from this checkout even when it is not installed (an
+        # installed package needs nothing: workers run this Python).
+        pythonpath = os.pathsep.join(p for p in (CHECKOUT and str(CHECKOUT),
+                                                 os.environ.get("PYTHONPATH")) if p)
         # The dashboard (on 127.0.0.1) serves the state API that Ray Train's controller polls.
         ray.init(address="local", _node_ip_address="127.0.0.1", include_dashboard=True,
                  log_to_driver=verbose,

@@ -14,15 +14,14 @@ from ..config import JobConfig
 from ..evaluation.drop import Counts, DropCurves, batch_starts, curves_from_counts
 from ..data.paths import pin_data_root
 from .ray_cluster import check_local_capacity, check_resources, connect
+from ..data.loading import load_test_split
+from ..evaluation.drop import drop_counts
+from ..models import create_model
 
 
 def _score(cfg: JobConfig, model_state: dict, methods: list[str], starts: list[int],
            options: dict[str, Any]) -> tuple[Counts, dict[str, float]]:
     """One task: load the test split and the model, score the batches at `starts`."""
-    from ..data.loading import load_test_split
-    from ..evaluation.drop import drop_counts
-    from ..models import create_model
-
     device = torch.device("cuda" if options.pop("use_gpu") else "cpu")
     if device.type == "cpu":
         torch.set_num_threads(1)

@@ -13,6 +13,8 @@ import ray.train
 from ray.train import (CheckpointConfig, FailureConfig, LoggingConfig, RunConfig as RayRunConfig,
                        ScalingConfig)
 from ray.train.torch import TorchTrainer
+from ray.util.queue import Empty, Queue
+from tqdm import tqdm
 
 from ..config import JobConfig
 from ..data.paths import pin_data_root
@@ -24,7 +26,6 @@ from ..training.checkpoint import load_checkpoint
 from ..training.outcome import TrainingOutcome
 from ..training.trainer import EpochHook, TrainingDiverged
 from ..tracking import MlflowRun
-from ray.util.queue import Queue
 
 from .ray_callbacks import EpochRelay, MlflowEpochLogger
 from .ray_cluster import connect
@@ -82,8 +83,6 @@ class _EpochPrinter:
     def __init__(self, queue, epochs: int = 0):
         self.queue, self.bar = queue, None
         if queue is not None and epochs:
-            from tqdm import tqdm
-
             self.bar = tqdm(total=epochs, unit="epoch", desc="training", leave=False)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -93,8 +92,6 @@ class _EpochPrinter:
             self._print(timeout=0.5)
 
     def _print(self, timeout: float | None) -> bool:
-        from ray.util.queue import Empty
-
         try:
             line = self.queue.get(timeout=timeout) if timeout else self.queue.get_nowait()
         except Empty:

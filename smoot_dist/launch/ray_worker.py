@@ -17,11 +17,12 @@ import ray.train
 import torch
 from ray.train import Checkpoint
 
-from ..training.checkpoint import (checks_for, completed_epochs, intact_epochs, restore,
-                                   save_checkpoint)
+from ..training.checkpoint import checks_for, completed_epochs, intact_epochs
+from ..training.epoch_loop import CompletedEpoch, EpochLoop
 from ..training.trainer import Trainer, TrainingDiverged
 from ..tracking import flat_epoch_metrics
 from .collectives import all_reduce_sum, gather_k
+from .ray_data_stream import StreamBatches
 
 
 @contextlib.contextmanager
@@ -58,7 +59,6 @@ def worker_loop(config: dict[str, Any]) -> None:
         torch.set_num_threads(1)  # one core per worker: no oversubscription
     stream = None
     if cfg.data.loader == "stream":  # decided on the driver (data/loader_choice.py)
-        from .ray_data_stream import StreamBatches
 
         stream = StreamBatches(cfg, rank, world, device)
     # Epoch lines reach the console through the driver (launch/ray_callbacks.py EpochRelay);
@@ -67,35 +67,32 @@ def worker_loop(config: dict[str, Any]) -> None:
     trainer = Trainer(cfg, rank=rank, world_size=world, device=device,
                       wrap_model=ray.train.torch.prepare_model, all_reduce=all_reduce_sum,
                       epoch_hooks=config.get("epoch_hooks", ()), train_batches=stream, log=log)
-    history: list[dict[str, Any]] = []
-    resumes: list[dict[str, Any]] = []
+    loop = EpochLoop(trainer, workers=world, k_global=lambda: gather_k(trainer))
     checks = {"num_samples": trainer.num_train, **checks_for(cfg)}
     with _resume_folder(config.get("resume_from"), checks) as folder:
         if folder is not None:  # re-shards k; the digest is of the state gathered back
-            history, resumes = restore(trainer, folder, workers=world,
-                                       k_global=lambda: gather_k(trainer))
+            loop.restore(folder)
     # the first epoch reported after a restart says so (the driver prints the note)
-    note = {"resumed_after": float(trainer.epoch)} if resumes else {}
-    if resumes and rank == 0:
+    note = {"resumed_after": float(trainer.epoch)} if loop.resumes else {}
+    if loop.resumes and rank == 0:
         log(f"resumed after epoch {trainer.epoch} on {world} worker(s); mask state sha256 "
-            f"{(resumes[-1]['k_sha256'] or '-')[:16]}")
-    while trainer.epoch < cfg.train.epochs:
-        try:
-            metrics = trainer.run_epoch()
-        except TrainingDiverged as err:
-            # Every rank sees the same all-reduced loss, so all stop here together, and the
-            # last good checkpoint stays the latest. Raising would make Ray retry, and a retry
-            # replays the same epoch into the same NaN; the driver sees the short history.
-            if rank == 0:
-                log(f"error: {err}")  # the driver reports it, from the short history
-            return
-        history.append(metrics)
-        k = gather_k(trainer) if trainer.uses_mask else None
-        flat = {**flat_epoch_metrics(metrics), **note}
-        note = {}
+            f"{(loop.resumes[-1]['k_sha256'] or '-')[:16]}")
+
+    def report(done: CompletedEpoch) -> None:
+        flat = {**flat_epoch_metrics(done.metrics), **note}
+        note.clear()
         if rank == 0:
             with tempfile.TemporaryDirectory() as folder:
-                save_checkpoint(folder, trainer.state_dict(), k, history, {"resumes": resumes})
+                done.write(folder)
                 ray.train.report(flat, checkpoint=Checkpoint.from_directory(folder))
         else:
             ray.train.report(flat)
+
+    try:
+        loop.run(report)
+    except TrainingDiverged as err:
+        # Every rank sees the same all-reduced loss, so all stop here together, and the last
+        # good checkpoint stays the latest. Raising would make Ray retry, and a retry replays
+        # the same epoch into the same NaN; the driver sees the short history.
+        if rank == 0:
+            log(f"error: {err}")  # the driver reports it, from the short history

@@ -20,6 +20,8 @@ from ..tracking import (MlflowRun, check_tracking_uri, close_stopped_trials, res
                         ui_command)
 from .objective import MODES
 from .search_space import SearchSpace
+from ..launch.ray_cluster import connect
+from ..plots import plot_objective_vs_params
 
 
 def _table(rows: list[dict[str, Any]], searched: list[str]) -> str:
@@ -49,8 +51,6 @@ def _trial_base(cfg: JobConfig, storage: str, uri: str | None) -> JobConfig:
 
 
 def run_sweep(cfg: JobConfig, space: SearchSpace, sweep_id: str) -> dict:
-    from ..launch.ray_cluster import connect
-    from ..plots import plot_objective_vs_params
     from .ray_tune import TRIAL_SECTIONS, run_trials, trial_config, trial_rows  # the Tune adapter
 
     s = cfg.sweep

@@ -22,12 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from ..config import JobConfig, MethodConfig, merge, read_yaml, section_fields, validate
+from ..config.presets import SEARCH_SPACE
 from ..errors import ConfigError
-from ..home import CHECKOUT
 
 DISTRIBUTIONS = ("uniform", "loguniform", "choice")
 SEARCHABLE = ("beta", "lambda", "alpha", "k_min", "k_max", "k0", "n", "fill")
-DEFAULT_SPACE = CHECKOUT / "tune" / "search_space.yaml"
 
 
 @dataclass(frozen=True)
@@ -118,7 +117,7 @@ def _check_method_values(space: SearchSpace, source: str) -> None:
 
 
 def load_search_space(path: str | Path | None = None) -> SearchSpace:
-    source = str(path or DEFAULT_SPACE)
+    source = str(path or SEARCH_SPACE)
     raw = read_yaml(source)
     if not isinstance(raw, dict) or not raw:
         raise ConfigError(f"search space {source} must map settings to distributions")

@@ -1,2 +1,2 @@
-"""Training: the one-process Trainer, checkpoints, the in-process run, and a whole training job
-(`run.run_training`), which hands multi-worker runs to the Ray Train adapter (launch/)."""
+"""Training without Ray: the one-process Trainer, its batches, checkpoints, the epoch loop that
+both the in-process run and the Ray workers call, and what a finished run hands back."""

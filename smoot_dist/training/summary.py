@@ -18,7 +18,7 @@ def build_summary(cfg: JobConfig, history: list[dict[str, Any]], **extra: Any) -
         "model": cfg.model.name,
         "test_accuracy": last["test_accuracy"],
         "k": {key: last["k"][key] for key in K_SUMMARY_KEYS},
-        # MoRF AUC (background fill) of the run's final evaluation (training/final_evaluation.py)
+        # MoRF AUC (background fill) of the run's final evaluation (job/final_evaluation.py)
         "auc": {key[4:]: last[key] for key in ("auc_grad", "auc_random") if key in last},
         "epochs": history,
         **extra,

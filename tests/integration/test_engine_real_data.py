@@ -107,3 +107,38 @@ def test_resume_from_epoch_state_equals_an_uninterrupted_run(real_data_root, tmp
     assert torch.equal(resumed.mask_state.k, straight.mask_state.k)
     for a, b in zip(resumed.model.state_dict().values(), straight.model.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_the_epoch_loop_resumed_from_its_own_checkpoint_equals_an_uninterrupted_run(
+        real_data_root, tmp_path):
+    """The shell both paths share (training/epoch_loop.py): each completed epoch handed to
+    `save` once, in order, with the history so far; a loop restored from epoch 1's checkpoint
+    ends where an uninterrupted loop ends, and records the resume."""
+    from smoot_dist.training.epoch_loop import EpochLoop
+
+    cfg = build_config(overrides={
+        "data": {"dataset": "fashion_mnist", "train_subset": 1000, "test_subset": 500},
+        "method": {"name": "smoot"}, "train": {"epochs": 2, "seed": 5, "device": "cpu"}})
+    quiet = dict(progress=False, log=lambda s: None)
+    straight = EpochLoop(Trainer(cfg, **quiet), workers=0)
+    saved = []
+
+    def save(done):
+        saved.append((done.epoch, [h["epoch"] for h in done.history]))
+        done.write(tmp_path / f"epoch{done.epoch}")
+
+    straight.run(save)
+    assert saved == [(1, [1]), (2, [1, 2])]
+    whole = straight.outcome()
+
+    resumed = EpochLoop(Trainer(cfg, **quiet), workers=0)
+    resumed.restore(tmp_path / "epoch1")
+    assert resumed.trainer.epoch == 1 and len(resumed.history) == 1
+    resumed.run(lambda done: None)
+    again = resumed.outcome()
+    assert torch.equal(again.k_global, whole.k_global)
+    for name, value in whole.model_state.items():
+        assert torch.equal(again.model_state[name], value), name
+    assert [h["epoch"] for h in again.history] == [1, 2]
+    assert [r["epoch"] for r in again.resumes] == [1] and again.resumes[0]["workers"] == 0
+    assert again.history[1]["test_accuracy"] == whole.history[1]["test_accuracy"]

@@ -12,6 +12,21 @@ def test_dataset_presets_follow_the_papers_table_1():
     assert cifar.train.batch_size == 256 and cifar.train.optimizer == "adadelta"
 
 
+def test_a_missing_preset_is_an_error_not_a_silent_default(tmp_path, monkeypatch):
+    """A built-in dataset whose preset is not installed: training on would lose the paper's
+    settings without a word (what a wheel without package data did)."""
+    from smoot_dist.config import presets
+
+    (tmp_path / "fashion_mnist.yaml").write_text((presets.PRESETS / "fashion_mnist.yaml").read_text())
+    monkeypatch.setattr(presets, "PRESETS", tmp_path)
+    assert build_config(overrides={"data": {"dataset": "fashion_mnist"}}).data.dataset == "fashion_mnist"
+    with pytest.raises(ConfigError, match=r"the preset of mnist \(.*mnist.yaml\) is missing from "
+                                          r"the installed smoot_dist; reinstall"):
+        build_config(overrides={"data": {"dataset": "mnist"}})
+    # a user's own data has no preset, and needs none
+    assert build_config(overrides={"data": {"dataset": "imagefolder:/x"}}).data.dataset == "imagefolder:/x"
+
+
 def test_layers_flags_over_file_over_preset(tmp_path):
     f = tmp_path / "c.yaml"
     f.write_text("data: {dataset: cifar100}\nmethod: {beta: 0.5, lambda: 2.0}\ntrain: {lr: 0.01}\n")

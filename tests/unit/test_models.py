@@ -3,7 +3,7 @@ import timm
 import torch
 
 from smoot_dist.config import ModelConfig
-from smoot_dist.data.registry import DATASETS
+from smoot_dist.catalog import DATASETS
 from smoot_dist.errors import ConfigError, UserError
 from smoot_dist.models import MnistCNN, ResizeInput, create_model
 

@@ -1,4 +1,5 @@
-"""Dataset names -> what the rest of the code needs to know about a dataset.
+"""The catalogue of datasets by name: what every layer needs to know about a dataset's name
+(config validates it, data loads it, models size themselves by it).
 
 A dataset is a built-in name (mnist, fashion_mnist, cifar10, cifar100) or a user's own data:
 `imagefolder:PATH` (torchvision's ImageFolder layout) or `parquet:PATH_OR_URI` (shards written by
@@ -10,8 +11,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
-from ..errors import ConfigError
+from .errors import ConfigError
 
 # Prefixes of a user's own data, as in `--dataset imagefolder:~/pets`.
 CUSTOM_KINDS = ("imagefolder", "parquet")
@@ -77,3 +79,12 @@ def get_dataset_spec(name: str) -> DatasetSpec:
         return DATASETS[name]
     except KeyError:
         raise ConfigError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}") from None
+
+
+def absolute_dataset(name: str) -> str:
+    """`imagefolder:PATH` / `parquet:PATH` with PATH made absolute (a run may resume, or a Ray
+    worker read it, from another working directory); other names as they are."""
+    kind, sep, location = name.partition(":")
+    if sep and kind in ("imagefolder", "parquet") and location and "://" not in location:
+        return f"{kind}:{Path(location).expanduser().resolve()}"
+    return name

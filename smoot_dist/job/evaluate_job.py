@@ -13,9 +13,10 @@ from ..files import write_json
 from ..plots import plot_drop_curves
 from ..run_folder import AUC_JSON, DROP_CURVES_CSV, DROP_CURVES_PNG, EVALUATION_DIR
 from ..training.trainer import resolve_device
-from .attribution import TITLES
-from .drop import accuracy_drop
-from .trained_run import TrainedRun
+from ..evaluation.attribution import TITLES
+from ..evaluation.drop import accuracy_drop
+from ..evaluation.trained_run import TrainedRun
+from ..tracking import MlflowRun
 
 
 # What makes two evaluations the same measurement (their curves are then identical).
@@ -96,8 +97,6 @@ def evaluate_run(run: TrainedRun, methods: list[str], *, test_subset: int | None
                               out / DROP_CURVES_PNG,
                               f"{run.cfg.method.name.upper()} on {splits.spec.title}: accuracy drop")]
     if tracking and run.mlflow_run_id and run.tracking_uri:
-        from ..tracking import MlflowRun
-
         tracker = MlflowRun(run.tracking_uri, run.mlflow_run_id)
         tracker.log_metrics({**{f"auc_{m}": v for m, v in curves.auc.items()},
                              **{f"lerf_auc_{m}": v for m, v in curves.lerf_auc.items()},

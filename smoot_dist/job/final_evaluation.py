@@ -8,8 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 from ..data.sharding import mix_seed
 from ..data.subset import balanced_subset
+from ..errors import ConfigError
+from ..evaluation.drop import sharded_auc
 
 FINAL_AUC_METHODS = ("grad", "random")
 
@@ -17,10 +21,6 @@ FINAL_AUC_METHODS = ("grad", "random")
 def _sample(labels, n: int, num_classes: int):
     """n test images: all of them, else class-balanced (else, where a class is too small for
     that, a seeded random choice)."""
-    import torch
-
-    from ..errors import ConfigError
-
     if n >= labels.numel():
         return torch.arange(labels.numel())
     try:
@@ -37,8 +37,6 @@ class FinalEvaluation:
     def __call__(self, trainer, metrics: dict[str, Any]) -> None:
         if not self.images or trainer.epoch < trainer.cfg.train.epochs:
             return
-        from ..evaluation.drop import sharded_auc
-
         test = trainer.splits.test
         n = min(self.images, len(test))
         sample = _sample(test.labels, n, trainer.spec.num_classes)

@@ -76,7 +76,7 @@ def check_room(cfg: JobConfig, folder: Path, model_bytes: int, num_train: int,
 def check_device(cfg: JobConfig) -> None:
     """An in-process run's device exists (Ray workers get theirs from Ray)."""
     if cfg.run.workers == 0:
-        from .trainer import resolve_device
+        from ..training.trainer import resolve_device
 
         resolve_device(cfg.train.device)
 

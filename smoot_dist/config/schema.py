@@ -1,5 +1,6 @@
-"""Every setting of every job, in one dataclass tree: the only place a setting, its default, its
-range and its help text are written. The command-line flags are derived from it (cli.py).
+"""The schema of every job's settings: one dataclass per section, each field with its default,
+range and help text (written once here; the flags are derived from it in cli.py), and how a
+field is named in YAML and on the command line.
 
     JobConfig
       data, model, method, train     the experiment: what decides a run's result. A run folder's
@@ -9,33 +10,19 @@ range and its help text are written. The command-line flags are derived from it 
       sweep, evaluate, compare,      the other jobs' own settings
       reproduce, motivation, prepare
 
-Values are layered, later layers winning:
-  dataclass defaults < a job's own defaults (reproduce: the paper's 100 epochs)
-  < the dataset preset (configs/<dataset>.yaml, the paper's Table 1) < a YAML file (--config)
-  < command-line flags.
-Every layer goes through the same typed merge, so a YAML file with an unknown key or a wrong
-type fails like a bad flag: one ConfigError line. A field's `name` metadata is its YAML/CLI name
-where that is no Python name (`lambda` for `lam`): the one place where the two names meet.
+A field's `name` metadata is its YAML/CLI name where that is no Python name (`lambda` for
+`lam`): the one place where the two names meet.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-import os
 import re
-import reprlib
 import typing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import yaml
-
-from .data.paths import absolute_dataset
-from .data.registry import DATASET_CHOICES, DATASETS, parse_dataset
-from .errors import ConfigError
-from .home import CHECKOUT
+from ..catalog import DATASET_CHOICES
 
 # name -> title in tables, in the order the paper's tables list them
 # random_mask: the ablation of SGT that masks random pixels instead of the least salient ones
@@ -54,7 +41,6 @@ OBJECTIVES = {
 EXPERIMENT_SECTIONS = ("data", "model", "method", "train")
 # Run names are folder names on every file system and storage, and Ray Train's run names.
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-PRESET_DIR = CHECKOUT / "configs"
 
 
 def setting(default: Any = None, help: str = "", **meta: Any) -> Any:
@@ -361,238 +347,6 @@ def base_type(section: str, name: str) -> tuple[type, bool]:
     return typing.get_origin(base) or base, optional
 
 
-_TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
-               list: "a list of strings"}
-# How messages show a value a user gave: bounded, whatever the value (a config file's value may
-# be a huge list, or a string of megabytes).
-_SHOWN = reprlib.Repr()  # keyword arguments only from Python 3.12
-_SHOWN.maxlevel, _SHOWN.maxlist, _SHOWN.maxdict = 2, 4, 4
-_SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxlong = 60, 60, 40
-# A config file holds a few dozen values; YAML aliases repeated inside each other (a "billion
-# laughs" file) expand a few lines into billions: refused past this many, before anything
-# formats or copies them.
-MAX_CONFIG_VALUES = 10_000
-
-
-def shown(value: Any) -> str:
-    """repr(value), cut to a line's worth."""
-    return _SHOWN.repr(value)
-
-
-def _coerce(section: str, f: dataclasses.Field, value: Any, source: str) -> Any:
-    """Check `value` against the field's annotation; ints are accepted where floats are."""
-    base, optional = base_type(section, f.name)
-    where = f"{section}.{external_name(f)} in {source}"
-    if value is None:
-        if optional:
-            return None
-        raise ConfigError(f"{where} must not be empty; give {_TYPE_WORDS[base]}")
-    ok = (isinstance(value, bool) if base is bool
-          else isinstance(value, int) and not isinstance(value, bool) if base is int
-          else isinstance(value, (int, float)) and not isinstance(value, bool) if base is float
-          else isinstance(value, list) and all(isinstance(v, str) for v in value) if base is list
-          else isinstance(value, base))
-    if not ok:
-        raise ConfigError(f"{where} must be {_TYPE_WORDS[base]}, got {shown(value)}")
-    return float(value) if base is float else value
-
-
-def merge(cfg: JobConfig, layer: dict[str, Any], source: str) -> JobConfig:
-    """`cfg` with the values of `layer` ({section: {key: value}}, YAML or Python names) applied."""
-    if not isinstance(layer, dict):
-        raise ConfigError(f"{source} must be a mapping of sections ({', '.join(SECTIONS)})")
-    out = {s: dataclasses.asdict(getattr(cfg, s)) for s in SECTIONS}
-    for section, values in layer.items():
-        if section not in SECTIONS:
-            raise ConfigError(f"unknown section {shown(section)} in {source}; "
-                              f"known sections: {', '.join(SECTIONS)}")
-        if values is None:
-            continue
-        if not isinstance(values, dict):
-            raise ConfigError(f"section {section!r} in {source} must be a mapping of keys to values")
-        known = section_fields(section)
-        by_python_name = {f.name: f for f in known.values()}
-        for key, value in values.items():
-            f = known.get(key) or by_python_name.get(key)
-            if f is None:
-                raise ConfigError(f"unknown key {section}.{shown(key).strip(chr(39))} in {source}; "
-                                  f"known keys in {section}: {', '.join(known)}")
-            out[section][f.name] = _coerce(section, f, value, source)
-    return JobConfig(**{s: SECTIONS[s](**out[s]) for s in SECTIONS})
-
-
-MAX_CONFIG_BYTES = 1 << 20  # a config file is a few hundred bytes; a megabyte is no config
-
-
-def read_yaml(path: str | os.PathLike) -> Any:
-    p = Path(path)
-    if not p.exists():
-        raise ConfigError(f"config file {p} does not exist; pass an existing YAML file to --config")
-    if not p.is_file():  # a folder, /dev/zero, a FIFO: reading it would never end, or fail
-        raise ConfigError(f"config file {p} is not a regular file; pass a YAML file to --config")
-    if p.stat().st_size > MAX_CONFIG_BYTES:
-        raise ConfigError(f"config file {p} is {p.stat().st_size} bytes, more than a config "
-                          f"({MAX_CONFIG_BYTES} at most); pass the right file to --config")
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise ConfigError(f"config file {p} is not UTF-8 text; save it as UTF-8") from None
-    except yaml.YAMLError as err:
-        where = getattr(err, "problem_mark", None)
-        at = f" at line {where.line + 1}" if where is not None else ""
-        raise ConfigError(f"config file {p} is not valid YAML{at}; fix its syntax") from None
-    except RecursionError:
-        raise ConfigError(f"config file {p} nests too deeply to be a config; fix it") from None
-    if _expanded_size(data, MAX_CONFIG_VALUES) > MAX_CONFIG_VALUES:
-        raise ConfigError(f"config file {p} expands to more than {MAX_CONFIG_VALUES} values "
-                          f"(YAML aliases repeated inside each other?); write its values out")
-    return data or {}
-
-
-def _expanded_size(data: Any, limit: int) -> int:
-    """The values in `data` with every alias counted where it is used (a list referenced nine
-    times counts nine times); stops counting past `limit`."""
-    count, stack = 0, [data]
-    while stack and count <= limit:
-        value = stack.pop()
-        count += 1
-        if isinstance(value, dict):
-            stack.extend(value.keys())
-            stack.extend(value.values())
-        elif isinstance(value, list):
-            stack.extend(value)
-    return count
-
-
-def preset_path(dataset: str) -> Path:
-    return PRESET_DIR / f"{dataset}.yaml"
-
-
-def preset_differences() -> dict[tuple[str, str], dict[Any, list[str]]]:
-    """Settings some dataset preset sets away from the default: (section, python name) ->
-    {value: [datasets]} (for --help)."""
-    defaults, out = JobConfig(), {}
-    for dataset in DATASETS:
-        path = preset_path(dataset)
-        layer = read_yaml(path) if path.is_file() else {}
-        for section, values in layer.items():
-            fields = section_fields(section)
-            for key, value in (values or {}).items():
-                name = fields[key].name
-                if section != "data" and value != getattr(getattr(defaults, section), name):
-                    out.setdefault((section, name), {}).setdefault(value, []).append(dataset)
-    return out
-
-
-def _named_dataset(layer: Any) -> str | None:
-    """The dataset a layer names, to pick its preset; None where it names none (or something
-    that is no name: merge() reports that in its own words)."""
-    data = layer.get("data") if isinstance(layer, dict) else None
-    dataset = data.get("dataset") if isinstance(data, dict) else None
-    return dataset if isinstance(dataset, str) else None
-
-
-def build_config(config_file: str | None = None,
-                 overrides: dict[str, dict[str, Any]] | None = None,
-                 job_defaults: dict[str, dict[str, Any]] | None = None) -> JobConfig:
-    """Layer defaults, the job's defaults, the dataset preset, a YAML file and overrides; validate."""
-    user = read_yaml(config_file) if config_file else {}
-    overrides = overrides or {}
-    dataset = _named_dataset(overrides) or _named_dataset(user) or DataConfig.dataset
-    cfg = merge(JobConfig(), job_defaults or {}, "the job's defaults")
-    if dataset in DATASETS and preset_path(dataset).is_file():
-        cfg = merge(cfg, read_yaml(preset_path(dataset)), str(preset_path(dataset)))
-    if config_file:
-        cfg = merge(cfg, user, str(config_file))
-    cfg = merge(cfg, overrides, "the command line")
-    cfg = dataclasses.replace(cfg, data=dataclasses.replace(
-        cfg.data, dataset=absolute_dataset(cfg.data.dataset)))
-    validate(cfg)
-    return cfg
-
-
-# -- validation ------------------------------------------------------------------------------
 def flag_of(f: dataclasses.Field) -> str:
     return f.metadata.get("flag") or "--" + external_name(f).replace("_", "-")
 
-
-def _label(section: str, f: dataclasses.Field) -> str:
-    """How messages name a setting: its config key in the experiment (a section's `name` by
-    the section: "unknown method"), its flag elsewhere."""
-    if section in EXPERIMENT_SECTIONS:
-        return section if f.name == "name" else external_name(f)
-    return flag_of(f)
-
-
-BOUNDS = ("ge", "gt", "le", "lt")
-
-
-def _bound_rule(meta: dict[str, Any]) -> str:
-    if "rule" in meta:
-        return meta["rule"]
-    ge, gt, le, lt = (meta.get(k) for k in BOUNDS)
-    if ge is not None and (le is not None or lt is not None):
-        return f"lie in [{ge:g}, {le:g}]" if le is not None else f"lie in [{ge:g}, {lt:g})"
-    if gt is not None:
-        return "be a positive number" if gt == 0 else f"be > {gt:g}"
-    return f"be >= {ge:g}" if ge is not None else f"be <= {le:g}"
-
-
-def _in_bounds(value: float, meta: dict[str, Any]) -> bool:
-    ge, gt, le, lt = (meta.get(k) for k in BOUNDS)
-    return ((ge is None or value >= ge) and (gt is None or value > gt)
-            and (le is None or value <= le) and (lt is None or value < lt))
-
-
-def _check_field(section: str, f: dataclasses.Field, value: Any) -> None:
-    meta, label = f.metadata, _label(section, f)
-    if value is None:
-        return
-    choices = meta.get("choices")
-    if choices is not None and value not in choices:
-        raise ConfigError(f"unknown {label} {shown(value)}; choose one of: "
-                          f"{', '.join(map(str, choices))}")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ConfigError(f"{label} must be a finite number, got {value}")
-    if any(k in meta for k in BOUNDS) and not _in_bounds(value, meta):
-        raise ConfigError(f"{label}{meta.get('gloss', '')} must {_bound_rule(meta)}, got {value}")
-
-
-def _check(cond: bool, message: str) -> None:
-    if not cond:
-        raise ConfigError(message)
-
-
-def validate(cfg: JobConfig) -> None:
-    """Every field against its own range, then the rules that join fields; one line each."""
-    for section in SECTIONS:
-        values = getattr(cfg, section)
-        for f in dataclasses.fields(values):
-            _check_field(section, f, getattr(values, f.name))
-    me, run = cfg.method, cfg.run
-    parse_dataset(cfg.data.dataset)  # a known name, or imagefolder:/parquet: with a location
-    _check(me.k_min < me.k_max,
-           f"k_min ({me.k_min}) must be below k_max ({me.k_max}); set --k-min < --k-max")
-    if me.name == "smoot":
-        _check(me.k_min <= me.k0 <= me.k_max,
-               f"k0 ({me.k0}) must lie within [k_min, k_max] = [{me.k_min}, {me.k_max}] for smoot")
-    if cfg.data.loader == "stream":
-        _check(parse_dataset(cfg.data.dataset)[0] == "parquet",
-               f"--data-loader stream reads Parquet shards, not {cfg.data.dataset}; convert it "
-               f"with jobs/prepare_data.py, or use --data-loader memory")
-        _check(run.workers >= 1, "--data-loader stream runs on Ray Train workers; use --workers 1 "
-                                 "or more, or --data-loader memory")
-        _check(cfg.data.train_subset is None,
-               "--train-subset picks samples from a split in memory; with --data-loader stream, "
-               "prepare a smaller dataset instead")
-    if run.max_workers is not None:
-        _check(1 <= run.workers <= run.max_workers,
-               f"--workers {run.workers}:{run.max_workers} must give 1 <= MIN <= MAX for elastic "
-               f"training (or use a fixed --workers N)")
-    _check(not (run.use_gpu and run.workers == 0),
-           "--use-gpu is for Ray workers; with --workers 0 use --device cuda")
-    if run.run_name is not None:
-        shown = run.run_name if len(run.run_name) <= 40 else run.run_name[:40] + "..."
-        _check(RUN_NAME.fullmatch(run.run_name) is not None,
-               f"--run-name {shown!r} cannot name a run folder: use 1 to 100 letters, digits, "
-               f"'.', '_' or '-', starting with a letter or digit")

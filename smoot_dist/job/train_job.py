@@ -26,12 +26,14 @@ from ..plots import plot_k_histogram
 from ..run_folder import RunSpec, lock_run, locate_run, restart_run, write_run_record
 from ..tracking import (MlflowRun, check_tracking_uri, logged_epochs, resolve_tracking_uri,
                         ui_command)
-from .checkpoint import ResumePoint, checks_for, k_digest, mask_table_of, newest_intact
+from ..training.checkpoint import ResumePoint, checks_for, k_digest, mask_table_of, newest_intact
 from .final_evaluation import FinalEvaluation
-from .outcome import TrainingOutcome
+from ..training.outcome import TrainingOutcome
 from .preflight import check_data_and_model, check_device, check_outputs, check_room
-from .summary import build_summary
-from .trainer import EpochHook
+from ..training.summary import build_summary
+from ..training.trainer import EpochHook
+from ..launch.ray_cluster import check_local_capacity, check_resources, connect
+from .in_process import run_in_process
 
 
 def _open_tracking(cfg: JobConfig, spec: RunSpec, tags: dict[str, str] | None,
@@ -191,8 +193,6 @@ def run_training(cfg: JobConfig, *, tags: dict[str, str] | None = None,
         check_room(cfg, spec.folder.path, model_bytes, splits.num_train,
                    cfg.train.epochs - point.epochs, len(spec.folder.checkpoints()))
     if cfg.run.workers > 0:
-        from ..launch.ray_cluster import check_local_capacity, check_resources, connect
-
         data_cpus = cfg.data.data_cpus if loader == "stream" else 0
         check_local_capacity(cfg.run.ray_address, cfg.run.workers, cfg.run.use_gpu)
         cpus = 0 if cfg.run.use_gpu else cfg.run.workers + data_cpus
@@ -218,8 +218,6 @@ def run_training(cfg: JobConfig, *, tags: dict[str, str] | None = None,
                       f"{ui_command(tracker.uri)}", flush=True)
             resume_from = point.folder
             if cfg.run.workers == 0:
-                from .in_process import run_in_process
-
                 outcome = run_in_process(cfg, spec, tracker, splits, resume_from, epoch_hooks)
             else:
                 from ..launch.ray_train import run_with_ray
