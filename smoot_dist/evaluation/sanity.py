@@ -75,9 +75,10 @@ def other_classes(y: torch.Tensor, num_classes: int, generator: torch.Generator)
 
 
 def random_logit(attribute: Attribute, x: torch.Tensor, y: torch.Tensor, num_classes: int,
-                 generator: torch.Generator) -> torch.Tensor:
-    """SSIM of the true class's attribution with a random other class's, per image (B,)."""
+                 generator: torch.Generator, reference: torch.Tensor | None = None) -> torch.Tensor:
+    """SSIM of the true class's attribution with a random other class's, per image (B,).
+    `reference`: the true class's attribution, where the caller has it already."""
     h, w = x.shape[2], x.shape[3]
-    true = attribute(x, y).detach()
+    true = attribute(x, y).detach() if reference is None else reference
     other = attribute(x, other_classes(y, num_classes, generator)).detach()
     return ssim(true.view(-1, h, w), other.view(-1, h, w))

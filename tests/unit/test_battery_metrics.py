@@ -228,3 +228,64 @@ def test_pgd_at_eps_zero_is_clean_accuracy_and_an_attack_never_helps():
     assert attacked.sum() < len(y)  # an untrained CNN's decisions move at eps 0.3
     again = pgd_correct(model, pixels, y, to_input, 0.3, _gen(17), steps=10)
     assert torch.equal(attacked, again)
+
+
+# -- the battery over batches ------------------------------------------------------------------
+def test_the_battery_sums_are_the_same_however_the_batches_are_dealt():
+    """0 workers vs 2: each process sums its own batches; added up, the numbers are identical,
+    because every draw is seeded per batch (and MPRT's weights per step)."""
+    from smoot_dist.data.loading import ImageTensors
+    from smoot_dist.evaluation.battery import BATTERY, BatteryOptions, battery_sums, means
+
+    torch.manual_seed(0)
+    spec = DATASETS["mnist"]
+    model = create_model(ModelConfig(name="cnn"), spec).eval()
+    gen = _gen(20)
+    images = (torch.rand(24, 1, 28, 28, generator=gen) > 0.7).to(torch.uint8) * 200
+    data = ImageTensors(images, torch.randint(0, 10, (24,), generator=gen))
+    options = BatteryOptions(sensitivity_samples=3, infidelity_samples=3, pgd_steps=2)
+    run = dict(device=torch.device("cpu"), batch_size=8, seed=4, options=options)
+    whole = battery_sums(model, data, spec, ["grad", "random"], list(BATTERY), **run)
+    first = battery_sums(model, data, spec, ["grad", "random"], list(BATTERY), starts=[0, 16], **run)
+    second = battery_sums(model, data, spec, ["grad", "random"], list(BATTERY), starts=[8], **run)
+    assert set(whole) == set(first) == set(second)
+    for key in whole:
+        assert torch.allclose(whole[key], first[key] + second[key], rtol=1e-12, atol=0), key
+    values = means(whole)
+    assert values["mprt_spearman_grad"][0] == 1.0 and len(values["mprt_spearman_grad"]) == 5
+    assert {"relevance_mass_grad", "relevance_rank_random", "pointing_game_grad", "object_share",
+            "random_logit_grad", "max_sensitivity_random", "infidelity_grad", "sparseness_grad",
+            "complexity_random", "pgd_accuracy"} <= set(values)
+    assert 0 <= values["pgd_accuracy"] <= 1
+    # Random's mass lands on the object in proportion to its share (24 images: loosely)
+    assert values["relevance_mass_random"] == pytest.approx(values["object_share"], abs=0.03)
+
+
+def test_an_unknown_metric_is_one_line():
+    from smoot_dist.errors import ConfigError
+    from smoot_dist.evaluation.battery import check_metrics
+
+    with pytest.raises(ConfigError, match=r"unknown metric\(s\) mprt2; choose from: mprt, "):
+        check_metrics(["mprt", "mprt2"])
+
+
+def test_agreement_with_quantus_on_the_metrics_of_a_finished_map():
+    """Quantus (an optional reference, skipped where it is not installed) on the same maps."""
+    quantus = pytest.importorskip("quantus")
+    gen = _gen(30)
+    n, side = 6, 8
+    a = torch.rand(n, 1, side, side, generator=gen, dtype=torch.float64)
+    x = torch.rand(n, 1, side, side, generator=gen).numpy()
+    y = np.zeros(n, dtype=int)
+    mask = torch.rand(n, 1, side, side, generator=gen) < 0.4
+    model = nn.Sequential(nn.Flatten(), nn.Linear(side * side, 2))
+    common = dict(model=model, x_batch=x, y_batch=y, a_batch=a.numpy(), device="cpu")
+    options = dict(disable_warnings=True, display_progressbar=False)
+    flat = a.flatten(1)
+    theirs = quantus.Sparseness(abs=True, normalise=False, **options)(**common)
+    assert sparseness(flat).numpy() == pytest.approx(theirs, abs=1e-5)
+    theirs = quantus.Complexity(abs=True, normalise=False, **options)(**common)
+    assert complexity(flat).numpy() == pytest.approx(theirs, rel=1e-5)
+    theirs = quantus.RelevanceMassAccuracy(abs=True, normalise=False, **options)(
+        **common, s_batch=mask.numpy().astype(np.float32))
+    assert relevance_mass(flat, mask.flatten(1)).numpy() == pytest.approx(theirs, rel=1e-5)

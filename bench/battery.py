@@ -1,0 +1,121 @@
+#!/usr/bin/env python
+"""Throughput of the evaluation battery (evaluation/battery.py), per metric: images per second
+for Grad on a quickly trained Fashion-MNIST CNN, side by side with Quantus's implementation of
+the same metric on the same model, attributions and images when Quantus is installed
+(`pip install quantus`: an optional reference, never a dependency), as a ratio measured in this
+one run. Also: what Grad's attribution alone costs (the metrics computed from a finished map
+should cost less), and the whole default battery for Grad + Random against today's MoRF + LeRF
+evaluation of the same images.
+
+  python bench/battery.py --images 200            # CPU here
+  python bench/battery.py --device cuda --images 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+from common import describe, print_table
+
+from smoot_dist.config import DataConfig, build_config
+from smoot_dist.data.loading import channel_stats, load_splits, normalize
+from smoot_dist.evaluation.attribution import make_attributor, quiet_captum
+from smoot_dist.evaluation.battery import BATTERY, BatteryOptions, battery_sums
+from smoot_dist.evaluation.drop import accuracy_drop
+from smoot_dist.training.trainer import Trainer, resolve_device
+
+# Quantus's names and settings for the same measurement (Captum's Saliency = our Grad).
+QUANTUS = {
+    "mprt": ("MPRT", dict(layer_order="top_down", return_average_correlation=False)),
+    "random_logit": ("RandomLogit", dict(num_classes=10)),
+    "max_sensitivity": ("MaxSensitivity", dict(nr_samples=10, lower_bound=0.02)),
+    "infidelity": ("Infidelity", dict(n_perturb_samples=10)),
+    "sparseness": ("Sparseness", dict(abs=True, normalise=False)),
+    "complexity": ("Complexity", dict(abs=True, normalise=False)),
+    "localisation": ("RelevanceMassAccuracy", dict(abs=True, normalise=False)),
+}
+FROM_THE_MAP = ("sparseness", "complexity", "localisation")  # no model call beyond the attribution
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--images", type=int, default=200, help="test images to evaluate")
+    p.add_argument("--batch-size", type=int, default=200)
+    p.add_argument("--no-quantus", action="store_true", help="skip Quantus even if installed")
+    args = p.parse_args()
+    device = resolve_device(args.device)
+    cfg = build_config(overrides={"data": {"dataset": "fashion_mnist", "train_subset": 5000},
+                                  "method": {"name": "traditional"},
+                                  "train": {"epochs": 1, "device": args.device}})
+    trainer = Trainer(cfg, progress=False, log=lambda s: None)
+    trainer.fit()
+    model = trainer.model.eval()
+    splits = load_splits(DataConfig("fashion_mnist", test_subset=args.images))
+    data, spec, n = splits.test, splits.spec, args.images
+    run = dict(device=device, batch_size=args.batch_size, options=BatteryOptions())
+
+    mean, std = channel_stats(spec, device)
+    x = normalize(data.images.to(device), mean, std)
+    y = data.labels.to(device)
+    with quiet_captum():
+        grad = make_attributor("grad", model)
+        attribution_s = _timed(lambda: grad(x, y))
+    ours = {m: _timed(lambda m=m: battery_sums(model, data, spec, ["grad"], [m], **run)) for m in BATTERY}
+
+    quantus = None if args.no_quantus else _quantus()
+    theirs = {}
+    if quantus is not None:
+        a = grad(x, y).view(n, 1, spec.image_size, spec.image_size).cpu().numpy()
+        xb, yb = x.cpu().numpy(), y.cpu().numpy()
+        masks = (data.images.float().mean(1, keepdim=True).flatten(1) >
+                 data.images.float().mean(1).flatten(1).amin(1, keepdim=True)).view(n, 1, 28, 28)
+        for m, (name, kwargs) in QUANTUS.items():
+            metric = getattr(quantus, name)(disable_warnings=True, display_progressbar=False, **kwargs)
+            call = dict(model=model.cpu(), x_batch=xb, y_batch=yb, a_batch=a, device="cpu",
+                        explain_func=quantus.explain, explain_func_kwargs={"method": "Saliency"},
+                        batch_size=args.batch_size)
+            if m == "localisation":
+                call["s_batch"] = masks.numpy().astype(np.float32)
+            theirs[m] = _timed(lambda: metric(**call))
+        model.to(device)
+
+    rows = []
+    for m in BATTERY:
+        rate = n / ours[m]
+        quantus_rate = n / theirs[m] if m in theirs else None
+        rows.append([m, ours[m], rate, "-" if quantus_rate is None else f"{quantus_rate:.1f}",
+                     "-" if quantus_rate is None else f"{rate / quantus_rate:.1f}x"])
+    print(f"evaluation battery, Fashion-MNIST CNN, Grad, {n} images, batch {args.batch_size}, "
+          f"{describe(device)}" + ("" if quantus else " (Quantus not installed: no ratios)"))
+    print_table(["metric", "seconds", "images/s", "Quantus images/s", "ours / Quantus"], rows)
+    print(f"Grad's attribution alone: {attribution_s:.2f} s ({n / attribution_s:.0f} images/s); "
+          "from the finished map: " + ", ".join(f"{m} {ours[m]:.2f} s" for m in FROM_THE_MAP))
+    morf_lerf = _timed(lambda: accuracy_drop(model, data, spec, ["grad", "random"], device=device,
+                                             batch_size=args.batch_size, orders=("morf", "lerf")))
+    default = _timed(lambda: battery_sums(model, data, spec, ["grad", "random"], list(BATTERY), **run))
+    print(f"default battery, Grad + Random: {default:.1f} s; MoRF + LeRF of the same images: "
+          f"{morf_lerf:.1f} s; ratio {default / morf_lerf:.1f} (target <= 10)")
+    print("targets: >= 10x Quantus's images/s on mprt, random_logit, max_sensitivity, infidelity")
+
+
+def _quantus():
+    try:
+        import quantus
+    except ImportError:
+        return None
+    return quantus
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    main()

@@ -1,0 +1,165 @@
+"""The evaluation battery beside the drop curves: sanity, localisation, robustness, complexity
+and the model's own robustness, for each attribution method, over the batches of a test split.
+
+Like drop.py's counts, everything comes back as sums over images (float64), so that the batches
+can be dealt to any number of processes and the sums added: every random draw (perturbations,
+the random class, PGD's start, the attribution's own noise) is seeded from (seed, metric family,
+method, batch start), and MPRT's randomised weights from (seed, step) alone. Means are
+sums / images (`means`).
+
+Keys: `<metric>_<method>` (e.g. `relevance_mass_grad`, `max_sensitivity_random`), the MPRT curves
+`mprt_spearman_<method>` and `mprt_ssim_<method>` (one value per randomisation step), and the
+method-free `object_share` and `pgd_accuracy` (a share of correct images, not a percentage).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..catalog import DatasetSpec
+from ..data.loading import ImageTensors, channel_stats, normalize
+from ..data.sharding import mix_seed
+from ..errors import ConfigError
+from . import adversarial, complexity, localisation, robustness, sanity
+from .attribution import make_attributor, quiet_captum, saliency_model
+
+# the families a user names with --metrics, in the order tables show them
+BATTERY = ("mprt", "random_logit", "localisation", "max_sensitivity", "infidelity", "sparseness",
+           "complexity", "pgd")
+LOCALISATION_KEYS = ("relevance_mass", "relevance_rank", "pointing_game")
+# higher is better? (the direction every table and claim states next to a metric)
+HIGHER_IS_BETTER = {"mprt_spearman": False, "mprt_ssim": False, "random_logit": False,
+                    "relevance_mass": True, "relevance_rank": True, "pointing_game": True,
+                    "max_sensitivity": False, "infidelity": False, "sparseness": True,
+                    "complexity": False, "pgd_accuracy": True}
+
+Sums = dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class BatteryOptions:
+    sensitivity_radius: float = robustness.SENSITIVITY_RADIUS
+    sensitivity_samples: int = robustness.SENSITIVITY_SAMPLES
+    infidelity_std: float = robustness.INFIDELITY_STD
+    infidelity_samples: int = robustness.INFIDELITY_SAMPLES
+    pgd_eps: float | None = None  # None: 0.1 for grey images, 8/255 for colour
+    pgd_steps: int = adversarial.PGD_STEPS
+
+
+def check_metrics(names: list[str]) -> list[str]:
+    unknown = [n for n in names if n not in BATTERY]
+    if unknown:
+        raise ConfigError(f"unknown metric(s) {', '.join(unknown)}; choose from: "
+                          f"{', '.join(BATTERY)}")
+    return names
+
+
+def _seed_everything(batch_seed: int) -> torch.Generator:
+    """Captum draws from torch's, NumPy's and Python's global generators; ours from the one
+    returned."""
+    torch.manual_seed(batch_seed)
+    np.random.seed(batch_seed % 2**32)
+    random.seed(batch_seed)
+    return torch.Generator().manual_seed(batch_seed)
+
+
+def _add(sums: Sums, key: str, values: torch.Tensor) -> None:
+    """Sum over the batch's images (the last axis) into sums[key]."""
+    total = values.double().sum(dim=-1).cpu()
+    sums[key] = sums[key] + total if key in sums else total
+
+
+def battery_sums(model: nn.Module, data: ImageTensors, spec: DatasetSpec, methods: list[str],
+                 metrics: list[str], *, device: torch.device, batch_size: int = 500,
+                 seed: int = 0, saliency_target: str = "logit",
+                 options: BatteryOptions = BatteryOptions(), starts: list[int] | None = None,
+                 masks: torch.Tensor | None = None) -> Sums:
+    """The sums over the batches of `data` beginning at `starts` (default: all). `masks`
+    (N, H*W) bool: the objects of a user's images, where the data has them (default: the
+    pixels above each image's background, object_masks)."""
+    check_metrics(metrics)
+    model = model.to(device).eval()
+    explained = saliency_model(model, saliency_target)
+    mean, std = channel_stats(spec, device)
+    starts = list(range(0, len(data), batch_size)) if starts is None else starts
+    sums: Sums = {"images": torch.zeros((), dtype=torch.float64)}
+
+    def attributor(name: str, m: nn.Module) -> Callable:
+        return make_attributor(name, m, references, batch_size=batch_size)
+
+    gen = torch.Generator().manual_seed(seed)  # the Shap references, as drop.py draws them
+    ref_idx = torch.randperm(len(data), generator=gen)[:16]
+    references = normalize(data.images[ref_idx].to(device), mean, std)
+    with quiet_captum():
+        for start in starts:
+            raw = data.images[start:start + batch_size].to(device)
+            y = data.labels[start:start + batch_size].to(device)
+            x = normalize(raw, mean, std)
+            sums["images"] += len(y)
+            mask = (masks[start:start + batch_size].to(device) if masks is not None
+                    else localisation.object_masks(raw))
+            if "localisation" in metrics:
+                _add(sums, "object_share", localisation.object_share(mask))
+            if "pgd" in metrics:
+                eps = options.pgd_eps if options.pgd_eps is not None else \
+                    adversarial.default_eps(spec.channels)
+                correct = adversarial.pgd_correct(
+                    model, raw.float() / 255, y, lambda p: (p - mean) / std, eps,
+                    _seed_everything(mix_seed(seed, 101, start)), steps=options.pgd_steps)
+                _add(sums, "pgd_accuracy", correct.float())
+            for i, name in enumerate(methods):
+                _method_sums(sums, name, metrics, explained, attributor, x, y, mask, spec,
+                             options, lambda family: mix_seed(seed, family, i, start), seed)
+    return sums
+
+
+def _method_sums(sums: Sums, name: str, metrics: list[str], model: nn.Module,
+                 attributor: Callable, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor,
+                 spec: DatasetSpec, options: BatteryOptions, batch_seed: Callable[[int], int],
+                 seed: int) -> None:
+    attribute = attributor(name, model)
+    _seed_everything(batch_seed(0))
+    a = attribute(x, y).detach()
+    if "sparseness" in metrics:
+        _add(sums, f"sparseness_{name}", complexity.sparseness(a))
+    if "complexity" in metrics:
+        _add(sums, f"complexity_{name}", complexity.complexity(a))
+    if "localisation" in metrics:
+        for key in LOCALISATION_KEYS:
+            _add(sums, f"{key}_{name}", getattr(localisation, key)(a, mask))
+    if "random_logit" in metrics:
+        gen = _seed_everything(batch_seed(1))
+        _add(sums, f"random_logit_{name}",
+             sanity.random_logit(attribute, x, y, spec.num_classes, gen, reference=a))
+    if "max_sensitivity" in metrics:
+        gen = _seed_everything(batch_seed(2))
+        _add(sums, f"max_sensitivity_{name}", robustness.max_sensitivity(
+            attribute, x, y, gen, options.sensitivity_radius, options.sensitivity_samples,
+            reference=a))
+    if "infidelity" in metrics:
+        gen = _seed_everything(batch_seed(3))
+        _add(sums, f"infidelity_{name}", robustness.infidelity(
+            model, a, x, y, gen, options.infidelity_std, options.infidelity_samples))
+    if "mprt" in metrics:
+        curves = sanity.model_parameter_randomisation(
+            model, lambda m: attributor(name, m), x, y, seed=seed,
+            before_each=lambda step: _seed_everything(batch_seed(10 + step)))
+        _add(sums, f"mprt_spearman_{name}", curves.spearman)
+        _add(sums, f"mprt_ssim_{name}", curves.ssim)
+
+
+def means(sums: Sums) -> dict[str, float | list[float]]:
+    """Each key's mean over the images: a number, or a curve (MPRT's steps)."""
+    n = float(sums["images"])
+    out: dict[str, float | list[float]] = {}
+    for key, total in sums.items():
+        if key != "images":
+            value = (total / n).tolist()
+            out[key] = value
+    return out
