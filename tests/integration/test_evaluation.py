@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from smoot_dist.config import DataConfig, build_config
-from smoot_dist.data.loading import load_splits
+from smoot_dist.data.loading import channel_stats, load_splits, normalize
 from smoot_dist.training.trainer import Trainer
 from smoot_dist.evaluation.attribution import ATTRIBUTION_METHODS
 from smoot_dist.evaluation.drop import accuracy_drop
@@ -29,16 +29,22 @@ def _region_task(root):
     write_cifar(root, per_batch=300, test=400, seed=5, image_fn=images)
 
 
-def test_grad_finds_the_region_that_carries_the_label(tmp_path):
-    _region_task(tmp_path)
+@pytest.fixture(scope="module")
+def region_model(tmp_path_factory):
+    root = tmp_path_factory.mktemp("region")
+    _region_task(root)
     cfg = build_config(overrides={
-        "data": {"dataset": "cifar10", "root": str(tmp_path)},
+        "data": {"dataset": "cifar10", "root": str(root)},
         "model": {"name": "cnn", "patch_size": None}, "method": {"name": "traditional"},
         "train": {"epochs": 4, "lr": 1.0, "batch_size": 100, "device": "cpu"}})
     trainer = Trainer(cfg, **QUIET)
     history = trainer.fit()
     assert history[-1]["test_accuracy"] > 0.9  # the patch is learnable
-    splits = load_splits(DataConfig("cifar10", str(tmp_path)))
+    return trainer, load_splits(DataConfig("cifar10", str(root)))
+
+
+def test_grad_finds_the_region_that_carries_the_label(region_model):
+    trainer, splits = region_model
     curves = accuracy_drop(trainer.model, splits.test, splits.spec, ["grad", "random"],
                            device=torch.device("cpu"), batch_size=200, progress=False)
     # Removing the top 10% by Grad takes the patch; random removal leaves most of it.
@@ -79,3 +85,41 @@ def test_evaluation_is_deterministic_for_a_seed(fashion_model):
     first = run(3)
     assert run(3) == first
     assert run(4)["random"] != first["random"]
+
+
+def test_localisation_puts_grad_on_the_region_and_random_at_its_share(region_model):
+    """The battery's localisation with the task's own masks (the 8x8 patch, 6.25% of the image):
+    Grad's mass and rank lie on the patch far above its share; Random's at the share."""
+    from smoot_dist.evaluation.battery import battery_sums, means
+
+    trainer, splits = region_model
+    masks = torch.zeros(len(splits.test), 32, 32, dtype=torch.bool)
+    masks[:, 12:20, 12:20] = True
+    values = means(battery_sums(trainer.model, splits.test, splits.spec, ["grad", "random"],
+                                ["localisation"], device=torch.device("cpu"), batch_size=200,
+                                masks=masks.flatten(1)))
+    assert values["object_share"] == pytest.approx(64 / 1024)
+    assert values["relevance_mass_grad"] > 0.3 and values["relevance_rank_grad"] > 0.3
+    assert values["pointing_game_grad"] > 0.5
+    assert values["relevance_mass_random"] == pytest.approx(64 / 1024, abs=0.01)
+    assert values["relevance_rank_random"] == pytest.approx(64 / 1024, abs=0.02)
+
+
+def test_mprt_and_pgd_on_a_real_fashion_mnist_model(fashion_model):
+    """Grad's similarity to the trained model's map falls below 0.5 once every layer is
+    randomised; PGD accuracy is at most the clean accuracy, and equals it at eps 0."""
+    from smoot_dist.evaluation.battery import BatteryOptions, battery_sums, means
+
+    model, splits = fashion_model
+    test = splits.test.select(torch.arange(100))
+    run = dict(device=torch.device("cpu"), batch_size=100)
+    values = means(battery_sums(model, test, splits.spec, ["grad"], ["mprt", "pgd"], **run))
+    curve = values["mprt_spearman_grad"]
+    assert curve[0] == 1.0 and len(curve) == 5 and curve[-1] < 0.5
+    mean, std = channel_stats(splits.spec, "cpu")
+    with torch.no_grad():
+        clean = (model(normalize(test.images, mean, std)).argmax(1) == test.labels).float().mean()
+    assert values["pgd_accuracy"] <= float(clean)
+    untouched = means(battery_sums(model, test, splits.spec, ["grad"], ["pgd"],
+                                   options=BatteryOptions(pgd_eps=0.0), **run))
+    assert untouched["pgd_accuracy"] == pytest.approx(float(clean))
