@@ -55,7 +55,8 @@ def test_a_run_grows_to_two_workers_when_a_node_joins(real_data_root, one_worker
     storage, kept = tmp_path / "runs", tmp_path / "kept"
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     args = ["--dataset", "fashion_mnist", "--method", "smoot", "--train-subset", "2000",
-            "--test-subset", "500", "--workers", "1:2", "--resize-check-s", "2", "--epochs", "8",
+            "--test-subset", "500", "--eval-images", "200", "--workers", "1:2", "--resize-check-s",
+            "2", "--epochs", "8",
             "--run-name", "elastic", "--storage-path", str(storage), "--tracking-uri", store,
             "--no-progress", "--summary-json", str(tmp_path / "s.json"),
             "--ray-address", one_worker_cluster["address"]]

@@ -62,7 +62,8 @@ def test_ray_job_submit_trains_and_tracks(real_data_root, ray_cluster, tmp_path)
 
 def test_resume_on_another_worker_count(real_data_root, ray_cluster, tmp_path):
     common = ["--dataset", "fashion_mnist", "--method", "smoot", "--train-subset", "2000",
-              "--test-subset", "1000", "--run-name", "resumable", "--storage-path", str(tmp_path),
+              "--test-subset", "1000", "--eval-images", "200", "--run-name", "resumable",
+              "--storage-path", str(tmp_path),
               "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}", "--no-progress",
               "--ray-address", ray_cluster["address"]]
     first = run_job("train.py", *common, "--workers", "2", "--epochs", "1",
@@ -93,7 +94,8 @@ def test_resume_on_another_worker_count(real_data_root, ray_cluster, tmp_path):
 
 def test_one_ray_worker_matches_the_in_process_engine(real_data_root, ray_cluster, tmp_path):
     args = ["--dataset", "fashion_mnist", "--method", "smoot", "--epochs", "1", "--train-subset",
-            "2000", "--test-subset", "1000", "--seed", "7", "--no-tracking", "--no-progress",
+            "2000", "--test-subset", "1000", "--eval-images", "200", "--seed", "7", "--no-tracking",
+            "--no-progress",
             "--storage-path", str(tmp_path)]
     ray_run = run_job("train.py", *args, "--workers", "1", "--ray-address", ray_cluster["address"],
                       "--summary-json", str(tmp_path / "ray.json"), env=ray_cluster["env"])

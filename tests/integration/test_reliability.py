@@ -21,7 +21,8 @@ pytestmark = pytest.mark.integration
 
 def _args(tmp_path, cluster, name, *extra):
     return ["--dataset", "fashion_mnist", "--method", "smoot", "--train-subset", "6000",
-            "--test-subset", "1000", "--workers", "2", "--epochs", "3", "--run-name", name,
+            "--test-subset", "1000", "--eval-images", "200", "--workers", "2", "--epochs", "3",
+            "--run-name", name,
             "--storage-path", str(tmp_path), "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}",
             "--ray-address", cluster["address"], "--summary-json", str(tmp_path / f"{name}.json"),
             "--no-progress", *extra]
@@ -130,7 +131,8 @@ def test_same_seed_and_world_size_give_the_same_run(real_data_root, ray_cluster,
     runs = []
     for name in ("a", "b"):
         args = ["--dataset", "fashion_mnist", "--method", "smoot", "--train-subset", "2000",
-                "--test-subset", "500", "--workers", "2", "--epochs", "2", "--seed", "11",
+                "--test-subset", "500", "--eval-images", "200", "--workers", "2", "--epochs", "2",
+                "--seed", "11",
                 "--run-name", name, "--storage-path", str(tmp_path), "--no-tracking",
                 "--ray-address", ray_cluster["address"], "--summary-json", str(tmp_path / f"{name}.json")]
         r = run_job("train.py", *args, env=ray_cluster["env"])

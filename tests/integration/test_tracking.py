@@ -13,7 +13,7 @@ pytestmark = pytest.mark.integration
 def test_run_reaches_a_real_tracking_server_over_http(real_data_root, mlflow_server, tmp_path):
     r = run_job("train.py", "--workers", "0", "--dataset", "fashion_mnist", "--method", "sgt",
                 "--epochs", "2", "--train-subset", "1000", "--test-subset", "500",
-                "--tracking-uri", mlflow_server, "--storage-path", str(tmp_path),
+                "--eval-images", "200", "--tracking-uri", mlflow_server, "--storage-path", str(tmp_path),
                 "--run-name", "over-http", "--summary-json", str(tmp_path / "s.json"), "--no-progress")
     assert r.returncode == 0, r.stderr
     summary = json.loads((tmp_path / "s.json").read_text())
