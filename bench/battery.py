@@ -18,14 +18,14 @@ import time
 
 import numpy as np
 import torch
-from common import describe, print_table
+from common import describe, print_table, quick_model
 
-from smoot_dist.config import DataConfig, build_config
+from smoot_dist.config import DataConfig
 from smoot_dist.data.loading import channel_stats, load_splits, normalize
 from smoot_dist.evaluation.attribution import make_attributor, quiet_captum
 from smoot_dist.evaluation.battery import BATTERY, BatteryOptions, battery_sums
 from smoot_dist.evaluation.drop import accuracy_drop
-from smoot_dist.training.trainer import Trainer, resolve_device
+from smoot_dist.training.trainer import resolve_device
 
 # Quantus's names and settings for the same measurement (Captum's Saliency = our Grad).
 QUANTUS = {
@@ -54,12 +54,7 @@ def main() -> None:
     p.add_argument("--no-quantus", action="store_true", help="skip Quantus even if installed")
     args = p.parse_args()
     device = resolve_device(args.device)
-    cfg = build_config(overrides={"data": {"dataset": "fashion_mnist", "train_subset": 5000},
-                                  "method": {"name": "traditional"},
-                                  "train": {"epochs": 1, "device": args.device}})
-    trainer = Trainer(cfg, progress=False, log=lambda s: None)
-    trainer.fit()
-    model = trainer.model.eval()
+    _cfg, model = quick_model("fashion_mnist", args.device)
     splits = load_splits(DataConfig("fashion_mnist", test_subset=args.images))
     data, spec, n = splits.test, splits.spec, args.images
     run = dict(device=device, batch_size=args.batch_size, options=BatteryOptions())

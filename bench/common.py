@@ -47,3 +47,16 @@ def describe(device: torch.device) -> str:
         return f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}"
     import os
     return f"CPU ({os.cpu_count()} cores, {torch.get_num_threads()} threads), torch {torch.__version__}"
+
+
+def quick_model(dataset: str, device: str = "auto"):
+    """A model worth explaining: one quick epoch of traditional training (5,000 real images)."""
+    from smoot_dist.config import build_config
+    from smoot_dist.training.trainer import Trainer
+
+    cfg = build_config(overrides={"data": {"dataset": dataset, "train_subset": 5000},
+                                  "method": {"name": "traditional"},
+                                  "train": {"epochs": 1, "device": device}})
+    trainer = Trainer(cfg, progress=False, log=lambda s: None)
+    trainer.fit()
+    return cfg, trainer.model.eval()

@@ -13,11 +13,11 @@ from __future__ import annotations
 import argparse
 
 
-from common import describe, print_table
+from common import describe, print_table, quick_model
 
-from smoot_dist.config import DataConfig, build_config
+from smoot_dist.config import DataConfig
 from smoot_dist.data.loading import load_splits
-from smoot_dist.training.trainer import Trainer, resolve_device
+from smoot_dist.training.trainer import resolve_device
 from smoot_dist.evaluation.attribution import ATTRIBUTION_METHODS, TITLES, parse_methods
 from smoot_dist.evaluation.drop import accuracy_drop
 
@@ -32,15 +32,10 @@ def main() -> None:
                    help="also run it on Ray with 1 and with this many tasks, side by side")
     args = p.parse_args()
     device = resolve_device(args.device)
-    # A model worth explaining: one quick epoch of traditional training on real MNIST.
-    cfg = build_config(overrides={"data": {"dataset": "mnist", "train_subset": 5000},
-                                  "method": {"name": "traditional"},
-                                  "train": {"epochs": 1, "device": args.device}})
-    trainer = Trainer(cfg, progress=False, log=lambda s: None)
-    trainer.fit()
+    cfg, model = quick_model("mnist", args.device)
     splits = load_splits(DataConfig("mnist", test_subset=args.images))
     methods = parse_methods(args.methods)
-    curves = accuracy_drop(trainer.model, splits.test, splits.spec, methods, device=device,
+    curves = accuracy_drop(model, splits.test, splits.spec, methods, device=device,
                            batch_size=args.batch_size, progress=False)
     rows = [[TITLES[m], curves.seconds[m], args.images / curves.seconds[m],
              10000 * curves.seconds[m] / args.images, curves.auc[m]] for m in methods]
@@ -49,7 +44,7 @@ def main() -> None:
     print_table(["method", "seconds", "images/s", "s per 10k", "AUC"], rows)
     print("target: 10k images with Grad <= 10 s on GPU")
     if args.workers:
-        _on_ray(cfg, trainer.model, methods, args)
+        _on_ray(cfg, model, methods, args)
 
 
 def _on_ray(cfg, model, methods, args) -> None:
