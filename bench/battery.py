@@ -25,6 +25,7 @@ from smoot_dist.data.loading import channel_stats, load_splits, normalize
 from smoot_dist.evaluation.attribution import make_attributor, quiet_captum
 from smoot_dist.evaluation.battery import BATTERY, BatteryOptions, battery_sums
 from smoot_dist.evaluation.drop import accuracy_drop
+from smoot_dist.evaluation.localisation import object_masks
 from smoot_dist.training.trainer import resolve_device
 
 # Quantus's names and settings for the same measurement (Captum's Saliency = our Grad).
@@ -72,8 +73,7 @@ def main() -> None:
     if quantus is not None:
         a = grad(x, y).view(n, 1, spec.image_size, spec.image_size).cpu().numpy()
         xb, yb = x.cpu().numpy(), y.cpu().numpy()
-        masks = (data.images.float().mean(1, keepdim=True).flatten(1) >
-                 data.images.float().mean(1).flatten(1).amin(1, keepdim=True)).view(n, 1, 28, 28)
+        masks = object_masks(data.images).view(n, 1, spec.image_size, spec.image_size)
         for m, (name, kwargs) in QUANTUS.items():
             metric = getattr(quantus, name)(disable_warnings=True, display_progressbar=False, **kwargs)
             call = dict(model=model.cpu(), x_batch=xb, y_batch=yb, a_batch=a, device="cpu",

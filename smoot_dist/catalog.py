@@ -85,6 +85,6 @@ def absolute_dataset(name: str) -> str:
     """`imagefolder:PATH` / `parquet:PATH` with PATH made absolute (a run may resume, or a Ray
     worker read it, from another working directory); other names as they are."""
     kind, sep, location = name.partition(":")
-    if sep and kind in ("imagefolder", "parquet") and location and "://" not in location:
+    if sep and kind in CUSTOM_KINDS and location and "://" not in location:
         return f"{kind}:{Path(location).expanduser().resolve()}"
     return name

@@ -136,7 +136,7 @@ def overrides_from_args(job: JobFlags, args: argparse.Namespace) -> dict[str, di
 
 
 def _sections(job: JobFlags) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(e if isinstance(e, str) else e[0] for e in job.sections))
+    return tuple(dict.fromkeys(section for section, _ in _selected(job)))
 
 
 def parse(job: JobFlags, argv: list[str] | None = None) -> JobConfig:

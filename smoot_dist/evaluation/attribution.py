@@ -9,9 +9,11 @@ global generator: seed it before a call for deterministic results.
 from __future__ import annotations
 
 import contextlib
+import random
 import warnings
 from typing import Callable
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -72,7 +74,14 @@ def background(x: torch.Tensor) -> torch.Tensor:
     return x.flatten(1).amin(1).view(-1, 1, 1, 1).expand_as(x).contiguous()
 
 
-def _in_chunks(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], rows: int
+def seed_all(seed: int) -> None:
+    """Seed the generators Captum draws from: torch's, NumPy's and Python's global ones."""
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
+def in_chunks(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], rows: int
                ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """Apply `fn` to at most `rows` images at a time (methods that expand the batch internally)."""
     def chunked(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -104,7 +113,7 @@ def make_attributor(name: str, model: nn.Module, shap_references: torch.Tensor |
         return lambda x, y: per_pixel(method.attribute(x, target=y, abs=True))
     if name == "smoothgrad":
         tunnel = NoiseTunnel(Saliency(model))
-        return _in_chunks(lambda x, y: per_pixel(tunnel.attribute(
+        return in_chunks(lambda x, y: per_pixel(tunnel.attribute(
             x, target=y, nt_type="smoothgrad_sq", nt_samples=SMOOTHGRAD_SAMPLES,
             stdevs=SMOOTHGRAD_STDEV * float(x.std()), abs=True)),
             max(1, batch_size // SMOOTHGRAD_SAMPLES))
@@ -114,18 +123,18 @@ def make_attributor(name: str, model: nn.Module, shap_references: torch.Tensor |
                                                    n_steps=IG_STEPS, internal_batch_size=batch_size))
     if name == "deeplift":
         dl = DeepLift(model)
-        return _in_chunks(lambda x, y: per_pixel(dl.attribute(x, baselines=background(x), target=y)),
+        return in_chunks(lambda x, y: per_pixel(dl.attribute(x, baselines=background(x), target=y)),
                           max(1, batch_size // 2))  # inputs and baselines go through together
     if name in ("gradient_shap", "deeplift_shap"):
         if shap_references is None:
             raise ValueError(f"{name} needs reference images")
         if name == "gradient_shap":
             gs = GradientShap(model)
-            return _in_chunks(lambda x, y: per_pixel(gs.attribute(
+            return in_chunks(lambda x, y: per_pixel(gs.attribute(
                 x, baselines=shap_references, target=y, n_samples=SHAP_SAMPLES)),
                 max(1, batch_size // SHAP_SAMPLES))
         dls = DeepLiftShap(model)
-        return _in_chunks(lambda x, y: per_pixel(dls.attribute(x, baselines=shap_references, target=y)),
+        return in_chunks(lambda x, y: per_pixel(dls.attribute(x, baselines=shap_references, target=y)),
                           max(1, batch_size // (2 * len(shap_references))))
     if name == "random":
         return lambda x, y: torch.rand(x.shape[0], x.shape[2] * x.shape[3], device=x.device)

@@ -14,11 +14,9 @@ method-free `object_share` and `pgd_accuracy` (a share of correct images, not a 
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from typing import Callable
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -27,7 +25,8 @@ from ..data.loading import ImageTensors, channel_stats, normalize
 from ..data.sharding import mix_seed
 from ..errors import ConfigError
 from . import adversarial, complexity, localisation, robustness, sanity
-from .attribution import make_attributor, quiet_captum, saliency_model
+from .attribution import make_attributor, quiet_captum, saliency_model, seed_all
+from .drop import shap_references
 
 # the families a user names with --metrics, in the order tables show them
 BATTERY = ("mprt", "random_logit", "localisation", "max_sensitivity", "infidelity", "sparseness",
@@ -61,11 +60,8 @@ def check_metrics(names: list[str]) -> list[str]:
 
 
 def _seed_everything(batch_seed: int) -> torch.Generator:
-    """Captum draws from torch's, NumPy's and Python's global generators; ours from the one
-    returned."""
-    torch.manual_seed(batch_seed)
-    np.random.seed(batch_seed % 2**32)
-    random.seed(batch_seed)
+    """Captum's generators seeded, and ours returned, from one batch seed."""
+    seed_all(batch_seed)
     return torch.Generator().manual_seed(batch_seed)
 
 
@@ -89,13 +85,10 @@ def battery_sums(model: nn.Module, data: ImageTensors, spec: DatasetSpec, method
     mean, std = channel_stats(spec, device)
     starts = list(range(0, len(data), batch_size)) if starts is None else starts
     sums: Sums = {"images": torch.zeros((), dtype=torch.float64)}
+    references = shap_references(data.images, seed, mean, std)  # as the drop curves draw them
 
     def attributor(name: str, m: nn.Module) -> Callable:
         return make_attributor(name, m, references, batch_size=batch_size)
-
-    gen = torch.Generator().manual_seed(seed)  # the Shap references, as drop.py draws them
-    ref_idx = torch.randperm(len(data), generator=gen)[:16]
-    references = normalize(data.images[ref_idx].to(device), mean, std)
     with quiet_captum():
         for start in starts:
             raw = data.images[start:start + batch_size].to(device)
@@ -157,9 +150,4 @@ def _method_sums(sums: Sums, name: str, metrics: list[str], model: nn.Module,
 def means(sums: Sums) -> dict[str, float | list[float]]:
     """Each key's mean over the images: a number, or a curve (MPRT's steps)."""
     n = float(sums["images"])
-    out: dict[str, float | list[float]] = {}
-    for key, total in sums.items():
-        if key != "images":
-            value = (total / n).tolist()
-            out[key] = value
-    return out
+    return {key: (total / n).tolist() for key, total in sums.items() if key != "images"}

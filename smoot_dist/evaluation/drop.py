@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import csv
-import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
@@ -17,7 +15,7 @@ from tqdm import tqdm
 from ..data.loading import ImageTensors, channel_stats, normalize
 from ..catalog import DatasetSpec
 from ..data.sharding import mix_seed
-from .attribution import TITLES, make_attributor, quiet_captum, saliency_model
+from .attribution import TITLES, make_attributor, quiet_captum, saliency_model, seed_all
 from .morf import FRACTIONS, auc, correct_after_removal, srg
 
 SHAP_REFERENCES = 16  # test images that serve as the Shap methods' reference distribution
@@ -84,6 +82,16 @@ class DropCurves:
 Counts = dict[tuple[str, str], torch.Tensor]  # (method, order) -> correct count per fraction
 
 
+def shap_references(images: torch.Tensor, seed: int, mean: torch.Tensor, std: torch.Tensor
+                    ) -> torch.Tensor:
+    """The Shap methods' references: SHAP_REFERENCES of the uint8 `images`, drawn from (seed)
+    over all of them (so every process that scores a share of the batches has the same ones),
+    normalised on the device of `mean`."""
+    gen = torch.Generator().manual_seed(seed)
+    ref_idx = torch.randperm(len(images), generator=gen)[:SHAP_REFERENCES].to(images.device)
+    return normalize(images[ref_idx].to(mean.device), mean, std)
+
+
 def batch_starts(num_images: int, batch_size: int) -> list[int]:
     return list(range(0, num_images, batch_size))
 
@@ -102,9 +110,7 @@ def drop_counts(model: nn.Module, data: ImageTensors, spec: DatasetSpec, methods
     model = model.to(device).eval()
     mean, std = channel_stats(spec, device)
     images, labels = data.images.to(device), data.labels.to(device)
-    gen = torch.Generator().manual_seed(seed)
-    ref_idx = torch.randperm(len(data), generator=gen)[:SHAP_REFERENCES].to(device)
-    references = normalize(images[ref_idx], mean, std)
+    references = shap_references(images, seed, mean, std)
     starts = batch_starts(len(data), batch_size) if starts is None else starts
     counts: Counts = {}
     seconds: dict[str, float] = {}
@@ -117,11 +123,8 @@ def drop_counts(model: nn.Module, data: ImageTensors, spec: DatasetSpec, methods
             tick = time.perf_counter()
             for start in tqdm(starts, desc=f"{TITLES[name]:>19}", unit="batch",
                               disable=not progress, leave=False, mininterval=2.0):
-                # Captum draws from torch's, NumPy's and Python's global generators.
                 batch_seed = mix_seed(seed, i, start)
-                torch.manual_seed(batch_seed)
-                np.random.seed(batch_seed % 2**32)
-                random.seed(batch_seed)
+                seed_all(batch_seed)
                 x = normalize(images[start:start + batch_size], mean, std)
                 y = labels[start:start + batch_size]
                 attribution = attribute(x, y)  # one attribution serves both orders

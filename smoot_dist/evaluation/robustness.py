@@ -20,14 +20,11 @@ from typing import Callable
 import torch
 from torch import nn
 
+from .attribution import in_chunks
+
 Attribute = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x, y) -> |a| (B, H*W)
 SENSITIVITY_RADIUS, SENSITIVITY_SAMPLES = 0.02, 10
 INFIDELITY_STD, INFIDELITY_SAMPLES = 0.1, 10
-
-
-def _in_rows(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: torch.Tensor,
-             y: torch.Tensor, rows: int) -> torch.Tensor:
-    return torch.cat([fn(x[i:i + rows], y[i:i + rows]) for i in range(0, len(x), rows)])
 
 
 def max_sensitivity(attribute: Attribute, x: torch.Tensor, y: torch.Tensor,
@@ -39,7 +36,7 @@ def max_sensitivity(attribute: Attribute, x: torch.Tensor, y: torch.Tensor,
     a = attribute(x, y).detach() if reference is None else reference
     noise = torch.rand((samples, *x.shape), generator=generator).to(x) * (2 * radius) - radius
     perturbed = (x.unsqueeze(0) + noise).flatten(0, 1)  # sample-major: row s * B + i
-    moved = _in_rows(attribute, perturbed, y.repeat(samples), rows).detach().view(samples, b, -1)
+    moved = in_chunks(attribute, rows)(perturbed, y.repeat(samples)).detach().view(samples, b, -1)
     change = (moved - a.unsqueeze(0)).flatten(2).norm(dim=2)
     size = a.flatten(1).norm(dim=1)
     size = torch.where(size == 0, torch.ones_like(size), size)  # as Captum: an all-zero a(x)
@@ -58,8 +55,8 @@ def infidelity(model: nn.Module, attribution: torch.Tensor, x: torch.Tensor, y: 
 
     with torch.no_grad():
         clean = label_output(x, y)
-        shifted = _in_rows(label_output, (x.unsqueeze(0) - noise).flatten(0, 1), y.repeat(samples),
-                           rows).view(samples, b)
+        shifted = in_chunks(label_output, rows)(
+            (x.unsqueeze(0) - noise).flatten(0, 1), y.repeat(samples)).view(samples, b)
     change = (clean.unsqueeze(0) - shifted).double()
     predicted = (noise * attribution.view(1, b, 1, h, w)).flatten(2).sum(dim=2).double()
     denominator = predicted.square().mean(dim=0)
