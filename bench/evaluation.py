@@ -51,14 +51,15 @@ def _on_ray(cfg, model, methods, args) -> None:
     import time
     from dataclasses import replace
 
-    from smoot_dist.launch.ray_evaluation import accuracy_drop_on_ray
+    from smoot_dist.launch.ray_evaluation import measure_on_ray
 
     cfg = replace(cfg, data=replace(cfg.data, train_subset=None, test_subset=args.images))
     walls, curves = {}, {}
     for workers in (1, args.workers):
         start = time.perf_counter()
-        curves[workers] = accuracy_drop_on_ray(cfg, model, methods, args.images, workers=workers,
-                                               use_gpu=False, batch_size=args.batch_size)
+        curves[workers], _ = measure_on_ray(
+            cfg, model, methods, ("morf",), args.images, workers=workers, use_gpu=False,
+            batch_size=args.batch_size).results(args.images, "background")
         walls[workers] = time.perf_counter() - start
     same = all(curves[1].accuracy[m] == curves[args.workers].accuracy[m] for m in methods)
     rows = [[TITLES[m], curves[1].seconds[m], curves[args.workers].seconds[m],

@@ -128,6 +128,42 @@ def plot_drop_curves(curves: dict[str, list[float]], fractions, path: str | Path
     return _save(fig, path)
 
 
+def plot_mprt(spearman: dict[str, list[float]], ssim: dict[str, list[float]] | None,
+              layers: list[str], path: str | Path, title: str = "",
+              spread: dict[str, list[float]] | None = None) -> Path:
+    """Model-parameter randomisation: similarity to the trained model's attribution against the
+    layers randomised so far (cumulative, from the output down), one line per method; Spearman
+    of |a| on the left, SSIM (where given) on the right; `spread`: a +- band on the Spearman
+    lines (e.g. the std over seeds). A method that depends on the weights falls to 0."""
+    plt = _pyplot()
+
+    panels = [(spearman, "Spearman rank correlation of |a|")] + (
+        [(ssim, "SSIM of |a|")] if ssim else [])
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), dpi=120, sharey=True,
+                             squeeze=False)
+    axes = axes[0]
+    steps = list(range(len(layers) + 1))
+    for ax, (curves, name) in zip(axes, panels):
+        for label, values in curves.items():
+            line, = ax.plot(steps[:len(values)], values, marker="o", markersize=3, label=label)
+            if spread and label in spread and curves is spearman:
+                ax.fill_between(steps[:len(values)], [v - d for v, d in zip(values, spread[label])],
+                                [v + d for v, d in zip(values, spread[label])],
+                                color=line.get_color(), alpha=0.15)
+        ax.axhline(0, color="grey", linewidth=0.8)
+        ax.set_xticks(steps)
+        ax.set_xticklabels(["trained", *layers], rotation=45, ha="right", fontsize=7)
+        ax.set_xlabel("randomised down to layer")
+        ax.set_title(name, fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("similarity to the trained model's attribution")
+    axes[0].set_ylim(-0.2, 1.05)
+    axes[0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
 def plot_claims(rows: list[tuple[str, str, float, float, float]], path: str | Path,
                 title: str = "") -> Path:
     """One 95% interval per claim, `rows` = (claim, metric, mean, low, high) of A - B: a claim

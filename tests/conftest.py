@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -52,3 +53,12 @@ def expect_one_line(r: subprocess.CompletedProcess, message: str) -> None:
     assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr[-2000:]
     assert message in lines[0], lines[0]
     assert "Traceback" not in r.stdout + r.stderr
+
+
+def evaluation_record(run_dir, *, closing: bool = False) -> dict:
+    """The one evaluation record (metrics.json) a run folder holds besides (or, `closing`: of)
+    the training run's closing evaluation."""
+    records = [json.loads(p.read_text()) for p in sorted(Path(run_dir, "evaluation").glob("*/metrics.json"))
+               if p.parent.name.startswith("closing-") == closing]
+    assert len(records) == 1, [r["protocol_id"] for r in records]
+    return records[0]

@@ -6,6 +6,10 @@
   python jobs/compare.py --tag sweep=abc --auc-method grad
   python jobs/compare.py --run-ids ID1,ID2,ID3
   python jobs/compare.py --runs ~/smoot_dist/runs/a ~/smoot_dist/runs/b    # no MLflow needed
+  python jobs/compare.py --runs RUN1 RUN2 --evaluation 2000img-background-s0-1f56d303
+
+The AUC, SRG and battery columns come from one evaluation of each run, the same protocol for all
+(--evaluation ID, else the one the most runs share); the table says which (images, fill, seed).
 
 Writes comparison.md, comparison.csv, drop_curves_<dataset>.png (mean accuracy-drop curves)
 and saliency_maps_<dataset>.png (Grad saliency of one run per method) to --output-dir.
@@ -38,7 +42,7 @@ def compare(cfg: JobConfig) -> int:
                        run_ids=c.run_ids.split(",") if c.run_ids else None,
                        experiment=cfg.tracking.experiment, tags=tags,
                        tracking_uri=cfg.tracking.uri, auc_method=c.auc_method,
-                       figure_images=c.figure_images)
+                       figure_images=c.figure_images, evaluation=c.evaluation)
     return 0
 
 

@@ -1,26 +1,41 @@
-"""Saliency evaluation of a trained run: accuracy-drop curves (MoRF, LeRF), their AUC and SRG.
+"""Evaluate a trained run: accuracy-drop curves and the evaluation battery, for each attribution
+method, as one record named by the evaluation's protocol.
 
-For each attribution method, remove 0%, 10%, ..., 90% of each test image's most salient pixels
-(MoRF; LeRF: the least salient) and measure test accuracy; AUC is the trapezoid of accuracy (%)
-over the removed fraction (a flat 100% scores 90). MoRF AUC: lower = more faithful; LeRF AUC:
-higher; SRG = AUC(LeRF) - AUC(MoRF), higher. Removed pixels get the image's background value
-(the papers' tables), its mean, or ROAD's noisy linear imputation (--removal-fill road).
+Metrics (--metrics, comma-separated, or all; arrows: which direction is better):
+  morf, lerf       accuracy with 0%, 10%, ..., 90% of the most (least) salient pixels removed;
+                   AUC of MoRF (lower), of LeRF (higher), SRG = their difference (higher)
+  mprt             sanity: similarity of the attribution after the layers' weights are randomised
+                   from the output down (Spearman of |a| once all are; lower: it depends on them)
+  random_logit     sanity: SSIM of the attribution for the label and for a random class (lower)
+  localisation     share of the attribution on the object (relevance mass, rank; higher), the
+                   pointing game (higher), and the object's share of the image (Random's score)
+  max_sensitivity  largest relative change of the attribution under small noise (lower)
+  infidelity       squared error of the attribution's prediction of output changes (lower)
+  sparseness       Gini index of |a| (higher); complexity: entropy of |a| (lower)
+  pgd              the model's accuracy under an L-infinity PGD attack (higher)
+docs/method.md defines each one.
 
   python jobs/evaluate.py ~/smoot_dist/runs/fashion_mnist-smoot-20261128-070056
-  python jobs/evaluate.py fashion_mnist-smoot-20261128-070056 --methods grad,random --order morf,lerf
-  python jobs/evaluate.py RUN --removal-fill road --order morf,lerf
+  python jobs/evaluate.py RUN --metrics morf,lerf,mprt,localisation --methods grad,random
+  python jobs/evaluate.py RUN --metrics all --methods grad,integrated_gradients,random --test-subset 2000
+  python jobs/evaluate.py RUN --removal-fill road --metrics morf,lerf
   python jobs/evaluate.py RUN --workers 4 [--use-gpu]   # the batches fanned out over Ray tasks
+  python jobs/evaluate.py imagefolder-run --metrics localisation --masks ~/data/masks
   python jobs/evaluate.py 3f8a825d35a64fc786e3f323e6934f05 --tracking-uri http://mlflow:5000
 
-Writes drop_curves.csv, auc.json and drop_curves.png to <run folder>/evaluation/ and logs
-auc_<method> (MoRF), lerf_auc_<method> and srg_<method> metrics and those files to the run's
-MLflow run.
+Writes <run folder>/evaluation/<protocol id>/ (metrics.json, metrics.csv, drop_curves.csv and
+.png, mprt.png); the id names the images, fill and seed, and a digest of the whole protocol, so
+an evaluation of other settings never replaces this one. Logs the numbers to the run's MLflow
+run as <protocol id>/<metric>_<method> (e.g. .../auc_grad, .../relevance_mass_grad,
+.../pgd_accuracy) and the files under evaluation/<protocol id>/.
 """
 
 from __future__ import annotations
 
 from ..cli import JobFlags, command
 from ..config import JobConfig
+from ..errors import ConfigError
+from ..evaluation.protocol import parse_metrics
 
 FLAGS = JobFlags("evaluate.py", __doc__,
                  ("evaluate", ("data", "test_subset"), ("train", "device"),
@@ -28,24 +43,40 @@ FLAGS = JobFlags("evaluate.py", __doc__,
                   ("run", "progress", "use_gpu", "ray_address", "verbose")))
 
 
+def battery_options(e):
+    from ..evaluation.battery import BatteryOptions
+
+    return BatteryOptions(e.sensitivity_radius, e.sensitivity_samples, e.infidelity_std,
+                          e.infidelity_samples, e.pgd_eps, e.pgd_steps)
+
+
 def evaluate(cfg: JobConfig) -> int:
     from ..evaluation.attribution import parse_methods
-    from ..evaluation.morf import parse_orders
-    from ..job.evaluate_job import evaluate_run
+    from ..job.evaluate_job import evaluate_run, last_metrics
     from ..evaluation.trained_run import load_trained
 
     e = cfg.evaluate
     methods = parse_methods(e.methods)
-    orders = parse_orders(e.order)
+    metrics = parse_metrics(e.metrics) if e.metrics is not None else None
     run = load_trained(e.run, cfg.tracking.uri)
-    result = evaluate_run(run, methods, test_subset=cfg.data.test_subset, batch_size=e.batch_size,
-                          device=cfg.train.device, seed=e.seed, output_dir=e.output_dir,
-                          tracking=cfg.tracking.enabled, progress=cfg.run.progress,
-                          orders=orders, fill=e.removal_fill, saliency_target=e.saliency_target,
-                          workers=e.workers, use_gpu=cfg.run.use_gpu,
-                          ray_address=cfg.run.ray_address, verbose=cfg.run.verbose)
-    print(f"\naccuracy (%) with 0%, 10%, ..., 90% of the pixels removed ({e.removal_fill} fill); "
-          f"MoRF AUC: lower is better, LeRF AUC and SRG: higher is better")
+    if metrics is None:
+        metrics = last_metrics(run)
+        print(f"metrics: {', '.join(metrics)} (the run's last evaluation's, else the default; "
+              f"--metrics chooses)", flush=True)
+    if e.masks and "localisation" not in metrics:
+        raise ConfigError("--masks is for the localisation metric; add localisation to --metrics")
+    result = evaluate_run(run, methods, metrics=metrics, test_subset=cfg.data.test_subset,
+                          batch_size=e.batch_size, device=cfg.train.device, seed=e.seed,
+                          output_dir=e.output_dir, tracking=cfg.tracking.enabled,
+                          progress=cfg.run.progress, fill=e.removal_fill,
+                          saliency_target=e.saliency_target, workers=e.workers,
+                          use_gpu=cfg.run.use_gpu, ray_address=cfg.run.ray_address,
+                          verbose=cfg.run.verbose, options=battery_options(e), masks_dir=e.masks)
+    record = result["record"]
+    if record.curves is not None:
+        print(f"\naccuracy (%) with 0%, 10%, ..., 90% of the pixels removed ({e.removal_fill} "
+              f"fill); MoRF AUC: lower is better, LeRF AUC and SRG: higher is better")
+    print(f"\n{record.protocol.short()} (protocol {record.id})")
     print(result["table"])
     print(f"\nfiles: {result['output_dir']}"
           + (f"\nlogged to MLflow run {result['mlflow_run_id']}" if result.get("mlflow_run_id") else ""))

@@ -1,6 +1,6 @@
 """Reproduce the paper's comparison: train traditional, SGT, SMOOT and the random-mask ablation
 (--methods) with each dataset's Table 1 preset for several seeds, evaluate each (accuracy-drop
-AUC and SRG, Grad), print the table; with --report, write the results page (tables beside the
+AUC and SRG, Grad, and the battery's --metrics), print the table; with --report, write the results page (tables beside the
 paper's, paired intervals for its claims, figures).
 
   python jobs/reproduce.py --protocol cpu --report docs/results.md    # both datasets, ~1 h each here
@@ -29,8 +29,9 @@ from ..config import METHODS, JobConfig, build_config, merge, validate
 from ..config.presets import PROTOCOLS
 from ..catalog import dataset_label, parse_dataset
 from ..errors import ConfigError
+from ..evaluation.protocol import parse_metrics
 from ..home import output_dir
-from ..run_folder import AUC_JSON, RunFolder, locate_run
+from ..run_folder import RunFolder, locate_run
 
 FLAGS = JobFlags("reproduce.py", __doc__,
                  (("data", "dataset", "train_subset", "test_subset"), ("train", "epochs", "device"),
@@ -89,6 +90,7 @@ def _settings(cfg: JobConfig) -> str:
 def reproduce_dataset(cfg: JobConfig, rid: str, protocol: str, command: str, commit: str,
                       several: bool = False) -> None:
     from ..evaluation.attribution import parse_methods
+    from ..evaluation.record import read_records
     from ..job.evaluate_job import evaluate_run
     from ..evaluation.report import compare_and_report
     from ..evaluation.trained_run import load_trained
@@ -100,8 +102,19 @@ def reproduce_dataset(cfg: JobConfig, rid: str, protocol: str, command: str, com
     if "grad" not in attributions:
         attributions.insert(0, "grad")
     eval_images = r.eval_images or cfg.data.test_subset
+    metrics = parse_metrics(r.metrics)
+    if "morf" not in metrics:  # the table's AUC
+        metrics = ("morf", *metrics)
+
+    def evaluation_of(folder: RunFolder) -> str | None:
+        """The id of this reproduction's evaluation of the run, where it has one."""
+        return next((e.id for e in read_records(folder.evaluation_dir)
+                     if not e.protocol.closing and e.protocol.metrics == metrics
+                     and list(e.protocol.methods) == attributions and e.protocol.seed == 0
+                     and e.protocol.fill == "background"
+                     and (eval_images is None or e.protocol.images == eval_images)), None)
     start = time.perf_counter()
-    folders, done, reused = [], 0, 0
+    folders, done, reused, evaluation = [], 0, 0, None
     for seed in range(r.seeds):
         for method in methods:
             run_cfg = merge(cfg, {"method": {"name": method}, "train": {"seed": seed},
@@ -111,8 +124,8 @@ def reproduce_dataset(cfg: JobConfig, rid: str, protocol: str, command: str, com
             folder = locate_run(run_cfg).folder
             summary = folder.read_summary()
             finished = summary is not None and len(summary.get("epochs", ())) >= cfg.train.epochs
-            evaluated = (folder.evaluation_dir / AUC_JSON).is_file()
-            reuse = finished and evaluated
+            evaluated = evaluation_of(folder)
+            reuse = finished and evaluated is not None
             done, reused = done + 1, reused + reuse
             print(f"\n== {dataset} {done}/{r.seeds * len(methods)}: {method}, seed {seed}"
                   + (" (finished before: reused)" if reuse else ""), flush=True)
@@ -120,9 +133,11 @@ def reproduce_dataset(cfg: JobConfig, rid: str, protocol: str, command: str, com
                 summary = run_training(run_cfg, tags={"reproduction": rid})
             if not reuse:
                 run = load_trained(summary["run_dir"])
-                evaluate_run(run, attributions, test_subset=eval_images,
-                             device=cfg.train.device, tracking=cfg.tracking.enabled,
-                             progress=cfg.run.progress, orders=("morf", "lerf"))
+                evaluated = evaluate_run(run, attributions, metrics=metrics,
+                                         test_subset=eval_images, device=cfg.train.device,
+                                         tracking=cfg.tracking.enabled,
+                                         progress=cfg.run.progress)["record"].id
+            evaluation = evaluation or evaluated
             folders.append(RunFolder(summary["run_dir"]).path)
     wall = time.perf_counter() - start
     print(f"\n== {dataset}: {r.seeds} seed(s) x {len(methods)} methods, {cfg.train.epochs} "
@@ -131,13 +146,13 @@ def reproduce_dataset(cfg: JobConfig, rid: str, protocol: str, command: str, com
         out = Path(r.output_dir) / (dataset_label(dataset) if several else "")
     else:
         out = output_dir("reproductions", f"{dataset_label(dataset)}-{rid}")
-    compare_and_report(out, folders=folders, auc_method="grad")
+    compare_and_report(out, folders=folders, auc_method="grad", evaluation=evaluation)
     if r.report:
         from ..evaluation.results_page import (dataset_record, machine_description, write_figures,
                                                write_report)
 
         page = Path(r.report)
-        record = dataset_record(dataset, folders, protocol=protocol, command=command,
+        record = dataset_record(dataset, folders, evaluation, protocol=protocol, command=command,
                                 machine=machine_description(cfg.train.device),
                                 settings=_settings(cfg), reproduction=rid, commit=commit,
                                 reused=reused)

@@ -215,9 +215,23 @@ class EvaluateConfig:
     methods: str = setting("all", "attribution methods, comma-separated, or all")
     batch_size: int = setting(500, "images per attribution batch", ge=1)
     seed: int = setting(0, "seed of the noisy methods and Random", ge=0)
-    order: str = setting("morf", "removal orders, comma-separated: morf (most relevant first), "
-                                 "lerf (least relevant first); both give SRG = AUC(LeRF) - "
-                                 "AUC(MoRF)")
+    metrics: str | None = setting(
+        None, "what to measure, comma-separated (or all): morf, lerf (accuracy-drop curves; "
+              "both give SRG), mprt, random_logit (sanity), localisation (on the object), "
+              "max_sensitivity, infidelity (robustness and fidelity of the explanation), "
+              "sparseness, complexity, pgd (the model's accuracy under attack); default: what "
+              "the run's last evaluation measured, else morf,lerf", metavar="LIST")
+    masks: str | None = setting(None, "image folders: a folder of object masks with the image "
+                                      "folder's layout (for localisation; any non-zero pixel is "
+                                      "object)", metavar="DIR")
+    sensitivity_radius: float = setting(0.02, "max_sensitivity: L-infinity radius of the "
+                                              "perturbations, in the model's input units", gt=0)
+    sensitivity_samples: int = setting(10, "max_sensitivity: perturbations per image", ge=1)
+    infidelity_std: float = setting(0.1, "infidelity: std of the Gaussian perturbations", gt=0)
+    infidelity_samples: int = setting(10, "infidelity: perturbations per image", ge=1)
+    pgd_eps: float | None = setting(None, "pgd: L-infinity radius in pixel units of [0, 1] "
+                                          "(default: 0.1 for grey images, 8/255 for colour)", ge=0)
+    pgd_steps: int = setting(20, "pgd: attack steps (of eps/4 each)", ge=1)
     removal_fill: str = setting("background", "what replaces removed pixels: background (the "
                                 "image's minimum, as in the papers' tables), mean, or road "
                                 "(noisy linear imputation from the kept neighbours)",
@@ -238,7 +252,10 @@ class CompareConfig:
     run_ids: str | None = setting(None, "comma-separated MLflow run ids")
     tags: list[str] | None = setting(None, "only MLflow runs with this tag (repeatable)",
                                      flag="--tag", action="append", metavar="KEY=VALUE")
-    auc_method: str = setting("grad", "attribution method whose AUC the table shows")
+    auc_method: str = setting("grad", "attribution method whose AUC (and battery) the table shows")
+    evaluation: str | None = setting(None, "the evaluation (protocol id, a folder name under "
+                                           "<run>/evaluation/) the table shows; default: the one "
+                                           "the most runs share", metavar="ID")
     output_dir: str | None = setting(None, "default: $SMOOT_HOME/comparisons/<time>")
     figure_images: int = setting(6, "test images in the saliency figure (0: none)", ge=0)
 
@@ -250,6 +267,10 @@ class ReproduceConfig:
                                                "SGT masking random pixels, the ablation)")
     attributions: str = setting("grad,random", "attribution methods to evaluate (comma-separated, "
                                                "or all); the table's AUC is Grad's")
+    metrics: str = setting("morf,lerf", "what each run's evaluation measures (jobs/evaluate.py's "
+                                        "--metrics: morf, lerf, mprt, random_logit, "
+                                        "localisation, max_sensitivity, infidelity, sparseness, "
+                                        "complexity, pgd, or all)", metavar="LIST")
     output_dir: str | None = setting(None, "default: $SMOOT_HOME/reproductions/<dataset>-<time>")
     protocol: str | None = setting(None, "a protocol of configs/reproduce/ (cpu | paper) or a YAML "
                                          "file like them: scale, seeds, methods and datasets; "

@@ -50,6 +50,8 @@ class Splits:
     # Position in torchvision's training set of each global index (identity without a subset).
     train_source_index: torch.Tensor | None
     train_rows: int | None = None  # the train split's size when it is not loaded
+    # Position in the dataset's whole test split of each test image (identity without a subset).
+    test_source_index: torch.Tensor | None = None
 
     @property
     def num_train(self) -> int:
@@ -167,9 +169,11 @@ def load_splits(cfg: DataConfig, train: bool = True) -> Splits:
     if cfg.train_subset is not None:
         source = balanced_subset(train.labels, cfg.train_subset, spec.num_classes, "train")
         train = train.select(source)
+    test_source = torch.arange(len(test))
     if cfg.test_subset is not None:
-        test = test.select(balanced_subset(test.labels, cfg.test_subset, spec.num_classes, "test"))
-    return Splits(spec, train, test, source, rows)
+        test_source = balanced_subset(test.labels, cfg.test_subset, spec.num_classes, "test")
+        test = test.select(test_source)
+    return Splits(spec, train, test, source, rows, test_source)
 
 
 def load_test_split(cfg: DataConfig) -> Splits:

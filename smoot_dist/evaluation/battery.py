@@ -19,6 +19,7 @@ from typing import Callable
 
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from ..catalog import DatasetSpec
 from ..data.loading import ImageTensors, channel_stats, normalize
@@ -27,16 +28,9 @@ from ..errors import ConfigError
 from . import adversarial, complexity, localisation, robustness, sanity
 from .attribution import make_attributor, quiet_captum, saliency_model, seed_all
 from .drop import shap_references
+from .protocol import BATTERY, HIGHER_IS_BETTER  # noqa: F401  (re-exported)
 
-# the families a user names with --metrics, in the order tables show them
-BATTERY = ("mprt", "random_logit", "localisation", "max_sensitivity", "infidelity", "sparseness",
-           "complexity", "pgd")
 LOCALISATION_KEYS = ("relevance_mass", "relevance_rank", "pointing_game")
-# higher is better? (the direction every table and claim states next to a metric)
-HIGHER_IS_BETTER = {"mprt_spearman": False, "mprt_ssim": False, "random_logit": False,
-                    "relevance_mass": True, "relevance_rank": True, "pointing_game": True,
-                    "max_sensitivity": False, "infidelity": False, "sparseness": True,
-                    "complexity": False, "pgd_accuracy": True}
 
 Sums = dict[str, torch.Tensor]
 
@@ -75,7 +69,7 @@ def battery_sums(model: nn.Module, data: ImageTensors, spec: DatasetSpec, method
                  metrics: list[str], *, device: torch.device, batch_size: int = 500,
                  seed: int = 0, saliency_target: str = "logit",
                  options: BatteryOptions = BatteryOptions(), starts: list[int] | None = None,
-                 masks: torch.Tensor | None = None) -> Sums:
+                 masks: torch.Tensor | None = None, progress: bool = False) -> Sums:
     """The sums over the batches of `data` beginning at `starts` (default: all). `masks`
     (N, H*W) bool: the objects of a user's images, where the data has them (default: the
     pixels above each image's background, object_masks)."""
@@ -90,7 +84,8 @@ def battery_sums(model: nn.Module, data: ImageTensors, spec: DatasetSpec, method
     def attributor(name: str, m: nn.Module) -> Callable:
         return make_attributor(name, m, references, batch_size=batch_size)
     with quiet_captum():
-        for start in starts:
+        for start in tqdm(starts, desc=f"{'battery':>19}", unit="batch", disable=not progress,
+                          leave=False, mininterval=2.0):
             raw = data.images[start:start + batch_size].to(device)
             y = data.labels[start:start + batch_size].to(device)
             x = normalize(raw, mean, std)

@@ -1,9 +1,12 @@
 """The paper's results table from finished runs, with seeds aggregated as mean +- std.
 
-    Method | #Test | Min(K) | Median(K) | Max(K) | Accuracy | AUC [| SRG]
+    Method | #Test | Min(K) | Median(K) | Max(K) | Accuracy | AUC [| SRG] [| battery ...]
 
-AUC is the MoRF AUC of one attribution method (lower is better); SRG = AUC(LeRF) - AUC(MoRF)
-(higher is better) appears when the runs were evaluated with both orders.
+The AUC, SRG and battery columns come from one evaluation record per run, the same protocol for
+every run (select_protocol: the one the most runs share, or the one asked for), and the table
+says which. AUC is the MoRF AUC of one attribution method (lower is better); SRG = AUC(LeRF) -
+AUC(MoRF) (higher is better) appears when that evaluation has both orders, and a column per
+battery metric it has (BATTERY_COLUMNS, grouped by family; the arrow says which way is better).
 
 Runs come from run folders (no MLflow needed: the GPU machine has none) or from MLflow.
 """
@@ -11,7 +14,6 @@ Runs come from run folders (no MLflow needed: the GPU machine has none) or from 
 from __future__ import annotations
 
 import csv
-import json
 import statistics
 import tempfile
 from dataclasses import dataclass, field
@@ -19,9 +21,29 @@ from pathlib import Path
 
 from ..config import METHODS
 from ..errors import UserError
-from ..run_folder import AUC_JSON, DROP_CURVES_CSV, EVALUATION_DIR, SUMMARY_FILE, RunFolder
+from ..run_folder import EVALUATION_DIR, SUMMARY_FILE, RunFolder
 from .drop import DropCurves
+from .protocol import HIGHER_IS_BETTER, Protocol
+from .record import METHOD_FREE, EvaluationRecord, run_records
 from ..tracking import finished_run_ids, try_download
+
+
+# The battery's columns in tables, by family: (family, metric key, title). Per attribution
+# method, except the method-free pgd_accuracy (the model's own robustness).
+BATTERY_COLUMNS = (("sanity", "mprt", "MPRT"), ("sanity", "random_logit", "Random logit"),
+                   ("localisation", "relevance_mass", "Rel. mass"),
+                   ("localisation", "relevance_rank", "Rel. rank"),
+                   ("localisation", "pointing_game", "Pointing"),
+                   ("robustness", "max_sensitivity", "Max-sens."),
+                   ("robustness", "infidelity", "Infidelity"),
+                   ("complexity", "sparseness", "Sparseness"),
+                   ("complexity", "complexity", "Complexity"),
+                   ("model", "pgd_accuracy", "PGD acc."))
+
+
+def arrow(metric: str) -> str:
+    """The direction that counts as better, for a table's header."""
+    return "↑" if HIGHER_IS_BETTER.get(metric, False) else "↓"
 
 
 @dataclass
@@ -33,10 +55,29 @@ class RunRecord:
     num_test: int
     k: dict[str, float]  # min, median, max (pixel counts)
     accuracy: float  # fraction
-    auc: dict[str, float] = field(default_factory=dict)  # attribution method -> AUC
-    curves: DropCurves | None = None
-    srg: dict[str, float] = field(default_factory=dict)  # attribution method -> SRG
+    evaluations: list[EvaluationRecord] = field(default_factory=list)  # every one it has
     source: str = ""  # run folder, or MLflow run id
+    evaluation: EvaluationRecord | None = None  # the one tables show (select_protocol)
+
+    @property
+    def auc(self) -> dict[str, float]:
+        """Attribution method -> MoRF AUC of the selected evaluation."""
+        return dict(self.evaluation.metrics.get("auc", {})) if self.evaluation else {}
+
+    @property
+    def srg(self) -> dict[str, float]:
+        return dict(self.evaluation.metrics.get("srg", {})) if self.evaluation else {}
+
+    @property
+    def curves(self) -> DropCurves | None:
+        return self.evaluation.curves if self.evaluation else None
+
+    def value(self, metric: str, method: str) -> float | None:
+        if self.evaluation is None:
+            return None
+        if metric in METHOD_FREE:
+            return self.evaluation.value(metric)
+        return self.evaluation.value(metric, method)
 
 
 def record_from_folder(path: Path) -> RunRecord:
@@ -44,17 +85,32 @@ def record_from_folder(path: Path) -> RunRecord:
     s = folder.read_summary()
     if s is None:
         raise UserError(f"{path} has no {SUMMARY_FILE}: not a finished run folder")
-    auc_path = folder.evaluation_dir / AUC_JSON
-    curves_path = folder.evaluation_dir / DROP_CURVES_CSV
-    evaluation = json.loads(auc_path.read_text()) if auc_path.is_file() else {}
     return RunRecord(
         name=s.get("run_name", path.name), dataset=s["dataset"], method=s["method"],
         seed=s["config"]["train"]["seed"], num_test=s.get("num_test", 0), k=s["k"],
-        accuracy=s["test_accuracy"],
-        # the fuller evaluation where there is one, else the run's own final one
-        auc=evaluation.get("auc") or s.get("auc", {}), srg=evaluation.get("srg", {}),
-        curves=DropCurves.read_csv(curves_path) if curves_path.is_file() else None,
+        accuracy=s["test_accuracy"], evaluations=run_records(folder.evaluation_dir, s),
         source=str(path))
+
+
+def select_protocol(records: list[RunRecord], wanted: str | None = None) -> Protocol | None:
+    """The evaluation every table of `records` shows, set on each record (None where a run does
+    not have it): the protocol `wanted` names, else the one the most runs share (a fuller
+    jobs/evaluate.py one before the closing one of training, then more images, the newer)."""
+    by_id: dict[str, list[EvaluationRecord]] = {}
+    for r in records:
+        for e in r.evaluations:
+            by_id.setdefault(e.id, []).append(e)
+    if wanted is not None and wanted not in by_id:
+        known = ", ".join(sorted(by_id)) or "none"
+        raise UserError(f"no run here has the evaluation {wanted!r}; the runs have: {known}")
+    if not by_id:
+        return None
+    chosen = wanted or max(by_id, key=lambda i: (
+        len(by_id[i]), not by_id[i][0].protocol.closing, by_id[i][0].protocol.images,
+        max(str(e.about.get("written", "")) for e in by_id[i])))
+    for r in records:
+        r.evaluation = next((e for e in r.evaluations if e.id == chosen), None)
+    return by_id[chosen][0].protocol
 
 
 def records_from_mlflow(uri: str, experiment: str, tags: dict[str, str] | None = None,
@@ -92,6 +148,7 @@ class TableRow:
     auc: tuple[float, float] | None
     curve: tuple[list[float], list[float]] | None  # mean and std of the drop curve (auc method)
     srg: tuple[float, float] | None = None
+    battery: dict[str, tuple[float, float]] = field(default_factory=dict)  # key -> mean, std
 
 
 def aggregate(records: list[RunRecord], auc_method: str = "grad") -> list[TableRow]:
@@ -111,8 +168,19 @@ def aggregate(records: list[RunRecord], auc_method: str = "grad") -> list[TableR
             {key: mean_std([float(r.k[key]) for r in rs]) for key in ("min", "median", "max")},
             mean_std([100.0 * r.accuracy for r in rs]),
             mean_std(aucs) if len(aucs) == len(rs) else None, curve,
-            mean_std(gains) if len(gains) == len(rs) else None))
+            mean_std(gains) if len(gains) == len(rs) else None, _battery(rs, auc_method)))
     return rows
+
+
+def _battery(rs: list[RunRecord], method: str) -> dict[str, tuple[float, float]]:
+    """Mean and std of each battery column that every run of the group has."""
+    out = {}
+    for _, key, _ in BATTERY_COLUMNS:
+        values = [r.value(key, method) for r in rs]
+        if values and all(v is not None for v in values):
+            scale = 100.0 if key == "pgd_accuracy" else 1.0  # a share -> percent, as accuracy
+            out[key] = mean_std([scale * v for v in values])
+    return out
 
 
 def plus_minus(mean: float, std: float, runs: int, digits: int = 2, unit: str = "") -> str:
@@ -124,35 +192,60 @@ def count_label(n: int | None) -> str:
     return "-" if not n else (f"{n / 1000:g}K" if n >= 1000 else str(n))
 
 
+def battery_columns(rows: list[TableRow]) -> list[tuple[str, str, str]]:
+    """The battery's columns some row has, in BATTERY_COLUMNS order."""
+    return [c for c in BATTERY_COLUMNS if any(c[1] in r.battery for r in rows)]
+
+
+def families_line(columns: list[tuple[str, str, str]]) -> str:
+    """`sanity: MPRT, Random logit; localisation: ...`: the column groups in words."""
+    groups: dict[str, list[str]] = {}
+    for family, _, title in columns:
+        groups.setdefault(family, []).append(title)
+    return "; ".join(f"{family}: {', '.join(titles)}" for family, titles in groups.items())
+
+
 def markdown_table(rows: list[TableRow]) -> str:
     out = []
     for dataset in dict.fromkeys(r.dataset for r in rows):
         these = [r for r in rows if r.dataset == dataset]
         with_srg = any(r.srg for r in these)
-        out.append(f"{dataset} | # Test | Min(K) | Median(K) | Max(K) | Accuracy | AUC | "
-                   + ("SRG | " if with_srg else "") + "runs")
-        out.append("---|" * (7 + with_srg) + "---")
+        columns = battery_columns(these)
+        out.append(f"{dataset} | # Test | Min(K) | Median(K) | Max(K) | Accuracy | AUC ↓ | "
+                   + ("SRG ↑ | " if with_srg else "")
+                   + "".join(f"{title} {arrow(key)} | " for _, key, title in columns) + "runs")
+        out.append("---|" * (7 + with_srg + len(columns)) + "---")
         for r in these:
             k = " | ".join(plus_minus(*r.k[key], r.runs, 0) for key in ("min", "median", "max"))
             auc = plus_minus(*r.auc, r.runs) if r.auc else "-"
             gain = ((plus_minus(*r.srg, r.runs) if r.srg else "-") + " | ") if with_srg else ""
+            battery = "".join((plus_minus(*r.battery[key], r.runs, 3) if key in r.battery
+                               else "-") + " | " for _, key, _ in columns)
             out.append(f"{METHODS.get(r.method, r.method)} | {count_label(r.num_test)} | {k} | "
-                       f"{plus_minus(*r.accuracy, r.runs, unit='%')} | {auc} | {gain}{r.runs}")
+                       f"{plus_minus(*r.accuracy, r.runs, unit='%')} | {auc} | {gain}{battery}"
+                       f"{r.runs}")
         out.append("")
     return "\n".join(out).rstrip() + "\n"
 
 
-def write_csv(rows: list[TableRow], path: str | Path) -> Path:
+def write_csv(rows: list[TableRow], path: str | Path, protocol_id: str | None = None) -> Path:
+    """One row per group; `evaluation`: the protocol id its AUC and battery come from."""
     path = Path(path)
+    columns = battery_columns(rows)
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["dataset", "method", "runs", "num_test", "k_min_mean", "k_min_std",
                     "k_median_mean", "k_median_std", "k_max_mean", "k_max_std",
-                    "accuracy_mean", "accuracy_std", "auc_mean", "auc_std", "srg_mean", "srg_std"])
+                    "accuracy_mean", "accuracy_std", "auc_mean", "auc_std", "srg_mean", "srg_std",
+                    *(f"{key}_{stat}" for _, key, _ in columns for stat in ("mean", "std")),
+                    "evaluation"])
         for r in rows:
             w.writerow([r.dataset, r.method, r.runs, r.num_test,
                         *(f"{v:.4f}" for key in ("min", "median", "max") for v in r.k[key]),
                         *(f"{v:.4f}" for v in r.accuracy),
                         *((f"{v:.4f}" for v in r.auc) if r.auc else ("", "")),
-                        *((f"{v:.4f}" for v in r.srg) if r.srg else ("", ""))])
+                        *((f"{v:.4f}" for v in r.srg) if r.srg else ("", "")),
+                        *(f"{v:.6g}" if key in r.battery else "" for _, key, _ in columns
+                          for v in r.battery.get(key, (0.0, 0.0))),
+                        protocol_id or ""])
     return path

@@ -16,13 +16,11 @@ import torch
 from torch import nn
 
 from ..method.masking import mask_counts
-from ..choices import choose_names
 from .road import road_impute
 
 FRACTIONS = tuple(round(0.1 * i, 1) for i in range(10))
 
 
-ORDERS = ("morf", "lerf")
 REMOVAL_FILLS = ("background", "mean", "road")
 
 
@@ -68,10 +66,6 @@ def correct_after_removal(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     """Number of correct predictions for each removed fraction (len(fractions),), one forward."""
     pred = model(remove_pixels(x, attribution, fractions, order, fill, seed)).argmax(1)
     return (pred.view(len(fractions), x.shape[0]) == y[None, :]).sum(1)
-
-
-def parse_orders(text: str) -> tuple[str, ...]:
-    return tuple(choose_names(text, ORDERS, "removal order", "--order"))
 
 
 def srg(lerf_auc: float, morf_auc: float) -> float:

@@ -11,6 +11,8 @@ import math
 import statistics
 from dataclasses import dataclass
 
+from .protocol import HIGHER_IS_BETTER
+
 # t(0.975, df), Student's t quantile for a two-sided 95% interval; between the listed degrees
 # of freedom above 30 it is interpolated in 1/df (error < 0.001). A table, not scipy: the
 # results page is also written on the GPU machine, which has no scipy.
@@ -78,10 +80,33 @@ def paired_difference(a: dict[int, float], b: dict[int, float]) -> tuple[int, fl
     return n, mean, mean - half, mean + half
 
 
-def claim_table(values: dict[str, dict[str, dict[int, float]]]) -> list[PairedDifference]:
-    """values[metric][method][seed] -> every claim whose two methods both ran."""
+# the battery's comparisons: (better, than), each on every metric the runs have
+COMPARED = (("smoot", "sgt"), ("sgt", "traditional"), ("smoot", "traditional"))
+TITLES = {"smoot": "SMOOT", "sgt": "SGT", "traditional": "Traditional"}
+
+
+def battery_claims(metric: str, title: str, higher_is_better: bool
+                   ) -> list[tuple[str, str, str, str]]:
+    """Not the paper's (it measured none of these): "SMOOT is better than SGT on <metric>" and
+    the like, oriented so that A - B > 0 means the first is better in the metric's direction."""
+    sign = ">" if higher_is_better else "<"
+    arrow = "↑" if higher_is_better else "↓"
+    return [(f"{TITLES[better]} {title} {sign} {TITLES[than]} {title} ({arrow})", metric,
+             *((better, than) if higher_is_better else (than, better)))
+            for better, than in COMPARED]
+
+
+def claim_table(values: dict[str, dict[str, dict[int, float]]],
+                battery_titles: dict[str, str] | None = None) -> list[PairedDifference]:
+    """values[metric][method][seed] -> every claim whose two methods both ran: the paper's, then
+    one row per comparison on each battery metric in `values` (`battery_titles`: metric ->
+    its title, in table order)."""
+    claims = list(CLAIMS)
+    for metric, title in (battery_titles or {}).items():
+        if metric in values:
+            claims += battery_claims(metric, title, HIGHER_IS_BETTER.get(metric, False))
     out = []
-    for claim, metric, a, b in CLAIMS:
+    for claim, metric, a, b in claims:
         by_method = values.get(metric, {})
         if a in by_method and b in by_method:
             out.append(PairedDifference(claim, metric, a, b,

@@ -12,8 +12,8 @@ from ..data.subset import balanced_subset
 from ..errors import UserError
 from ..plots import plot_drop_curves, plot_saliency_grid
 from .attribution import TITLES, make_attributor, quiet_captum
-from .compare import (RunRecord, aggregate, markdown_table, record_from_folder,
-                      records_from_mlflow, write_csv)
+from .compare import (RunRecord, aggregate, battery_columns, families_line, markdown_table,
+                      record_from_folder, records_from_mlflow, select_protocol, write_csv)
 from .morf import FRACTIONS
 from .trained_run import load_trained
 from ..tracking import resolve_tracking_uri
@@ -48,7 +48,8 @@ def saliency_figure(records: list[RunRecord], path: Path, n_images: int,
 def compare_and_report(out: Path, *, folders: list[Path] | None = None,
                        run_ids: list[str] | None = None, experiment: str = TrackingConfig.experiment,
                        tags: dict[str, str] | None = None, tracking_uri: str | None = None,
-                       auc_method: str = "grad", figure_images: int = 6) -> str:
+                       auc_method: str = "grad", figure_images: int = 6,
+                       evaluation: str | None = None) -> str:
     if folders:
         records = [record_from_folder(Path(f).expanduser()) for f in folders]
     else:
@@ -57,13 +58,21 @@ def compare_and_report(out: Path, *, folders: list[Path] | None = None,
     if not records:
         raise UserError("no finished runs to compare; train some with jobs/train.py (or widen "
                         "--experiment/--tag)")
+    protocol = select_protocol(records, evaluation)
     rows = aggregate(records, auc_method)
     out.mkdir(parents=True, exist_ok=True)
     table = markdown_table(rows)
-    (out / "comparison.md").write_text(
-        f"AUC: accuracy-drop AUC with {TITLES.get(auc_method, auc_method)} attributions "
-        f"(lower is better); mean ± std over runs.\n\n{table}")
-    write_csv(rows, out / "comparison.csv")
+    measured = (f"evaluation {protocol.id}: {protocol.describe()}" if protocol else
+                "no run has been evaluated")
+    missing = [r.name for r in records if protocol and r.evaluation is None]
+    columns = battery_columns(rows)
+    header = (f"AUC: accuracy-drop AUC (MoRF) with {TITLES.get(auc_method, auc_method)} "
+              f"attributions (lower is better); mean ± std over runs. From {measured}."
+              + (f" Not evaluated so: {', '.join(missing)} (-)." if missing else "")
+              + (f" Battery ({TITLES.get(auc_method, auc_method)}; ↑/↓: higher/lower is "
+                 f"better): {families_line(columns)}." if columns else ""))
+    (out / "comparison.md").write_text(f"{header}\n\n{table}")
+    write_csv(rows, out / "comparison.csv", protocol.id if protocol else None)
     for dataset in dict.fromkeys(r.dataset for r in rows):
         curves = {METHODS.get(r.method, r.method): r.curve[0]
                   for r in rows if r.dataset == dataset and r.curve}
@@ -71,10 +80,12 @@ def compare_and_report(out: Path, *, folders: list[Path] | None = None,
                   for r in rows if r.dataset == dataset and r.curve}
         if curves:
             plot_drop_curves(curves, FRACTIONS, out / f"drop_curves_{dataset_label(dataset)}.png",
-                             f"{dataset}: accuracy drop, {TITLES.get(auc_method, auc_method)}", spread)
+                             f"{dataset}: accuracy drop, {TITLES.get(auc_method, auc_method)}\n"
+                             f"{protocol.short()}", spread)
         saliency_figure([r for r in records if r.dataset == dataset],
                         out / f"saliency_maps_{dataset_label(dataset)}.png", figure_images,
                         tracking_uri)
+    print(header)
     print(table)
     print(f"files: {out}")
     return table

@@ -27,12 +27,16 @@ from ..files import write_json, write_text
 from ..home import CHECKOUT
 from ..method.mask_state import read_mask_parquet
 from ..method.masking import mask_counts
-from ..plots import plot_claims, plot_drop_curves, plot_k_histograms, plot_k_trajectory
-from ..run_folder import AUC_JSON, RunFolder
-from .compare import columns_mean_std, count_label, mean_std, plus_minus, record_from_folder
+from ..plots import (plot_claims, plot_drop_curves, plot_k_histograms, plot_k_trajectory,
+                     plot_mprt)
+from ..run_folder import RunFolder
+from .compare import (BATTERY_COLUMNS, arrow, columns_mean_std, count_label, families_line,
+                      mean_std, plus_minus, record_from_folder, select_protocol)
 from .paired import PairedDifference, claim_table
 from .paper_tables import PAPER_TABLES
 from .report import saliency_figure
+from .sanity import randomisation_order
+from .trained_run import load_trained
 
 RECORD_VERSION = 1
 K_TRAJECTORY_KEYS = ("k_min", "k_median", "k_max", "k_share_at_min", "k_share_at_max")
@@ -89,19 +93,26 @@ def k_trajectory(summary: dict[str, Any]) -> tuple[list[dict[str, float]], str]:
     return rows, "summary"
 
 
-def run_entry(folder: Path, auc_method: str = "grad") -> dict[str, Any]:
-    """One run's numbers for the record: accuracy (%), Grad MoRF AUC and SRG, its curves, K."""
+def run_entry(folder: Path, evaluation: str | None, auc_method: str = "grad") -> dict[str, Any]:
+    """One run's numbers for the record: accuracy (%), from the evaluation `evaluation` (a
+    protocol id; None: the one the run's records share most) Grad's MoRF AUC, SRG, curves and
+    battery, and K."""
     record = record_from_folder(folder)
+    select_protocol([record], evaluation if evaluation in {e.id for e in record.evaluations}
+                    else None)
     summary = RunFolder(folder).read_summary() or {}
     trajectory, source = k_trajectory(summary)
-    curves = record.curves
-    evaluation = RunFolder(folder).evaluation_dir / AUC_JSON
-    evaluated = json.loads(evaluation.read_text()) if evaluation.is_file() else {}
+    curves, chosen = record.curves, record.evaluation
+    battery = {key: record.value(key, auc_method) for _, key, _ in BATTERY_COLUMNS}
     return {
         "run": folder.name, "method": record.method, "seed": record.seed,
         "accuracy": 100.0 * record.accuracy, "num_test": record.num_test,
         "auc": record.auc.get(auc_method), "srg": record.srg.get(auc_method),
-        "auc_images": evaluated.get("num_images"),
+        "battery": {k: v for k, v in battery.items() if v is not None},
+        "mprt_curve": chosen.value("mprt_spearman", auc_method) if chosen else None,
+        "evaluation": chosen.id if chosen else None,
+        "evaluation_text": chosen.protocol.describe() if chosen else None,
+        "auc_images": chosen.protocol.images if chosen else None,
         "fractions": list(curves.fractions) if curves else None,
         "morf": curves.accuracy.get(auc_method) if curves else None,
         "lerf": curves.lerf.get(auc_method) if curves else None,
@@ -109,16 +120,17 @@ def run_entry(folder: Path, auc_method: str = "grad") -> dict[str, Any]:
         "num_pixels": summary.get("num_pixels"),
         "k_bounds": [summary["config"]["method"][b] for b in ("k_min", "k_max")],
         "wall_time_s": summary.get("wall_time_s"),
-        "eval_time_s": sum((evaluated.get("seconds") or {}).values()),  # over its attributions
+        "eval_time_s": (chosen.about.get("seconds") or 0.0) if chosen else 0.0,
     }
 
 
-def dataset_record(dataset: str, folders: list[Path], **about: Any) -> dict[str, Any]:
+def dataset_record(dataset: str, folders: list[Path], evaluation: str | None = None,
+                   **about: Any) -> dict[str, Any]:
     """The JSON record of one reproduced dataset: `about` holds protocol, command, machine, ..."""
     title = DATASETS[dataset].title if dataset in DATASETS else dataset_label(dataset)
     return {"version": RECORD_VERSION, "dataset": dataset, "title": title,
             "date": datetime.date.today().isoformat(), "commit": git_commit(), **about,
-            "runs": [run_entry(Path(f)) for f in folders]}
+            "runs": [run_entry(Path(f), evaluation) for f in folders]}
 
 
 # -- figures -----------------------------------------------------------------------------------
@@ -168,6 +180,15 @@ def write_figures(record: dict[str, Any], folders: list[Path], figdir: Path,
             plot_k_histograms(counts, num_pixels, k_min, k_max, figdir / name,
                               f"{title}, SMOOT: final K per training sample")
             files["k_histogram"] = name
+    mprt = {METHODS.get(m, m): columns_mean_std([r["mprt_curve"] for r in rs])
+            for m, rs in groups.items() if all(r.get("mprt_curve") for r in rs)}
+    if mprt:
+        name = f"{label}_mprt.png"
+        model = load_trained(str(folders[0])).model
+        plot_mprt({k: v[0] for k, v in mprt.items()}, None, randomisation_order(model),
+                  figdir / name, f"{title}: model-parameter randomisation, Grad (mean ± std over "
+                                 f"seeds)", {k: v[1] for k, v in mprt.items()})
+        files["mprt"] = name
     claims = write_claims_figure(record, figdir)
     if claims:
         files["claims"] = claims
@@ -199,17 +220,29 @@ def _fmt(values: list[float], digits: int = 2, unit: str = "") -> str:
     return plus_minus(*mean_std(values), len(values), digits, unit) if values else "-"
 
 
+def _battery_columns(record: dict[str, Any]) -> list[tuple[str, str, str]]:
+    return [c for c in BATTERY_COLUMNS if any(c[1] in r.get("battery", {}) for r in record["runs"])]
+
+
 def _our_table(record: dict[str, Any]) -> list[str]:
+    columns = _battery_columns(record)
     lines = [f"| {record['title']} | # Test | Min(K) | Median(K) | Max(K) | Accuracy | "
-             "AUC (Grad, MoRF) | SRG (Grad) | seeds |", "|---" * 9 + "|"]
+             "AUC (Grad, MoRF) ↓ | SRG (Grad) ↑ | "
+             + "".join(f"{title} {arrow(key)} | " for _, key, title in columns) + "seeds |",
+             "|---" * (9 + len(columns)) + "|"]
     for method, rs in _by_method(record).items():
         k = " | ".join(_fmt([float(r["k"][key]) for r in rs], 0) for key in ("min", "median", "max"))
         aucs = [r["auc"] for r in rs if r["auc"] is not None]
         gains = [r["srg"] for r in rs if r["srg"] is not None]
+        battery = ""
+        for _, key, _ in columns:
+            values = [r["battery"][key] for r in rs if key in r.get("battery", {})]
+            scale = 100.0 if key == "pgd_accuracy" else 1.0
+            battery += (_fmt([scale * v for v in values], 3) if len(values) == len(rs) else "-") + " | "
         lines.append(f"| {METHODS.get(method, method)} | {count_label(max(r['num_test'] for r in rs))} | "
                      f"{k} | {_fmt([r['accuracy'] for r in rs], unit='%')} | "
                      f"{_fmt(aucs) if len(aucs) == len(rs) else '-'} | "
-                     f"{_fmt(gains) if len(gains) == len(rs) else '-'} | {len(rs)} |")
+                     f"{_fmt(gains) if len(gains) == len(rs) else '-'} | {battery}{len(rs)} |")
     return lines
 
 
@@ -233,7 +266,11 @@ def _claim_rows(record: dict[str, Any]) -> list[PairedDifference]:
         values["accuracy"].setdefault(r["method"], {})[r["seed"]] = r["accuracy"]
         if r["auc"] is not None:
             values["auc"].setdefault(r["method"], {})[r["seed"]] = r["auc"]
-    return claim_table(values)
+        for key, value in (r.get("battery") or {}).items():
+            scale = 100.0 if key == "pgd_accuracy" else 1.0
+            values.setdefault(key, {}).setdefault(r["method"], {})[r["seed"]] = scale * value
+    titles = {key: title for _, key, title in BATTERY_COLUMNS}
+    return claim_table(values, titles)
 
 
 def _claims(record: dict[str, Any]) -> list[str]:
@@ -243,7 +280,7 @@ def _claims(record: dict[str, Any]) -> list[str]:
     lines = ["| Claim | A - B, mean over seeds | 95% interval | seeds | at this scale |",
              "|---|---|---|---|---|"]
     for c in rows:
-        unit = " points" if c.metric == "accuracy" else ""
+        unit = " points" if c.metric in ("accuracy", "pgd_accuracy") else ""
         interval = f"[{c.low:+.2f}, {c.high:+.2f}]" if c.n > 1 else "-"
         lines.append(f"| {c.claim} (A = {METHODS[c.a]}, B = {METHODS[c.b]}) | {c.mean:+.2f}{unit} | "
                      f"{interval} | {c.n} | {c.verdict} |")
@@ -305,9 +342,17 @@ def _dataset_section(record: dict[str, Any], figdir_name: str) -> list[str]:
     figures = record.get("figures", {})
     seeds = sorted({r["seed"] for r in record["runs"]})
     auc_images = next((r["auc_images"] for r in record["runs"] if r["auc_images"]), None)
+    evaluation_text = next((r["evaluation_text"] for r in record["runs"]
+                            if r.get("evaluation_text")), None)
     num_test = max(r["num_test"] for r in record["runs"])
     evaluated = (f"AUC and SRG on {auc_images:,} class-balanced test images (Grad saliency, "
                  f"removed pixels set to the background)." if auc_images else "No saliency evaluation.")
+    if evaluation_text:
+        evaluated += f" The evaluation's protocol: {evaluation_text}."
+    columns = _battery_columns(record)
+    if columns:
+        evaluated += (f" Battery columns (Grad; PGD accuracy in %; ↑/↓: higher/lower is better, "
+                      f"docs/method.md defines each): {families_line(columns)}.")
     out = [f"## {record['title']}", "", "```", record["command"], "```", "",
            f"Protocol `{record['protocol']}`: {record['settings']}; seeds "
            f"{', '.join(map(str, seeds))}. Accuracy on {num_test:,} test images; {evaluated}", "",
@@ -329,6 +374,8 @@ def _dataset_section(record: dict[str, Any], figdir_name: str) -> list[str]:
         out += ["### K during training (SMOOT, mean over seeds)", "", *k_rows, ""]
     for key, caption in (("k_trajectory", "K per epoch and the samples at each bound"),
                          ("drop_curves", "Accuracy drop as the most salient pixels are removed"),
+                         ("mprt", "Grad's similarity to itself as the layers are randomised "
+                                  "(lower: it depends on the weights)"),
                          ("k_histogram", "Final K over the training samples (SMOOT)"),
                          ("saliency", "Grad saliency of each method's seed-0 model")):
         if key in figures:

@@ -1,109 +1,152 @@
-"""Evaluate a finished run: accuracy-drop curves per attribution method, AUCs, plot, MLflow."""
+"""Evaluate a finished run: the drop curves and the battery, for each attribution method, as one
+record named by its protocol (evaluation/record.py), with plots, in MLflow under keys that carry
+the protocol."""
 
 from __future__ import annotations
 
-import json
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import time
+
 from ..data.loading import load_test_split
-from ..files import write_json
-from ..plots import plot_drop_curves
-from ..run_folder import AUC_JSON, DROP_CURVES_CSV, DROP_CURVES_PNG, EVALUATION_DIR
+from ..data.object_masks import read_object_masks
+from ..plots import plot_drop_curves, plot_mprt
+from ..run_folder import EVALUATION_DIR
 from ..training.trainer import resolve_device
 from ..evaluation.attribution import TITLES
-from ..evaluation.drop import accuracy_drop
+from ..evaluation.adversarial import default_eps
+from ..evaluation.battery import BatteryOptions
+from ..evaluation.measure import measure
+from ..evaluation.compare import arrow
+from ..evaluation.protocol import DEFAULT_METRICS, make_protocol
+from ..evaluation.record import (CURVES, DROP_CURVES_PNG, MPRT_PNG, EvaluationRecord, metrics_of,
+                                 read_records, write_record)
+from ..evaluation.sanity import randomisation_order
 from ..evaluation.trained_run import TrainedRun
 from ..tracking import MlflowRun
 
 
-# What makes two evaluations the same measurement (their curves are then identical).
-PROTOCOL_KEYS = ("num_images", "removal_fill", "orders", "seed", "saliency_target")
+def last_metrics(run: TrainedRun) -> tuple[str, ...]:
+    """What the run's last evaluation (by jobs/evaluate.py) measured, else morf and lerf."""
+    earlier = [r for r in read_records(run.folder.evaluation_dir) if not r.protocol.closing]
+    return earlier[-1].protocol.metrics if earlier else DEFAULT_METRICS
 
 
-def _protocol(result: dict[str, Any]) -> tuple:
-    return (tuple(sorted(result.get("accuracy", {}))),
-            *(str(result.get(key)) for key in PROTOCOL_KEYS))
+def _plots(run: TrainedRun, record: EvaluationRecord, title: str) -> dict[str, Any]:
+    plots: dict[str, Any] = {}
+    name = run.cfg.method.name.upper()
+    caption = record.protocol.short()
+    if record.curves is not None and record.curves.accuracy:
+        curves = record.curves
+        plots[DROP_CURVES_PNG] = lambda path: plot_drop_curves(
+            {TITLES[m]: a for m, a in curves.accuracy.items()}, curves.fractions, path,
+            f"{name} on {title}: accuracy drop (MoRF)\n{caption}")
+    if "mprt_spearman" in record.metrics:
+        layers = randomisation_order(run.model)
+        plots[MPRT_PNG] = lambda path: plot_mprt(
+            {TITLES[m]: c for m, c in record.metrics["mprt_spearman"].items()},
+            {TITLES[m]: c for m, c in record.metrics["mprt_ssim"].items()}, layers, path,
+            f"{name} on {title}: model-parameter randomisation\n{caption}")
+    return plots
 
 
-def _keep_earlier(out: Path, result: dict[str, Any]) -> None:
-    """An earlier evaluation in `out` of another protocol (methods, images, fill, orders, seed,
-    target) is moved into `out/earlier-<time>/`, not overwritten; one of the same protocol is
-    replaced (it measured the same thing). Either way a line says so."""
-    earlier_path = out / AUC_JSON
-    if not earlier_path.is_file():
-        return
-    try:
-        earlier = json.loads(earlier_path.read_text())
-    except (OSError, ValueError):
-        earlier = {}
-    if isinstance(earlier, dict) and _protocol(earlier) == _protocol(result):
-        print(f"replacing the earlier evaluation in {out} (the same methods, images and fill)",
-              flush=True)
-        return
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(earlier_path.stat().st_mtime))
-    kept = out / f"earlier-{stamp}"
-    kept.mkdir(exist_ok=True)
-    for name in (DROP_CURVES_CSV, AUC_JSON, DROP_CURVES_PNG):
-        if (out / name).exists():
-            (out / name).rename(kept / name)
-    print(f"the earlier evaluation in {out} measured something else; it is kept in {kept}",
-          flush=True)
-
-
-def evaluate_run(run: TrainedRun, methods: list[str], *, test_subset: int | None = None,
+def evaluate_run(run: TrainedRun, methods: list[str], *,
+                 metrics: tuple[str, ...] = DEFAULT_METRICS, test_subset: int | None = None,
                  batch_size: int = 500, device: str = "auto", seed: int = 0,
-                 output_dir: Path | None = None, tracking: bool = True,
-                 progress: bool = False, orders: tuple[str, ...] = ("morf",),
+                 output_dir: Path | None = None, tracking: bool = True, progress: bool = False,
                  fill: str = "background", saliency_target: str = "logit", workers: int = 0,
-                 use_gpu: bool = False, ray_address: str | None = None,
-                 verbose: bool = False) -> dict[str, Any]:
+                 use_gpu: bool = False, ray_address: str | None = None, verbose: bool = False,
+                 options: BatteryOptions = BatteryOptions(), masks_dir: str | None = None
+                 ) -> dict[str, Any]:
     """`workers` > 0: the images' batches fanned out over that many Ray tasks (one CPU, or one
-    GPU with `use_gpu`, each); the curves equal those of this process (workers 0) exactly."""
+    GPU with `use_gpu`, each); the numbers equal those of this process (workers 0) exactly."""
     data_cfg = replace(run.cfg.data, train_subset=None, test_subset=test_subset)
     splits = load_test_split(data_cfg)
+    masks = (read_object_masks(data_cfg, masks_dir, splits.spec.image_size,
+                               splits.test_source_index) if masks_dir else None)
+    if options.pgd_eps is None:  # the protocol states the radius it used
+        options = replace(options, pgd_eps=default_eps(splits.spec.channels))
+    protocol = make_protocol(metrics, methods, len(splits.test), fill=fill,
+                             saliency_target=saliency_target, seed=seed, options=options)
     dev = resolve_device(device)
     where = f"{workers} Ray task(s) ({'GPU' if use_gpu else 'CPU'})" if workers else dev
     print(f"evaluating {run.name} ({run.cfg.method.name}, {splits.spec.title}) on "
-          f"{len(splits.test)} test images with {', '.join(TITLES[m] for m in methods)} on {where}",
-          flush=True)
-    if fill != "background":
-        print(f"removed pixels filled by: {fill}", flush=True)
-    options = dict(batch_size=batch_size, seed=seed, orders=orders, fill=fill,
-                   saliency_target=saliency_target)
+          f"{len(splits.test)} test images: {', '.join(protocol.metrics)} for "
+          f"{', '.join(TITLES[m] for m in methods)} on {where}", flush=True)
+    print(f"protocol {protocol.id}: {protocol.describe()}", flush=True)
+    measured = dict(batch_size=batch_size, seed=seed, fill=fill, saliency_target=saliency_target,
+                    options=options, progress=progress)
+    tick = time.perf_counter()
     if workers:
-        from ..launch.ray_evaluation import accuracy_drop_on_ray
+        from ..launch.ray_evaluation import measure_on_ray
 
-        curves = accuracy_drop_on_ray(replace(run.cfg, data=data_cfg), run.model, methods,
-                                      len(splits.test), workers=workers, use_gpu=use_gpu,
-                                      ray_address=ray_address, verbose=verbose, **options)
+        measurement = measure_on_ray(replace(run.cfg, data=data_cfg), run.model, methods,
+                                     protocol.metrics, len(splits.test), workers=workers,
+                                     use_gpu=use_gpu, ray_address=ray_address, verbose=verbose,
+                                     masks=masks, **measured)
     else:
-        curves = accuracy_drop(run.model, splits.test, splits.spec, methods, device=dev,
-                               progress=progress, **options)
-    out = Path(output_dir) if output_dir else run.folder.evaluation_dir
-    result = {"run": run.name, "method": run.cfg.method.name, "dataset": run.cfg.data.dataset,
-              "num_images": curves.num_images, "fractions": list(curves.fractions),
-              "accuracy": curves.accuracy, "auc": curves.auc, "seed": seed, "removal_fill": fill,
-              "saliency_target": saliency_target,
-              "orders": list(orders), "workers": workers, "seconds": curves.seconds}
-    if curves.lerf:
-        result.update(lerf_accuracy=curves.lerf, lerf_auc=curves.lerf_auc, srg=curves.srg)
-    _keep_earlier(out, result)
-    out.mkdir(parents=True, exist_ok=True)
-    files = [curves.write_csv(out / DROP_CURVES_CSV), write_json(out / AUC_JSON, result),
-             plot_drop_curves({TITLES[m]: a for m, a in curves.accuracy.items()}, curves.fractions,
-                              out / DROP_CURVES_PNG,
-                              f"{run.cfg.method.name.upper()} on {splits.spec.title}: accuracy drop")]
+        measurement = measure(run.model, splits.test, splits.spec, methods, protocol.metrics,
+                              device=dev, masks=masks, **measured)
+    curves, battery = measurement.results(len(splits.test), fill)
+    record = EvaluationRecord(
+        protocol, metrics_of(curves, battery, methods), curves,
+        {"run": run.name, "method": run.cfg.method.name, "dataset": run.cfg.data.dataset,
+         "written": time.strftime("%Y-%m-%d %H:%M:%S"), "workers": workers,
+         "seconds": round(time.perf_counter() - tick, 3),
+         "masks": str(masks_dir) if masks_dir else None})
+    root = Path(output_dir) if output_dir else run.folder.evaluation_dir
+    replacing = (root / protocol.id).exists()
+    out = write_record(root, record, _plots(run, record, splits.spec.title))
+    if replacing:
+        print(f"replaced the earlier evaluation of the same protocol in {out}", flush=True)
+    result: dict[str, Any] = {"record": record, "output_dir": str(out)}
     if tracking and run.mlflow_run_id and run.tracking_uri:
         tracker = MlflowRun(run.tracking_uri, run.mlflow_run_id)
-        tracker.log_metrics({**{f"auc_{m}": v for m, v in curves.auc.items()},
-                             **{f"lerf_auc_{m}": v for m, v in curves.lerf_auc.items()},
-                             **{f"srg_{m}": v for m, v in curves.srg.items()}})
-        for path in files:
-            tracker.log_artifact(path, EVALUATION_DIR)
+        log_record(tracker, record, out)
         result["mlflow_run_id"] = run.mlflow_run_id
-    result["output_dir"] = str(out)
-    result["table"] = curves.table()
+    result["table"] = table(record)
     return result
+
+
+def log_record(tracker: MlflowRun, record: EvaluationRecord, folder: Path) -> None:
+    """The record's numbers as `<protocol id>/<metric>_<method>` (MPRT's curves by step: the
+    number of layers randomised), the protocol in words as a tag, its files under
+    `evaluation/<protocol id>/`."""
+    p = record.protocol
+    tracker.log_metrics({p.key(k): v for k, v in record.flat().items()})
+    curves = {p.key(f"{curve}_{method}"): values for curve in CURVES
+              for method, values in (record.metrics.get(curve) or {}).items()}
+    for step in range(max(map(len, curves.values()), default=0)):
+        tracker.log_metrics({k: v[step] for k, v in curves.items()}, step=step)
+    tracker.set_tags({f"smoot.evaluation.{p.id}": p.describe()[:5000]})
+    for path in sorted(folder.iterdir()):
+        tracker.log_artifact(path, f"{EVALUATION_DIR}/{p.id}")
+
+
+# the battery's per-method numbers, in the order of --metrics' families
+TABLE_COLUMNS = ("mprt", "random_logit", "relevance_mass", "relevance_rank", "pointing_game",
+                 "max_sensitivity", "infidelity", "sparseness", "complexity")
+
+
+def table(record: EvaluationRecord) -> str:
+    """The drop curves' table (where measured), then one row per attribution method with each
+    battery metric (its direction in the header)."""
+    parts = []
+    if record.curves is not None:
+        parts.append(record.curves.table())
+    methods = record.protocol.methods
+    columns = [m for m in TABLE_COLUMNS if m in record.metrics]
+    if columns:
+        head = "method | " + " | ".join(f"{c} {arrow(c)}" for c in columns)
+        rows = [head] + [f"{TITLES[m]} | " + " | ".join(
+            f"{record.metrics[c][m]:.4g}" if m in record.metrics[c] else "-" for c in columns)
+            for m in methods]
+        parts.append("\n".join(rows))
+    extra = [f"{k} {record.metrics[k]:.4f}" for k in ("object_share", "pgd_accuracy")
+             if k in record.metrics]
+    if extra:
+        parts.append("; ".join(extra) + ("  (pgd_accuracy ↑: a share of the images)"
+                                         if "pgd_accuracy" in record.metrics else ""))
+    return "\n\n".join(parts)

@@ -14,8 +14,7 @@ from ..data.sharding import mix_seed
 from ..data.subset import balanced_subset
 from ..errors import ConfigError
 from ..evaluation.drop import sharded_auc
-
-FINAL_AUC_METHODS = ("grad", "random")
+from ..evaluation.protocol import CLOSING_METHODS
 
 
 def _sample(labels, n: int, num_classes: int):
@@ -41,7 +40,7 @@ class FinalEvaluation:
         n = min(self.images, len(test))
         sample = _sample(test.labels, n, trainer.spec.num_classes)
         shard = test.select(sample[trainer.rank::trainer.world_size])
-        for i, method in enumerate(FINAL_AUC_METHODS):
+        for i, method in enumerate(CLOSING_METHODS):
             metrics[f"auc_{method}"] = sharded_auc(
                 trainer.model, shard, n, trainer.spec, trainer.all_reduce, method,
                 batch_size=trainer.cfg.train.eval_batch_size,

@@ -20,10 +20,11 @@ from ..config import JobConfig
 from ..data.loader_choice import choose_loader
 from ..data.loading import Splits
 from ..errors import UserError
+from ..evaluation.record import closing_record, write_record
 from ..files import disk_errors, write_json
 from ..method.mask_state import write_mask_parquet
 from ..plots import plot_k_histogram
-from ..run_folder import RunSpec, lock_run, locate_run, restart_run, write_run_record
+from ..run_folder import EVALUATION_DIR, RunSpec, lock_run, locate_run, restart_run, write_run_record
 from ..tracking import (MlflowRun, check_tracking_uri, logged_epochs, resolve_tracking_uri,
                         ui_command)
 from ..training.checkpoint import ResumePoint, checks_for, k_digest, mask_table_of, newest_intact
@@ -89,13 +90,20 @@ def _finish(cfg: JobConfig, spec: RunSpec, splits: Splits, outcome: TrainingOutc
             artifacts += [folder.mask_state_path,
                           plot_k_histogram(k, splits.spec.num_pixels, cfg.method.k_min,
                                            cfg.method.k_max, folder.k_histogram_path, title)]
+        closing = closing_record(summary)
+        if closing is not None:  # the closing evaluation's record, beside jobs/evaluate.py's
+            closing.about["written"] = time.strftime("%Y-%m-%d %H:%M:%S")
+            record_dir = write_record(folder.evaluation_dir, closing, {})
+            artifacts += [(path, f"{EVALUATION_DIR}/{closing.id}")
+                          for path in sorted(record_dir.iterdir())]
     if cfg.run.summary_json:
         with disk_errors(cfg.run.summary_json, "--summary-json"):
             write_json(cfg.run.summary_json, summary)
     if tracker is not None and tracker.attempt("the missing epochs", tracker.log_missing_epochs,
                                                outcome.history):
-        for path in artifacts:
-            if not tracker.attempt(f"the file {path.name}", tracker.log_artifact, path):
+        for item in artifacts:
+            path, where = item if isinstance(item, tuple) else (item, None)
+            if not tracker.attempt(f"the file {path.name}", tracker.log_artifact, path, where):
                 break
     return summary
 

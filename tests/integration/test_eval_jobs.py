@@ -28,7 +28,8 @@ def test_reproduce_without_ray_or_mlflow(real_data_root, tmp_path):
     argv = ("reproduce.py", "--dataset", "fashion_mnist", "--epochs", "1", "--seeds", "2",
             "--train-subset", "500", "--test-subset", "200", "--workers", "0",
             "--methods", "traditional,sgt,smoot,random_mask",
-            "--no-tracking", "--attributions", "grad,random", "--storage-path",
+            "--no-tracking", "--attributions", "grad,random", "--metrics", "morf,lerf,mprt,pgd",
+            "--storage-path",
             str(tmp_path / "runs"), "--output-dir", str(out), "--no-progress", "--id", "t1",
             "--report", str(page))
     r = run_job(*argv, env={"PYTHONPATH": str(blocked)})
@@ -36,7 +37,9 @@ def test_reproduce_without_ray_or_mlflow(real_data_root, tmp_path):
     table = (out / "comparison.md").read_text()
     for title in ("Traditional | 200 | 0 ± 0 | 0 ± 0 | 0 ± 0 |",
                   "SGT | 200 | 392 ± 0 | 392 ± 0 | 392 ± 0 |", "SMOOT | 200 |",
-                  "Random mask | 200 | 392 ± 0 | 392 ± 0 | 392 ± 0 |", "| AUC | SRG | runs"):
+                  "Random mask | 200 | 392 ± 0 | 392 ± 0 | 392 ± 0 |",
+                  "| AUC ↓ | SRG ↑ | MPRT ↓ | PGD acc. ↑ | runs",
+                  "200 test images, background fill, seed 0; metrics morf, lerf, mprt, pgd"):
         assert title in table, table
     rows = {row["method"]: row for row in csv.DictReader(open(out / "comparison.csv"))}
     assert set(rows) == {"traditional", "sgt", "smoot", "random_mask"}
@@ -46,7 +49,10 @@ def test_reproduce_without_ray_or_mlflow(real_data_root, tmp_path):
             run_dir = next(p for p in (tmp_path / "runs").iterdir()
                            if p.name.endswith(f"-{method}-s{seed}"))
             summaries.append(json.loads((run_dir / "summary.json").read_text()))
-            evaluations.append(json.loads((run_dir / "evaluation" / "auc.json").read_text()))
+            [record] = [json.loads(p.read_text())
+                        for p in (run_dir / "evaluation").glob("*/metrics.json")
+                        if not p.parent.name.startswith("closing-")]
+            evaluations.append(record["metrics"])
         aucs = [e["auc"]["grad"] for e in evaluations]
         # the table's means are over the two seeds' own numbers
         assert float(row["accuracy_mean"]) == pytest.approx(
@@ -55,6 +61,8 @@ def test_reproduce_without_ray_or_mlflow(real_data_root, tmp_path):
         # SRG = AUC(LeRF) - AUC(MoRF), from both curves of the same evaluation
         assert float(row["srg_mean"]) == pytest.approx(
             sum(e["lerf_auc"]["grad"] - a for e, a in zip(evaluations, aucs)) / 2, abs=1e-3)
+        assert float(row["srg_mean"]) == pytest.approx(
+            sum(e["srg"]["grad"] for e in evaluations) / 2, abs=1e-3)
         for summary, auc in zip(summaries, aucs):
             # every run ends with its own Grad/Random MoRF AUC on the (200) test images: the
             # same Grad AUC as the fuller evaluation of the same images
@@ -72,8 +80,12 @@ def test_reproduce_without_ray_or_mlflow(real_data_root, tmp_path):
     smoot_accuracy = sum(run["accuracy"] for run in record["runs"] if run["method"] == "smoot") / 2
     assert f"accuracy {smoot_accuracy:.2f}% here" in text and "The paper's Table 3" in text
     assert "--id t1" in text and "The paper's claims at this scale" in text
+    # the battery's columns and claims, each with the direction that counts as better
+    assert "| MPRT ↓ | PGD acc. ↑ | seeds |" in text
+    assert "| SMOOT MPRT < SGT MPRT (↓) (A = SGT, B = SMOOT) |" in text
+    assert "| SGT PGD acc. > Traditional PGD acc. (↑) (A = SGT, B = Traditional) |" in text
     assert [row["epoch"] for row in smoot["k_epochs"]] == [1]
-    for figure in ("drop_curves", "k_trajectory", "k_histogram", "saliency", "claims"):
+    for figure in ("drop_curves", "k_trajectory", "k_histogram", "saliency", "claims", "mprt"):
         assert f"(results/{record['figures'][figure]})" in text
         assert (tmp_path / "docs" / "results" / record["figures"][figure]).stat().st_size > 0
 
@@ -112,8 +124,14 @@ def test_evaluate_and_compare_from_real_mlflow_runs(real_data_root, tmp_path):
                     "--tracking-uri", store, "--no-progress")
         assert r.returncode == 0, r.stderr[-2000:]
         run = client.get_run(s["mlflow"]["run_id"])
-        assert "auc_grad" in run.data.metrics
-        assert {"evaluation"} <= {a.path for a in client.list_artifacts(run.info.run_id)}
+        # one record per protocol: the evaluation's keys carry its protocol id, and the
+        # closing evaluation's auc_grad is still the training run's own
+        [protocol_id] = {k.split("/")[0] for k in run.data.metrics if "/" in k}
+        assert run.data.metrics["auc_grad"] == pytest.approx(s["auc"]["grad"])
+        assert f"{protocol_id}/auc_grad" in run.data.metrics
+        assert f"smoot.evaluation.{protocol_id}" in run.data.tags
+        assert {f"evaluation/{protocol_id}"} <= {
+            a.path for a in client.list_artifacts(run.info.run_id, "evaluation")}
 
     out = tmp_path / "cmp"
     r = run_job("compare.py", "--tracking-uri", store, "--experiment", "cmp", "--output-dir", str(out))
@@ -123,11 +141,25 @@ def test_evaluate_and_compare_from_real_mlflow_runs(real_data_root, tmp_path):
     smoot_acc = [100 * s["test_accuracy"] for s in summaries if s["method"] == "smoot"]
     assert float(rows["smoot"]["accuracy_mean"]) == pytest.approx(statistics.fmean(smoot_acc), abs=1e-3)
     assert float(rows["smoot"]["accuracy_std"]) == pytest.approx(statistics.stdev(smoot_acc), abs=1e-3)
-    smoot_auc = [client.get_run(s["mlflow"]["run_id"]).data.metrics["auc_grad"]
+    # the table shows the evaluation all runs share (evaluate.py's), the same value as MLflow's
+    smoot_auc = [client.get_run(s["mlflow"]["run_id"]).data.metrics[f"{protocol_id}/auc_grad"]
                  for s in summaries if s["method"] == "smoot"]
     assert float(rows["smoot"]["auc_mean"]) == pytest.approx(statistics.fmean(smoot_auc), abs=1e-3)
+    assert {row["evaluation"] for row in rows.values()} == {protocol_id}
     assert float(rows["sgt"]["k_median_mean"]) == 392
-    assert " ± " in (out / "comparison.md").read_text()
+    text = (out / "comparison.md").read_text()
+    assert " ± " in text and f"From evaluation {protocol_id}: 200 test images, background fill" in text
+    # --evaluation picks the closing one: the training runs' own AUCs
+    [closing] = {p.name for p in (tmp_path / "runs").glob("*/evaluation/closing-*")}
+    r = run_job("compare.py", "--tracking-uri", store, "--experiment", "cmp", "--output-dir",
+                str(out), "--evaluation", closing)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = {row["method"]: row for row in csv.DictReader(open(out / "comparison.csv"))}
+    assert float(rows["smoot"]["auc_mean"]) == pytest.approx(
+        statistics.fmean(s["auc"]["grad"] for s in summaries if s["method"] == "smoot"), abs=1e-3)
+    r = run_job("compare.py", "--tracking-uri", store, "--experiment", "cmp", "--output-dir",
+                str(out), "--evaluation", "500img-mean-s3-00000000")
+    assert r.returncode == 2 and "no run here has the evaluation '500img-mean-s3-00000000'" in r.stderr
 
 
 def test_evaluation_fanned_out_over_ray_equals_the_single_process_one(real_data_root, ray_cluster,
@@ -141,16 +173,19 @@ def test_evaluation_fanned_out_over_ray_equals_the_single_process_one(real_data_
     run_dir = json.loads(summary.read_text())["run_dir"]
     results = {}
     for workers in ("0", "2"):
-        # noisy methods and ROAD's noise included: every draw is seeded per batch
+        # noisy methods, ROAD's noise and the battery's draws included: every draw is seeded
+        # per batch
         r = run_job("evaluate.py", run_dir, "--test-subset", "120", "--methods",
-                    "grad,smoothgrad,random", "--order",
-                    "morf,lerf", "--removal-fill", "road", "--batch-size", "40", "--workers",
+                    "grad,smoothgrad,random", "--metrics", "all", "--removal-fill", "road", "--batch-size", "40", "--workers",
                     workers, "--ray-address", ray_cluster["address"], "--no-tracking",
                     "--output-dir", str(tmp_path / workers), env=ray_cluster["env"])
         assert r.returncode == 0, r.stderr[-3000:]
-        results[workers] = json.loads((tmp_path / workers / "auc.json").read_text())
-    for key in ("accuracy", "lerf_accuracy", "auc", "lerf_auc", "srg"):
+        [results[workers]] = [json.loads(p.read_text())
+                              for p in (tmp_path / workers).glob("*/metrics.json")]
+    for key in ("accuracy", "lerf_accuracy", "metrics", "protocol_id"):
         assert results["0"][key] == results["2"][key], key
+    assert {"auc", "lerf_auc", "srg", "mprt", "relevance_mass", "max_sensitivity", "infidelity",
+            "pgd_accuracy"} <= set(results["0"]["metrics"])
     assert results["2"]["workers"] == 2 and results["0"]["num_images"] == 120
 
 
@@ -159,8 +194,8 @@ def test_evaluate_rejects_unknown_methods_and_runs(tmp_path):
     assert r.returncode == 2 and "unknown attribution method(s) lime in --methods" in r.stderr
     r = run_job("evaluate.py", "no-such-run", env={"SMOOT_HOME": str(tmp_path)})
     assert r.returncode == 2 and "neither a run folder" in r.stderr
-    r = run_job("evaluate.py", str(tmp_path), "--order", "morf,sideways")
-    assert r.returncode == 2 and "unknown removal order(s) sideways" in r.stderr
+    r = run_job("evaluate.py", str(tmp_path), "--metrics", "morf,sideways")
+    assert r.returncode == 2 and "unknown metric(s) sideways in --metrics" in r.stderr
     r = run_job("evaluate.py", str(tmp_path), "--removal-fill", "blur")
     assert r.returncode == 2 and "unknown --removal-fill 'blur'" in r.stderr
     assert "Traceback" not in r.stderr

@@ -227,19 +227,31 @@ def test_a_second_evaluation_keeps_the_first_unless_it_measured_the_same(real_da
     assert ok.returncode == 0, ok.stderr[-2000:]
     evaluation = tmp_path / "runs" / "done" / "evaluation"
 
-    def evaluate(images):
+    def evaluate(images, *extra):
         r = run_job("evaluate.py", str(tmp_path / "runs" / "done"), "--methods", "random",
-                    "--test-subset", str(images), "--no-tracking")
+                    "--test-subset", str(images), "--no-tracking", *extra)
         assert r.returncode == 0, r.stderr[-2000:]
         return r.stdout
 
+    def records():
+        return {p.parent.name: p.read_bytes() for p in evaluation.glob("*/metrics.json")}
+
+    closing = records()  # the training run's own closing evaluation
+    assert [name.startswith("closing-") for name in closing] == [True]
     evaluate(100)
-    first = (evaluation / "auc.json").read_bytes()
-    out = evaluate(50)  # another protocol: the first is moved aside, not overwritten
-    (kept,) = evaluation.glob("earlier-*")
-    assert f"the earlier evaluation in {evaluation} measured something else; it is kept in {kept}" in out
-    assert (kept / "auc.json").read_bytes() == first
-    assert json.loads((evaluation / "auc.json").read_text())["num_images"] == 50
+    first = records()
+    out = evaluate(50)  # another protocol: its own record, the first untouched
+    second = records()
+    assert len(second) == 3 and all(second[k] == v for k, v in first.items())
+    [new] = set(second) - set(first)
+    assert new.startswith("50img-background-s0-") and f"protocol {new}:" in out
+    assert json.loads(second[new])["num_images"] == 50
+    # without --metrics: what the last evaluation measured (its default, morf,lerf); with
+    # another fill: yet another record
+    out = evaluate(50, "--removal-fill", "mean")
+    assert "metrics: morf, lerf (the run's last evaluation's" in out
+    assert len(records()) == 4
     out = evaluate(50)  # the same protocol again: replaced, and said so
-    assert f"replacing the earlier evaluation in {evaluation}" in out
-    assert len(list(evaluation.glob("earlier-*"))) == 1
+    assert f"replaced the earlier evaluation of the same protocol in {evaluation / new}" in out
+    assert len(records()) == 4 and records()[new] != b""
+    assert not [p for p in evaluation.iterdir() if ".partial-" in p.name or ".replaced-" in p.name]

@@ -11,7 +11,7 @@ import pytest
 from smoot_dist.data.sharding import shard_indices
 from smoot_dist.method.mask_state import read_mask_parquet
 from smoot_dist.training.checkpoint import k_digest
-from tests.conftest import PYTHON, REPO, expect_one_line, run_job
+from tests.conftest import evaluation_record, PYTHON, REPO, expect_one_line, run_job
 from tests.helpers.image_tree import write_fashion_tree
 
 pytestmark = pytest.mark.integration
@@ -99,8 +99,8 @@ def test_streamed_training_on_two_workers_matches_memory_and_resumes_on_one(shar
     r = run_job("evaluate.py", resumed["run_dir"], "--methods", "grad,random", "--test-subset", "200",
                 "--no-tracking")
     assert r.returncode == 0, r.stderr[-2000:]
-    auc = json.loads((tmp_path / "runs" / "streamed" / "evaluation" / "auc.json").read_text())
-    assert auc["num_images"] == 200 and auc["auc"]["grad"] < auc["auc"]["random"]
+    auc = evaluation_record(tmp_path / "runs" / "streamed")
+    assert auc["num_images"] == 200 and auc["metrics"]["auc"]["grad"] < auc["metrics"]["auc"]["random"]
 
 
 @pytest.mark.parametrize("args, message", [

@@ -8,7 +8,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import expect_one_line, run_job
+from PIL import Image
+
+from tests.conftest import evaluation_record, expect_one_line, run_job
 from tests.helpers.image_tree import class_names, write_fashion_tree
 
 pytestmark = pytest.mark.integration
@@ -76,8 +78,33 @@ def test_image_folder_and_its_shards_train_the_same_run(tree, shards, tmp_path):
     r = run_job("evaluate.py", from_shards["run_dir"], "--methods", "grad,random",
                 "--test-subset", "200", "--no-tracking")
     assert r.returncode == 0, r.stderr[-2000:]
-    auc = json.loads((tmp_path / "runs" / from_shards["run_name"] / "evaluation" / "auc.json").read_text())
-    assert auc["num_images"] == 200 and auc["auc"]["grad"] < auc["auc"]["random"]
+    auc = evaluation_record(from_shards["run_dir"])
+    assert auc["num_images"] == 200 and auc["metrics"]["auc"]["grad"] < auc["metrics"]["auc"]["random"]
+
+    # localisation on the user's own object masks: masks that mark the pixels above each image's
+    # background give exactly the numbers of the built-in rule
+    masks = tmp_path / "masks"
+    for image in (tree / "val").rglob("*.png"):
+        pixels = np.asarray(Image.open(image))
+        target = masks / image.relative_to(tree)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(((pixels > pixels.min()) * 255).astype(np.uint8)).save(target)
+    common = ("evaluate.py", from_folder["run_dir"], "--methods", "grad,random", "--metrics",
+              "localisation", "--test-subset", "100", "--no-tracking")
+    outputs = {}
+    for name, extra in (("rule", ()), ("masks", ("--masks", str(masks)))):
+        r = run_job(*common, *extra, "--output-dir", str(tmp_path / name))
+        assert r.returncode == 0, r.stderr[-2000:]
+        [path] = (tmp_path / name).glob("*/metrics.json")
+        outputs[name] = json.loads(path.read_text())
+    assert outputs["masks"]["metrics"] == outputs["rule"]["metrics"]
+    assert outputs["masks"]["masks"] == str(masks) and 0 < outputs["rule"]["metrics"]["object_share"] < 1
+    # a test image without its mask: one line, nothing written
+    missing = sorted((masks / "val").iterdir())[0]
+    shutil.rmtree(missing)
+    r = run_job(*common, "--masks", str(masks), "--output-dir", str(tmp_path / "missing"))
+    expect_one_line(r, f"no mask for {tree / missing.relative_to(masks)}/")
+    assert not (tmp_path / "missing").exists()
 
 
 def test_a_folder_without_val_holds_out_a_stable_share_of_each_class(tree, tmp_path):

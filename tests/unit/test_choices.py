@@ -1,11 +1,11 @@
-"""Comma lists of names from flags: the one parser behind --methods, --order, --datasets."""
+"""Comma lists of names from flags: the one parser behind --methods, --metrics, --datasets."""
 
 import pytest
 
 from smoot_dist.choices import choose_names, split_names
 from smoot_dist.errors import ConfigError
 from smoot_dist.evaluation.attribution import ATTRIBUTION_METHODS, parse_methods
-from smoot_dist.evaluation.morf import parse_orders
+from smoot_dist.evaluation.protocol import METRICS, parse_metrics
 
 
 def test_split_drops_blanks_keeps_order_and_names_a_repeat_once():
@@ -22,11 +22,14 @@ def test_choose_names_the_unknown_ones_the_flag_and_the_choices():
         choose_names(" , ", ("a",), "letter", "--letters")
 
 
-def test_attribution_and_order_lists():
+def test_attribution_and_metric_lists():
     assert parse_methods("all") == parse_methods("") == list(ATTRIBUTION_METHODS)
     assert parse_methods(["random", "grad"]) == ["random", "grad"]
     with pytest.raises(ConfigError, match=r"attribution method\(s\) lime in --attributions"):
         parse_methods("grad,lime", "--attributions")
-    assert parse_orders("lerf, morf,lerf") == ("lerf", "morf")
-    with pytest.raises(ConfigError, match=r"removal order\(s\) sideways in --order"):
-        parse_orders("morf,sideways")
+    # metrics come back in table order (drop curves first), each once
+    assert parse_metrics("pgd, lerf,morf,lerf") == ("morf", "lerf", "pgd")
+    assert parse_metrics("all") == METRICS
+    with pytest.raises(ConfigError, match=r"unknown metric\(s\) sideways in --metrics; choose "
+                                          r"from: morf, lerf, mprt, "):
+        parse_metrics("morf,sideways")
