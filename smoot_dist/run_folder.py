@@ -8,7 +8,8 @@
         checkpoint_<time>/      Ray runs with local storage: Ray Train's checkpoints
                                 (each holds what training/checkpoint.py writes)
         summary.json, model.pt, mask_state.parquet, k_histogram.png    written at the end
-        evaluation/         drop_curves.csv, auc.json, drop_curves.png (jobs/evaluate.py)
+        evaluation/<protocol id>/   one record per evaluation protocol (evaluation/record.py):
+                            the closing one of training, and each of jobs/evaluate.py
 
 The same names are the artifact paths of the run's MLflow run. Running the same command with the
 same `--run-name` (or `--resume`) continues the run from its latest checkpoint, with the same
@@ -50,7 +51,6 @@ DAMAGED_SUFFIX = ".damaged"  # a checkpoint that failed its check, kept as evide
 # Ray Train's record of its checkpoints (local storage): a restarted run moves it aside
 RAY_SNAPSHOT_FILE = "checkpoint_manager_snapshot.json"
 EVALUATION_DIR = "evaluation"
-DROP_CURVES_CSV, AUC_JSON, DROP_CURVES_PNG = "drop_curves.csv", "auc.json", "drop_curves.png"
 # Settings a resumed run may change; everything else must match the original run.
 # Settings a run may continue under with another value: none changes what an epoch computes
 # from a checkpoint's state, only where or how fast (or for how long) it runs.
@@ -67,7 +67,7 @@ class RunFolder:
         self.model_path = self.path / MODEL_FILE
         self.mask_state_path = self.path / MASK_STATE_FILE
         self.k_histogram_path = self.path / K_HISTOGRAM_FILE
-        # The saliency evaluation's files: DROP_CURVES_CSV, AUC_JSON, DROP_CURVES_PNG.
+        # One folder per evaluation protocol (evaluation/record.py knows what is inside).
         self.evaluation_dir = self.path / EVALUATION_DIR
         self.ray_snapshot_path = self.path / RAY_SNAPSHOT_FILE
 

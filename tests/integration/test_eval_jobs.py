@@ -175,7 +175,7 @@ def test_evaluation_fanned_out_over_ray_equals_the_single_process_one(real_data_
     for workers in ("0", "2"):
         # noisy methods, ROAD's noise and the battery's draws included: every draw is seeded
         # per batch
-        r = run_job("evaluate.py", run_dir, "--test-subset", "120", "--methods",
+        r = run_job("evaluate.py", run_dir, "--test-subset", "80", "--methods",
                     "grad,smoothgrad,random", "--metrics", "all", "--removal-fill", "road", "--batch-size", "40", "--workers",
                     workers, "--ray-address", ray_cluster["address"], "--no-tracking",
                     "--output-dir", str(tmp_path / workers), env=ray_cluster["env"])
@@ -186,7 +186,7 @@ def test_evaluation_fanned_out_over_ray_equals_the_single_process_one(real_data_
         assert results["0"][key] == results["2"][key], key
     assert {"auc", "lerf_auc", "srg", "mprt", "relevance_mass", "max_sensitivity", "infidelity",
             "pgd_accuracy"} <= set(results["0"]["metrics"])
-    assert results["2"]["workers"] == 2 and results["0"]["num_images"] == 120
+    assert results["2"]["workers"] == 2 and results["0"]["num_images"] == 80
 
 
 def test_evaluate_rejects_unknown_methods_and_runs(tmp_path):
