@@ -62,6 +62,7 @@ class Protocol:
     seed: int | None = 0  # None: each run's own training seed (the closing evaluation's)
     settings: dict[str, Any] = field(default_factory=dict)  # the battery's, where it counts
     closing_ranks: int | None = None  # the training run's closing evaluation, on this many ranks
+    batch_size: int = 500  # the draws are seeded per batch: another size, other noise
 
     def __hash__(self) -> int:
         return hash(self.id)
@@ -75,7 +76,8 @@ class Protocol:
     def from_dict(cls, d: dict[str, Any]) -> "Protocol":
         return cls(tuple(d["metrics"]), tuple(d["methods"]), int(d["images"]),
                    d.get("fill", "background"), d.get("saliency_target", "logit"),
-                   d.get("seed", 0), dict(d.get("settings") or {}), d.get("closing_ranks"))
+                   d.get("seed", 0), dict(d.get("settings") or {}), d.get("closing_ranks"),
+                   int(d.get("batch_size", 500)))
 
     @property
     def closing(self) -> bool:
@@ -110,7 +112,7 @@ class Protocol:
 
 def make_protocol(metrics: tuple[str, ...], methods: list[str] | tuple[str, ...], images: int, *,
                   fill: str = "background", saliency_target: str = "logit", seed: int = 0,
-                  options: Any = None) -> Protocol:
+                  options: Any = None, batch_size: int = 500) -> Protocol:
     """The protocol of an evaluation (jobs/evaluate.py); `options`: the battery's settings
     (a BatteryOptions), of which only those the named metrics use belong to the protocol, and
     `fill` only where a drop curve fills removed pixels."""
@@ -121,7 +123,8 @@ def make_protocol(metrics: tuple[str, ...], methods: list[str] | tuple[str, ...]
                 settings[name] = getattr(options, name)
     uses_fill = any(m in DROP_METRICS for m in metrics)
     return Protocol(tuple(m for m in METRICS if m in metrics), tuple(methods), images,
-                    fill if uses_fill else "none", saliency_target, seed, settings)
+                    fill if uses_fill else "none", saliency_target, seed, settings,
+                    batch_size=batch_size)
 
 
 def closing_protocol(images: int, ranks: int) -> Protocol:

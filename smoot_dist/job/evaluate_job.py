@@ -69,7 +69,8 @@ def evaluate_run(run: TrainedRun, methods: list[str], *,
     if options.pgd_eps is None:  # the protocol states the radius it used
         options = replace(options, pgd_eps=default_eps(splits.spec.channels))
     protocol = make_protocol(metrics, methods, len(splits.test), fill=fill,
-                             saliency_target=saliency_target, seed=seed, options=options)
+                             saliency_target=saliency_target, seed=seed, options=options,
+                             batch_size=batch_size)
     dev = resolve_device(device)
     where = f"{workers} Ray task(s) ({'GPU' if use_gpu else 'CPU'})" if workers else dev
     print(f"evaluating {run.name} ({run.cfg.method.name}, {splits.spec.title}) on "
@@ -79,6 +80,12 @@ def evaluate_run(run: TrainedRun, methods: list[str], *,
     measured = dict(batch_size=batch_size, seed=seed, fill=fill, saliency_target=saliency_target,
                     options=options, progress=progress)
     tick = time.perf_counter()
+    batches = -(-len(splits.test) // batch_size)
+    if workers > batches:  # the tasks are dealt whole batches
+        print(f"note: {len(splits.test)} images make {batches} batch(es) of --batch-size "
+              f"{batch_size}, so only {batches} of the {workers} Ray tasks get work; give "
+              f"--batch-size {max(1, -(-len(splits.test) // workers))} to use all of them "
+              f"(another batch size is another protocol)", flush=True)
     if workers:
         from ..launch.ray_evaluation import measure_on_ray
 

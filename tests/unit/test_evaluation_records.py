@@ -28,8 +28,9 @@ def test_the_protocol_id_names_what_differs_and_nothing_else():
               make_protocol(("morf", "lerf"), ["grad", "random"], 1000),
               make_protocol(("morf", "lerf"), ["grad", "random"], 2000, fill="road"),
               make_protocol(("morf", "lerf"), ["grad", "random"], 2000, seed=1),
-              make_protocol(("morf", "lerf"), ["grad", "random"], 2000, saliency_target="logprob")]
-    assert len({p.id for p in others} | {base.id}) == 7
+              make_protocol(("morf", "lerf"), ["grad", "random"], 2000, saliency_target="logprob"),
+              make_protocol(("morf", "lerf"), ["grad", "random"], 2000, batch_size=250)]
+    assert len({p.id for p in others} | {base.id}) == 8
     # a battery setting belongs to the protocol only where a named metric uses it
     wide = BatteryOptions(sensitivity_radius=0.05)
     assert make_protocol(("pgd",), ["grad"], 10, options=wide).id == \
