@@ -28,7 +28,7 @@ from typing import Any
 
 from ..files import fsync, write_json
 from .drop import DropCurves
-from .protocol import BATTERY, Protocol, closing_protocol
+from .protocol import DROP_METRICS, Protocol, closing_protocol
 
 RECORD_FILE, METRICS_CSV = "metrics.json", "metrics.csv"
 DROP_CURVES_CSV, DROP_CURVES_PNG, MPRT_PNG = "drop_curves.csv", "drop_curves.png", "mprt.png"
@@ -169,7 +169,7 @@ def _legacy(path: Path) -> EvaluationRecord | None:
     try:
         d = json.loads(path.read_text())
         orders = tuple(d.get("orders") or ("morf",))
-        protocol = Protocol(tuple(o for o in ("morf", "lerf") if o in orders),
+        protocol = Protocol(tuple(o for o in DROP_METRICS if o in orders),
                             tuple(d["accuracy"]), int(d["num_images"]),
                             d.get("removal_fill", "background"),
                             d.get("saliency_target", "logit"), int(d.get("seed", 0)))
@@ -221,7 +221,3 @@ def run_records(evaluation_dir: Path, summary: dict[str, Any] | None) -> list[Ev
     if closing is not None and closing.id not in {r.id for r in records}:
         records.insert(0, closing)
     return records
-
-
-def battery_metrics(protocol: Protocol) -> list[str]:
-    return [m for m in protocol.metrics if m in BATTERY]

@@ -4,11 +4,10 @@ the protocol."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-
-import time
 
 from ..data.loading import load_test_split
 from ..data.object_masks import read_object_masks
