@@ -195,3 +195,18 @@ def test_a_config_path_that_is_no_regular_file(tmp_path):
             build_config(path)
     with pytest.raises(ConfigError, match="does not exist"):
         build_config(str(tmp_path / "none.yaml"))
+
+
+def test_the_battery_flags_default_to_the_metrics_own_constants():
+    """config may not import evaluation (the layers), so the battery's defaults are written
+    twice: the flags' in EvaluateConfig and the metrics' own constants. They must agree, or a
+    flag-less evaluate.py would measure another protocol than the library's default."""
+    from dataclasses import fields
+
+    from smoot_dist.config.schema import EvaluateConfig
+    from smoot_dist.evaluation.battery import BatteryOptions
+
+    flags, library = EvaluateConfig(), BatteryOptions()
+    names = [f.name for f in fields(BatteryOptions)]
+    assert names, "BatteryOptions lost its fields"
+    assert {n: getattr(flags, n) for n in names} == {n: getattr(library, n) for n in names}
