@@ -18,8 +18,10 @@ import statistics
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..config import METHODS
+from ..config.identity import differing, settings_label, training_settings
 from ..errors import UserError
 from ..run_folder import EVALUATION_DIR, SUMMARY_FILE, RunFolder
 from .drop import DropCurves
@@ -58,6 +60,7 @@ class RunRecord:
     evaluations: list[EvaluationRecord] = field(default_factory=list)  # every one it has
     source: str = ""  # run folder, or MLflow run id
     evaluation: EvaluationRecord | None = None  # the one tables show (select_protocol)
+    settings: dict[str, Any] = field(default_factory=dict)  # config/identity: all but the seed
 
     @property
     def auc(self) -> dict[str, float]:
@@ -89,7 +92,7 @@ def record_from_folder(path: Path) -> RunRecord:
         name=s.get("run_name", path.name), dataset=s["dataset"], method=s["method"],
         seed=s["config"]["train"]["seed"], num_test=s.get("num_test", 0), k=s["k"],
         accuracy=s["test_accuracy"], evaluations=run_records(folder.evaluation_dir, s),
-        source=str(path))
+        source=str(path), settings=training_settings(s["config"]))
 
 
 def select_protocol(records: list[RunRecord], wanted: str | None = None) -> Protocol | None:
@@ -149,15 +152,23 @@ class TableRow:
     curve: tuple[list[float], list[float]] | None  # mean and std of the drop curve (auc method)
     srg: tuple[float, float] | None = None
     battery: dict[str, tuple[float, float]] = field(default_factory=dict)  # key -> mean, std
+    setting: str = ""  # the settings this row differs in from its method's other rows
+    names: list[str] = field(default_factory=list)  # the runs pooled in it
 
 
 def aggregate(records: list[RunRecord], auc_method: str = "grad") -> list[TableRow]:
-    groups: dict[tuple[str, str], list[RunRecord]] = {}
+    """One row per dataset, method and setting: runs are pooled as seeds only when their
+    training settings agree (config/identity), and rows of one method that differ are labelled
+    with the settings they differ in."""
+    groups: dict[tuple[str, str, str], list[RunRecord]] = {}
     for r in records:
-        groups.setdefault((r.dataset, r.method), []).append(r)
-    rows = []
+        groups.setdefault((r.dataset, r.method, repr(sorted(r.settings.items()))), []).append(r)
+    labels = _setting_labels(groups)
     order = {m: i for i, m in enumerate(METHODS)}
-    for (dataset, method), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], order.get(kv[0][1], 9))):
+    rows = []
+    for key, rs in sorted(groups.items(), key=lambda kv: (kv[0][0], order.get(kv[0][1], 9),
+                                                          labels[kv[0]])):
+        dataset, method, _ = key
         aucs = [r.auc[auc_method] for r in rs if auc_method in r.auc]
         gains = [r.srg[auc_method] for r in rs if auc_method in r.srg]
         curves = [r.curves.accuracy[auc_method] for r in rs
@@ -165,11 +176,29 @@ def aggregate(records: list[RunRecord], auc_method: str = "grad") -> list[TableR
         curve = columns_mean_std(curves) if curves else None
         rows.append(TableRow(
             dataset, method, len(rs), max(r.num_test for r in rs),
-            {key: mean_std([float(r.k[key]) for r in rs]) for key in ("min", "median", "max")},
+            {k: mean_std([float(r.k[k]) for r in rs]) for k in ("min", "median", "max")},
             mean_std([100.0 * r.accuracy for r in rs]),
             mean_std(aucs) if len(aucs) == len(rs) else None, curve,
-            mean_std(gains) if len(gains) == len(rs) else None, _battery(rs, auc_method)))
+            mean_std(gains) if len(gains) == len(rs) else None, _battery(rs, auc_method),
+            labels[key], [r.name for r in rs]))
     return rows
+
+
+def _setting_labels(groups: dict[tuple[str, str, str], list[RunRecord]]) -> dict[tuple, str]:
+    """Per group, the values of the settings in which it differs from the other groups of its
+    dataset and method ('' where it is the only one)."""
+    labels = {}
+    for key, rs in groups.items():
+        siblings = [g[0].settings for k, g in groups.items() if k[:2] == key[:2]]
+        labels[key] = settings_label(rs[0].settings, differing(siblings)) if len(siblings) > 1 \
+            else ""
+    return labels
+
+
+def row_title(row: "TableRow") -> str:
+    """`SMOOT` or, where a method has rows of several settings, `SMOOT [method.beta=0.9]`."""
+    title = METHODS.get(row.method, row.method)
+    return f"{title} [{row.setting}]" if row.setting else title
 
 
 def _battery(rs: list[RunRecord], method: str) -> dict[str, tuple[float, float]]:
@@ -221,7 +250,7 @@ def markdown_table(rows: list[TableRow]) -> str:
             gain = ((plus_minus(*r.srg, r.runs) if r.srg else "-") + " | ") if with_srg else ""
             battery = "".join((plus_minus(*r.battery[key], r.runs, 3) if key in r.battery
                                else "-") + " | " for _, key, _ in columns)
-            out.append(f"{METHODS.get(r.method, r.method)} | {count_label(r.num_test)} | {k} | "
+            out.append(f"{row_title(r)} | {count_label(r.num_test)} | {k} | "
                        f"{plus_minus(*r.accuracy, r.runs, unit='%')} | {auc} | {gain}{battery}"
                        f"{r.runs}")
         out.append("")
@@ -238,7 +267,7 @@ def write_csv(rows: list[TableRow], path: str | Path, protocol_id: str | None = 
                     "k_median_mean", "k_median_std", "k_max_mean", "k_max_std",
                     "accuracy_mean", "accuracy_std", "auc_mean", "auc_std", "srg_mean", "srg_std",
                     *(f"{key}_{stat}" for _, key, _ in columns for stat in ("mean", "std")),
-                    "evaluation"])
+                    "evaluation", "setting"])
         for r in rows:
             w.writerow([r.dataset, r.method, r.runs, r.num_test,
                         *(f"{v:.4f}" for key in ("min", "median", "max") for v in r.k[key]),
@@ -247,5 +276,5 @@ def write_csv(rows: list[TableRow], path: str | Path, protocol_id: str | None = 
                         *((f"{v:.4f}" for v in r.srg) if r.srg else ("", "")),
                         *(f"{v:.6g}" if key in r.battery else "" for _, key, _ in columns
                           for v in r.battery.get(key, (0.0, 0.0))),
-                        protocol_id or ""])
+                        protocol_id or "", r.setting])
     return path

@@ -13,7 +13,8 @@ from ..errors import UserError
 from ..plots import plot_drop_curves, plot_saliency_grid
 from .attribution import TITLES, make_attributor, quiet_captum
 from .compare import (RunRecord, aggregate, battery_columns, families_line, markdown_table,
-                      record_from_folder, records_from_mlflow, select_protocol, write_csv)
+                      record_from_folder, records_from_mlflow, row_title, select_protocol,
+                      write_csv)
 from .morf import FRACTIONS
 from .trained_run import load_trained
 from ..tracking import resolve_tracking_uri
@@ -67,17 +68,18 @@ def compare_and_report(out: Path, *, folders: list[Path] | None = None,
     missing = [r.name for r in records if protocol and r.evaluation is None]
     columns = battery_columns(rows)
     header = (f"AUC: accuracy-drop AUC (MoRF) with {TITLES.get(auc_method, auc_method)} "
-              f"attributions (lower is better); mean ± std over runs. From {measured}."
+              f"attributions (lower is better); mean ± std over the seeds of one setting. "
+              f"From {measured}."
+              + (" Runs of one method whose training settings differ are separate rows, the "
+                 "settings they differ in in [brackets]." if any(r.setting for r in rows) else "")
               + (f" Not evaluated so: {', '.join(missing)} (-)." if missing else "")
               + (f" Battery ({TITLES.get(auc_method, auc_method)}; ↑/↓: higher/lower is "
                  f"better): {families_line(columns)}." if columns else ""))
     (out / "comparison.md").write_text(f"{header}\n\n{table}")
     write_csv(rows, out / "comparison.csv", protocol.id if protocol else None)
     for dataset in dict.fromkeys(r.dataset for r in rows):
-        curves = {METHODS.get(r.method, r.method): r.curve[0]
-                  for r in rows if r.dataset == dataset and r.curve}
-        spread = {METHODS.get(r.method, r.method): r.curve[1]
-                  for r in rows if r.dataset == dataset and r.curve}
+        curves = {row_title(r): r.curve[0] for r in rows if r.dataset == dataset and r.curve}
+        spread = {row_title(r): r.curve[1] for r in rows if r.dataset == dataset and r.curve}
         if curves:
             plot_drop_curves(curves, FRACTIONS, out / f"drop_curves_{dataset_label(dataset)}.png",
                              f"{dataset}: accuracy drop, {TITLES.get(auc_method, auc_method)}\n"

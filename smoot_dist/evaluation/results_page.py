@@ -22,7 +22,9 @@ from typing import Any
 import torch
 
 from ..config import METHODS
+from ..config.identity import differing
 from ..catalog import DATASETS, dataset_label
+from ..errors import UserError
 from ..files import write_json, write_text
 from ..home import CHECKOUT
 from ..method.mask_state import read_mask_parquet
@@ -116,7 +118,7 @@ def run_entry(folder: Path, evaluation: str | None, auc_method: str = "grad") ->
         "fractions": list(curves.fractions) if curves else None,
         "morf": curves.accuracy.get(auc_method) if curves else None,
         "lerf": curves.lerf.get(auc_method) if curves else None,
-        "k": record.k, "k_epochs": trajectory, "k_source": source,
+        "k": record.k, "k_epochs": trajectory, "k_source": source, "settings": record.settings,
         "num_pixels": summary.get("num_pixels"),
         "k_bounds": [summary["config"]["method"][b] for b in ("k_min", "k_max")],
         "wall_time_s": summary.get("wall_time_s"),
@@ -128,9 +130,23 @@ def dataset_record(dataset: str, folders: list[Path], evaluation: str | None = N
                    **about: Any) -> dict[str, Any]:
     """The JSON record of one reproduced dataset: `about` holds protocol, command, machine, ..."""
     title = DATASETS[dataset].title if dataset in DATASETS else dataset_label(dataset)
+    runs = [run_entry(Path(f), evaluation) for f in folders]
+    _one_setting_per_method(runs)
     return {"version": RECORD_VERSION, "dataset": dataset, "title": title,
             "date": datetime.date.today().isoformat(), "commit": git_commit(), **about,
-            "runs": [run_entry(Path(f), evaluation) for f in folders]}
+            "runs": runs}
+
+
+def _one_setting_per_method(runs: list[dict[str, Any]]) -> None:
+    """The page pools a method's runs as seeds and pairs them by seed: refused when they were
+    trained with different settings (config/identity), which would be no replicates."""
+    for method in dict.fromkeys(r["method"] for r in runs):
+        these = [r for r in runs if r["method"] == method]
+        keys = differing([r["settings"] for r in these])
+        if keys:
+            raise UserError(f"the {METHODS.get(method, method)} runs differ in {', '.join(keys)} "
+                            f"({', '.join(r['run'] for r in these)}); a results page pools one "
+                            f"setting per method: pass runs of one setting")
 
 
 # -- figures -----------------------------------------------------------------------------------
