@@ -20,6 +20,7 @@ import yaml
 from .config import (EXPERIMENT_SECTIONS, SECTIONS, JobConfig, base_type, build_config,
                      external_name, flag_of, preset_differences)
 from .errors import UserError
+from .run_folder import resumed_layer
 from .signals import SIGTERM_EXIT, Terminated, handle_sigterm
 
 USER_ERROR_EXIT = 2
@@ -71,6 +72,10 @@ def _add(group, section: str, f: dataclasses.Field, job: JobFlags, presets: dict
     meta, dest = f.metadata, f"{section}.{f.name}"
     base, _optional = base_type(section, f.name)
     kwargs: dict[str, Any] = {"help": _help(section, f, job, presets)}
+    if base is bool and meta.get("names"):  # --resume, or --resume RUN (a str: the run's name)
+        group.add_argument(job.flags.get(dest, flag_of(f)), dest=dest, nargs="?", const=True,
+                           default=None, metavar=meta.get("metavar"), **kwargs)
+        return
     if base is bool:
         # A switch sets the opposite of the default: --compile turns on, --no-tracking off.
         group.add_argument(job.flags.get(dest, flag_of(f)), dest=dest, action="store_const",
@@ -130,6 +135,9 @@ def overrides_from_args(job: JobFlags, args: argparse.Namespace) -> dict[str, di
             value, upper = value
             if upper is not None:
                 out.setdefault(section, {})[f.metadata["upper"]] = upper
+        if f.metadata.get("names") and isinstance(value, str):  # --resume RUN
+            out.setdefault(section, {})[f.metadata["names"]] = value
+            value = True
         if value is not None:
             out.setdefault(section, {})[f.name] = value
     return out
@@ -147,12 +155,26 @@ def parse(job: JobFlags, argv: list[str] | None = None) -> JobConfig:
                         help="print the resolved config (defaults < preset < --config < flags) "
                              "as YAML, and exit without running")
     args = parser.parse_args(argv)
-    cfg = build_config(getattr(args, "config", None), overrides_from_args(job, args), job.defaults)
+    overrides = overrides_from_args(job, args)
+    cfg = build_config(getattr(args, "config", None), overrides, job.defaults,
+                       _resumed(overrides, getattr(args, "config", None)))
     if args.print_config:
         print(yaml.safe_dump(cfg.to_dict(_sections(job)), sort_keys=False), end="")
         sys.exit(0)
     return dataclasses.replace(cfg, run=dataclasses.replace(
         cfg.run, progress=show_progress(cfg.run.progress)))
+
+
+def _resumed(overrides: dict[str, dict[str, Any]], config_file: str | None
+             ) -> tuple[str, dict[str, Any]] | None:
+    """--resume [RUN]: the run's recorded config, as the layer under the flags."""
+    run = overrides.get("run", {})
+    if not run.get("resume"):
+        return None
+    if config_file:
+        raise UserError("--resume continues a run with the config it recorded; drop --config "
+                        "(flags may still change epochs, workers, storage and tracking)")
+    return resumed_layer(run.get("storage_path"), run.get("run_name"))
 
 
 def show_progress(wanted: bool = True) -> bool:

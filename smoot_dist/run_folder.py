@@ -54,6 +54,18 @@ EVALUATION_DIR = "evaluation"
 # Settings a resumed run may change; everything else must match the original run.
 # Settings a run may continue under with another value: none changes what an epoch computes
 # from a checkpoint's state, only where or how fast (or for how long) it runs.
+# The run section as a run records it: how it ran (so that `--config RUN/config.yaml` and
+# `--resume` run it as it ran), without this machine's paths (storage, Ray address, summary
+# file), the run's own name or the command's one-off switches (resume, restart, progress bars).
+PORTABLE_RUN = ("workers", "max_workers", "resize_check_s", "use_gpu", "max_failures")
+
+
+def recorded_config(cfg: JobConfig) -> dict[str, dict[str, Any]]:
+    """The config a run folder keeps (config.yaml, run.json): the experiment and how it ran."""
+    run = cfg.to_dict(("run",))["run"]
+    return {**cfg.to_dict(), "run": {k: run[k] for k in PORTABLE_RUN}}
+
+
 RESUMABLE_CHANGES = {("train", "epochs"), ("train", "device"), ("train", "eval_batch_size"),
                      ("data", "loader"), ("data", "data_cpus"),
                      ("train", "eval_images")}
@@ -90,7 +102,7 @@ class RunFolder:
 
     def write_record(self, record: dict[str, Any], cfg: JobConfig) -> None:
         write_json(self.path / RUN_FILE, record)
-        write_text(self.config_path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        write_text(self.config_path, yaml.safe_dump(recorded_config(cfg), sort_keys=False))
 
     def read_summary(self) -> dict[str, Any] | None:
         """The run's summary; None while the run has not finished."""
@@ -213,13 +225,32 @@ def storage_location(cfg: JobConfig) -> tuple[str, Path | None]:
     """(where Ray Train keeps checkpoints, the local root of the run folders). A local folder or
     a file:// URI is both; a remote URI (s3://...) keeps the checkpoints there and the run
     folders (config, record, final files) under the local runs root."""
-    storage = cfg.run.storage_path or str(runs_root())
+    return storage_of(cfg.run.storage_path)
+
+
+def storage_of(storage_path: str | None) -> tuple[str, Path | None]:
+    storage = storage_path or str(runs_root())
     if storage.startswith("file://"):
         storage = urlparse(storage).path
     if "://" in storage:
         return storage, None
     local = Path(storage).expanduser().resolve()
     return str(local), local
+
+
+def resumed_layer(storage_path: str | None, name: str | None) -> tuple[str, dict[str, Any]]:
+    """(its source, the config layer) of `--resume [RUN]`: the config the run recorded (the
+    latest run under the storage root, or the one named), its own name included, under which
+    the command line's flags go."""
+    _, local = storage_of(storage_path)
+    root = local or runs_root()
+    name = name or _latest_run(root)
+    folder = RunFolder(root / name)
+    if not folder.has_record():
+        raise UserError(f"--resume: no run named {name!r} under {root}")
+    config = dict(folder.read_record().get("config") or {})
+    config["run"] = {**config.get("run", {}), "run_name": name, "resume": True}
+    return str(folder.path / RUN_FILE), config
 
 
 def locate_run(cfg: JobConfig, name: str | None = None) -> RunSpec:
@@ -246,7 +277,7 @@ def locate_run(cfg: JobConfig, name: str | None = None) -> RunSpec:
 
 
 def write_run_record(spec: RunSpec, cfg: JobConfig, **fields: Any) -> None:
-    spec.record = {**spec.record, "name": spec.name, "config": cfg.to_dict(),
+    spec.record = {**spec.record, "name": spec.name, "config": recorded_config(cfg),
                    "storage_path": spec.storage_path, **fields}
     spec.folder.write_record(spec.record, cfg)
 

@@ -73,19 +73,23 @@ def _named_dataset(layer: Any) -> str | None:
 
 def build_config(config_file: str | None = None,
                  overrides: dict[str, dict[str, Any]] | None = None,
-                 job_defaults: dict[str, dict[str, Any]] | None = None) -> JobConfig:
-    """Layer defaults, the job's defaults, the dataset preset, a YAML file and overrides; validate."""
+                 job_defaults: dict[str, dict[str, Any]] | None = None,
+                 recorded: tuple[str, dict[str, Any]] | None = None) -> JobConfig:
+    """Layer defaults, the job's defaults, the dataset preset, a YAML file (or `recorded`: the
+    (source, config) a run recorded, for --resume) and overrides; validate."""
     user = read_yaml(config_file) if config_file else {}
     overrides = overrides or {}
-    dataset = _named_dataset(overrides) or _named_dataset(user) or DataConfig.dataset
+    base = recorded[1] if recorded else user
+    dataset = _named_dataset(overrides) or _named_dataset(base) or DataConfig.dataset
     cfg = merge(JobConfig(), job_defaults or {}, "the job's defaults")
     if dataset in DATASETS:  # a user's own data (imagefolder:, parquet:) has no preset
         cfg = merge(cfg, read_preset(dataset), str(preset_path(dataset)))
     if config_file:
         cfg = merge(cfg, user, str(config_file))
+    if recorded:
+        cfg = merge(cfg, recorded[1], recorded[0])
     cfg = merge(cfg, overrides, "the command line")
     cfg = dataclasses.replace(cfg, data=dataclasses.replace(
         cfg.data, dataset=absolute_dataset(cfg.data.dataset)))
     validate(cfg)
     return cfg
-

@@ -46,7 +46,8 @@ RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 def setting(default: Any = None, help: str = "", **meta: Any) -> Any:
     """A field with its help text and, in `meta`, how it is named, checked and shown:
     name (YAML/CLI name), flag, metavar, choices, rule (the bounds in words),
-    gloss (words between the name and "must" in a range message), positional, nargs, action ("append"). Bounds: ge, gt, le, lt. A bool whose default is True is set off by its flag."""
+    gloss (words between the name and "must" in a range message), positional, nargs, action ("append"), names (a switch that
+    may also take a value, which goes to the field so named: --resume [RUN]). Bounds: ge, gt, le, lt. A bool whose default is True is set off by its flag."""
     return field(default=default, metadata={"help": help, **meta})
 
 
@@ -164,7 +165,9 @@ class RunConfig:
     run_name: str | None = setting(
         None, "name of the run folder; an existing run of that name is continued "
               "(default: <dataset>-<method>-<time>)")
-    resume: bool = setting(False, "continue the run named by --run-name, or the latest run")
+    resume: bool = setting(False, "continue a run with the config it recorded: the latest run, "
+                                  "or RUN (or --run-name); flags may change epochs, workers, "
+                                  "storage and tracking", names="run_name", metavar="RUN")
     restart: bool = setting(False, "train the run named by --run-name again from epoch 1, in a "
                                    "new MLflow run (the earlier one is kept): for a run whose "
                                    "checkpoints are gone")

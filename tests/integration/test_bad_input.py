@@ -91,6 +91,15 @@ def test_a_bad_retry_of_an_existing_run_changes_nothing(real_data_root, tmp_path
     before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
     r = _train(tmp_path, "--run-name", "kept", "--beta", "0.5")
     expect_one_line(r, "run 'kept' exists with another config (method.beta was 0.95, now 0.5)")
+    # --resume takes the run's recorded config; a flag that would change what it learns is
+    # refused the same way, and so is a config file beside it or a run that is not there
+    storage = ("--storage-path", str(tmp_path / "runs"))
+    r = run_job("train.py", "--resume", "kept", "--beta", "0.5", *storage)
+    expect_one_line(r, "run 'kept' exists with another config (method.beta was 0.95, now 0.5)")
+    r = run_job("train.py", "--resume", "--config", str(folder / "config.yaml"), *storage)
+    expect_one_line(r, "--resume continues a run with the config it recorded; drop --config")
+    r = run_job("train.py", "--resume", "gone", *storage)
+    expect_one_line(r, "--resume: no run named 'gone' under")
     assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before
 
 

@@ -78,7 +78,11 @@ def test_resume_on_another_worker_count(real_data_root, ray_cluster, tmp_path):
     s1 = json.loads((tmp_path / "s1.json").read_text())
     checkpointed = k_digest(read_mask_parquet(tmp_path / "resumable" / "mask_state.parquet", 2000))
 
-    second = run_job("train.py", *common, "--workers", "1", "--epochs", "2", "--resume",
+    # `--resume` alone takes the latest run's recorded config (dataset, method, subsets, ...):
+    # only how and how long it runs is given again
+    second = run_job("train.py", "--resume", "--workers", "1", "--epochs", "2",
+                     "--storage-path", str(tmp_path), "--ray-address", ray_cluster["address"],
+                     "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}", "--no-progress",
                      "--summary-json", str(tmp_path / "s2.json"), env=ray_cluster["env"])
     assert second.returncode == 0, second.stderr[-3000:]
     s2 = json.loads((tmp_path / "s2.json").read_text())
