@@ -17,8 +17,8 @@ from typing import Any, Callable
 
 import yaml
 
-from .config import (EXPERIMENT_SECTIONS, SECTIONS, JobConfig, base_type, build_config,
-                     external_name, flag_of, preset_differences)
+from .config import (EXPERIMENT_SECTIONS, SECTIONS, JobConfig, RunConfig, base_type,
+                     build_config, external_name, flag_of, preset_differences)
 from .errors import UserError
 from .run_folder import resumed_layer
 from .signals import SIGTERM_EXIT, Terminated, handle_sigterm
@@ -52,7 +52,8 @@ def _selected(job: JobFlags) -> list[tuple[str, dataclasses.Field]]:
     for entry in job.sections:
         section, *names = (entry,) if isinstance(entry, str) else entry
         fields = {f.name: f for f in dataclasses.fields(SECTIONS[section])}
-        out += [(section, fields[n]) for n in (names or fields)]
+        out += [(section, fields[n]) for n in (names or [n for n, f in fields.items()
+                                                          if not f.metadata.get("internal")])]
     return out
 
 
@@ -161,8 +162,7 @@ def parse(job: JobFlags, argv: list[str] | None = None) -> JobConfig:
     if args.print_config:
         print(yaml.safe_dump(cfg.to_dict(_sections(job)), sort_keys=False), end="")
         sys.exit(0)
-    return dataclasses.replace(cfg, run=dataclasses.replace(
-        cfg.run, progress=show_progress(cfg.run.progress)))
+    return dataclasses.replace(cfg, run=resolve_progress(cfg.run))
 
 
 def _resumed(overrides: dict[str, dict[str, Any]], config_file: str | None
@@ -181,6 +181,13 @@ def show_progress(wanted: bool = True) -> bool:
     """Progress bars only on a terminal: in logs (Ray jobs, CI, pipes) they are noise, and
     stderr stays free for the one line that says what went wrong."""
     return wanted and sys.stderr.isatty()
+
+
+def resolve_progress(run: RunConfig) -> RunConfig:
+    """`progress` (wanted unless --no-progress) becomes a bar on a terminal, and lines in a log
+    (`progress_lines`: about every 10% of an epoch) where there is none."""
+    bar = show_progress(run.progress)
+    return dataclasses.replace(run, progress=bar, progress_lines=run.progress and not bar)
 
 
 def command(job: JobFlags, body: Callable[[JobConfig], int | None]

@@ -294,6 +294,13 @@ class MlflowRun:
         for i in range(0, len(items), 1000):  # MLflow's limit per batch
             self.client.log_batch(self.run_id, metrics=items[i:i + 1000])
 
+    def step_metrics(self, metrics: dict[str, float], step: int) -> None:
+        """Metrics within an epoch (training loss every few steps): skipped while the store is
+        failing, so that a store that does not answer costs no time per step; nothing of them
+        is owed, the epoch's own metrics are what a rerun logs."""
+        if not self.failing:
+            self.attempt(f"the step metrics of step {step}", self.log_metrics, metrics, step)
+
     def set_tags(self, tags: dict[str, str]) -> None:
         for key, value in tags.items():
             self.client.set_tag(self.run_id, key, value)

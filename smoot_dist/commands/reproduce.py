@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from ..choices import choose_names, split_names
-from ..cli import JobFlags, build_parser, overrides_from_args, run_cli, show_progress
+from ..cli import JobFlags, build_parser, overrides_from_args, resolve_progress, run_cli
 from ..config import METHODS, JobConfig, build_config, merge, validate
 from ..config.presets import PROTOCOLS
 from ..catalog import dataset_label, parse_dataset
@@ -69,8 +69,7 @@ def configs_from_args(argv: list[str] | None) -> tuple[list[JobConfig], str]:
         parse_dataset(dataset)  # an unknown name: one line
         layer = {**overrides, "data": {**(overrides.get("data") or {}), "dataset": dataset}}
         cfg = build_config(config_file, layer, FLAGS.defaults)
-        cfgs.append(dataclasses.replace(cfg, run=dataclasses.replace(
-            cfg.run, progress=show_progress(cfg.run.progress))))
+        cfgs.append(dataclasses.replace(cfg, run=resolve_progress(cfg.run)))
     return cfgs, Path(config_file).stem if config_file else "custom"
 
 

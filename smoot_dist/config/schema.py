@@ -179,8 +179,11 @@ class RunConfig:
     ray_address: str | None = setting(
         None, "Ray cluster to join (default: $RAY_ADDRESS, else start a local Ray)")
     summary_json: str | None = setting(None, "also write the summary here", metavar="PATH")
-    progress: bool = setting(True, "no per-batch progress bar (bars show only on a terminal)",
-                             flag="--no-progress")
+    progress: bool = setting(True, "no progress within an epoch (a bar on a terminal; in a log, "
+                                   "a line about every 10%)", flag="--no-progress")
+    # Resolved from `progress` where the job starts (cli.resolve_progress), not a flag: the
+    # progress lines a log gets where there is no terminal for a bar.
+    progress_lines: bool = setting(False, "", internal=True)
     verbose: bool = setting(False, "also show Ray's own output on the console: its workers' "
                                    "logs, per-report dumps, internal warnings (always in Ray's "
                                    "log files)")

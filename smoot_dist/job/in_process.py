@@ -11,6 +11,7 @@ from ..run_folder import RunSpec
 from ..tracking import MlflowRun
 from ..training.epoch_loop import CompletedEpoch, EpochLoop
 from ..training.outcome import TrainingOutcome
+from ..training.step_progress import step_sink
 from ..training.trainer import EpochHook, Trainer
 
 
@@ -18,7 +19,10 @@ def run_in_process(cfg: JobConfig, spec: RunSpec, tracker: MlflowRun | None,
                    splits: Splits | None = None, resume_from: Path | None = None,
                    epoch_hooks: Sequence[EpochHook] = ()) -> TrainingOutcome:
     """Train in this process, continuing from the checkpoint `resume_from` when given."""
-    trainer = Trainer(cfg, splits=splits, progress=cfg.run.progress, epoch_hooks=epoch_hooks)
+    # Off a terminal (no bar), a line about every 10% of an epoch; MLflow gets the step metrics.
+    sink = step_sink(cfg.run.progress_lines, tracker.step_metrics if tracker is not None else None)
+    trainer = Trainer(cfg, splits=splits, progress=cfg.run.progress, epoch_hooks=epoch_hooks,
+                      on_step=sink)
     loop = EpochLoop(trainer, workers=0)
     if resume_from is not None:
         loop.restore(resume_from)

@@ -7,7 +7,7 @@ import signal
 import threading
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import ray.train
 from ray.train import (CheckpointConfig, FailureConfig, LoggingConfig, RunConfig as RayRunConfig,
@@ -24,6 +24,7 @@ from ..run_folder import RunSpec
 from ..signals import Terminated
 from ..training.checkpoint import load_checkpoint
 from ..training.outcome import TrainingOutcome
+from ..training.step_progress import StepReport, step_sink
 from ..training.trainer import EpochHook, TrainingDiverged
 from ..tracking import MlflowRun
 
@@ -80,8 +81,10 @@ class _EpochPrinter:
     line per epoch on the driver's console, whatever the number of workers; with `epochs`, under
     a bar over the epochs with its ETA (show_progress decided it is a terminal)."""
 
-    def __init__(self, queue, epochs: int = 0):
-        self.queue, self.bar = queue, None
+    def __init__(self, queue, epochs: int = 0, steps: Callable[[StepReport], None] | None = None):
+        """`steps`: what becomes of rank 0's StepReports (lines in a log, MLflow's step
+        metrics), which come through the same queue."""
+        self.queue, self.bar, self.steps = queue, None, steps
         if queue is not None and epochs:
             self.bar = tqdm(total=epochs, unit="epoch", desc="training", leave=False)
         self.stop = threading.Event()
@@ -99,6 +102,11 @@ class _EpochPrinter:
         except Exception:  # the queue's actor gone (Ray shutting down): nothing more to print
             self.stop.set()
             return False
+        report = StepReport.from_dict(line)
+        if report is not None:
+            if self.steps is not None:
+                self.steps(report)
+            return True
         if self.bar is None:
             print(line, flush=True)
         else:
@@ -161,7 +169,8 @@ def run_with_ray(cfg: JobConfig, spec: RunSpec, tracker: MlflowRun | None,
     trainer = _Trainer(
         worker_loop,
         train_loop_config={"cfg": worker_cfg, "epoch_hooks": tuple(epoch_hooks),
-                           "resume_from": str(resume_from) if resume_from else None},
+                           "resume_from": str(resume_from) if resume_from else None,
+                           "relay": relay},
         scaling_config=_scaling(run),
         run_config=RayRunConfig(
             name=spec.name, storage_path=spec.storage_path,
@@ -180,7 +189,9 @@ def run_with_ray(cfg: JobConfig, spec: RunSpec, tracker: MlflowRun | None,
     main_thread = threading.current_thread() is threading.main_thread()
     previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        with _EpochPrinter(relay, cfg.train.epochs if run.progress else 0):
+        # within an epoch: lines in a log and MLflow's step metrics, from the driver only
+        steps = step_sink(run.progress_lines, tracker.step_metrics if tracker is not None else None)
+        with _EpochPrinter(relay, cfg.train.epochs if run.progress else 0, steps):
             result = trainer.fit()
     except BaseException as err:
         if trainer.interrupted is not None:  # the abort ends the controller: its errors are no news

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import ray
 import ray.train
@@ -19,6 +19,7 @@ from ray.train import Checkpoint
 
 from ..training.checkpoint import checks_for, completed_epochs, intact_epochs
 from ..training.epoch_loop import CompletedEpoch, EpochLoop
+from ..training.step_progress import StepReport, step_sink
 from ..training.trainer import Trainer, TrainingDiverged
 from ..tracking import flat_epoch_metrics
 from .collectives import all_reduce_sum, gather_k
@@ -48,6 +49,21 @@ def _resume_folder(resume_from: str | None, checks: dict[str, Any]):
             yield Path(folder)
 
 
+def _step_relay(relay, lines: bool) -> Callable[[StepReport], None]:
+    """Rank 0's progress within an epoch goes to the driver through the relay (which prints the
+    lines and logs the step metrics to MLflow); with --verbose (no relay) this worker prints
+    the lines and Ray forwards them."""
+    if relay is None:
+        return step_sink(lines)
+
+    def put(report: StepReport) -> None:
+        try:
+            relay.put(report.to_dict(), timeout=5)
+        except Exception:  # the driver's queue gone or full: progress is no reason to stop
+            pass
+    return put
+
+
 def worker_loop(config: dict[str, Any]) -> None:
     """Ray Train's train_loop_per_worker. `config`: cfg (the JobConfig), epoch_hooks,
     resume_from (the run folder's newest intact checkpoint, or None)."""
@@ -66,7 +82,8 @@ def worker_loop(config: dict[str, Any]) -> None:
     log = print if cfg.run.verbose else (lambda line: None)
     trainer = Trainer(cfg, rank=rank, world_size=world, device=device,
                       wrap_model=ray.train.torch.prepare_model, all_reduce=all_reduce_sum,
-                      epoch_hooks=config.get("epoch_hooks", ()), train_batches=stream, log=log)
+                      epoch_hooks=config.get("epoch_hooks", ()), train_batches=stream, log=log,
+                      on_step=_step_relay(config.get("relay"), cfg.run.progress_lines))
     loop = EpochLoop(trainer, workers=world, k_global=lambda: gather_k(trainer))
     checks = {"num_samples": trainer.num_train, **checks_for(cfg)}
     with _resume_folder(config.get("resume_from"), checks) as folder:

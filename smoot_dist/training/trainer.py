@@ -26,6 +26,7 @@ from ..method.mask_state import MaskState
 from ..method.step import method_step
 from ..models import create_model
 from .batches import MemoryBatches, TrainBatches
+from .step_progress import StepReport, report_steps
 
 AllReduce = Callable[[torch.Tensor], torch.Tensor]
 # Called on every rank after each epoch with the trainer and the epoch's metrics, which it may
@@ -88,14 +89,18 @@ class Trainer:
                  wrap_model: Callable[[nn.Module], nn.Module] | None = None,
                  all_reduce: AllReduce = _local_sum, progress: bool = False,
                  log: Callable[[str], None] = print, epoch_hooks: Sequence[EpochHook] = (),
-                 train_batches: TrainBatches | None = None):
+                 train_batches: TrainBatches | None = None,
+                 on_step: Callable[[StepReport], None] | None = None):
         """`progress`: show a per-batch bar (rank 0 only); the command line decides it.
+        `on_step`: given rank 0's StepReports, STEP_POINTS per epoch (console lines off a
+        terminal, MLflow's step metrics).
         `train_batches`: where training batches come from (default: the train split, loaded
         whole; then `splits` may leave its train split out)."""
         self.cfg, self.rank, self.world_size = cfg, rank, world_size
         self.device = device or resolve_device(cfg.train.device)
         self.all_reduce, self.log, self.epoch_hooks = all_reduce, log, tuple(epoch_hooks)
         self.progress = progress and rank == 0
+        self.on_step = on_step if rank == 0 else None
         self.splits = splits or load_splits(cfg.data, train=train_batches is None)
         self.spec = self.splits.spec
         self.num_pixels = self.spec.num_pixels
@@ -136,9 +141,12 @@ class Trainer:
         bar = tqdm(self.train_batches.epoch(self.epoch), total=self.train_batches.steps(),
                    desc=f"epoch {self.epoch + 1}/{cfg.train.epochs}", unit="batch",
                    disable=not self.progress, leave=False, mininterval=2.0)
-        steps = 0
+        steps, total = 0, self.train_batches.steps()
+        points = report_steps(total) if self.on_step is not None and total else {}
+        started, images_done = time.perf_counter(), 0
         for idx, images, y in bar:
             b, steps = idx.numel(), steps + 1
+            images_done += b
             owned = shard_owner(idx, self.world_size, self.mask_state.block) == self.rank
             foreign += (~owned).sum()
             # masked by weight, not by selection: a boolean selection would sync with the host
@@ -156,6 +164,12 @@ class Trainer:
                 self.mask_state.set(idx, out.new_k)
             sums += torch.stack([out.ce.double() * b, out.kl.double() * b,
                                  (out.logits.argmax(1) == y).sum().double()])
+            if steps in points:  # a host sync, STEP_POINTS times an epoch
+                ce_sum, _, right = sums.tolist()
+                self.on_step(StepReport(
+                    self.epoch + 1, cfg.train.epochs, steps, total, points[steps],
+                    images_done * self.world_size, time.perf_counter() - started,
+                    ce_sum / images_done, right / images_done))
         n = visits.sum(dtype=torch.float64) + foreign
         tail = torch.stack([n, visits.eq(1).sum(dtype=torch.float64), foreign.double(),
                             torch.tensor(float(steps), dtype=torch.float64, device=self.device)])

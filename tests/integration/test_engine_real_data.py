@@ -20,10 +20,12 @@ def _cfg(method, **train):
 
 @pytest.fixture(scope="module")
 def runs(real_data_root):
-    out = {}
+    out, steps = {}, []
     for method in ("traditional", "sgt", "smoot"):
-        trainer = Trainer(_cfg(method), progress=False, log=lambda s: None)
+        trainer = Trainer(_cfg(method), progress=False, log=lambda s: None,
+                          on_step=steps.append if method == "smoot" else None)
         out[method] = (trainer, trainer.fit())
+    out["smoot_steps"] = steps
     return out
 
 
@@ -142,3 +144,23 @@ def test_the_epoch_loop_resumed_from_its_own_checkpoint_equals_an_uninterrupted_
     assert [h["epoch"] for h in again.history] == [1, 2]
     assert [r["epoch"] for r in again.resumes] == [1] and again.resumes[0]["workers"] == 0
     assert again.history[1]["test_accuracy"] == whole.history[1]["test_accuracy"]
+
+
+def test_progress_within_an_epoch_ends_on_the_epochs_own_numbers(runs):
+    """Rank 0's reports (console lines in a log, MLflow's step metrics): spread over the epoch,
+    the running means of the last one are the epoch's train CE and accuracy."""
+    from smoot_dist.training.step_progress import report_steps
+
+    trainer, history = runs["smoot"]
+    reports, steps = runs["smoot_steps"], trainer.train_batches.steps()
+    assert steps == 16  # 4000 samples, batch 256
+    assert [r.step for r in reports] == sorted(report_steps(steps)) == list(range(1, 17))
+    assert [r.global_step for r in reports] == list(range(1, 17))
+    last = reports[-1]
+    assert (last.images, last.step, last.epoch) == (4000, steps, 1)
+    assert last.loss == pytest.approx(history[0]["train_ce"], rel=1e-9)
+    assert last.accuracy == pytest.approx(history[0]["train_accuracy"], rel=1e-9)
+    assert reports[0].loss > last.loss  # a running mean over a falling loss
+    # a line about every 10%, none at the end (the epoch line follows)
+    assert [r.step for r in reports if r.wants_line] == [2, 4, 5, 7, 8, 10, 12, 13, 15]
+    assert reports[3].line().startswith("  epoch 1/1  step 4/16 (25%)  ")

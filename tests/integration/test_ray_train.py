@@ -66,13 +66,18 @@ def test_resume_on_another_worker_count(real_data_root, ray_cluster, tmp_path):
               "--storage-path", str(tmp_path),
               "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}", "--no-progress",
               "--ray-address", ray_cluster["address"]]
-    first = run_job("train.py", *common, "--workers", "2", "--epochs", "1",
-                    "--summary-json", str(tmp_path / "s1.json"), env=ray_cluster["env"])
+    first = run_job("train.py", *[a for a in common if a != "--no-progress"], "--workers", "2",
+                    "--epochs", "1", "--summary-json", str(tmp_path / "s1.json"),
+                    env=ray_cluster["env"])
     assert first.returncode == 0, first.stderr[-3000:]
     # a quiet console: each epoch once (from the driver), none of Ray's report dumps, internal
-    # warnings or colour codes
+    # warnings or colour codes; off a terminal, rank 0's progress within the epoch comes
+    # through the driver's relay (8 steps of 256 over 2 workers: a line at each 10%)
     console = first.stdout + first.stderr
-    assert first.stdout.count("epoch 1/1 ") == 1
+    lines = first.stdout.splitlines()
+    assert sum(line.startswith("epoch 1/1 ") for line in lines) == 1
+    steps = [line.split("(")[0].strip() for line in lines if line.startswith("  epoch 1/1  step")]
+    assert steps == [f"epoch 1/1  step {s}/8" for s in range(1, 8)]
     for noise in ("TrainingReport(", "core_worker.cc", "\x1b[", "RayTrainWorker"):
         assert noise not in console, noise
     s1 = json.loads((tmp_path / "s1.json").read_text())
@@ -94,6 +99,9 @@ def test_resume_on_another_worker_count(real_data_root, ray_cluster, tmp_path):
     assert s2["mlflow"]["run_id"] == s1["mlflow"]["run_id"]  # one MLflow run across the restart
     client = MlflowClient(s2["mlflow"]["tracking_uri"])
     assert [m.step for m in client.get_metric_history(s2["mlflow"]["run_id"], "test_accuracy")] == [1, 2]
+    # the step metrics, logged by the driver: epoch 2's steps continue after epoch 1's
+    ce = client.get_metric_history(s2["mlflow"]["run_id"], "train_ce_step")
+    assert sorted(m.step for m in ce) == list(range(1, 17))
 
 
 def test_one_ray_worker_matches_the_in_process_engine(real_data_root, ray_cluster, tmp_path):

@@ -14,7 +14,7 @@ def test_run_reaches_a_real_tracking_server_over_http(real_data_root, mlflow_ser
     r = run_job("train.py", "--workers", "0", "--dataset", "fashion_mnist", "--method", "sgt",
                 "--epochs", "2", "--train-subset", "1000", "--test-subset", "500",
                 "--eval-images", "200", "--tracking-uri", mlflow_server, "--storage-path", str(tmp_path),
-                "--run-name", "over-http", "--summary-json", str(tmp_path / "s.json"), "--no-progress")
+                "--run-name", "over-http", "--summary-json", str(tmp_path / "s.json"))
     assert r.returncode == 0, r.stderr
     summary = json.loads((tmp_path / "s.json").read_text())
     client = MlflowClient(mlflow_server)
@@ -24,6 +24,16 @@ def test_run_reaches_a_real_tracking_server_over_http(real_data_root, mlflow_ser
     acc = client.get_metric_history(run.info.run_id, "test_accuracy")
     assert [m.step for m in acc] == [1, 2]
     assert [m.value for m in acc] == [e["test_accuracy"] for e in summary["epochs"]]
+    # within each epoch (4 steps of 256): the running training CE at every step, the last of an
+    # epoch its own train_ce; off a terminal, a progress line at each 10% before the epoch line
+    ce = client.get_metric_history(run.info.run_id, "train_ce_step")
+    assert [m.step for m in ce] == list(range(1, 9))
+    assert [ce[3].value, ce[7].value] == pytest.approx([e["train_ce"] for e in summary["epochs"]])
+    lines = r.stdout.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("epoch 1/2 "))
+    assert [line.split("(")[0].strip() for line in lines[first - 3:first]] == [
+        f"epoch 1/2  step {s}/4" for s in (1, 2, 3)]
+    assert "img/s  ETA " in lines[first - 1] and " loss " in lines[first - 1]
     k_max = client.get_metric_history(run.info.run_id, "k_max")
     assert [m.value for m in k_max] == [392.0, 392.0]
     names = {a.path for a in client.list_artifacts(run.info.run_id)}

@@ -23,3 +23,18 @@ def test_the_first_epoch_after_a_restart_says_so_first():
     flat = {**flat_epoch_metrics(_metrics(4)), "resumed_after": 3.0}
     assert epoch_lines(flat, 5)[0] == "resumed after epoch 3 on 2 worker(s)"
     assert epoch_lines(flat, 5)[1].startswith("epoch 4/5 ")
+
+
+def test_progress_reports_spread_over_an_epoch_with_a_line_each_ten_percent():
+    from smoot_dist.training.step_progress import StepReport, report_steps
+
+    many = report_steps(400)
+    assert list(many) == list(range(20, 401, 20))  # 20 reports: MLflow's step metrics
+    assert [s for s, line in many.items() if line] == list(range(40, 400, 40))  # 9 lines
+    assert list(report_steps(5)) == [1, 2, 3, 4, 5]  # fewer steps than reports: every step
+    r = StepReport(epoch=2, epochs=3, step=100, steps=400, wants_line=True, images=25600,
+                   seconds=10.0, loss=0.5, accuracy=0.75)
+    assert r.global_step == 500
+    assert r.line() == ("  epoch 2/3  step 100/400 (25%)  2560 img/s  ETA 30 s  loss 0.5000  "
+                        "acc 0.7500")
+    assert StepReport.from_dict(r.to_dict()) == r and StepReport.from_dict("epoch 1/3 ...") is None
