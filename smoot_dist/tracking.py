@@ -49,9 +49,11 @@ def resolve_tracking_uri(uri: str | None) -> str:
 
 
 def ui_command(uri: str) -> str:
+    """How to open the UI on `uri`. One server worker: the default four keep dying on a 2-core
+    machine, and one serves a person's browser well."""
     if uri.startswith(("http://", "https://")):
         return f"open {uri} in a browser"
-    return f"mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000"
+    return f"mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000 --workers 1"
 
 
 def _sqlite_path(uri: str) -> Path | None:
@@ -81,20 +83,23 @@ def _existing_store(uri: str) -> None:
 # MLflow's own defaults retry a request 7 times with exponential backoff, for minutes, each
 # attempt waiting up to 120 s: a server that accepts and never answers stalls a job for longer
 # than its epochs. A user's own settings of these variables win.
-BOUNDED_HTTP = {"MLFLOW_HTTP_REQUEST_TIMEOUT": "10", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
-                "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
+MLFLOW_ENV = {"MLFLOW_HTTP_REQUEST_TIMEOUT": "10", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+                "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                # downloads (compare, evaluate RUN_ID) would draw bars on stderr, the place of
+                # the one line that says what went wrong
+                "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
 QUIET_LOGGERS = ("mlflow", "alembic", "sqlalchemy")
 
 
-def _bound_http_requests() -> None:
-    for name, value in BOUNDED_HTTP.items():
+def _mlflow_env() -> None:
+    for name, value in MLFLOW_ENV.items():
         os.environ.setdefault(name, value)
 
 
 def _client(uri: str):
     from mlflow.tracking import MlflowClient
 
-    _bound_http_requests()  # in every process that talks to MLflow (Ray's controller too)
+    _mlflow_env()  # in every process that talks to MLflow (Ray's controller too)
     # MLflow announces its SQLite migrations at INFO on every new store; keep runs' output
     # readable (and leave a quieter level, quiet_mlflow's, as it is).
     for name in ("mlflow", "alembic"):
@@ -153,7 +158,7 @@ def _check_sqlite(db: Path) -> None:
 def _request_bound_s() -> float:
     """How long one MLflow request may take with its retries, as the environment bounds it
     (at most 20 s for the preflight's one call)."""
-    _bound_http_requests()
+    _mlflow_env()
     timeout = float(os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"])
     tries = int(os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"]) + 1
     return min(20.0, timeout * tries + 5.0)

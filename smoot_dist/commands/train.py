@@ -15,7 +15,6 @@ from typing import Any
 
 from ..cli import JobFlags, command
 from ..config import JobConfig
-from ..tracking import ui_command
 from ..training.summary import paper_row
 
 FLAGS = JobFlags("train.py", __doc__, ("data", "model", "method", "train", "run", "tracking"),
@@ -26,8 +25,8 @@ def where_to_look(summary: dict[str, Any]) -> str:
     lines = [f"run folder: {summary['run_dir']}"]
     ml = summary.get("mlflow")
     if ml:
+        # the UI's command was printed when the run began (train_job): once is enough
         lines.append(f"MLflow: run {ml['run_id']} in {ml['tracking_uri']}")
-        lines.append(f"  open the UI: {ui_command(ml['tracking_uri'])}")
     return "\n".join(lines)
 
 

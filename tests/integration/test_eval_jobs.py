@@ -123,6 +123,7 @@ def test_evaluate_and_compare_from_real_mlflow_runs(real_data_root, tmp_path):
         r = run_job("evaluate.py", source, "--methods", "grad", "--test-subset", "200",
                     "--tracking-uri", store, "--no-progress")
         assert r.returncode == 0, r.stderr[-2000:]
+        assert "Downloading artifacts" not in r.stderr  # MLflow's bars stay off
         run = client.get_run(s["mlflow"]["run_id"])
         # one record per protocol: the evaluation's keys carry its protocol id, and the
         # closing evaluation's auc_grad is still the training run's own
@@ -136,6 +137,7 @@ def test_evaluate_and_compare_from_real_mlflow_runs(real_data_root, tmp_path):
     out = tmp_path / "cmp"
     r = run_job("compare.py", "--tracking-uri", store, "--experiment", "cmp", "--output-dir", str(out))
     assert r.returncode == 0, r.stderr[-2000:]
+    assert "Downloading artifacts" not in r.stderr
     rows = {row["method"]: row for row in csv.DictReader(open(out / "comparison.csv"))}
     assert {m: int(row["runs"]) for m, row in rows.items()} == {"traditional": 1, "sgt": 1, "smoot": 2}
     smoot_acc = [100 * s["test_accuracy"] for s in summaries if s["method"] == "smoot"]
