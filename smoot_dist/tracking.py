@@ -199,6 +199,31 @@ def flat_epoch_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     return flat
 
 
+# The UI opens an experiment by its kind: without it, MLflow 3 guesses and may land on the GenAI
+# overview (traces, "No data available") instead of the runs table.
+EXPERIMENT_KIND = "mlflow.experimentKind"
+EXPERIMENT_TAGS = {
+    EXPERIMENT_KIND: "custom_model_development",
+    "mlflow.note.content": (
+        "Training runs of smoot_dist: image classifiers trained traditionally, with SGT or with "
+        "SMOOT (saliency-guided masking with a per-sample, adaptive number of masked pixels). "
+        "Each run logs its config as params, per-epoch and per-step metrics, its evaluations "
+        "(keys prefixed by the evaluation's protocol id; the training run's closing one "
+        "unprefixed), the model, and the data it trained and was tested on."),
+}
+
+
+def _standard_tags(tags: dict[str, str]) -> dict[str, str]:
+    """`tags` with MLflow's own standard ones, as its fluent API sets them: the source (the
+    job's script), its git commit where it runs from a checkout, the user."""
+    try:
+        from mlflow.tracking.context.registry import resolve_tags
+
+        return resolve_tags(tags)
+    except Exception:  # a context provider that fails (no git binary, ...): our tags still go
+        return dict(tags)
+
+
 class MlflowRun:
     """Handle on one MLflow run. Holds only plain values, so it can be shipped to Ray's
     controller. `logged`: the epochs the run had logged when it was opened; they are never
@@ -238,10 +263,14 @@ class MlflowRun:
                 if urlparse(uri).scheme == "sqlite":
                     # Beside the database, not in whatever directory the run happens to start in.
                     location = (Path(uri[len("sqlite:///"):]).parent / "mlartifacts").as_uri()
-                exp_id = client.create_experiment(experiment, artifact_location=location)
+                exp_id = client.create_experiment(experiment, artifact_location=location,
+                                                  tags=EXPERIMENT_TAGS)
             else:
                 exp_id = exp.experiment_id
-            run = client.create_run(exp_id, run_name=run_name, tags=tags or {})
+                if EXPERIMENT_KIND not in exp.tags:  # made before, or by someone else
+                    client.set_experiment_tag(exp_id, EXPERIMENT_KIND,
+                                              EXPERIMENT_TAGS[EXPERIMENT_KIND])
+            run = client.create_run(exp_id, run_name=run_name, tags=_standard_tags(tags or {}))
         except Exception as err:
             raise UserError(f"MLflow store {uri} refused the run ({first_line(err)}); fix "
                             f"--tracking-uri or pass --no-tracking") from None
@@ -254,7 +283,8 @@ class MlflowRun:
         client = self.client
         if client.get_run(self.run_id).data.params:
             return
-        items = [Param(k, str(v)) for k, v in params.items()]
+        # an unset option (None) is no param: "None" in the runs table would read as a value
+        items = [Param(k, str(v)) for k, v in params.items() if v is not None]
         for start in range(0, len(items), 100):
             client.log_batch(self.run_id, params=items[start:start + 100])
 
@@ -305,6 +335,63 @@ class MlflowRun:
         is owed, the epoch's own metrics are what a rerun logs."""
         if not self.failing:
             self.attempt(f"the step metrics of step {step}", self.log_metrics, metrics, step)
+
+    @contextlib.contextmanager
+    def system_metrics(self, resumed: bool = False, interval_s: float = 10.0) -> Iterator[None]:
+        """MLflow's own system metrics (CPU, memory, disk, network, GPU: `system/...`) of this
+        process while the block runs; a resumed run continues its steps."""
+        monitor = None
+        try:
+            from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+            with quiet_mlflow():
+                monitor = SystemMetricsMonitor(self.run_id, sampling_interval=interval_s,
+                                               resume_logging=resumed, tracking_uri=self.uri)
+                monitor.start()
+        except Exception as err:  # psutil missing, a store that does not answer: no reason to stop
+            print(f"warning: no system metrics for MLflow run {self.run_id} ({first_line(err)})",
+                  flush=True)
+            monitor = None
+        try:
+            yield
+        finally:
+            if monitor is not None:
+                with quiet_mlflow():
+                    monitor.finish()
+
+    def log_datasets(self, datasets: list[dict[str, str]]) -> None:
+        """The data the run used, as MLflow dataset inputs: each {name, digest, source,
+        source_type, context, profile}; `context` (training, test) tags the input."""
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        inputs = [DatasetInput(Dataset(d["name"], d["digest"], d["source_type"], d["source"],
+                                       profile=d.get("profile")),
+                               [InputTag("mlflow.data.context", d["context"])])
+                  for d in datasets]
+        self.client.log_inputs(self.run_id, datasets=inputs)
+
+    def log_model(self, model, example, code_dir: str, requirements: list[str],
+                  registered_name: str | None = None) -> None:
+        """`model` as an MLflow PyTorch model of this run (signature and input example from
+        `example`, a float32 numpy batch; `code_dir` travels with it, so loading it needs torch
+        only), registered as `registered_name` when given."""
+        import mlflow
+        import mlflow.pytorch
+        import torch
+        from mlflow.models import infer_signature
+
+        with torch.no_grad():
+            output = model(torch.from_numpy(example)).numpy()
+        mlflow.set_tracking_uri(self.uri)
+        # the fluent API logs models into the active run: this one, ended by finish() later
+        with mlflow.start_run(run_id=self.run_id), quiet_mlflow():
+            mlflow.pytorch.log_model(model, name="model", input_example=example,
+                                     signature=infer_signature(example, output),
+                                     code_paths=[code_dir], pip_requirements=requirements,
+                                     registered_model_name=registered_name,
+                                     # an nn.Module back (train(), eval(), Captum's gradients),
+                                     # not an exported graph that refuses eval()
+                                     serialization_format="pickle")
 
     def set_tags(self, tags: dict[str, str]) -> None:
         for key, value in tags.items():

@@ -196,6 +196,8 @@ class TrackingConfig:
               "$SMOOT_HOME/mlflow.db)", flag="--tracking-uri")
     experiment: str = setting("smoot_dist", "MLflow experiment name")
     enabled: bool = setting(True, "do not log to MLflow", flag="--no-tracking")
+    register_model: str | None = setting(None, "also register the run's logged model in MLflow's "
+                                               "model registry under this name", metavar="NAME")
 
 
 # -- the other jobs --------------------------------------------------------------------------

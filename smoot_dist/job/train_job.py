@@ -10,6 +10,7 @@ SIGTERM), never left RUNNING while the store answers.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from typing import Any, Sequence
@@ -35,10 +36,11 @@ from ..training.summary import build_summary
 from ..training.trainer import EpochHook
 from ..launch.ray_cluster import check_local_capacity, check_resources, connect
 from .in_process import run_in_process
+from .mlflow_logged import dataset_inputs, input_example, package_dir, requirements, servable_model
 
 
 def _open_tracking(cfg: JobConfig, spec: RunSpec, tags: dict[str, str] | None,
-                   point: ResumePoint) -> MlflowRun | None:
+                   point: ResumePoint, splits: Splits) -> MlflowRun | None:
     if not cfg.tracking.enabled:
         return None
     uri = resolve_tracking_uri(cfg.tracking.uri)
@@ -58,6 +60,8 @@ def _open_tracking(cfg: JobConfig, spec: RunSpec, tags: dict[str, str] | None,
         tracker.finish_quietly("FAILED")
         raise UserError(f"MLflow store {uri} refused the run's params ({type(err).__name__}); "
                         f"fix --tracking-uri or pass --no-tracking") from None
+    if not tracker.logged:  # a new MLflow run: the data it trains and is tested on
+        tracker.attempt("the datasets", tracker.log_datasets, dataset_inputs(cfg, splits))
     ahead = sorted(e for e in tracker.logged if e > point.epochs)
     if ahead:
         print(f"note: MLflow run {tracker.run_id} has epochs {ahead[0]}-{ahead[-1]} from before "
@@ -105,6 +109,11 @@ def _finish(cfg: JobConfig, spec: RunSpec, splits: Splits, outcome: TrainingOutc
             path, where = item if isinstance(item, tuple) else (item, None)
             if not tracker.attempt(f"the file {path.name}", tracker.log_artifact, path, where):
                 break
+        else:
+            tracker.attempt("the model", tracker.log_model,
+                            servable_model(cfg, splits, outcome.model_state),
+                            input_example(splits), package_dir(), requirements(),
+                            cfg.tracking.register_model)
     return summary
 
 
@@ -212,7 +221,7 @@ def run_training(cfg: JobConfig, *, tags: dict[str, str] | None = None,
         if again.record != spec.record:  # another job moved the run on while we checked
             spec, point = again, _resume_point(cfg, again, splits)
         _keep_damaged_aside(spec, point)
-        tracker = _open_tracking(cfg, spec, tags, point)
+        tracker = _open_tracking(cfg, spec, tags, point, splits)
         if cfg.run.restart:
             spec = restart_run(spec)
         try:
@@ -225,13 +234,16 @@ def run_training(cfg: JobConfig, *, tags: dict[str, str] | None = None,
                 print(f"MLflow run {tracker.run_id} in {tracker.uri}\n  open the UI: "
                       f"{ui_command(tracker.uri)}", flush=True)
             resume_from = point.folder
-            if cfg.run.workers == 0:
-                outcome = run_in_process(cfg, spec, tracker, splits, resume_from, epoch_hooks)
-            else:
-                from ..launch.ray_train import run_with_ray
+            # MLflow's system metrics of this process: the one that trains, or Ray's driver
+            with (tracker.system_metrics(resumed=spec.resumed) if tracker is not None
+                  else contextlib.nullcontext()):
+                if cfg.run.workers == 0:
+                    outcome = run_in_process(cfg, spec, tracker, splits, resume_from, epoch_hooks)
+                else:
+                    from ..launch.ray_train import run_with_ray
 
-                outcome = run_with_ray(cfg, spec, tracker, resume_from, epoch_hooks=epoch_hooks,
-                                       callbacks=ray_callbacks)
+                    outcome = run_with_ray(cfg, spec, tracker, resume_from,
+                                           epoch_hooks=epoch_hooks, callbacks=ray_callbacks)
             summary = _finish(cfg, spec, splits, outcome, tracker, time.perf_counter() - start)
         except BaseException as err:
             if tracker is not None:
