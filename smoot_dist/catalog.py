@@ -64,6 +64,11 @@ def parse_dataset(name: str) -> tuple[str, str]:
     raise ConfigError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASET_CHOICES)}")
 
 
+def dataset_title(name: str) -> str:
+    """How tables and figures name a dataset: Fashion-MNIST, not fashion_mnist."""
+    return DATASETS[name].title if name in DATASETS else dataset_label(name)
+
+
 def dataset_label(name: str) -> str:
     """A short name fit for a folder name: the built-in name, or `<kind>-<last path part>`."""
     kind, location = parse_dataset(name)

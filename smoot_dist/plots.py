@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import math
 from pathlib import Path
+from typing import Iterator
 
 import torch
 
 from .method.masking import mask_counts
+
+# Inside `svg_copies()`, every figure is also written as SVG beside its PNG (the results page:
+# vector figures for a paper or slides; runs' own figures stay PNG only).
+_SVG = contextvars.ContextVar("svg_copies", default=False)
+# A control drawn as such: grey and dashed, behind the methods it is a baseline for.
+CONTROLS = {"Random": {"color": "0.55", "linestyle": "--", "zorder": 1}}
+# Distinct markers and dashes, so that methods whose curves overlap stay visible.
+STYLES = [("o", "-"), ("s", "--"), ("^", "-."), ("D", ":"), ("v", "-"), ("P", "--"), ("X", "-.")]
+
+
+@contextlib.contextmanager
+def svg_copies() -> Iterator[None]:
+    token = _SVG.set(True)
+    try:
+        yield
+    finally:
+        _SVG.reset(token)
 
 
 def _pyplot():
@@ -19,12 +40,25 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path: str | Path) -> Path:
-    fig.tight_layout()
+def _save(fig, path: str | Path, tight: bool = True) -> Path:
+    """`tight`: tight_layout first (it cannot place a colour bar shared by many axes)."""
+    if tight:
+        fig.tight_layout()
     path = Path(path)
-    fig.savefig(path)
+    extra = {} if tight else {"bbox_inches": "tight"}
+    fig.savefig(path, **extra)
+    if _SVG.get():
+        fig.savefig(path.with_suffix(".svg"), **extra)
     _pyplot().close(fig)
     return path
+
+
+def integer_bins(lo: int, hi: int, most: int = 80) -> list[float]:
+    """Histogram edges for whole pixel counts in [lo, hi]: each bin spans the same whole number
+    of counts, edges half-way between counts. Bins of a fractional width take one count in some
+    and two in others, which draws a comb that is not in the data."""
+    width = max(1, math.ceil((hi - lo + 1) / most))
+    return [lo - 0.5 + i * width for i in range(math.ceil((hi - lo + 1) / width) + 1)]
 
 
 def plot_k_histogram(k: torch.Tensor, num_pixels: int, k_min: float, k_max: float, path: str | Path,
@@ -35,8 +69,7 @@ def plot_k_histogram(k: torch.Tensor, num_pixels: int, k_min: float, k_max: floa
     counts = mask_counts(k, num_pixels).numpy()
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
     lo, hi = round(k_min * num_pixels), round(k_max * num_pixels)
-    bins = max(10, min(100, int(counts.max() - counts.min()) + 1))
-    ax.hist(counts, bins=bins, color="#3b75af")
+    ax.hist(counts, bins=integer_bins(int(counts.min()), int(counts.max())), color="#3b75af")
     for x, label in ((lo, "k_min"), (hi, "k_max")):
         ax.axvline(x, color="#c44e52", linestyle="--", linewidth=1)
         ax.text(x, ax.get_ylim()[1] * 0.95, f" {label}", color="#c44e52", fontsize=8, va="top")
@@ -53,7 +86,7 @@ def plot_k_histograms(counts: dict[str, torch.Tensor], num_pixels: int, k_min: f
 
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
     lo, hi = round(k_min * num_pixels), round(k_max * num_pixels)
-    edges = torch.linspace(lo - 0.5, hi + 0.5, min(60, hi - lo + 1) + 1).tolist()
+    edges = integer_bins(lo, hi, 60)
     for label, c in counts.items():
         ax.hist(c.numpy(), bins=edges, histtype="step", linewidth=1.2, label=label)
     for x in (lo, hi):
@@ -108,17 +141,25 @@ def plot_k_trajectory(epochs: list[int], stats: dict[str, tuple[list[float], lis
 
 
 def plot_drop_curves(curves: dict[str, list[float]], fractions, path: str | Path, title: str = "",
-                     spread: dict[str, list[float]] | None = None) -> Path:
-    """Accuracy (%) against the removed fraction, one line per label (with an optional +- band)."""
+                     spread: dict[str, list[float]] | None = None, chance: float | None = None,
+                     aucs: dict[str, float] | None = None) -> Path:
+    """Accuracy (%) against the removed fraction, one line per label (with an optional +- band),
+    each with its own marker and dash; Random as a grey dashed control; `chance` (%) as a
+    dotted line; `aucs[label]` in the legend."""
     plt = _pyplot()
 
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    for label, acc in curves.items():
-        line, = ax.plot(fractions, acc, marker="o", markersize=3, label=label)
+    for i, (label, acc) in enumerate(curves.items()):
+        marker, dash = STYLES[i % len(STYLES)]
+        style = {"marker": marker, "linestyle": dash, **CONTROLS.get(label, {})}
+        name = f"{label} (AUC {aucs[label]:.1f})" if aucs and label in aucs else label
+        line, = ax.plot(fractions, acc, markersize=4, label=name, **style)
         if spread and label in spread:
             lo = [a - s for a, s in zip(acc, spread[label])]
             hi = [a + s for a, s in zip(acc, spread[label])]
             ax.fill_between(fractions, lo, hi, color=line.get_color(), alpha=0.15)
+    if chance is not None:
+        ax.axhline(chance, color="0.3", linestyle=":", linewidth=1, label=f"chance ({chance:g}%)")
     ax.set_xlabel("fraction of most salient pixels removed")
     ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(0, 100)
@@ -193,29 +234,38 @@ def plot_claims(rows: list[tuple[str, str, float, float, float]], path: str | Pa
 
 
 def plot_saliency_grid(images: torch.Tensor, maps: dict[str, torch.Tensor], path: str | Path,
-                       title: str = "") -> Path:
+                       title: str = "", row_labels: list[str] | None = None) -> Path:
     """Rows: test images; columns: the input, then one saliency map per label (Figure 2 style).
 
-    `images` uint8 (N, C, H, W); `maps[label]` (N, H, W), each row scaled to its own maximum.
+    `images` uint8 (N, C, H, W); `maps[label]` (N, H, W), each row scaled to its own maximum (the
+    colour bar: saliency relative to that maximum); `row_labels`: each image's class.
     """
     plt = _pyplot()
 
     n, cols = images.shape[0], 1 + len(maps)
-    fig, axes = plt.subplots(n, cols, figsize=(1.6 * cols, 1.6 * n + 0.4), dpi=120, squeeze=False)
+    fig, axes = plt.subplots(n, cols, figsize=(1.6 * cols + 0.6, 1.6 * n + 0.4), dpi=120,
+                             squeeze=False)
+    shown = None
     for i in range(n):
         img = images[i].permute(1, 2, 0).numpy()
         axes[i][0].imshow(img[..., 0] if img.shape[2] == 1 else img, cmap="gray")
+        if row_labels:
+            axes[i][0].set_ylabel(row_labels[i], fontsize=8)
         for j, (label, m) in enumerate(maps.items(), start=1):
             row = m[i].float()
-            axes[i][j].imshow((row / row.max().clamp_min(1e-12)).numpy(), cmap="hot", vmin=0, vmax=1)
+            shown = axes[i][j].imshow((row / row.max().clamp_min(1e-12)).numpy(), cmap="hot",
+                                      vmin=0, vmax=1)
         for ax in axes[i]:
             ax.set_xticks([])
             ax.set_yticks([])
     for j, label in enumerate(["input", *maps], start=0):
         axes[0][j].set_title(label, fontsize=9)
+    if shown is not None:
+        bar = fig.colorbar(shown, ax=axes[:, 1:].ravel().tolist(), fraction=0.03, pad=0.02)
+        bar.set_label("saliency / the map's maximum", fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
-    return _save(fig, path)
+    return _save(fig, path, tight=shown is None)
 
 
 def plot_motivation(curves: torch.Tensor, rising: torch.Tensor, fractions, path: str | Path,

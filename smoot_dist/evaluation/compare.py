@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..catalog import dataset_title
 from ..config import METHODS
 from ..config.identity import differing, settings_label, training_settings
 from ..errors import UserError
@@ -240,7 +241,7 @@ def markdown_table(rows: list[TableRow]) -> str:
         these = [r for r in rows if r.dataset == dataset]
         with_srg = any(r.srg for r in these)
         columns = battery_columns(these)
-        out.append(f"{dataset} | # Test | Min(K) | Median(K) | Max(K) | Accuracy | AUC ↓ | "
+        out.append(f"{dataset_title(dataset)} | # Test | Min(K) | Median(K) | Max(K) | Accuracy | AUC ↓ | "
                    + ("SRG ↑ | " if with_srg else "")
                    + "".join(f"{title} {arrow(key)} | " for _, key, title in columns) + "runs")
         out.append("---|" * (7 + with_srg + len(columns)) + "---")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..config import METHODS, TrackingConfig
 from ..data.loading import channel_stats, load_test_split, normalize
-from ..catalog import dataset_label
+from ..catalog import DATASETS, dataset_label, dataset_title
 from ..data.subset import balanced_subset
 from ..errors import UserError
 from ..plots import plot_drop_curves, plot_saliency_grid
@@ -34,6 +34,8 @@ def saliency_figure(records: list[RunRecord], path: Path, n_images: int,
     pick = balanced_subset(splits.test.labels, max(n_images, splits.spec.num_classes),
                            splits.spec.num_classes, "test")[:n_images]
     images, labels = splits.test.images[pick], splits.test.labels[pick]
+    classes = splits.spec.classes
+    names = [classes[i] if i < len(classes) else f"class {i}" for i in labels.tolist()]
     mean, std = channel_stats(splits.spec, "cpu")
     x = normalize(images, mean, std)
     h = w = splits.spec.image_size
@@ -43,7 +45,8 @@ def saliency_figure(records: list[RunRecord], path: Path, n_images: int,
             model = runs[method].model.eval()
             with quiet_captum():
                 maps[title] = make_attributor("grad", model)(x, labels).view(-1, h, w)
-    return plot_saliency_grid(images, maps, path, f"{splits.spec.title}: Grad saliency")
+    return plot_saliency_grid(images, maps, path, f"{splits.spec.title}: Grad saliency",
+                              row_labels=names)
 
 
 def compare_and_report(out: Path, *, folders: list[Path] | None = None,
@@ -78,12 +81,16 @@ def compare_and_report(out: Path, *, folders: list[Path] | None = None,
     (out / "comparison.md").write_text(f"{header}\n\n{table}")
     write_csv(rows, out / "comparison.csv", protocol.id if protocol else None)
     for dataset in dict.fromkeys(r.dataset for r in rows):
-        curves = {row_title(r): r.curve[0] for r in rows if r.dataset == dataset and r.curve}
-        spread = {row_title(r): r.curve[1] for r in rows if r.dataset == dataset and r.curve}
-        if curves:
-            plot_drop_curves(curves, FRACTIONS, out / f"drop_curves_{dataset_label(dataset)}.png",
-                             f"{dataset}: accuracy drop, {TITLES.get(auc_method, auc_method)}\n"
-                             f"{protocol.short()}", spread)
+        these = [r for r in rows if r.dataset == dataset and r.curve]
+        if these:
+            spec = DATASETS.get(dataset)
+            plot_drop_curves({row_title(r): r.curve[0] for r in these}, FRACTIONS,
+                             out / f"drop_curves_{dataset_label(dataset)}.png",
+                             f"{dataset_title(dataset)}: accuracy drop, "
+                             f"{TITLES.get(auc_method, auc_method)}\n{protocol.short()}",
+                             {row_title(r): r.curve[1] for r in these},
+                             chance=100.0 / spec.num_classes if spec else None,
+                             aucs={row_title(r): r.auc[0] for r in these if r.auc})
         saliency_figure([r for r in records if r.dataset == dataset],
                         out / f"saliency_maps_{dataset_label(dataset)}.png", figure_images,
                         tracking_uri)

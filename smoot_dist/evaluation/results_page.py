@@ -30,7 +30,7 @@ from ..home import CHECKOUT
 from ..method.mask_state import read_mask_parquet
 from ..method.masking import mask_counts
 from ..plots import (plot_claims, plot_drop_curves, plot_k_histograms, plot_k_trajectory,
-                     plot_mprt)
+                     plot_mprt, svg_copies)
 from ..run_folder import RunFolder
 from .compare import (BATTERY_COLUMNS, arrow, columns_mean_std, count_label, families_line,
                       mean_std, plus_minus, record_from_folder, select_protocol)
@@ -160,7 +160,14 @@ def _by_method(record: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
 
 def write_figures(record: dict[str, Any], folders: list[Path], figdir: Path,
                   saliency_images: int = 6) -> dict[str, str]:
-    """The dataset's PNGs in `figdir`; returns {figure: file name}."""
+    """The dataset's figures in `figdir`, each as PNG (the page shows it) and SVG beside it;
+    returns {figure: PNG file name}."""
+    with svg_copies():
+        return _write_figures(record, folders, figdir, saliency_images)
+
+
+def _write_figures(record: dict[str, Any], folders: list[Path], figdir: Path,
+                   saliency_images: int) -> dict[str, str]:
     figdir.mkdir(parents=True, exist_ok=True)
     label, title = dataset_label(record["dataset"]), record["title"]
     files: dict[str, str] = {}
@@ -170,9 +177,13 @@ def write_figures(record: dict[str, Any], folders: list[Path], figdir: Path,
     fractions = next((r["fractions"] for r in record["runs"] if r["fractions"]), None)
     if curves and fractions:
         name = f"{label}_drop_curves.png"
+        spec = DATASETS.get(record["dataset"])
+        aucs = {METHODS.get(m, m): statistics.fmean(r["auc"] for r in rs)
+                for m, rs in groups.items() if all(r["auc"] is not None for r in rs)}
         plot_drop_curves({k: v[0] for k, v in curves.items()}, fractions, figdir / name,
                          f"{title}: accuracy drop, Grad, MoRF (mean ± std over seeds)",
-                         {k: v[1] for k, v in curves.items()})
+                         {k: v[1] for k, v in curves.items()},
+                         chance=100.0 / spec.num_classes if spec else None, aucs=aucs)
         files["drop_curves"] = name
     smoot = groups.get("smoot", [])
     if smoot:

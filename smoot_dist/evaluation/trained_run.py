@@ -34,6 +34,10 @@ class TrainedRun:
     tracking_uri: str | None
     summary: dict[str, Any] | None
 
+    @property
+    def spec(self) -> DatasetSpec:
+        return _dataset_spec(self.cfg, self.summary)
+
 
 def _dataset_spec(cfg: JobConfig, summary: dict[str, Any] | None) -> DatasetSpec:
     """The data's shape and classes as the run saw them (its summary keeps them; runs from

@@ -39,9 +39,11 @@ def _plots(run: TrainedRun, record: EvaluationRecord, title: str) -> dict[str, A
     caption = record.protocol.short()
     if record.curves is not None and record.curves.accuracy:
         curves = record.curves
+        aucs = {TITLES[m]: v for m, v in record.metrics.get("auc", {}).items()}
         plots[DROP_CURVES_PNG] = lambda path: plot_drop_curves(
             {TITLES[m]: a for m, a in curves.accuracy.items()}, curves.fractions, path,
-            f"{name} on {title}: accuracy drop (MoRF)\n{caption}")
+            f"{name} on {title}: accuracy drop (MoRF)\n{caption}",
+            chance=100.0 / run.spec.num_classes, aucs=aucs)
     if "mprt_spearman" in record.metrics:
         layers = randomisation_order(run.model)
         plots[MPRT_PNG] = lambda path: plot_mprt(

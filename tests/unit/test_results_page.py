@@ -102,3 +102,26 @@ def test_claims_figure_needs_two_paired_seeds_and_sits_under_the_claims_table(tm
     table_end = page.index("| SGT AUC < Traditional AUC")
     figure = page.index("![Fashion-MNIST: the claims' intervals](results/fashion_mnist_claims.png)")
     assert table_end < figure < page.index("### K during training")
+
+
+def test_k_histogram_bins_hold_whole_pixel_counts():
+    """Bins of a fractional width hold one count in some, two in others: a comb not in the data."""
+    from smoot_dist.plots import integer_bins
+
+    for lo, hi, most in ((157, 627, 60), (0, 784, 80), (300, 310, 80)):
+        edges = integer_bins(lo, hi, most)
+        widths = {round(b - a, 9) for a, b in zip(edges, edges[1:])}
+        assert len(widths) == 1 and float(widths.pop()).is_integer()
+        assert edges[0] == lo - 0.5 and edges[-1] >= hi + 0.5 and len(edges) - 1 <= most
+
+
+def test_results_page_figures_come_as_svg_beside_png(tmp_path):
+    from smoot_dist.plots import plot_drop_curves, svg_copies
+
+    curves = {"Grad": [90.0, 50.0, 20.0], "Random": [90.0, 85.0, 80.0]}
+    plot_drop_curves(curves, [0.0, 0.5, 0.9], tmp_path / "run.png", chance=10.0,
+                     aucs={"Grad": 40.0})
+    assert not (tmp_path / "run.svg").exists()  # a run's own figures: PNG only
+    with svg_copies():
+        plot_drop_curves(curves, [0.0, 0.5, 0.9], tmp_path / "page.png")
+    assert "<svg" in (tmp_path / "page.svg").read_text()[:500]
