@@ -37,13 +37,21 @@ class DatasetSpec:
         return self.image_size * self.image_size
 
 
+# Class names as torchvision's datasets give them (figures, jobs/explain.py); CIFAR-100's come
+# from its files' metadata, so its figures say "class i".
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                   "Sneaker", "Bag", "Ankle boot")
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                   "ship", "truck")
+
 DATASETS: dict[str, DatasetSpec] = {
     s.name: s for s in (
-        DatasetSpec("mnist", "MNIST", "MNIST", 1, 28, 10, (0.1307,), (0.3081,)),
+        DatasetSpec("mnist", "MNIST", "MNIST", 1, 28, 10, (0.1307,), (0.3081,),
+                    tuple(str(d) for d in range(10))),
         DatasetSpec("fashion_mnist", "Fashion-MNIST", "FashionMNIST", 1, 28, 10,
-                    (0.2860,), (0.3530,)),
+                    (0.2860,), (0.3530,), FASHION_CLASSES),
         DatasetSpec("cifar10", "CIFAR-10", "CIFAR10", 3, 32, 10,
-                    (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+                    (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), CIFAR10_CLASSES),
         DatasetSpec("cifar100", "CIFAR-100", "CIFAR100", 3, 32, 100,
                     (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
     )

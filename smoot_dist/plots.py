@@ -268,6 +268,35 @@ def plot_saliency_grid(images: torch.Tensor, maps: dict[str, torch.Tensor], path
     return _save(fig, path, tight=shown is None)
 
 
+def plot_explanation(image: torch.Tensor, maps: dict[str, torch.Tensor], path: str | Path,
+                     title: str = "") -> Path:
+    """One image explained: the input, then per method the saliency over the image (overlay)
+    and the map itself with its colour bar. `image` uint8 (C, H, W); `maps[label]` (H, W)."""
+    plt = _pyplot()
+
+    cols = 1 + 2 * len(maps)
+    fig, axes = plt.subplots(1, cols, figsize=(2.3 * cols, 2.8), dpi=120, squeeze=False)
+    img = image.permute(1, 2, 0).numpy()
+    grey = img[..., 0] if img.shape[2] == 1 else img.mean(axis=2)
+    axes[0][0].imshow(img[..., 0] if img.shape[2] == 1 else img, cmap="gray")
+    axes[0][0].set_title("input", fontsize=9)
+    for j, (label, m) in enumerate(maps.items()):
+        relative = (m.float() / m.float().max().clamp_min(1e-12)).numpy()
+        over, raw = axes[0][1 + 2 * j], axes[0][2 + 2 * j]
+        over.imshow(grey, cmap="gray")
+        over.imshow(relative, cmap="hot", alpha=0.55, vmin=0, vmax=1)
+        over.set_title(f"{label} over the image", fontsize=9)
+        shown = raw.imshow(m.float().numpy(), cmap="hot")
+        raw.set_title(f"{label}", fontsize=9)
+        fig.colorbar(shown, ax=raw, fraction=0.046, pad=0.04).ax.tick_params(labelsize=7)
+    for ax in axes[0]:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
 def plot_motivation(curves: torch.Tensor, rising: torch.Tensor, fractions, path: str | Path,
                     title: str = "", per_kind: int = 5) -> Path:
     """Typical label-probability curves of both kinds: falling (class I) and rise-then-fall (II)."""

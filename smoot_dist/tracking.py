@@ -508,6 +508,27 @@ def _quoted(key: str, value: str) -> str:
     raise UserError(f"--tag {key}={value}: MLflow cannot search for a value holding both ' and \"")
 
 
+def registered_model_run(uri: str, source: str) -> str:
+    """The run id behind a registered model, `models:/NAME/VERSION` or `models:/NAME@ALIAS`."""
+    _existing_store(uri)
+    client, rest = _client(uri), source[len("models:/"):]
+    try:
+        with quiet_mlflow():
+            if "@" in rest:
+                name, alias = rest.split("@", 1)
+                version = client.get_model_version_by_alias(name, alias)
+            else:
+                name, _, number = rest.rpartition("/")
+                version = client.get_model_version(name, number)
+    except Exception:
+        raise UserError(f"no registered model {source} in {uri}; give models:/NAME/VERSION or "
+                        f"models:/NAME@ALIAS of a model registered there (train.py "
+                        f"--register-model NAME)") from None
+    if not version.run_id:
+        raise UserError(f"registered model {source} was not logged by a run; give its run")
+    return version.run_id
+
+
 def try_download(uri: str, run_id: str, name: str, dest: Path) -> bool:
     """Download one artifact (file or folder) if the run has it."""
     try:

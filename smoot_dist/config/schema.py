@@ -307,6 +307,23 @@ class MotivationConfig:
 
 
 @dataclass
+class ExplainConfig:
+    run: str | None = setting(None, "the trained model: a run folder, a run name (under "
+                                    "$SMOOT_HOME/runs), an MLflow run id, or a registered model "
+                                    "(models:/NAME/VERSION or models:/NAME@ALIAS)",
+                              positional=True, metavar="RUN")
+    images: list[str] | None = setting(None, "image files, or a folder of them (class "
+                                             "subfolders: the true class is shown too)",
+                                       positional=True, nargs="+", metavar="IMAGE_OR_FOLDER")
+    methods: str = setting("grad", "attribution methods, comma-separated (as evaluate.py's)")
+    convert: bool = setting(True, "refuse images of another size or channel count instead of "
+                                  "converting them as the run's dataset requires",
+                            flag="--no-convert")
+    limit: int = setting(64, "at most this many images (a folder may hold many)", ge=1)
+    output_dir: str | None = setting(None, "default: $SMOOT_HOME/explanations/<run>-<time>")
+
+
+@dataclass
 class PrepareConfig:
     datasets: list[str] | None = setting(None, " | ".join(DATASET_CHOICES[:-1]) + " (to Parquet "
                                                "shards, --to)", positional=True, nargs="+",
@@ -341,6 +358,7 @@ class JobConfig:
     compare: CompareConfig = field(default_factory=CompareConfig)
     reproduce: ReproduceConfig = field(default_factory=ReproduceConfig)
     motivation: MotivationConfig = field(default_factory=MotivationConfig)
+    explain: ExplainConfig = field(default_factory=ExplainConfig)
     prepare: PrepareConfig = field(default_factory=PrepareConfig)
 
     def to_dict(self, sections: tuple[str, ...] = EXPERIMENT_SECTIONS) -> dict[str, dict[str, Any]]:

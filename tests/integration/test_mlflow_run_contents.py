@@ -2,27 +2,32 @@
 experiment that opens on its runs, the model as an MLflow model (loadable, registered), the data
 as dataset inputs, system metrics, the source and its commit, params without unset noise."""
 
+import csv
 import json
+from pathlib import Path
 
 import mlflow.pytorch
+import numpy as np
 import pytest
 import torch
 from mlflow import MlflowClient
 
 from smoot_dist.config import build_config
 from smoot_dist.data.loading import load_splits
-from tests.conftest import run_job
+from tests.conftest import expect_one_line, run_job
 
 pytestmark = pytest.mark.integration
 
 
 def test_a_training_run_in_mlflow(real_data_root, tmp_path):
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    # (explain.py finds the run by name under $SMOOT_HOME/runs)
     r = run_job("train.py", "--workers", "0", "--dataset", "fashion_mnist", "--epochs", "1",
                 "--train-subset", "500", "--test-subset", "100", "--eval-images", "100",
                 "--tracking-uri", store, "--storage-path", str(tmp_path / "runs"),
                 "--register-model", "fmnist-smoot", "--summary-json", str(tmp_path / "s.json"),
-                "--no-progress", env={"MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL": "1"})
+                "--no-progress", env={"MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL": "1",
+                                      "SMOOT_HOME": str(tmp_path)})
     assert r.returncode == 0, r.stderr[-3000:]
     summary = json.loads((tmp_path / "s.json").read_text())
     client = MlflowClient(store)
@@ -60,3 +65,48 @@ def test_a_training_run_in_mlflow(real_data_root, tmp_path):
         assert accuracy == pytest.approx(summary["test_accuracy"], abs=1e-9), uri
     [version] = client.search_model_versions("name='fmnist-smoot'")
     assert version.run_id == run.info.run_id
+
+    # explain.py: the model predicts and explains a user's own images, from the run folder, its
+    # name and the registered model alike; a labelled folder gives the true class; an image of
+    # another size and channel count is converted (and says so), or refused with --no-convert
+    from PIL import Image
+
+    classes = splits.spec.classes
+    folder = tmp_path / "mine"
+    for i in range(3):
+        label = int(splits.test.labels[i])
+        # folders named by class index (a class name such as T-shirt/top is no folder name)
+        (folder / str(label)).mkdir(parents=True, exist_ok=True)
+        grey = splits.test.images[i, 0].numpy()
+        image = Image.fromarray(grey) if i < 2 else Image.fromarray(
+            np.repeat(grey[:, :, None], 3, axis=2)).resize((56, 56), Image.Resampling.NEAREST)
+        image.save(folder / str(label) / f"img{i}.png")
+    with torch.no_grad():
+        expected = model(pixels[:2]).softmax(1)
+    env = {"SMOOT_HOME": str(tmp_path)}
+    results = []
+    for source in (summary["run_dir"], summary["run_name"], "models:/fmnist-smoot/1"):
+        out = tmp_path / f"explained-{len(results)}"
+        r = run_job("explain.py", source, str(folder), "--output-dir", str(out),
+                    "--tracking-uri", store, env=env)
+        assert r.returncode == 0, r.stderr[-3000:]
+        rows = sorted(csv.DictReader(open(out / "explanations.csv")),
+                      key=lambda r: Path(r["image"]).name)
+        results.append([(row["predicted"], row["probability"]) for row in rows])
+        assert [row["converted"] for row in rows] == ["", "", "56x56 colour -> 28x28 grey"]
+        assert "(converted 56x56 colour -> 28x28 grey)" in r.stdout
+        for i, row in enumerate(rows[:2]):  # the prediction is the model's own
+            assert row["predicted"] == classes[int(expected[i].argmax())]
+            assert float(row["probability"]) == pytest.approx(float(expected[i].max()), abs=1e-4)
+            assert row["true"] == classes[int(splits.test.labels[i])]
+            assert row["correct"] == str(row["predicted"] == row["true"]).lower()
+        assert all((out / row["figure"]).stat().st_size > 0 for row in rows)
+        assert (out / "grid.png").stat().st_size > 0
+    assert results[0] == results[1] == results[2]
+    r = run_job("explain.py", summary["run_dir"], str(folder), "--no-convert", env=env)
+    expect_one_line(r, "img2.png is 56x56 colour, the run's model takes 28x28")
+    r = run_job("explain.py", summary["run_dir"], str(tmp_path / "nothing-here"), env=env)
+    expect_one_line(r, "nothing-here does not exist; give image files or a folder of them")
+    r = run_job("explain.py", "models:/no-such-model/1", str(folder), "--tracking-uri", store,
+                env=env)
+    expect_one_line(r, "no registered model models:/no-such-model/1 in")
