@@ -48,12 +48,24 @@ def resolve_tracking_uri(uri: str | None) -> str:
     return uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
 
 
-def ui_command(uri: str) -> str:
-    """How to open the UI on `uri`. One server worker: the default four keep dying on a 2-core
-    machine, and one serves a person's browser well."""
+# MLflow 3's UI shows an experiment in its GenAI view (traces, "No data available") unless told
+# otherwise: its "Model training" toggle, which the browser then remembers, or this parameter.
+MODEL_TRAINING = "workflowType=machine_learning"
+
+
+def experiment_url(base: str, experiment_id: str) -> str:
+    """The UI's page of an experiment's training runs."""
+    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs?{MODEL_TRAINING}"
+
+
+def ui_command(uri: str, experiment_id: str | None = None) -> str:
+    """How to open the UI on `uri` (on the experiment's runs, given its id). One server worker:
+    the default four keep dying on a 2-core machine, and one serves a person's browser well."""
     if uri.startswith(("http://", "https://")):
-        return f"open {uri} in a browser"
-    return f"mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000 --workers 1"
+        return f"open {experiment_url(uri, experiment_id) if experiment_id else uri}"
+    page = (f", then open {experiment_url('http://127.0.0.1:5000', experiment_id)}"
+            if experiment_id else "")
+    return f"mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000 --workers 1{page}"
 
 
 def _sqlite_path(uri: str) -> Path | None:
@@ -229,8 +241,10 @@ class MlflowRun:
     controller. `logged`: the epochs the run had logged when it was opened; they are never
     logged a second time (a run resumed from behind them keeps their first values)."""
 
-    def __init__(self, uri: str, run_id: str, logged: frozenset[int] = frozenset()):
+    def __init__(self, uri: str, run_id: str, logged: frozenset[int] = frozenset(),
+                 experiment_id: str | None = None):
         self.uri, self.run_id, self.logged = uri, run_id, logged
+        self.experiment_id = experiment_id
         self.failing = False  # the store stopped answering: one warning, then quiet retries
 
     @property
@@ -254,7 +268,8 @@ class MlflowRun:
                 found = _existing_run(client, run_id)
                 if found is not None:
                     client.update_run(run_id, status="RUNNING")
-                    return cls(uri, run_id, frozenset(_logged_steps(client, run_id)))
+                    return cls(uri, run_id, frozenset(_logged_steps(client, run_id)),
+                               found.info.experiment_id)
                 print(f"note: this run's MLflow run {run_id} is not in {uri} any more (deleted?); "
                       f"a new MLflow run takes its place", flush=True)
             exp = client.get_experiment_by_name(experiment)
@@ -274,7 +289,7 @@ class MlflowRun:
         except Exception as err:
             raise UserError(f"MLflow store {uri} refused the run ({first_line(err)}); fix "
                             f"--tracking-uri or pass --no-tracking") from None
-        return cls(uri, run.info.run_id)
+        return cls(uri, run.info.run_id, experiment_id=exp_id)
 
     def log_params(self, params: dict[str, Any]) -> None:
         """Log once: MLflow params are immutable, so a resumed run keeps its original ones."""

@@ -232,7 +232,7 @@ def run_training(cfg: JobConfig, *, tags: dict[str, str] | None = None,
                   flush=True)
             if tracker is not None:
                 print(f"MLflow run {tracker.run_id} in {tracker.uri}\n  open the UI: "
-                      f"{ui_command(tracker.uri)}", flush=True)
+                      f"{ui_command(tracker.uri, tracker.experiment_id)}", flush=True)
             resume_from = point.folder
             # MLflow's system metrics of this process: the one that trains, or Ray's driver
             with (tracker.system_metrics(resumed=spec.resumed) if tracker is not None

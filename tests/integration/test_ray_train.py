@@ -102,6 +102,9 @@ def test_resume_on_another_worker_count(real_data_root, ray_cluster, tmp_path):
     # the step metrics, logged by the driver: epoch 2's steps continue after epoch 1's
     ce = client.get_metric_history(s2["mlflow"]["run_id"], "train_ce_step")
     assert sorted(m.step for m in ce) == list(range(1, 17))
+    # MLflow's system metrics, of the driver (the workers never write to MLflow)
+    assert any(k.startswith("system/cpu_utilization") for k in client.get_run(
+        s2["mlflow"]["run_id"]).data.metrics)
 
 
 def test_one_ray_worker_matches_the_in_process_engine(real_data_root, ray_cluster, tmp_path):
