@@ -93,7 +93,7 @@ def main() -> int:
         exp = f"{base}/#/experiments/{experiment.experiment_id}"
         run_page = f"{exp}/runs/{run.info.run_id}"
         problems = look(experiment_url(base, experiment.experiment_id), out / "experiment.png",
-                        [run.info.run_name], ["No data available"])
+                        [run.info.run_name, "test_accuracy", "auc_grad"], ["No data available"])
         problems += look(f"{run_page}?{MODEL_TRAINING}", out / "run.png",
                          [run.info.run_name, "model"], [])
         problems += look(f"{run_page}/system-metrics?{MODEL_TRAINING}",
@@ -101,7 +101,7 @@ def main() -> int:
         # the runs' metrics side by side (the runs table's metric columns are the browser's
         # choice: MLflow has no server-side default for them)
         problems += look(f"{exp}/runs?{MODEL_TRAINING}&compareRunsMode=CHART",
-                         out / "charts.png", ["auc_grad"], [])
+                         out / "charts.png", ["Model metrics"], [])
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import logging
 import os
 import sqlite3
@@ -51,11 +52,22 @@ def resolve_tracking_uri(uri: str | None) -> str:
 # MLflow 3's UI shows an experiment in its GenAI view (traces, "No data available") unless told
 # otherwise: its "Model training" toggle, which the browser then remembers, or this parameter.
 MODEL_TRAINING = "workflowType=machine_learning"
+# The runs table's columns are the browser's choice, with no server-side default; but the UI
+# opens a view shared through an experiment tag (mlflow.sharedViewState.<key>, the state as
+# JSON) when the URL names its key. Ours shows what a reader compares runs by.
+RUNS_VIEW = "smoot-runs"
+RUNS_VIEW_STATE = {
+    # (attribute columns such as Dataset would push the metrics off a laptop's screen)
+    "selectedColumns": ["params.`method.name`", "params.`data.dataset`", "params.`train.epochs`",
+                        "metrics.`test_accuracy`", "metrics.`auc_grad`", "metrics.`k_median`"],
+    "orderByKey": "attributes.start_time", "orderByAsc": False,
+}
 
 
 def experiment_url(base: str, experiment_id: str) -> str:
-    """The UI's page of an experiment's training runs."""
-    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs?{MODEL_TRAINING}"
+    """The UI's page of an experiment's training runs, with accuracy and AUC columns."""
+    return (f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs?{MODEL_TRAINING}"
+            f"&viewStateShareKey={RUNS_VIEW}")
 
 
 def ui_command(uri: str, experiment_id: str | None = None) -> str:
@@ -216,6 +228,7 @@ def flat_epoch_metrics(metrics: dict[str, Any]) -> dict[str, float]:
 EXPERIMENT_KIND = "mlflow.experimentKind"
 EXPERIMENT_TAGS = {
     EXPERIMENT_KIND: "custom_model_development",
+    f"mlflow.sharedViewState.{RUNS_VIEW}": json.dumps(RUNS_VIEW_STATE),
     "mlflow.note.content": (
         "Training runs of smoot_dist: image classifiers trained traditionally, with SGT or with "
         "SMOOT (saliency-guided masking with a per-sample, adaptive number of masked pixels). "
@@ -282,9 +295,9 @@ class MlflowRun:
                                                   tags=EXPERIMENT_TAGS)
             else:
                 exp_id = exp.experiment_id
-                if EXPERIMENT_KIND not in exp.tags:  # made before, or by someone else
-                    client.set_experiment_tag(exp_id, EXPERIMENT_KIND,
-                                              EXPERIMENT_TAGS[EXPERIMENT_KIND])
+                for key, value in EXPERIMENT_TAGS.items():  # made before these tags were
+                    if key not in exp.tags:
+                        client.set_experiment_tag(exp_id, key, value)
             run = client.create_run(exp_id, run_name=run_name, tags=_standard_tags(tags or {}))
         except Exception as err:
             raise UserError(f"MLflow store {uri} refused the run ({first_line(err)}); fix "

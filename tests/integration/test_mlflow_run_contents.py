@@ -35,6 +35,11 @@ def test_a_training_run_in_mlflow(real_data_root, tmp_path):
     experiment = client.get_experiment_by_name("smoot_dist")
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     assert "SMOOT" in experiment.tags["mlflow.note.content"]
+    # ... with accuracy and AUC columns: the view the printed URL opens
+    view = json.loads(experiment.tags["mlflow.sharedViewState.smoot-runs"])
+    assert {"metrics.`test_accuracy`", "metrics.`auc_grad`"} <= set(view["selectedColumns"])
+    assert (f"#/experiments/{experiment.experiment_id}/runs?workflowType=machine_learning"
+            f"&viewStateShareKey=smoot-runs") in r.stdout
     run = client.get_run(summary["mlflow"]["run_id"])
     # params: set options only; the source and its commit as MLflow's standard tags
     assert "None" not in run.data.params.values() and "data.root" not in run.data.params
