@@ -31,6 +31,10 @@ class DatasetSpec:
     std: tuple[float, ...]
     classes: tuple[str, ...] = ()  # class names, where the data has them
 
+    def class_name(self, index: int) -> str:
+        """The class's name where the data has names, else `class <index>`."""
+        return self.classes[index] if index < len(self.classes) else f"class {index}"
+
     @property
     def num_pixels(self) -> int:
         """P = H * W: masking counts pixel positions, all channels of a pixel together."""

@@ -29,10 +29,10 @@ FLAGS = JobFlags("explain.py", __doc__, ("explain", ("tracking", "uri")))
 
 def explain(cfg: JobConfig) -> int:
     from ..evaluation.attribution import parse_methods
-    from ..evaluation.explain import explain_images, load_model_to_explain
+    from ..evaluation.explain import check_methods, explain_images, load_model_to_explain
 
     e = cfg.explain
-    methods = parse_methods(e.methods)
+    methods = check_methods(parse_methods(e.methods))
     items = collect(e.images, e.limit)  # before the model: a wrong path costs nothing
     run = load_model_to_explain(e.run, cfg.tracking.uri)
     spec = run.spec

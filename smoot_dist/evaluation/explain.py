@@ -28,6 +28,16 @@ NEEDS_REFERENCES = ("gradient_shap", "deeplift_shap")
 GRID_IMAGES = 16  # rows of grid.png (each image has its own figure)
 
 
+def check_methods(methods: list[str]) -> list[str]:
+    """The methods explain.py can draw, checked before any model or image is read."""
+    refused = [m for m in methods if m in NEEDS_REFERENCES]
+    if refused:
+        raise ConfigError(f"{', '.join(refused)} need reference images of the run's data; "
+                          f"explain.py draws grad, smoothgrad, integrated_gradients, deeplift "
+                          f"or random")
+    return methods
+
+
 def load_model_to_explain(source: str, tracking_uri: str | None = None) -> TrainedRun:
     """A run folder, run name or MLflow run id (load_trained), or a registered model."""
     if source.startswith("models:/"):
@@ -36,23 +46,15 @@ def load_model_to_explain(source: str, tracking_uri: str | None = None) -> Train
     return load_trained(source, tracking_uri)
 
 
-def _class_name(classes: tuple[str, ...], index: int) -> str:
-    return classes[index] if index < len(classes) else f"class {index}"
-
-
 def _file_stem(i: int, path: Path) -> str:
     return f"{i:03d}-" + re.sub(r"[^A-Za-z0-9._-]+", "_", path.stem)[:40]
 
 
 def explain_images(run: TrainedRun, images: UserImages, methods: list[str], out: Path
                    ) -> list[dict[str, Any]]:
-    """Predict and explain every image; writes <out>/<nnn>-<name>.png per image, grid.png (the
-    first GRID_IMAGES) and explanations.csv. Returns a row per image."""
-    refused = [m for m in methods if m in NEEDS_REFERENCES]
-    if refused:
-        raise ConfigError(f"{', '.join(refused)} need reference images of the run's data; "
-                          f"explain.py draws grad, smoothgrad, integrated_gradients, deeplift "
-                          f"or random")
+    """Predict and explain every image (`methods` passed check_methods); writes
+    <out>/<nnn>-<name>.png per image, grid.png (the first GRID_IMAGES) and explanations.csv.
+    Returns a row per image."""
     spec, model = run.spec, run.model.eval()
     mean, std = channel_stats(spec, "cpu")
     pixels = torch.from_numpy(images.pixels)
@@ -66,10 +68,10 @@ def explain_images(run: TrainedRun, images: UserImages, methods: list[str], out:
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for i, path in enumerate(images.files):
-        name = _class_name(spec.classes, int(predicted[i]))
+        name = spec.class_name(int(predicted[i]))
         true = images.true_names[i]
         true_index = class_index(true, spec.classes, spec.num_classes)
-        shown_true = _class_name(spec.classes, true_index) if true_index is not None else true
+        shown_true = spec.class_name(true_index) if true_index is not None else true
         title = (f"{path.name}: predicted {name} ({float(confidence[i]):.2f})"
                  + (f", true {shown_true}" if true is not None else ""))
         figure = plot_explanation(pixels[i], {t: m[i] for t, m in maps.items()},

@@ -34,8 +34,7 @@ def saliency_figure(records: list[RunRecord], path: Path, n_images: int,
     pick = balanced_subset(splits.test.labels, max(n_images, splits.spec.num_classes),
                            splits.spec.num_classes, "test")[:n_images]
     images, labels = splits.test.images[pick], splits.test.labels[pick]
-    classes = splits.spec.classes
-    names = [classes[i] if i < len(classes) else f"class {i}" for i in labels.tolist()]
+    names = [splits.spec.class_name(i) for i in labels.tolist()]
     mean, std = channel_stats(splits.spec, "cpu")
     x = normalize(images, mean, std)
     h = w = splits.spec.image_size

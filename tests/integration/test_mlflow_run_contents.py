@@ -112,6 +112,9 @@ def test_a_training_run_in_mlflow(real_data_root, tmp_path):
     expect_one_line(r, "img2.png is 56x56 colour, the run's model takes 28x28")
     r = run_job("explain.py", summary["run_dir"], str(tmp_path / "nothing-here"), env=env)
     expect_one_line(r, "nothing-here does not exist; give image files or a folder of them")
+    # a method it cannot draw is refused before any model is looked for
+    r = run_job("explain.py", "no-such-run", str(folder), "--methods", "gradient_shap", env=env)
+    expect_one_line(r, "gradient_shap need reference images of the run's data")
     r = run_job("explain.py", "models:/no-such-model/1", str(folder), "--tracking-uri", store,
                 env=env)
     expect_one_line(r, "no registered model models:/no-such-model/1 in")
