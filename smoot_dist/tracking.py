@@ -398,11 +398,11 @@ class MlflowRun:
                   for d in datasets]
         self.client.log_inputs(self.run_id, datasets=inputs)
 
-    def log_model(self, model, example, code_dir: str, requirements: list[str],
+    def log_model(self, model, example, code_dir: str | None, requirements: list[str],
                   registered_name: str | None = None) -> None:
         """`model` as an MLflow PyTorch model of this run (signature and input example from
-        `example`, a float32 numpy batch; `code_dir` travels with it, so loading it needs torch
-        only), registered as `registered_name` when given."""
+        `example`, a float32 numpy batch; `code_dir`, where given, travels with it, so loading
+        it needs torch only), registered as `registered_name` when given."""
         import mlflow
         import mlflow.pytorch
         import torch
@@ -415,10 +415,11 @@ class MlflowRun:
         with mlflow.start_run(run_id=self.run_id), quiet_mlflow():
             mlflow.pytorch.log_model(model, name="model", input_example=example,
                                      signature=infer_signature(example, output),
-                                     code_paths=[code_dir], pip_requirements=requirements,
+                                     code_paths=[code_dir] if code_dir else None,
+                                     pip_requirements=requirements,
                                      registered_model_name=registered_name,
-                                     # an nn.Module back (train(), eval(), Captum's gradients),
-                                     # not an exported graph that refuses eval()
+                                     # a module back (eval(), Captum's gradients), not an
+                                     # exported graph that refuses eval()
                                      serialization_format="pickle")
 
     def set_tags(self, tags: dict[str, str]) -> None:

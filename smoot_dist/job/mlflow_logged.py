@@ -68,12 +68,20 @@ def dataset_inputs(cfg: JobConfig, splits: Splits) -> list[dict[str, Any]]:
     return out
 
 
-def servable_model(cfg: JobConfig, splits: Splits, state: dict[str, torch.Tensor]) -> nn.Module:
-    """The trained model behind the dataset's normalisation: pixels in [0, 1] in, logits out."""
+def servable_model(cfg: JobConfig, splits: Splits, state: dict[str, torch.Tensor]
+                   ) -> tuple[nn.Module, str | None]:
+    """(the trained model behind the dataset's normalisation: pixels in [0, 1] in, logits out;
+    the code folder it needs, or None). TorchScript where the model scripts (the papers' CNN
+    does): a few files, loadable with torch alone, still an nn.Module with gradients; else the
+    module itself, whose pickle names smoot_dist's classes, so the package travels with it."""
     model = create_model(cfg.model, splits.spec)
     model.load_state_dict(state)
     spec = splits.spec
-    return nn.Sequential(Normalize(spec.mean, spec.std), model).eval()
+    servable = nn.Sequential(Normalize(spec.mean, spec.std), model).eval()
+    try:
+        return torch.jit.script(servable), None
+    except Exception:  # a timm model that does not script
+        return servable, package_dir()
 
 
 def input_example(splits: Splits, count: int = 2) -> np.ndarray:
@@ -82,13 +90,13 @@ def input_example(splits: Splits, count: int = 2) -> np.ndarray:
 
 
 def requirements() -> list[str]:
-    """What loading the logged model needs (its code travels with it): torch and torchvision
-    at this run's versions, without the local build tag."""
+    """What loading the logged model needs: torch and torchvision at this run's versions,
+    without the local build tag."""
     return [f"torch=={torch.__version__.split('+')[0]}",
             f"torchvision=={torchvision.__version__.split('+')[0]}"]
 
 
 def package_dir() -> str:
-    """smoot_dist's own folder: the logged model's code path (its modules are pickled by
-    reference)."""
+    """smoot_dist's own folder: the code path of a logged model that did not script (its
+    modules are pickled by reference)."""
     return str(Path(__file__).resolve().parents[1])

@@ -36,7 +36,7 @@ from ..training.summary import build_summary
 from ..training.trainer import EpochHook
 from ..launch.ray_cluster import check_local_capacity, check_resources, connect
 from .in_process import run_in_process
-from .mlflow_logged import dataset_inputs, input_example, package_dir, requirements, servable_model
+from .mlflow_logged import dataset_inputs, input_example, requirements, servable_model
 
 
 def _open_tracking(cfg: JobConfig, spec: RunSpec, tags: dict[str, str] | None,
@@ -110,10 +110,9 @@ def _finish(cfg: JobConfig, spec: RunSpec, splits: Splits, outcome: TrainingOutc
             if not tracker.attempt(f"the file {path.name}", tracker.log_artifact, path, where):
                 break
         else:
-            tracker.attempt("the model", tracker.log_model,
-                            servable_model(cfg, splits, outcome.model_state),
-                            input_example(splits), package_dir(), requirements(),
-                            cfg.tracking.register_model)
+            model, code_dir = servable_model(cfg, splits, outcome.model_state)
+            tracker.attempt("the model", tracker.log_model, model, input_example(splits),
+                            code_dir, requirements(), cfg.tracking.register_model)
     return summary
 
 

@@ -19,7 +19,7 @@ from tests.conftest import expect_one_line, run_job
 pytestmark = pytest.mark.integration
 
 
-def test_a_training_run_in_mlflow(real_data_root, tmp_path):
+def test_a_training_run_in_mlflow(real_data_root, tmp_path, monkeypatch):
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     # (explain.py finds the run by name under $SMOOT_HOME/runs)
     r = run_job("train.py", "--workers", "0", "--dataset", "fashion_mnist", "--epochs", "1",
@@ -62,8 +62,10 @@ def test_a_training_run_in_mlflow(real_data_root, tmp_path):
     splits = load_splits(build_config(overrides={"data": {
         "dataset": "fashion_mnist", "train_subset": 500, "test_subset": 100}}).data)
     pixels = splits.test.images.float() / 255.0
+    # the store for runs:/ and models:/ URIs, for this test only (mlflow.set_tracking_uri would
+    # export it to every later test's jobs)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
     for uri in (model_uri, "models:/fmnist-smoot/1"):  # by run, and as registered
-        mlflow.set_tracking_uri(store)
         model = mlflow.pytorch.load_model(uri).eval()
         with torch.no_grad():
             accuracy = (model(pixels).argmax(1) == splits.test.labels).double().mean().item()
