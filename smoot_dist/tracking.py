@@ -35,7 +35,8 @@ from .files import file_lock
 from .home import smoot_home
 
 # Keys of the per-epoch metrics logged for every epoch (and reported to Ray).
-EPOCH_METRIC_KEYS = ("train_ce", "train_kl", "train_accuracy", "test_accuracy", "test_loss",
+EPOCH_METRIC_KEYS = ("train_ce", "train_kl", "train_accuracy", "val_accuracy", "val_loss",
+                     "val_auc_grad", "test_accuracy", "test_loss",
                      "k_min", "k_median", "k_max", "k_mean_fraction", "k_share_at_min",
                      "k_share_at_max", "train_time_s", "epoch_time_s", "auc_grad", "objective",
                      "workers", "auc_random")

@@ -33,9 +33,9 @@ DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "bf16")
 # sweep objective -> (what the reported `objective` metric is, whether Tune maximises it)
 OBJECTIVES = {
-    "accuracy": ("test accuracy (%)", "max"),
-    "auc": ("Grad accuracy-drop AUC (lower is better)", "min"),
-    "combined": ("test accuracy (%) minus Grad AUC", "max"),
+    "accuracy": ("validation accuracy (%)", "max"),
+    "auc": ("Grad accuracy-drop AUC on validation images (lower is better)", "min"),
+    "combined": ("validation accuracy (%) minus its Grad AUC", "max"),
 }
 
 EXPERIMENT_SECTIONS = ("data", "model", "method", "train")
@@ -66,6 +66,11 @@ class DataConfig:
     test_subset: int | None = setting(
         None, "evaluate on N test samples (deterministic, class-balanced; default: all)", ge=1,
         rule="be a positive number of samples", metavar="N")
+    val_images: int | None = setting(
+        None, "hold out N class-balanced training images as the validation split (seeded by "
+              "--split-seed, never trained on; per-epoch val_accuracy; what sweeps select on; "
+              "an image folder with val/ beside test/ brings its own: N of them, default all)",
+        ge=1, rule="be a positive number of images", metavar="N")
     # Reading an image folder (training on it, or converting it to Parquet):
     image_size: int | None = setting(
         None, "image folders: resize every image to SIZE x SIZE (needed when sizes differ)",
@@ -76,7 +81,8 @@ class DataConfig:
     val_fraction: float = setting(
         0.1, "image folders without val/ (or test/): the share of each class held out as the "
              "test split", gt=0.0, lt=1.0, rule="lie in (0, 1)")
-    split_seed: int = setting(0, "image folders without val/: the seed of the held-out split", ge=0)
+    split_seed: int = setting(0, "the seed of the held-out splits: --val-images, and an image "
+                                 "folder's test split where it has no val/ or test/", ge=0)
     # How the train split reaches the workers:
     loader: str = setting(
         "auto", "memory: every worker holds the train split whole; stream: each Ray worker "
@@ -210,8 +216,8 @@ class SweepConfig:
     workers_per_trial: int = setting(1, "Ray Train workers per trial", ge=1)
     objective: str = setting("accuracy", "; ".join(f"{k}: {v[0]}" for k, v in OBJECTIVES.items()),
                              choices=tuple(OBJECTIVES))
-    objective_images: int = setting(1000, "test images of the per-epoch Grad AUC (objectives auc "
-                                          "and combined)", ge=1)
+    objective_images: int = setting(1000, "validation images of the per-epoch Grad AUC "
+                                          "(objectives auc and combined)", ge=1)
     sweep_seed: int | None = setting(None, "seed of the parameter sampling")
     output_dir: str | None = setting(None, "default: $SMOOT_HOME/sweeps/<sweep id>")
 

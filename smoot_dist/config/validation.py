@@ -81,6 +81,9 @@ def validate(cfg: JobConfig) -> None:
         _check(cfg.data.train_subset is None,
                "--train-subset picks samples from a split in memory; with --data-loader stream, "
                "prepare a smaller dataset instead")
+        _check(cfg.data.val_images is None,
+               "--val-images holds images out of a split in memory; with --data-loader stream, "
+               "use --data-loader memory")
     if run.max_workers is not None:
         _check(1 <= run.workers <= run.max_workers,
                f"--workers {run.workers}:{run.max_workers} must give 1 <= MIN <= MAX for elastic "

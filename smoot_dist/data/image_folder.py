@@ -21,7 +21,9 @@ import numpy as np
 
 from ..errors import DataError
 
-TEST_FOLDERS = ("val", "test")
+# The held-out folders: test/ is the test split; val/ is the test split where it stands alone
+# (ImageNet's layout) and the validation split beside test/.
+TEST_FOLDERS = ("test", "val")
 _MODE_CHANNELS = {"1": 1, "L": 1, "LA": 1, "I": 1, "I;16": 1, "F": 1,
                   "P": 3, "RGB": 3, "RGBA": 3, "CMYK": 3, "YCbCr": 3}
 
@@ -40,6 +42,7 @@ class FolderLayout:
     classes: tuple[str, ...]
     train: ImageList
     test: ImageList
+    val: ImageList | None = None  # val/ beside test/: the folder's own validation split
 
 
 def _visible(folder: Path) -> list[Path]:
@@ -91,6 +94,10 @@ def scan(root: str | Path, val_fraction: float, split_seed: int) -> FolderLayout
     train = _class_images(train_dir, classes, train_dir)
     if not train:
         raise DataError(f"no images under {train_dir}: its class folders are empty")
+    val_dir = root / "val" if test_dir == root / "test" and (root / "val").is_dir() else None
+    val = _class_images(val_dir, classes, train_dir) if val_dir is not None else None
+    if val_dir is not None and not val:
+        raise DataError(f"the validation split under {val_dir} has no images")
     if test_dir is not None:
         test = _class_images(test_dir, classes, train_dir)
     else:  # held out: a seeded share of each class, the same for every run
@@ -111,7 +118,8 @@ def scan(root: str | Path, val_fraction: float, split_seed: int) -> FolderLayout
         raise DataError(f"the test split under {test_dir or root} has no images")
     split = lambda pairs, base: ImageList(base, tuple(p for p, _ in pairs),  # noqa: E731
                                           tuple(y for _, y in pairs))
-    return FolderLayout(root, classes, split(train, train_dir), split(test, test_dir or train_dir))
+    return FolderLayout(root, classes, split(train, train_dir), split(test, test_dir or train_dir),
+                        split(val, val_dir) if val is not None else None)
 
 
 def _open_error(path: Path, err: Exception) -> DataError:

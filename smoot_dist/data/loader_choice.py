@@ -15,7 +15,8 @@ def choose_loader(data: DataConfig, workers: int) -> str:
     if data.loader != "auto":
         return data.loader
     kind, location = parse_dataset(data.dataset)
-    if kind != "parquet" or workers == 0 or data.train_subset is not None:
+    if (kind != "parquet" or workers == 0 or data.train_subset is not None
+            or data.val_images is not None):  # subsets and held-out images need it in memory
         return "memory"
     from .parquet_shards import describe
 

@@ -19,7 +19,7 @@ from ..errors import ConfigError, DataError
 from .integrity import verify_raw_files
 from .paths import data_root, prepare_command
 from ..catalog import DatasetSpec, get_dataset_spec, parse_dataset
-from .subset import balanced_subset
+from .subset import balanced_subset, held_out_validation
 from . import image_folder as folder
 
 # Locally built files in the CIFAR batch layout (tests; there is no offline CIFAR source) list
@@ -52,6 +52,12 @@ class Splits:
     train_rows: int | None = None  # the train split's size when it is not loaded
     # Position in the dataset's whole test split of each test image (identity without a subset).
     test_source_index: torch.Tensor | None = None
+    # The validation split (--val-images; an image folder's val/ beside test/): held out of the
+    # training data, never trained on; None without one.
+    val: ImageTensors | None = None
+    # Position of each validation image in the split it was drawn from (the dataset's whole
+    # training split, or the folder's val/).
+    val_source_index: torch.Tensor | None = None
 
     @property
     def num_train(self) -> int:
@@ -108,18 +114,18 @@ def _user_spec(cfg: DataConfig, location: str, channels: int, size: int,
 
 
 def _load_image_folder(cfg: DataConfig, location: str
-                       ) -> tuple[DatasetSpec, ImageTensors, ImageTensors]:
-    """An ImageFolder tree, decoded whole; mean/std measured on its train split."""
+                       ) -> tuple[DatasetSpec, ImageTensors, ImageTensors, ImageTensors | None]:
+    """An ImageFolder tree, decoded whole (train, test, and its own val/ where it has one beside
+    test/); mean/std measured on its train split."""
     layout = folder.scan(location, cfg.val_fraction, cfg.split_seed)
-    channels, size = folder.decide_format(list(layout.train.files + layout.test.files),
+    lists = [layout.train, layout.test] + ([layout.val] if layout.val is not None else [])
+    channels, size = folder.decide_format([f for split in lists for f in split.files],
                                           cfg.channels, cfg.image_size)
-    train, test = (folder.read_images(split.files, channels, size)
-                   for split in (layout.train, layout.test))
-    mean, std = folder.moments(folder.pixel_sums(train))
+    tensors = [ImageTensors(torch.from_numpy(folder.read_images(split.files, channels, size)),
+                            torch.tensor(split.labels, dtype=torch.long)) for split in lists]
+    mean, std = folder.moments(folder.pixel_sums(tensors[0].images.numpy()))
     spec = _user_spec(cfg, location, channels, size, layout.classes, mean, std)
-    tensors = lambda images, split: ImageTensors(  # noqa: E731
-        torch.from_numpy(images), torch.tensor(split.labels, dtype=torch.long))
-    return spec, tensors(train, layout.train), tensors(test, layout.test)
+    return spec, tensors[0], tensors[1], tensors[2] if len(tensors) > 2 else None
 
 
 def _load_parquet(cfg: DataConfig, location: str, with_train: bool = True,
@@ -146,8 +152,11 @@ def load_splits(cfg: DataConfig, train: bool = True) -> Splits:
             raise ConfigError(f"--{name.replace('_', '-')} applies to image folders "
                               f"(imagefolder:PATH); {cfg.dataset} has its {name.replace('_', ' ')} "
                               f"fixed")
-    rows = None
+    rows, own_val = None, None
     if not train:
+        if cfg.val_images is not None:
+            raise ConfigError("--val-images holds images out of the train split, which a "
+                              "streamed dataset does not load; add --data-loader memory")
         if kind != "parquet":
             raise ConfigError(f"only Parquet shards can be streamed, not {cfg.dataset}; convert "
                               f"it with jobs/prepare_data.py, or use --data-loader memory")
@@ -157,7 +166,7 @@ def load_splits(cfg: DataConfig, train: bool = True) -> Splits:
         spec, train, test = _load_parquet(cfg, location, with_train=False, description=description)
         rows = check_split(location, "train", description)  # the footers, not the images
     elif kind == "imagefolder":
-        spec, train, test = _load_image_folder(cfg, location)
+        spec, train, test, own_val = _load_image_folder(cfg, location)
     elif kind == "parquet":
         spec, train, test = _load_parquet(cfg, location)
     else:
@@ -166,14 +175,37 @@ def load_splits(cfg: DataConfig, train: bool = True) -> Splits:
         train = _load_split(spec, root, train=True)
         test = _load_split(spec, root, train=False)
     source = torch.arange(len(train)) if train is not None else None
+    val, val_source, rest = _validation(cfg, spec, train, own_val)
+    if rest is not None:  # held out of the training data: train on the rest
+        source = rest
     if cfg.train_subset is not None:
-        source = balanced_subset(train.labels, cfg.train_subset, spec.num_classes, "train")
+        source = source[balanced_subset(train.labels[source], cfg.train_subset,
+                                        spec.num_classes, "train")]
+    if source is not None and len(source) != len(train):
         train = train.select(source)
     test_source = torch.arange(len(test))
     if cfg.test_subset is not None:
         test_source = balanced_subset(test.labels, cfg.test_subset, spec.num_classes, "test")
         test = test.select(test_source)
-    return Splits(spec, train, test, source, rows, test_source)
+    return Splits(spec, train, test, source, rows, test_source, val, val_source)
+
+
+def _validation(cfg: DataConfig, spec: DatasetSpec, train: ImageTensors | None,
+                own: ImageTensors | None):
+    """(the validation split, where its images come from, the training images left to train
+    on or None where all are): `own` (an image folder's val/), whole or `--val-images` of it;
+    else `--val-images` held out of `train`; else none."""
+    if own is not None:
+        if cfg.val_images is None:
+            return own, torch.arange(len(own)), None
+        index = balanced_subset(own.labels, cfg.val_images, spec.num_classes, "validation",
+                                seed=cfg.split_seed, flag="--val-images")
+        return own.select(index), index, None
+    if cfg.val_images is None or train is None:
+        return None, None, None
+    index, rest = held_out_validation(train.labels, cfg.val_images, spec.num_classes,
+                                      cfg.split_seed)
+    return train.select(index), index, rest
 
 
 def load_test_split(cfg: DataConfig) -> Splits:

@@ -50,15 +50,18 @@ def _digest(dataset: str, split: str, index: torch.Tensor | None,
 
 
 def dataset_inputs(cfg: JobConfig, splits: Splits) -> list[dict[str, Any]]:
-    """The training and test data as MLflow dataset inputs (tracking.MlflowRun.log_datasets)."""
+    """The training, validation (where there is one) and test data as MLflow dataset inputs
+    (tracking.MlflowRun.log_datasets)."""
     source, source_type = _source(cfg)
     spec, out = splits.spec, []
-    for context, tensors, index, subset in (
-            ("training", splits.train, splits.train_source_index, cfg.data.train_subset),
-            ("test", splits.test, splits.test_source_index, cfg.data.test_subset)):
+    parts = [("training", "train", splits.train, splits.train_source_index, cfg.data.train_subset),
+             ("test", "test", splits.test, splits.test_source_index, cfg.data.test_subset)]
+    if splits.val is not None:
+        parts.insert(1, ("validation", "validation", splits.val, splits.val_source_index,
+                         cfg.data.val_images))
+    for context, split, tensors, index, subset in parts:
         rows = len(tensors) if tensors is not None else splits.train_rows
-        name = f"{spec.title} {'train' if context == 'training' else 'test'}" + (
-            f" ({rows} class-balanced)" if subset is not None else "")
+        name = f"{spec.title} {split}" + (f" ({rows} class-balanced)" if subset is not None else "")
         out.append({"name": name, "context": context, "source": source,
                     "source_type": source_type,
                     "digest": _digest(cfg.data.dataset, context, index, tensors, rows),

@@ -122,6 +122,9 @@ def trial_rows(results: tune.ResultGrid, searched: list[str]) -> list[dict[str, 
             "trial": (m.get("trial_id") or (r.path or "").rsplit("/", 1)[-1]),
             **{name: r.config.get(name) for name in searched},
             "epochs": int(m.get("epoch", 0)), "objective": m.get("objective", math.nan),
+            "val_accuracy": m.get("val_accuracy", math.nan),
+            "val_auc_grad": m.get("val_auc_grad", math.nan),
+            # reported, never selected on (the objective reads the validation split only)
             "test_accuracy": m.get("test_accuracy", math.nan),
             "auc_grad": m.get("auc_grad", math.nan),
             # K statistics in pixel counts (the paper's Min(K) ...); k_min/k_max are settings.

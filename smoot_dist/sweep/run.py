@@ -23,9 +23,13 @@ from .search_space import SearchSpace
 from ..launch.ray_cluster import connect
 from ..plots import plot_objective_vs_params
 
+# Validation images a sweep holds out of the training data when its config names none.
+DEFAULT_VAL_IMAGES = 5000
+
 
 def _table(rows: list[dict[str, Any]], searched: list[str]) -> str:
-    cols = ["trial", *searched, "epochs", "objective", "test_accuracy", "K_min", "K_median", "K_max"]
+    # validation columns only: the objective is chosen on them (trials.csv has the test ones)
+    cols = ["trial", *searched, "epochs", "objective", "val_accuracy", "K_min", "K_median", "K_max"]
     fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)  # noqa: E731
     lines = [" | ".join(cols), "|".join("---" for _ in cols)]
     lines += [" | ".join(fmt(r[c]) for c in cols) for r in rows]
@@ -50,6 +54,18 @@ def _trial_base(cfg: JobConfig, storage: str, uri: str | None) -> JobConfig:
                    tracking=replace(cfg.tracking, enabled=uri is not None, uri=uri))
 
 
+def with_validation(cfg: JobConfig) -> tuple[JobConfig, int]:
+    """`cfg` with a validation split for the objective (DEFAULT_VAL_IMAGES held out of the
+    training data, or a tenth of a smaller one, unless the config or the image folder brings
+    one) and its size; missing data fails here, not in every trial."""
+    splits = load_splits(cfg.data)
+    if splits.val is None:
+        n = max(splits.spec.num_classes, min(DEFAULT_VAL_IMAGES, len(splits.train) // 10))
+        cfg = replace(cfg, data=replace(cfg.data, val_images=n))
+        splits = load_splits(cfg.data)
+    return cfg, len(splits.val)
+
+
 def run_sweep(cfg: JobConfig, space: SearchSpace, sweep_id: str) -> dict:
     from .ray_tune import TRIAL_SECTIONS, run_trials, trial_config, trial_rows  # the Tune adapter
 
@@ -57,11 +73,12 @@ def run_sweep(cfg: JobConfig, space: SearchSpace, sweep_id: str) -> dict:
     uri = resolve_tracking_uri(cfg.tracking.uri) if cfg.tracking.enabled else None
     if uri:
         check_tracking_uri(uri, cfg.tracking.experiment)
-    load_splits(cfg.data)  # missing data fails here, not in every trial
+    cfg, val_images = with_validation(cfg)
     searched = [d.name for d in space.searched]
     print(f"{sweep_id}: {s.num_samples} trials of {', '.join(searched)} on "
           f"{connect(cfg.run.ray_address, verbose=cfg.run.verbose)}; objective: "
-          f"{OBJECTIVES[s.objective][0]}", flush=True)
+          f"{OBJECTIVES[s.objective][0]} ({val_images} validation images)",
+          flush=True)
     parent = None
     if uri:
         parent = MlflowRun.open(uri, sweep_id, None, cfg.tracking.experiment,
@@ -107,6 +124,7 @@ def run_sweep(cfg: JobConfig, space: SearchSpace, sweep_id: str) -> dict:
     if parent:
         close_stopped_trials(uri, cfg.tracking.experiment, sweep_id)
         parent.log_metrics({"best_objective": best["objective"],
+                            "best_val_accuracy": best["val_accuracy"],
                             "best_test_accuracy": best["test_accuracy"]})
         for name in ("best_config.yaml", "trials.csv", "trials.md", "objective_vs_params.png", "sweep.json"):
             parent.log_artifact(out / name)

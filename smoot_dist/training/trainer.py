@@ -107,9 +107,11 @@ class Trainer:
         self.train_batches = train_batches or MemoryBatches(
             self.splits.train.to(self.device), rank, world_size, cfg.train.batch_size, cfg.train.seed)
         self.num_train = self.train_batches.num_samples
-        # Each rank evaluates its own share of the test set; correct counts are summed.
-        self.test_data = self.splits.test.select(
-            shard_indices(len(self.splits.test), rank, world_size)).to(self.device)
+        # Each rank evaluates its own share of the test (and validation) set; counts are summed.
+        share = lambda data: data.select(  # noqa: E731
+            shard_indices(len(data), rank, world_size)).to(self.device)
+        self.test_data = share(self.splits.test)
+        self.val_data = share(self.splits.val) if self.splits.val is not None else None
         self.mean, self.std = channel_stats(self.spec, self.device)
 
         torch.manual_seed(cfg.train.seed)  # the same initial weights on every rank
@@ -199,10 +201,24 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
+        """`test_accuracy`, `test_loss` and, with a validation split, `val_accuracy`, `val_loss`
+        (one all-reduce for both)."""
         self.model.eval()
+        parts = {"test": self.test_data}
+        if self.val_data is not None:
+            parts["val"] = self.val_data
+        sums = self.all_reduce(torch.cat([self._correct_loss_n(d) for d in parts.values()]))
+        out = {}
+        for i, name in enumerate(parts):
+            correct, loss, n = sums[3 * i:3 * i + 3].tolist()
+            out.update({f"{name}_accuracy": correct / n, f"{name}_loss": loss / n})
+        return out
+
+    def _correct_loss_n(self, data) -> torch.Tensor:
+        """(correct predictions, summed cross-entropy, images) of this rank's share of a split."""
         correct = torch.zeros((), dtype=torch.float64, device=self.device)
         loss = torch.zeros((), dtype=torch.float64, device=self.device)
-        data, bs = self.test_data, self.cfg.train.eval_batch_size
+        bs = self.cfg.train.eval_batch_size
         for start in range(0, len(data), bs):
             x = self._inputs(data.images[start:start + bs])
             y = data.labels[start:start + bs]
@@ -211,8 +227,7 @@ class Trainer:
             correct += (logits.argmax(1) == y).sum()
             loss += torch.nn.functional.cross_entropy(logits, y, reduction="sum").double()
         n = torch.tensor(float(len(data)), dtype=torch.float64, device=self.device)
-        correct, loss, n = self.all_reduce(torch.stack([correct, loss, n])).tolist()
-        return {"test_accuracy": correct / n, "test_loss": loss / n}
+        return torch.stack([correct, loss, n])
 
     def k_stats(self) -> dict[str, float]:
         """Exact statistics of K over all N training samples (pixel counts)."""
@@ -267,6 +282,8 @@ class Trainer:
 def format_epoch(m: dict[str, Any], epochs: int) -> str:
     k = m["k"]
     return (f"epoch {m['epoch']}/{epochs}  ce {m['train_ce']:.4f}  kl {m['train_kl']:.4f}  "
-            f"train_acc {m['train_accuracy']:.4f}  test_acc {m['test_accuracy']:.4f}  "
+            f"train_acc {m['train_accuracy']:.4f}  "
+            + (f"val_acc {m['val_accuracy']:.4f}  " if "val_accuracy" in m else "")
+            + f"test_acc {m['test_accuracy']:.4f}  "
             f"K min/med/max {k['min']}/{k['median']:g}/{k['max']}  k_mean {k['mean_fraction']:.3f}  "
             f"({m['epoch_time_s']:.1f} s)")

@@ -21,6 +21,7 @@ def test_two_trial_sweep_tracks_each_trial_and_its_best_config_trains(real_data_
         "../tune/sweep.py", "--dataset", "fashion_mnist", "--num-samples", "2", "--epochs", "1",
         "--train-subset", "500", "--test-subset", "200", "--workers-per-trial", "1",
         "--max-concurrent", "2", "--objective", "combined", "--objective-images", "100",
+        "--val-images", "100",
         "--sweep-seed", "0", "--tracking-uri", store, "--storage-path", str(tmp_path / "runs"),
         "--ray-address", ray_cluster["address"], "--output-dir", str(out), env=ray_cluster["env"])
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
@@ -53,8 +54,10 @@ def test_two_trial_sweep_tracks_each_trial_and_its_best_config_trains(real_data_
         assert params["method.name"] == "smoot"
         history = client.get_metric_history(run.info.run_id, "objective")
         assert [m.step for m in history] == [1]
-        auc = run.data.metrics["auc_grad"]
-        assert history[0].value == pytest.approx(100 * run.data.metrics["test_accuracy"] - auc)
+        # selected on the validation split only (the test metrics are reported beside it)
+        m = run.data.metrics
+        assert history[0].value == pytest.approx(100 * m["val_accuracy"] - m["val_auc_grad"])
+        assert history[0].value != pytest.approx(100 * m["test_accuracy"] - m["auc_grad"])
         sampled.add(tuple(params[f"method.{k}"] for k in ("beta", "lambda", "alpha", "k_min", "k_max")))
     assert len(sampled) == 2  # two different trials, each with its own settings
     assert {a.path for a in client.list_artifacts(parent[0].info.run_id)} >= {

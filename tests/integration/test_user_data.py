@@ -119,6 +119,30 @@ def test_a_folder_without_val_holds_out_a_stable_share_of_each_class(tree, tmp_p
     assert scan(flat, 0.1, 1).test.files != first.test.files  # the seed decides
 
 
+def test_a_folder_with_val_beside_test_brings_its_own_validation_split(tree, tmp_path):
+    from smoot_dist.config import DataConfig
+    from smoot_dist.data.image_folder import scan
+    from smoot_dist.data.loading import load_splits
+
+    work = tmp_path / "three"
+    shutil.copytree(tree / "train", work / "train")
+    shutil.copytree(tree / "val", work / "test")
+    for name in class_names():  # a val/ of 20 images per class, taken out of train/
+        (work / "val" / name).mkdir(parents=True)
+        for path in sorted((work / "train" / name).iterdir())[:20]:
+            path.rename(work / "val" / name / path.name)
+    layout = scan(work, 0.1, 0)
+    assert layout.test.root == work / "test" and layout.val.root == work / "val"
+    assert len(layout.val.files) == 200 and len(layout.train.files) == 10 * (TRAIN_PER_CLASS - 20)
+    splits = load_splits(DataConfig(f"imagefolder:{work}"))
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (2800, 200, 10 * VAL_PER_CLASS)
+    fewer = load_splits(DataConfig(f"imagefolder:{work}", val_images=50))
+    assert len(fewer.val) == 50 and len(fewer.train) == 2800  # a subset of val/, train untouched
+    # val/ alone stays the test split (ImageNet's layout); --val-images then holds out of train/
+    alone = load_splits(DataConfig(f"imagefolder:{tree}", val_images=100))
+    assert (len(alone.train), len(alone.val), len(alone.test)) == (2900, 100, 10 * VAL_PER_CLASS)
+
+
 def _rgb(path, size=28):
     from PIL import Image
 
