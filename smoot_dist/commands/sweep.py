@@ -28,7 +28,7 @@ FLAGS = JobFlags("sweep.py", __doc__,
 def sweep(cfg: JobConfig) -> int:
     from ..sweep.run import run_sweep
 
-    space = load_search_space(cfg.sweep.search_space)
+    space = load_search_space(cfg.sweep.search_space, cfg.method.name)
     run_sweep(cfg, space, sweep_id=f"sweep-{time.strftime('%Y%m%d-%H%M%S')}")
     return 0
 

@@ -20,6 +20,7 @@ from .yaml_file import read_yaml
 PRESETS = Path(str(files("smoot_dist") / "presets"))
 PROTOCOLS = PRESETS / "reproduce"
 SEARCH_SPACE = PRESETS / "search_space.yaml"
+SEARCH_SPACES = PRESETS / "search_spaces"  # named spaces (the tuned comparison's, per method)
 
 
 def preset_path(dataset: str) -> Path:

@@ -40,10 +40,10 @@ def param_space(space: SearchSpace) -> dict[str, Any]:
     return out
 
 
-def trial_config(base: dict[str, Any], params: dict[str, Any]) -> JobConfig:
-    """The sweep's base config (a `to_dict` of TRIAL_SECTIONS) with a trial's SMOOT settings."""
+def trial_config(base: dict[str, Any], params: dict[str, Any], method: str = "smoot") -> JobConfig:
+    """The sweep's base config (a `to_dict` of TRIAL_SECTIONS) with a trial's `method` settings."""
     cfg = merge(merge(JobConfig(), base, "the sweep's base config"),
-                {"method": {"name": "smoot", **params}}, "the trial's parameters")
+                {"method": {"name": method, **params}}, "the trial's parameters")
     validate(cfg)
     return cfg
 
@@ -53,7 +53,8 @@ def _trial(config: dict[str, Any]) -> None:
     sweep = config["sweep"]
     params = {k: config[k] for k in sweep["searched"] + sweep["fixed"]}
     run_name = f"{sweep['id']}-{tune.get_context().get_trial_id()}"
-    cfg = trial_config(sweep["base"] | {"run": {**sweep["base"]["run"], "run_name": run_name}}, params)
+    cfg = trial_config(sweep["base"] | {"run": {**sweep["base"]["run"], "run_name": run_name}},
+                       params, sweep["method"])
     tags = {"sweep": sweep["id"], **({"mlflow.parentRunId": sweep["parent_run_id"]}
                                      if sweep["parent_run_id"] else {})}
     run_training(cfg, tags=tags, ray_callbacks=[TuneReportCallback()],
@@ -91,7 +92,7 @@ def run_trials(space: SearchSpace, sweep: dict[str, Any], *, num_samples: int, m
         # Tune's console reporter prints a configuration box and result paths even at verbose=0;
         # its legacy reporter (Ray's documented switch) prints nothing at 0. TrialLines speaks.
         os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
-    sweep = dict(sweep, searched=[d.name for d in space.searched],
+    sweep = dict(sweep, method=space.method, searched=[d.name for d in space.searched],
                  fixed=[d.name for d in space.dimensions if not d.searched])
     tuner = tune.Tuner(
         # The trial only coordinates its TorchTrainer, whose workers hold the CPUs/GPUs: it

@@ -75,7 +75,7 @@ def run_sweep(cfg: JobConfig, space: SearchSpace, sweep_id: str) -> dict:
         check_tracking_uri(uri, cfg.tracking.experiment)
     cfg, val_images = with_validation(cfg)
     searched = [d.name for d in space.searched]
-    print(f"{sweep_id}: {s.num_samples} trials of {', '.join(searched)} on "
+    print(f"{sweep_id}: {s.num_samples} {space.method} trials of {', '.join(searched)} on "
           f"{connect(cfg.run.ray_address, verbose=cfg.run.verbose)}; objective: "
           f"{OBJECTIVES[s.objective][0]} ({val_images} validation images)",
           flush=True)
@@ -83,7 +83,7 @@ def run_sweep(cfg: JobConfig, space: SearchSpace, sweep_id: str) -> dict:
     if uri:
         parent = MlflowRun.open(uri, sweep_id, None, cfg.tracking.experiment,
                                 tags={"sweep": sweep_id, "kind": "sweep"})
-        parent.log_params({**cfg.flat(), "sweep.objective": s.objective,
+        parent.log_params({**cfg.flat(), "sweep.objective": s.objective, "sweep.method": space.method,
                            "sweep.num_samples": s.num_samples,
                            **{f"space.{d.name}": f"{d.kind}{list(d.values)}" for d in space.dimensions}})
         print(f"MLflow: sweep run {parent.run_id} in {uri}\n  open the UI: {ui_command(uri)}", flush=True)
@@ -104,7 +104,8 @@ def run_sweep(cfg: JobConfig, space: SearchSpace, sweep_id: str) -> dict:
     mode = MODES[s.objective]
     best = _best(rows, mode)
     best_cfg = trial_config(sweep["base"], {n: best[n] for n in searched}
-                            | {d.name: d.values[0] for d in space.dimensions if not d.searched})
+                            | {d.name: d.values[0] for d in space.dimensions if not d.searched},
+                            space.method)
     best_cfg = replace(best_cfg, data=replace(best_cfg.data, root=None))  # portable
     out = Path(s.output_dir) if s.output_dir else output_dir("sweeps", sweep_id)
     out.mkdir(parents=True, exist_ok=True)

@@ -8,9 +8,10 @@
     k0:     0.5                      # a plain value is fixed
 
 Distributions: uniform, loguniform, choice (a list), or a fixed value. Keys are method settings
-(beta, lambda, alpha, k_min, k_max, k0, n, fill). The ranges of k_min and k_max may not overlap
-(every k_min < every k_max), and k0 must fit between them, so every trial SMOOT can run; this is
-checked when the file is read, before any trial starts.
+(beta, lambda, alpha, k_min, k_max, k0, n, fill), and `method:` names the method every trial
+trains (smoot by default; sgt and random_mask take k0, lambda, fill, n). For SMOOT the ranges of
+k_min and k_max may not overlap (every k_min < every k_max), and k0 must fit between them, so
+every trial can run; this is checked when the file is read, before any trial starts.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from ..errors import ConfigError
 
 DISTRIBUTIONS = ("uniform", "loguniform", "choice")
 SEARCHABLE = ("beta", "lambda", "alpha", "k_min", "k_max", "k0", "n", "fill")
+SMOOT_ONLY = ("beta", "alpha", "k_min", "k_max")  # the controller's settings
+MASKING_METHODS = ("smoot", "sgt", "random_mask")  # the methods with settings to search
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,7 @@ def _dimension(name: str, spec: Any, source: str) -> Dimension:
 @dataclass(frozen=True)
 class SearchSpace:
     dimensions: tuple[Dimension, ...]
+    method: str = "smoot"  # what every trial trains
 
     def get(self, name: str) -> Dimension | None:
         return next((d for d in self.dimensions if d.name == name), None)
@@ -95,14 +99,21 @@ def _check_method_values(space: SearchSpace, source: str) -> None:
     """Every value each dimension can take passes the method's own range checks."""
     defaults = MethodConfig()
     types = typing.get_type_hints(MethodConfig)
+    if space.method != "smoot":
+        unread = [d.name for d in space.dimensions if d.name in SMOOT_ONLY]
+        if unread:
+            raise ConfigError(f"{unread[0]} in {source} is a SMOOT setting that "
+                              f"{space.method} does not read; remove it or set method: smoot")
     for d in space.dimensions:
         if d.kind in ("uniform", "loguniform") and types[d.field] is not float:
             raise ConfigError(f"{d.name} in {source} takes {types[d.field].__name__} values: "
                               f"use {{choice: [...]}} or a fixed value")
         for value in (d.values if d.kind == "choice" else (d.low, d.high)):
             cfg = merge(JobConfig(), {"method": {d.name: value, "name": "sgt"}}, source)
-            if d.name not in ("k_min", "k_max", "k0"):
+            if d.name not in ("k_min", "k_max", "k0") or space.method != "smoot":
                 validate(cfg)
+    if space.method != "smoot":
+        return
     k_min_lo, k_min_hi = _bounds(space, "k_min", defaults.k_min)
     k_max_lo, k_max_hi = _bounds(space, "k_max", defaults.k_max)
     k0_lo, k0_hi = _bounds(space, "k0", defaults.k0)
@@ -116,15 +127,23 @@ def _check_method_values(space: SearchSpace, source: str) -> None:
                           f"k_min range (up to {k_min_hi}) and the k_max range (from {k_max_lo})")
 
 
-def load_search_space(path: str | Path | None = None) -> SearchSpace:
+def load_search_space(path: str | Path | None = None, method: str = "smoot") -> SearchSpace:
+    """The space in `path` (default: the packaged one); its trials train the method the file
+    names (`method: sgt`), else `method` (the sweep's --method)."""
     source = str(path or SEARCH_SPACE)
     raw = read_yaml(source)
     if not isinstance(raw, dict) or not raw:
         raise ConfigError(f"search space {source} must map settings to distributions")
+    method = raw.pop("method", method)
+    if method not in MASKING_METHODS:
+        raise ConfigError(f"method {method!r} (search space {source}) has no settings to "
+                          f"search; use one of {', '.join(MASKING_METHODS)}")
     unknown = [k for k in raw if k not in SEARCHABLE]
     if unknown:
         raise ConfigError(f"unknown setting {unknown[0]!r} in search space {source}; "
                           f"searchable: {', '.join(SEARCHABLE)}")
-    space = SearchSpace(tuple(_dimension(k, v, source) for k, v in raw.items()))
+    if not raw:
+        raise ConfigError(f"search space {source} names a method but no setting to search")
+    space = SearchSpace(tuple(_dimension(k, v, source) for k, v in raw.items()), method)
     _check_method_values(space, source)
     return space

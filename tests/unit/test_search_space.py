@@ -48,3 +48,34 @@ def test_choices_and_fixed_values(tmp_path):
     space = _space(tmp_path, "n: {choice: [3, 5]}\nfill: {choice: [random, mean]}\nbeta: 0.9\n")
     assert [d.name for d in space.searched] == ["n", "fill"]
     assert param_space(space)["beta"] == 0.9
+
+
+def test_the_tuned_spaces_search_each_methods_own_settings_over_shared_ranges():
+    from smoot_dist.config.presets import SEARCH_SPACES
+
+    smoot = load_search_space(SEARCH_SPACES / "tuned_smoot.yaml")
+    sgt = load_search_space(SEARCH_SPACES / "tuned_sgt.yaml")
+    assert (smoot.method, sgt.method) == ("smoot", "sgt")
+    alpha = smoot.get("alpha")
+    assert alpha.kind == "loguniform" and alpha.low <= 0.003 and alpha.high >= 0.3
+    assert {d.name for d in smoot.searched} == {"alpha", "beta", "k_min", "k_max", "k0", "lambda",
+                                                 "fill"}
+    assert {d.name for d in sgt.searched} == {"k0", "lambda", "fill"}
+    for name in ("k0", "lambda", "fill"):  # equal where they share a setting
+        assert smoot.get(name) == sgt.get(name)
+    base = build_config(overrides={"data": {"dataset": "fashion_mnist"}}).to_dict()
+    domains = param_space(sgt)
+    for _ in range(50):
+        params = {k: v.sample() for k, v in domains.items()}
+        cfg = trial_config(base, params, sgt.method)
+        assert cfg.method.name == "sgt" and cfg.method.k0 == params["k0"]
+
+
+def test_a_space_refuses_settings_its_method_does_not_read(tmp_path):
+    with pytest.raises(ConfigError, match="alpha .* SMOOT setting that sgt does not read"):
+        _space(tmp_path, "method: sgt\nalpha: {loguniform: [0.01, 0.1]}\n")
+    with pytest.raises(ConfigError, match="'traditional' .* has no settings to search"):
+        _space(tmp_path, "method: traditional\nlambda: 1.0\n")
+    f = tmp_path / "plain.yaml"
+    f.write_text("lambda: {loguniform: [0.1, 1.0]}\n")
+    assert load_search_space(f, "sgt").method == "sgt"  # the sweep's --method, where unnamed
