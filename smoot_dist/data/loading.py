@@ -153,10 +153,7 @@ def load_splits(cfg: DataConfig, train: bool = True) -> Splits:
                               f"(imagefolder:PATH); {cfg.dataset} has its {name.replace('_', ' ')} "
                               f"fixed")
     rows, own_val = None, None
-    if not train:
-        if cfg.val_images is not None:
-            raise ConfigError("--val-images holds images out of the train split, which a "
-                              "streamed dataset does not load; add --data-loader memory")
+    if not train:  # (no validation split then: config validation refuses it for training)
         if kind != "parquet":
             raise ConfigError(f"only Parquet shards can be streamed, not {cfg.dataset}; convert "
                               f"it with jobs/prepare_data.py, or use --data-loader memory")

@@ -41,8 +41,14 @@ def _train(tmp_path, dataset, *args):
 
 
 def test_shards_hold_contiguous_index_ranges_and_describe_the_data(tree, shards):
+    from smoot_dist.config import DataConfig
     from smoot_dist.data.image_folder import moments, pixel_sums, read_images, scan
+    from smoot_dist.data.loading import load_test_split
     from smoot_dist.data.parquet_shards import describe
+
+    # evaluating a run that held out validation images reads the test split alone
+    alone = load_test_split(DataConfig(f"parquet:{shards}", val_images=100))
+    assert alone.train is None and alone.val is None and len(alone.test) == 10 * VAL_PER_CLASS
 
     description = describe(str(shards))
     n_train, n_test = 10 * TRAIN_PER_CLASS, 10 * VAL_PER_CLASS
