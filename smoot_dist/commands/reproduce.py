@@ -7,6 +7,13 @@ paper's, paired intervals for its claims, figures).
   python jobs/reproduce.py --protocol cpu --dataset mnist --report docs/results.md
   python jobs/reproduce.py --dataset fashion_mnist --epochs 1 --train-subset 4000 --eval-images 2000
   python jobs/reproduce.py --protocol paper --report docs/results.md  # 100 epochs, 60k, one GPU
+  python jobs/reproduce.py --protocol tuned --report docs/results.md  # sweep SGT and SMOOT first
+
+A protocol with `tune:` (--tune SPACES; the tuned protocol: tuned_sgt,tuned_smoot) first sweeps
+each space with Ray Tune on a validation split held out of the training data (the sweep section:
+trials, objective; one MLflow parent run each), then trains each sweep's best setting for every
+seed beside the untuned --methods, on the same images; the page gets a "Tuned against tuned"
+section. With --id, finished sweeps are reused (their sweep.json), an unfinished one searched again.
 
 A protocol (configs/reproduce/<name>.yaml) is a config file with the scale (train subset, epochs),
 the seeds, methods and datasets; flags override it. Every run is a normal training run (its own
@@ -32,11 +39,16 @@ from ..errors import ConfigError
 from ..evaluation.protocol import parse_metrics
 from ..home import output_dir
 from ..run_folder import RunFolder, locate_run
+from ..sweep.search_space import load_search_space
+from ..sweep.tuned import tune_space
 
 FLAGS = JobFlags("reproduce.py", __doc__,
-                 (("data", "dataset", "train_subset", "test_subset"), ("train", "epochs", "device"),
+                 (("data", "dataset", "train_subset", "val_images", "test_subset"),
+                  ("train", "epochs", "device"),
                   ("run", "workers", "use_gpu", "storage_path", "progress"),
-                  ("tracking", "uri", "enabled"), "reproduce"),
+                  ("tracking", "uri", "enabled"),
+                  ("sweep", "num_samples", "max_concurrent", "objective", "objective_images",
+                   "sweep_seed"), "reproduce"),
                  defaults={"train": {"epochs": 100}})  # the paper's schedule
 
 
@@ -82,8 +94,20 @@ def _settings(cfg: JobConfig) -> str:
     n = f"{cfg.data.train_subset:,}" if cfg.data.train_subset else "all"
     where = (f"{cfg.run.workers} Ray worker(s)" + (" with GPUs" if cfg.run.use_gpu else "")
              if cfg.run.workers else f"one process (device: {cfg.train.device})")
-    return (f"{n} training images (class-balanced), {cfg.train.epochs} epochs, batch "
+    held = (f" ({cfg.data.val_images:,} validation images held out of the training data first)"
+            if cfg.data.val_images else "")
+    return (f"{n} training images (class-balanced){held}, {cfg.train.epochs} epochs, batch "
             f"{cfg.train.batch_size}, the dataset's Table 1 preset, {where}")
+
+
+def _tune(cfg: JobConfig, rid: str, out: Path) -> list:
+    """Sweep each of --tune's spaces (or reuse this --id's finished sweeps): their best settings,
+    each with the config they were chosen under (a validation split held out)."""
+    from ..sweep.run import with_validation  # torch, via the data
+
+    cfg, _ = with_validation(cfg)  # one split for the sweeps and the confirmation alike
+    return [tune_space(cfg, name, out, f"{rid}-{dataset_label(cfg.data.dataset)}-sweep")
+            for name in split_names(cfg.reproduce.tune)]
 
 
 def reproduce_dataset(cfg: JobConfig, rid: str, protocol: str, command: str, commit: str,
@@ -92,6 +116,7 @@ def reproduce_dataset(cfg: JobConfig, rid: str, protocol: str, command: str, com
     from ..evaluation.record import read_records
     from ..job.evaluate_job import evaluate_run
     from ..evaluation.report import compare_and_report
+    from ..evaluation.results_tables import TUNED_SUFFIX
     from ..evaluation.trained_run import load_trained
     from ..job.train_job import run_training
 
@@ -113,11 +138,22 @@ def reproduce_dataset(cfg: JobConfig, rid: str, protocol: str, command: str, com
                      and e.protocol.fill == "background"
                      and (eval_images is None or e.protocol.images == eval_images)), None)
     start = time.perf_counter()
-    folders, done, reused, evaluation = [], 0, 0, None
+    if r.output_dir:  # several datasets: a folder each inside it
+        out = Path(r.output_dir) / (dataset_label(dataset) if several else "")
+    else:
+        out = output_dir("reproductions", f"{dataset_label(dataset)}-{rid}")
+    tuned = _tune(cfg, rid, out) if r.tune else []
+    if tuned:
+        cfg = tuned[0].base  # the sweeps' validation split: every run below holds it out too
+    # (method, its tuned settings or None for the dataset's preset): untuned first
+    plan = [(m, None) for m in methods] + [(t.method, t) for t in tuned]
+    folders, labels, done, reused, evaluation = [], {}, 0, 0, None
     for seed in range(r.seeds):
-        for method in methods:
-            run_cfg = merge(cfg, {"method": {"name": method}, "train": {"seed": seed},
-                                  "run": {"run_name": f"repro-{rid}-{dataset_label(dataset)}-{method}-s{seed}"}},
+        for method, tuning in plan:
+            variant = f"{method}-tuned" if tuning else method
+            run_cfg = merge(cfg, {"method": {**(tuning.settings if tuning else {}), "name": method},
+                                  "train": {"seed": seed},
+                                  "run": {"run_name": f"repro-{rid}-{dataset_label(dataset)}-{variant}-s{seed}"}},
                             "the reproduction")
             validate(run_cfg)
             folder = locate_run(run_cfg).folder
@@ -126,7 +162,7 @@ def reproduce_dataset(cfg: JobConfig, rid: str, protocol: str, command: str, com
             evaluated = evaluation_of(folder)
             reuse = finished and evaluated is not None
             done, reused = done + 1, reused + reuse
-            print(f"\n== {dataset} {done}/{r.seeds * len(methods)}: {method}, seed {seed}"
+            print(f"\n== {dataset} {done}/{r.seeds * len(plan)}: {variant}, seed {seed}"
                   + (" (finished before: reused)" if reuse else ""), flush=True)
             if not finished:
                 summary = run_training(run_cfg, tags={"reproduction": rid})
@@ -138,24 +174,26 @@ def reproduce_dataset(cfg: JobConfig, rid: str, protocol: str, command: str, com
                                          progress=cfg.run.progress)["record"].id
             evaluation = evaluation or evaluated
             folders.append(RunFolder(summary["run_dir"]).path)
+            if tuning:
+                labels[folders[-1].name] = f"{method}{TUNED_SUFFIX}"
     wall = time.perf_counter() - start
-    print(f"\n== {dataset}: {r.seeds} seed(s) x {len(methods)} methods, {cfg.train.epochs} "
+    print(f"\n== {dataset}: {r.seeds} seed(s) x {len(plan)} settings, {cfg.train.epochs} "
           f"epoch(s), {wall:.0f} s\n")
-    if r.output_dir:  # several datasets: a folder each inside it
-        out = Path(r.output_dir) / (dataset_label(dataset) if several else "")
-    else:
-        out = output_dir("reproductions", f"{dataset_label(dataset)}-{rid}")
     compare_and_report(out, folders=folders, auc_method="grad", evaluation=evaluation)
     if r.report:
         from ..evaluation.results_page import (dataset_record, machine_description, write_figures,
                                                write_report)
+        from ..evaluation.tuned_page import copy_sweep_plots, tuning_record
 
         page = Path(r.report)
-        record = dataset_record(dataset, folders, evaluation, protocol=protocol, command=command,
-                                machine=machine_description(cfg.train.device),
+        record = dataset_record(dataset, folders, evaluation, labels=labels, protocol=protocol,
+                                command=command, machine=machine_description(cfg.train.device),
                                 settings=_settings(cfg), reproduction=rid, commit=commit,
                                 reused=reused)
+        if tuned:
+            record.update(tuning_record(tuned, cfg))
         record["figures"] = write_figures(record, folders, page.with_suffix(""))
+        record["figures"].update(copy_sweep_plots(record, page.with_suffix("")))
         record["wall_s"] = time.perf_counter() - start  # the runs, the page's figures included
         write_report(page, record)
         print(f"results page: {page} (figures and records in {page.with_suffix('')}/)")
@@ -173,6 +211,13 @@ def reproduce(argv: list[str] | None = None) -> int:
     print(f"reproduction {rid}: {', '.join(c.data.dataset for c in cfgs)}; after an interruption, "
           f"the same command with --id {rid} continues it", flush=True)
     from ..evaluation.results_page import git_commit
+
+    for cfg in cfgs:  # a bad space fails before the first run, not after hours of them
+        tuned = [load_search_space(name, cfg.method.name).method
+                 for name in split_names(cfg.reproduce.tune)]
+        if len(set(tuned)) < len(tuned):
+            raise ConfigError(f"--tune {cfg.reproduce.tune}: two spaces tune the same method; "
+                              f"give one space per method")
 
     commit = git_commit()  # the code the runs start with, whatever the checkout does meanwhile
     for cfg in cfgs:

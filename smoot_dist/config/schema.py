@@ -210,7 +210,8 @@ class TrackingConfig:
 @dataclass
 class SweepConfig:
     search_space: str | None = setting(
-        None, "YAML search space (default: tune/search_space.yaml)", metavar="FILE.yaml")
+        None, "YAML search space, or a named one of configs/search_spaces/ (tuned_smoot, "
+              "tuned_sgt); default: configs/search_space.yaml", metavar="FILE_OR_NAME")
     num_samples: int = setting(8, "trials", ge=1)
     max_concurrent: int = setting(2, "trials at a time", ge=1)
     workers_per_trial: int = setting(1, "Ray Train workers per trial", ge=1)
@@ -297,6 +298,12 @@ class ReproduceConfig:
     report: str | None = setting(None, "write the results page here (e.g. docs/results.md), its "
                                        "figures and per-dataset records in the folder beside it "
                                        "(docs/results/)", metavar="PAGE.md")
+    tune: str | None = setting(None, "search spaces to tune first, comma-separated (named ones "
+                                     "of configs/search_spaces/, e.g. tuned_sgt,tuned_smoot, or "
+                                     "YAML files): each is swept as the sweep section says "
+                                     "(trials, ASHA, objective on the validation split) and its "
+                                     "best setting trained for --seeds seeds beside --methods' "
+                                     "untuned runs", metavar="SPACES")
     id: str | None = setting(None, "the reproduction's id: runs are named repro-<id>-<dataset>-"
                                    "<method>-s<seed>; an earlier id reuses its finished runs and "
                                    "continues unfinished ones (default: <protocol>-<time>)")

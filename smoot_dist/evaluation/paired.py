@@ -80,12 +80,28 @@ def paired_difference(a: dict[int, float], b: dict[int, float]) -> tuple[int, fl
     return n, mean, mean - half, mean + half
 
 
+# The tuned-against-tuned section's questions (jobs/reproduce.py --tune): the same orderings with
+# each masking method at its sweep's best setting ("_tuned"), and whether tuning helped each.
+TUNED_CLAIMS = (
+    ("Tuned SMOOT accuracy >= tuned SGT accuracy", "accuracy", "smoot_tuned", "sgt_tuned"),
+    ("Tuned SMOOT AUC < tuned SGT AUC", "auc", "sgt_tuned", "smoot_tuned"),
+    ("Tuned SMOOT AUC < SMOOT AUC (tuning helps SMOOT)", "auc", "smoot", "smoot_tuned"),
+    ("Tuned SGT AUC < SGT AUC (tuning helps SGT)", "auc", "sgt", "sgt_tuned"),
+    ("Tuned SMOOT accuracy >= SMOOT accuracy", "accuracy", "smoot_tuned", "smoot"),
+    ("Tuned SGT accuracy >= SGT accuracy", "accuracy", "sgt_tuned", "sgt"),
+    ("Tuned SGT AUC < Traditional AUC", "auc", "traditional", "sgt_tuned"),
+    ("Tuned SMOOT AUC < Traditional AUC", "auc", "traditional", "smoot_tuned"),
+)
+
 # the battery's comparisons: (better, than), each on every metric the runs have
 COMPARED = (("smoot", "sgt"), ("sgt", "traditional"), ("smoot", "traditional"))
-TITLES = {"smoot": "SMOOT", "sgt": "SGT", "traditional": "Traditional"}
+TUNED_COMPARED = (("smoot_tuned", "sgt_tuned"), ("smoot_tuned", "smoot"), ("sgt_tuned", "sgt"))
+TITLES = {"smoot": "SMOOT", "sgt": "SGT", "traditional": "Traditional",
+          "smoot_tuned": "Tuned SMOOT", "sgt_tuned": "Tuned SGT"}
 
 
-def battery_claims(metric: str, title: str, higher_is_better: bool
+def battery_claims(metric: str, title: str, higher_is_better: bool,
+                   compared: tuple[tuple[str, str], ...] = COMPARED
                    ) -> list[tuple[str, str, str, str]]:
     """Not the paper's (it measured none of these): "SMOOT is better than SGT on <metric>" and
     the like, oriented so that A - B > 0 means the first is better in the metric's direction."""
@@ -93,18 +109,20 @@ def battery_claims(metric: str, title: str, higher_is_better: bool
     arrow = "↑" if higher_is_better else "↓"
     return [(f"{TITLES[better]} {title} {sign} {TITLES[than]} {title} ({arrow})", metric,
              *((better, than) if higher_is_better else (than, better)))
-            for better, than in COMPARED]
+            for better, than in compared]
 
 
 def claim_table(values: dict[str, dict[str, dict[int, float]]],
-                battery_titles: dict[str, str] | None = None) -> list[PairedDifference]:
-    """values[metric][method][seed] -> every claim whose two methods both ran: the paper's, then
-    one row per comparison on each battery metric in `values` (`battery_titles`: metric ->
-    its title, in table order)."""
-    claims = list(CLAIMS)
+                battery_titles: dict[str, str] | None = None,
+                claims: tuple[tuple[str, str, str, str], ...] = CLAIMS,
+                compared: tuple[tuple[str, str], ...] = COMPARED) -> list[PairedDifference]:
+    """values[metric][method][seed] -> every claim whose two methods both ran: `claims` (the
+    paper's), then one row per `compared` pair on each battery metric in `values`
+    (`battery_titles`: metric -> its title, in table order)."""
+    claims = list(claims)
     for metric, title in (battery_titles or {}).items():
         if metric in values:
-            claims += battery_claims(metric, title, HIGHER_IS_BETTER.get(metric, False))
+            claims += battery_claims(metric, title, HIGHER_IS_BETTER.get(metric, False), compared)
     out = []
     for claim, metric, a, b in claims:
         by_method = values.get(metric, {})

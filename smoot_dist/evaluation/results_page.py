@@ -32,12 +32,15 @@ from ..method.masking import mask_counts
 from ..plots import (plot_claims, plot_drop_curves, plot_k_histograms, plot_k_trajectory,
                      plot_mprt, svg_copies)
 from ..run_folder import RunFolder
-from .compare import (BATTERY_COLUMNS, arrow, columns_mean_std, count_label, families_line,
-                      mean_std, plus_minus, record_from_folder, select_protocol)
-from .paired import PairedDifference, claim_table
+from .compare import (BATTERY_COLUMNS, columns_mean_std, families_line, record_from_folder,
+                      select_protocol)
 from .paper_tables import PAPER_TABLES
 from .report import saliency_figure
+from .results_tables import (battery_columns_of, by_method, claim_lines, claim_rows,
+                             k_epochs_table, k_label, method_title, our_table, record_name,
+                             wall_time_text, is_tuned)
 from .sanity import randomisation_order
+from .tuned_page import tuned_section
 from .trained_run import load_trained
 
 RECORD_VERSION = 1
@@ -127,10 +130,14 @@ def run_entry(folder: Path, evaluation: str | None, auc_method: str = "grad") ->
 
 
 def dataset_record(dataset: str, folders: list[Path], evaluation: str | None = None,
-                   **about: Any) -> dict[str, Any]:
-    """The JSON record of one reproduced dataset: `about` holds protocol, command, machine, ..."""
+                   labels: dict[str, str] | None = None, **about: Any) -> dict[str, Any]:
+    """The JSON record of one reproduced dataset: `about` holds protocol, command, machine, ...
+    `labels` (run folder name -> label) sets runs apart from their method's others, e.g. the
+    tuned SMOOT runs (smoot_tuned) beside the preset's."""
     title = DATASETS[dataset].title if dataset in DATASETS else dataset_label(dataset)
     runs = [run_entry(Path(f), evaluation) for f in folders]
+    for run in runs:
+        run["method"] = (labels or {}).get(run["run"], run["method"])
     _one_setting_per_method(runs)
     return {"version": RECORD_VERSION, "dataset": dataset, "title": title,
             "date": datetime.date.today().isoformat(), "commit": git_commit(), **about,
@@ -144,20 +151,12 @@ def _one_setting_per_method(runs: list[dict[str, Any]]) -> None:
         these = [r for r in runs if r["method"] == method]
         keys = differing([r["settings"] for r in these])
         if keys:
-            raise UserError(f"the {METHODS.get(method, method)} runs differ in {', '.join(keys)} "
+            raise UserError(f"the {method_title(method)} runs differ in {', '.join(keys)} "
                             f"({', '.join(r['run'] for r in these)}); a results page pools one "
                             f"setting per method: pass runs of one setting")
 
 
 # -- figures -----------------------------------------------------------------------------------
-def _by_method(record: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = {}
-    for r in sorted(record["runs"], key=lambda r: r["seed"]):
-        out.setdefault(r["method"], []).append(r)
-    return {m: out[m] for m in sorted(out, key=lambda m: list(METHODS).index(m)
-                                      if m in METHODS else 99)}
-
-
 def write_figures(record: dict[str, Any], folders: list[Path], figdir: Path,
                   saliency_images: int = 6) -> dict[str, str]:
     """The dataset's figures in `figdir`, each as PNG (the page shows it) and SVG beside it;
@@ -169,23 +168,23 @@ def write_figures(record: dict[str, Any], folders: list[Path], figdir: Path,
 def _write_figures(record: dict[str, Any], folders: list[Path], figdir: Path,
                    saliency_images: int) -> dict[str, str]:
     figdir.mkdir(parents=True, exist_ok=True)
-    label, title = dataset_label(record["dataset"]), record["title"]
+    label, title = record_name(record), record["title"]
     files: dict[str, str] = {}
-    groups = _by_method(record)
-    curves = {METHODS.get(m, m): columns_mean_std([r["morf"] for r in rs])
+    groups = by_method(record)
+    curves = {method_title(m): columns_mean_std([r["morf"] for r in rs])
               for m, rs in groups.items() if all(r["morf"] for r in rs)}
     fractions = next((r["fractions"] for r in record["runs"] if r["fractions"]), None)
     if curves and fractions:
         name = f"{label}_drop_curves.png"
         spec = DATASETS.get(record["dataset"])
-        aucs = {METHODS.get(m, m): statistics.fmean(r["auc"] for r in rs)
+        aucs = {method_title(m): statistics.fmean(r["auc"] for r in rs)
                 for m, rs in groups.items() if all(r["auc"] is not None for r in rs)}
         plot_drop_curves({k: v[0] for k, v in curves.items()}, fractions, figdir / name,
                          f"{title}: accuracy drop, Grad, MoRF (mean ± std over seeds)",
                          {k: v[1] for k, v in curves.items()},
                          chance=100.0 / spec.num_classes if spec else None, aucs=aucs)
         files["drop_curves"] = name
-    smoot = groups.get("smoot", [])
+    smoot = groups.get(k_label(record), [])
     if smoot:
         epochs = [row["epoch"] for row in smoot[0]["k_epochs"]]
         stats = {key: columns_mean_std([[row[key] for row in r["k_epochs"]] for r in smoot])
@@ -194,7 +193,7 @@ def _write_figures(record: dict[str, Any], folders: list[Path], figdir: Path,
         bounds = (round(k_min * num_pixels), round(k_max * num_pixels))
         name = f"{label}_k_trajectory.png"
         plot_k_trajectory(epochs, stats, bounds, figdir / name,
-                          f"{title}, SMOOT: K during training (mean ± std over {len(smoot)} seeds)")
+                          f"{title}, {method_title(k_label(record))}: K during training (mean ± std over {len(smoot)} seeds)")
         files["k_trajectory"] = name
         counts = {}
         for r in smoot:
@@ -205,9 +204,10 @@ def _write_figures(record: dict[str, Any], folders: list[Path], figdir: Path,
         if counts:
             name = f"{label}_k_histogram.png"
             plot_k_histograms(counts, num_pixels, k_min, k_max, figdir / name,
-                              f"{title}, SMOOT: final K per training sample")
+                              f"{title}, {method_title(k_label(record))}: final K per "
+                              f"training sample")
             files["k_histogram"] = name
-    mprt = {METHODS.get(m, m): columns_mean_std([r["mprt_curve"] for r in rs])
+    mprt = {method_title(m): columns_mean_std([r["mprt_curve"] for r in rs])
             for m, rs in groups.items() if all(r.get("mprt_curve") for r in rs)}
     if mprt:
         name = f"{label}_mprt.png"
@@ -228,12 +228,13 @@ def _write_figures(record: dict[str, Any], folders: list[Path], figdir: Path,
 
 def write_claims_figure(record: dict[str, Any], figdir: Path) -> str | None:
     """The claims' intervals as a PNG in `figdir` (its name), or None below two paired seeds."""
-    claims = [c for c in _claim_rows(record) if c.n > 1]
+    claims = [c for c in claim_rows(record) if c.n > 1]
     if not claims:
         return None
-    name = f"{dataset_label(record['dataset'])}_claims.png"
+    name = f"{record_name(record)}_claims.png"
     plot_claims([(c.claim.split(" (")[0], c.metric, c.mean, c.low, c.high) for c in claims],
-                figdir / name, f"{record['title']}: the paper's claims over "
+                figdir / name, f"{record['title']}: the "
+                f"{'tuned comparison' if is_tuned(record) else 'paper'}'s claims over "
                 f"{max(c.n for c in claims)} seeds\n(green: holds, grey: not resolved, red: reversed)")
     return name
 
@@ -243,36 +244,6 @@ def _folder_of(folders: list[Path], run: str) -> Path:
 
 
 # -- the page ----------------------------------------------------------------------------------
-def _fmt(values: list[float], digits: int = 2, unit: str = "") -> str:
-    return plus_minus(*mean_std(values), len(values), digits, unit) if values else "-"
-
-
-def _battery_columns(record: dict[str, Any]) -> list[tuple[str, str, str]]:
-    return [c for c in BATTERY_COLUMNS if any(c[1] in r.get("battery", {}) for r in record["runs"])]
-
-
-def _our_table(record: dict[str, Any]) -> list[str]:
-    columns = _battery_columns(record)
-    lines = [f"| {record['title']} | # Test | Min(K) | Median(K) | Max(K) | Accuracy | "
-             "AUC (Grad, MoRF) ↓ | SRG (Grad) ↑ | "
-             + "".join(f"{title} {arrow(key)} | " for _, key, title in columns) + "seeds |",
-             "|---" * (9 + len(columns)) + "|"]
-    for method, rs in _by_method(record).items():
-        k = " | ".join(_fmt([float(r["k"][key]) for r in rs], 0) for key in ("min", "median", "max"))
-        aucs = [r["auc"] for r in rs if r["auc"] is not None]
-        gains = [r["srg"] for r in rs if r["srg"] is not None]
-        battery = ""
-        for _, key, _ in columns:
-            values = [r["battery"][key] for r in rs if key in r.get("battery", {})]
-            scale = 100.0 if key == "pgd_accuracy" else 1.0
-            battery += (_fmt([scale * v for v in values], 3) if len(values) == len(rs) else "-") + " | "
-        lines.append(f"| {METHODS.get(method, method)} | {count_label(max(r['num_test'] for r in rs))} | "
-                     f"{k} | {_fmt([r['accuracy'] for r in rs], unit='%')} | "
-                     f"{_fmt(aucs) if len(aucs) == len(rs) else '-'} | "
-                     f"{_fmt(gains) if len(gains) == len(rs) else '-'} | {battery}{len(rs)} |")
-    return lines
-
-
 def _paper_table(dataset: str) -> list[str]:
     if dataset not in PAPER_TABLES:
         return []
@@ -287,53 +258,12 @@ def _paper_table(dataset: str) -> list[str]:
     return lines
 
 
-def _claim_rows(record: dict[str, Any]) -> list[PairedDifference]:
-    values: dict[str, dict[str, dict[int, float]]] = {"accuracy": {}, "auc": {}}
-    for r in record["runs"]:
-        values["accuracy"].setdefault(r["method"], {})[r["seed"]] = r["accuracy"]
-        if r["auc"] is not None:
-            values["auc"].setdefault(r["method"], {})[r["seed"]] = r["auc"]
-        for key, value in (r.get("battery") or {}).items():
-            scale = 100.0 if key == "pgd_accuracy" else 1.0
-            values.setdefault(key, {}).setdefault(r["method"], {})[r["seed"]] = scale * value
-    titles = {key: title for _, key, title in BATTERY_COLUMNS}
-    return claim_table(values, titles)
-
-
-def _claims(record: dict[str, Any]) -> list[str]:
-    rows = _claim_rows(record)
-    if not rows:
-        return []
-    lines = ["| Claim | A - B, mean over seeds | 95% interval | seeds | at this scale |",
-             "|---|---|---|---|---|"]
-    for c in rows:
-        unit = " points" if c.metric in ("accuracy", "pgd_accuracy") else ""
-        interval = f"[{c.low:+.2f}, {c.high:+.2f}]" if c.n > 1 else "-"
-        lines.append(f"| {c.claim} (A = {METHODS[c.a]}, B = {METHODS[c.b]}) | {c.mean:+.2f}{unit} | "
-                     f"{interval} | {c.n} | {c.verdict} |")
-    return lines
-
-
-def _k_epochs_table(record: dict[str, Any]) -> list[str]:
-    smoot = _by_method(record).get("smoot", [])
-    if not smoot:
-        return []
-    lines = ["| epoch | Min(K) | Median(K) | Max(K) | at k_min | at k_max |", "|---" * 6 + "|"]
-    for i, row in enumerate(smoot[0]["k_epochs"]):
-        def avg(key: str, scale: float = 1.0) -> float:
-            return scale * statistics.fmean(r["k_epochs"][i][key] for r in smoot)
-        lines.append(f"| {row['epoch']} | {avg('k_min'):.0f} | {avg('k_median'):.1f} | "
-                     f"{avg('k_max'):.0f} | {avg('k_share_at_min', 100):.1f}% | "
-                     f"{avg('k_share_at_max', 100):.1f}% |")
-    return lines
-
-
 def _differences(record: dict[str, Any]) -> list[str]:
     """Where our numbers and the paper's differ, stated, not explained (discussion.md does)."""
     if record["dataset"] not in PAPER_TABLES:
         return []
     paper = PAPER_TABLES[record["dataset"]][1]
-    groups = _by_method(record)
+    groups = by_method(record)
     lines = []
     for method, p in paper.items():
         rs = groups.get(method)
@@ -352,19 +282,6 @@ def _differences(record: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _wall_time(record: dict[str, Any]) -> str:
-    """This command's wall time; when it reused runs of an earlier command with the same --id
-    (added seeds), also what all the runs took, which is what the command costs from scratch."""
-    wall = record["wall_s"]
-    text = f"Wall time {wall / 60:.0f} min" if wall >= 60 else f"Wall time {wall:.0f} s"
-    reused, runs = record.get("reused", 0), record["runs"]
-    if not reused:
-        return text
-    total = sum((r.get("wall_time_s") or 0) + (r.get("eval_time_s") or 0) for r in runs)
-    return (f"{text}: this command reused {reused} of its {len(runs)} runs from an earlier one with "
-            f"the same --id; training and evaluating all {len(runs)} took {total / 60:.0f} min")
-
-
 def _dataset_section(record: dict[str, Any], figdir_name: str) -> list[str]:
     figures = record.get("figures", {})
     seeds = sorted({r["seed"] for r in record["runs"]})
@@ -376,18 +293,18 @@ def _dataset_section(record: dict[str, Any], figdir_name: str) -> list[str]:
                  f"removed pixels set to the background)." if auc_images else "No saliency evaluation.")
     if evaluation_text:
         evaluated += f" The evaluation's protocol: {evaluation_text}."
-    columns = _battery_columns(record)
+    columns = battery_columns_of(record)
     if columns:
         evaluated += (f" Battery columns (Grad; PGD accuracy in %; ↑/↓: higher/lower is better, "
                       f"docs/method.md defines each): {families_line(columns)}.")
     out = [f"## {record['title']}", "", "```", record["command"], "```", "",
            f"Protocol `{record['protocol']}`: {record['settings']}; seeds "
            f"{', '.join(map(str, seeds))}. Accuracy on {num_test:,} test images; {evaluated}", "",
-           f"Machine: {record['machine']}. {_wall_time(record)}. Commit "
+           f"Machine: {record['machine']}. {wall_time_text(record)}. Commit "
            f"`{record['commit']}`, {record['date']}. K per epoch read from "
            f"{'/'.join(sorted({r['k_source'] for r in record['runs']}))}.", "",
-           *_our_table(record), "", *_paper_table(record["dataset"]), ""]
-    claims = _claims(record)
+           *our_table(record), "", *_paper_table(record["dataset"]), ""]
+    claims = claim_lines(record)
     if claims:
         out += ["### The paper's claims at this scale", "",
                 "Paired by seed: each row is method A minus method B over the seeds both ran, "
@@ -396,7 +313,7 @@ def _dataset_section(record: dict[str, Any], figdir_name: str) -> list[str]:
         if "claims" in figures:
             out += [f"![{record['title']}: the claims' intervals]({figdir_name}/{figures['claims']})",
                     ""]
-    k_rows = _k_epochs_table(record)
+    k_rows = k_epochs_table(record)
     if k_rows:
         out += ["### K during training (SMOOT, mean over seeds)", "", *k_rows, ""]
     for key, caption in (("k_trajectory", "K per epoch and the samples at each bound"),
@@ -413,6 +330,15 @@ def _dataset_section(record: dict[str, Any], figdir_name: str) -> list[str]:
     return out
 
 
+TUNED_INTRO = [
+    "# Tuned against tuned", "",
+    "The sections above train every method with the paper's settings. Here each masking method's "
+    "own settings are first searched by a Ray Tune sweep (ASHA early stopping) that selects on a "
+    "validation split held out of the training images, never on the test set; the best setting "
+    "of each is then trained for several seeds and evaluated on the test set exactly as above, "
+    "beside the untuned methods trained on the same images.", ""]
+
+
 def render_page(records: list[dict[str, Any]], figdir_name: str, discussion: str | None) -> str:
     out = ["# Results: the paper's comparisons, reproduced", "",
            "Generated by `jobs/reproduce.py --report` (each dataset's command is in its section; "
@@ -423,8 +349,13 @@ def render_page(records: list[dict[str, Any]], figdir_name: str, discussion: str
            "the most salient pixels (Grad) are removed, 0% to 90% (MoRF; lower is better); SRG = "
            "AUC(LeRF) - AUC(MoRF) (higher is better). Numbers are mean ± std over seeds; the "
            "paper's tables are single runs.", ""]
-    for record in sorted(records, key=lambda r: r["dataset"]):
+    for record in sorted((r for r in records if not is_tuned(r)), key=lambda r: r["dataset"]):
         out += _dataset_section(record, figdir_name)
+    tuned = sorted((r for r in records if is_tuned(r)), key=lambda r: r["dataset"])
+    if tuned:
+        out += TUNED_INTRO
+        for record in tuned:
+            out += tuned_section(record, figdir_name)
     if discussion:
         out += [discussion.strip(), ""]
     return "\n".join(out).rstrip() + "\n"
@@ -435,7 +366,7 @@ def write_report(page: Path, record: dict[str, Any] | None) -> Path:
     figdir = page.with_suffix("")
     figdir.mkdir(parents=True, exist_ok=True)
     if record is not None:
-        write_json(figdir / f"{record['dataset']}.json", record)
+        write_json(figdir / f"{record_name(record)}.json", record)
     records = [json.loads(p.read_text()) for p in sorted(figdir.glob("*.json"))]
     records = [r for r in records if r.get("version") == RECORD_VERSION]
     discussion_path = figdir / DISCUSSION_FILE

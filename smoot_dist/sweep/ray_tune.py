@@ -21,6 +21,7 @@ from ray.tune.schedulers import ASHAScheduler
 from ..config import JobConfig, merge, validate
 from ..job.train_job import run_training
 from .objective import MODES, ObjectiveHook
+from .run import ASHA_GRACE_PERIOD, ASHA_REDUCTION_FACTOR
 from .search_space import SearchSpace
 
 TRIAL_SECTIONS = ("data", "model", "method", "train", "run", "tracking")
@@ -102,7 +103,8 @@ def run_trials(space: SearchSpace, sweep: dict[str, Any], *, num_samples: int, m
         tune_config=tune.TuneConfig(
             num_samples=num_samples,
             scheduler=ASHAScheduler(metric="objective", mode=mode, time_attr="epoch",
-                                    max_t=max(1, epochs), grace_period=1, reduction_factor=2),
+                                    max_t=max(1, epochs), grace_period=ASHA_GRACE_PERIOD,
+                                    reduction_factor=ASHA_REDUCTION_FACTOR),
             # the variant generator limits concurrency itself (Tune ignores, with a warning,
             # max_concurrent_trials beside it)
             search_alg=tune.search.BasicVariantGenerator(random_state=seed,

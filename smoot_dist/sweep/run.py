@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,18 @@ from ..plots import plot_objective_vs_params
 
 # Validation images a sweep holds out of the training data when its config names none.
 DEFAULT_VAL_IMAGES = 5000
+# ASHA's schedule (sweep/ray_tune.py): a trial's first rung after 1 epoch, the better
+# 1/REDUCTION_FACTOR of each rung goes on, rungs at 1, 2, 4, ... epochs up to the run's.
+ASHA_GRACE_PERIOD, ASHA_REDUCTION_FACTOR = 1, 2
+
+
+def asha_rungs(epochs: int) -> list[int]:
+    """The epochs after which ASHA compares trials (1, 2, 4, 8 for 10 epochs)."""
+    rungs, t = [], ASHA_GRACE_PERIOD
+    while t < epochs:
+        rungs.append(t)
+        t *= ASHA_REDUCTION_FACTOR
+    return rungs
 
 
 def _table(rows: list[dict[str, Any]], searched: list[str]) -> str:
@@ -69,6 +82,7 @@ def with_validation(cfg: JobConfig) -> tuple[JobConfig, int]:
 def run_sweep(cfg: JobConfig, space: SearchSpace, sweep_id: str) -> dict:
     from .ray_tune import TRIAL_SECTIONS, run_trials, trial_config, trial_rows  # the Tune adapter
 
+    start = time.perf_counter()
     s = cfg.sweep
     uri = resolve_tracking_uri(cfg.tracking.uri) if cfg.tracking.enabled else None
     if uri:
@@ -119,8 +133,11 @@ def run_sweep(cfg: JobConfig, space: SearchSpace, sweep_id: str) -> dict:
     table = _table(rows, searched)
     write_text(out / "trials.md", table + "\n")
     plot_objective_vs_params(rows, space.searched, s.objective, out / "objective_vs_params.png")
-    summary = {"sweep": sweep_id, "objective": s.objective, "mode": mode, "trials": rows,
-               "best": best, "output_dir": str(out)}
+    summary = {"sweep": sweep_id, "method": space.method, "objective": s.objective, "mode": mode,
+               "objective_images": s.objective_images, "val_images": val_images,
+               "num_samples": s.num_samples, "epochs": cfg.train.epochs,
+               "asha_rungs": asha_rungs(cfg.train.epochs), "trials": rows, "best": best, "output_dir": str(out),
+               "wall_s": time.perf_counter() - start}
     write_json(out / "sweep.json", summary)
     if parent:
         close_stopped_trials(uri, cfg.tracking.experiment, sweep_id)

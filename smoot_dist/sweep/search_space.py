@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import JobConfig, MethodConfig, merge, read_yaml, section_fields, validate
-from ..config.presets import SEARCH_SPACE
+from ..config.presets import SEARCH_SPACE, SEARCH_SPACES
 from ..errors import ConfigError
 
 DISTRIBUTIONS = ("uniform", "loguniform", "choice")
@@ -127,10 +127,21 @@ def _check_method_values(space: SearchSpace, source: str) -> None:
                           f"k_min range (up to {k_min_hi}) and the k_max range (from {k_max_lo})")
 
 
+def search_space_file(name: str | Path | None) -> Path:
+    """A space's YAML: a named one (configs/search_spaces/<name>.yaml, e.g. tuned_smoot), a
+    file path, or (None) the default space."""
+    if name is None:
+        return SEARCH_SPACE
+    named = SEARCH_SPACES / f"{name}.yaml"
+    if not str(name).endswith((".yaml", ".yml")) and named.is_file():
+        return named
+    return Path(name).expanduser()
+
+
 def load_search_space(path: str | Path | None = None, method: str = "smoot") -> SearchSpace:
-    """The space in `path` (default: the packaged one); its trials train the method the file
-    names (`method: sgt`), else `method` (the sweep's --method)."""
-    source = str(path or SEARCH_SPACE)
+    """The space in `path` (a file, a named space, default: the packaged one); its trials train
+    the method the file names (`method: sgt`), else `method` (the sweep's --method)."""
+    source = str(search_space_file(path))
     raw = read_yaml(source)
     if not isinstance(raw, dict) or not raw:
         raise ConfigError(f"search space {source} must map settings to distributions")
