@@ -42,6 +42,14 @@ def print_table(header: list[str], rows: list[list[object]]) -> None:
             print("  ".join("-" * w for w in widths))
 
 
+def write_json(path: str | None, **doc: object) -> None:
+    """The benchmark's numbers for a script to read (bench/gpu_check.py's report), if asked."""
+    if path:
+        import json
+
+        Path(path).write_text(json.dumps(doc, indent=1, default=str))
+
+
 def describe(device: torch.device) -> str:
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}"
@@ -49,12 +57,15 @@ def describe(device: torch.device) -> str:
     return f"CPU ({os.cpu_count()} cores, {torch.get_num_threads()} threads), torch {torch.__version__}"
 
 
-def quick_model(dataset: str, device: str = "auto"):
-    """A model worth explaining: one quick epoch of traditional training (5,000 real images)."""
+def quick_model(dataset: str, device: str = "auto", train_subset: int = 5000,
+                test_subset: int | None = None):
+    """A model worth explaining: one quick epoch of traditional training (5,000 real images;
+    its test accuracy on `test_subset` test images, default all)."""
     from smoot_dist.config import build_config
     from smoot_dist.training.trainer import Trainer
 
-    cfg = build_config(overrides={"data": {"dataset": dataset, "train_subset": 5000},
+    cfg = build_config(overrides={"data": {"dataset": dataset, "train_subset": train_subset,
+                                           "test_subset": test_subset},
                                   "method": {"name": "traditional"},
                                   "train": {"epochs": 1, "device": device}})
     trainer = Trainer(cfg, progress=False, log=lambda s: None)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 
 
-from common import describe, print_table, quick_model
+from common import describe, print_table, quick_model, write_json
 
 from smoot_dist.config import DataConfig
 from smoot_dist.data.loading import load_splits
@@ -28,11 +28,15 @@ def main() -> None:
     p.add_argument("--images", type=int, default=500, help="test images to evaluate")
     p.add_argument("--batch-size", type=int, default=500)
     p.add_argument("--methods", default=",".join(ATTRIBUTION_METHODS))
+    p.add_argument("--train-subset", type=int, default=5000,
+                   help="training images of the quick model's one epoch")
+    p.add_argument("--json", help="also write the table to this JSON file")
     p.add_argument("--workers", type=int, default=0,
                    help="also run it on Ray with 1 and with this many tasks, side by side")
     args = p.parse_args()
     device = resolve_device(args.device)
-    cfg, model = quick_model("mnist", args.device)
+    cfg, model = quick_model("mnist", args.device, args.train_subset,
+                             test_subset=min(args.images, 10000))
     splits = load_splits(DataConfig("mnist", test_subset=args.images))
     methods = parse_methods(args.methods)
     curves = accuracy_drop(model, splits.test, splits.spec, methods, device=device,
@@ -43,6 +47,8 @@ def main() -> None:
           f"{describe(device)}")
     print_table(["method", "seconds", "images/s", "s per 10k", "AUC"], rows)
     print("target: 10k images with Grad <= 10 s on GPU")
+    write_json(args.json, device=describe(device), rows=rows,
+               figures={f"{r[0]} s per 10k": round(r[3], 2) for r in rows})
     if args.workers:
         _on_ray(cfg, model, methods, args)
 

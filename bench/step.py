@@ -1,19 +1,25 @@
 #!/usr/bin/env python
 """Step time of traditional, SGT and SMOOT training, and of an SGT step written the way the SGT
 reference code does it (Captum Saliency call, top-k on the CPU, a Python loop filling each
-sample), measured side by side in one run on the MNIST CNN. Prints times and their ratios.
+sample), measured side by side in one run on the MNIST CNN. Prints times and their ratios, and
+SGT/plain against its floor: the ratio of the two steps' FLOPs (torch's FlopCounterMode), which
+no implementation can beat (SGT does the saliency pass and a second branch on top of plain's
+forward and backward). Without Captum the reference row is skipped, the rest still printed.
 
   python bench/step.py                          # CPU here; a few steps give a rough table
-  python bench/step.py --device cuda --steps 50 --batch 256 1024
+  python bench/step.py --device cuda --steps 50 --batch 256 1024 --json step.json
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
 
 from common import describe, print_table, time_ms
 
@@ -49,19 +55,53 @@ def reference_sgt_step(model, optimizer, x, y, count: int, lam: float = 1.0) -> 
     optimizer.step()
 
 
+def captum_missing() -> str | None:
+    try:
+        import captum.attr  # noqa: F401
+    except ImportError as err:
+        return str(err)
+    return None
+
+
+class _CountFlops(TorchDispatchMode):
+    """Sums torch's own FLOP formulas (flop_registry: matmuls, convolutions and their
+    backwards) over every op dispatched. FlopCounterMode does the same but tracks modules with
+    autograd hooks that torch.autograd.grad (the saliency pass) does not support."""
+
+    def __init__(self):
+        super().__init__()
+        self.total = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        formula = flop_registry.get(func._overloadpacket)
+        if formula is not None:
+            self.total += formula(*args, **(kwargs or {}), out_val=out)
+        return out
+
+
+def step_flops(step) -> int:
+    """FLOPs of one call of `step` (forward, backward and the saliency pass it contains)."""
+    with _CountFlops() as counter:
+        step()
+    return counter.total
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--batch", type=int, nargs="+", default=[256, 1024])
     p.add_argument("--steps", type=int, default=5, help="timed steps per row (median)")
+    p.add_argument("--json", help="also write the table and the key ratios to this JSON file")
     args = p.parse_args()
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
                           else ("cpu" if args.device == "auto" else args.device))
     cfg = build_config(overrides={"data": {"dataset": "mnist"}})
     splits = load_splits(cfg.data)
     mean, std = channel_stats(splits.spec, device)
+    no_captum = captum_missing()
     print(f"step time, MNIST CNN, {describe(device)}, median of {args.steps} steps")
-    rows = []
+    rows, flops = [], {}
     for batch in args.batch:
         x = normalize(splits.train.images[:batch].to(device), mean, std)
         y = splits.train.labels[:batch].to(device)
@@ -80,19 +120,42 @@ def main() -> None:
                 opt.step()
                 if out.new_k is not None:
                     k.copy_(out.new_k)
-            times[method + ("_fused" if fuse else "")] = time_ms(step, args.steps, device)
-        model = create_model(cfg.model, splits.spec).to(device)
-        opt = build_optimizer("adadelta", model.parameters(), 1.0)
-        count = round(0.5 * splits.spec.num_pixels)
-        times["reference"] = time_ms(lambda: reference_sgt_step(model, opt, x, y, count),
-                                     max(2, args.steps // 2), device, warmup=1)
+            name = method + ("_fused" if fuse else "")
+            if not fuse:
+                flops[(batch, method)] = step_flops(step)
+            times[name] = time_ms(step, args.steps, device)
+        if no_captum is None:
+            model = create_model(cfg.model, splits.spec).to(device)
+            opt = build_optimizer("adadelta", model.parameters(), 1.0)
+            count = round(0.5 * splits.spec.num_pixels)
+            times["reference"] = time_ms(lambda: reference_sgt_step(model, opt, x, y, count),
+                                         max(2, args.steps // 2), device, warmup=1)
+        floor = flops[(batch, "sgt")] / flops[(batch, "traditional")]
+        ratio = times["sgt"] / times["traditional"]
+        reference = times.get("reference")
         rows.append([batch, times["traditional"], times["sgt"], times["smoot"], times["smoot_fused"],
-                     times["reference"], times["sgt"] / times["traditional"],
+                     reference if reference else "-", flops[(batch, "traditional")] / 1e9,
+                     flops[(batch, "sgt")] / 1e9, floor, ratio, ratio / floor,
                      times["smoot"] / times["sgt"], times["smoot_fused"] / times["smoot"],
-                     times["reference"] / times["smoot"]])
-    print_table(["batch", "plain ms", "SGT ms", "SMOOT ms", "SMOOT fused ms", "reference SGT ms",
-                 "SGT/plain", "SMOOT/SGT", "fused/SMOOT", "reference/SMOOT"], rows)
-    print("targets (GPU): SGT/plain <= 2.5, SMOOT/SGT <= 1.05, reference/SMOOT >= 20 at batch 256")
+                     reference / times["smoot"] if reference else "-"])
+    header = ["batch", "plain ms", "SGT ms", "SMOOT ms", "SMOOT fused ms", "reference SGT ms",
+              "plain GFLOP", "SGT GFLOP", "FLOP floor", "SGT/plain", "SGT/plain / floor",
+              "SMOOT/SGT", "fused/SMOOT", "reference/SMOOT"]
+    print_table(header, rows)
+    if no_captum:
+        print(f"reference-style row skipped: Captum is not importable ({no_captum})")
+    print("targets: SGT/plain within 1.1x of its FLOP floor; SMOOT/SGT <= 1.05; "
+          "reference/SMOOT >= 20 at batch 256 (GPU)")
+    if args.json:
+        first = dict(zip(header, rows[0]))
+        figures = {"batch": first["batch"], "SMOOT ms": round(first["SMOOT ms"], 3),
+                   "SGT/plain / floor": round(first["SGT/plain / floor"], 3),
+                   "SMOOT/SGT": round(first["SMOOT/SGT"], 3)}
+        if first["reference/SMOOT"] != "-":
+            figures["reference/SMOOT"] = round(first["reference/SMOOT"], 1)
+        with open(args.json, "w") as f:
+            json.dump({"device": describe(device), "header": header, "rows": rows,
+                       "figures": figures, "reference_skipped": no_captum}, f, indent=1)
 
 
 if __name__ == "__main__":

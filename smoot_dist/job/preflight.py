@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 from pathlib import Path
@@ -79,6 +80,21 @@ def check_device(cfg: JobConfig) -> None:
         from ..training.trainer import resolve_device
 
         resolve_device(cfg.train.device)
+
+
+def check_closing_evaluation(cfg: JobConfig) -> None:
+    """The closing saliency evaluation (--eval-images N > 0) attributes with Captum: without
+    it, say so now rather than after the last epoch (a GPU machine may lack it)."""
+    if cfg.train.eval_images <= 0:
+        return
+    try:
+        present = importlib.util.find_spec("captum") is not None  # found, not imported (slow)
+    except ImportError:
+        present = False
+    if not present:
+        raise UserError("Captum is not installed here and the run ends with a saliency "
+                        "evaluation on --eval-images test images; install it (pip install "
+                        "captum) or pass --eval-images 0")
 
 
 def _creatable_folder(path: Path, what: str) -> None:

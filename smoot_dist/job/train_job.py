@@ -31,7 +31,8 @@ from ..tracking import (MlflowRun, check_tracking_uri, logged_epochs, resolve_tr
 from ..training.checkpoint import ResumePoint, checks_for, k_digest, mask_table_of, newest_intact
 from .final_evaluation import FinalEvaluation
 from ..training.outcome import TrainingOutcome
-from .preflight import check_data_and_model, check_device, check_outputs, check_room
+from .preflight import (check_closing_evaluation, check_data_and_model, check_device,
+                        check_outputs, check_room)
 from ..training.summary import build_summary
 from ..training.trainer import EpochHook
 from ..launch.ray_cluster import check_local_capacity, check_resources, connect
@@ -201,6 +202,7 @@ def run_training(cfg: JobConfig, *, tags: dict[str, str] | None = None,
     spec = locate_run(cfg)
     check_outputs(cfg, spec)
     check_device(cfg)
+    check_closing_evaluation(cfg)
     loader = choose_loader(cfg.data, cfg.run.workers)
     cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, loader=loader))
     splits, model_bytes = check_data_and_model(cfg)  # the train split only when held in memory
