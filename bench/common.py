@@ -42,6 +42,19 @@ def print_table(header: list[str], rows: list[list[object]]) -> None:
             print("  ".join("-" * w for w in widths))
 
 
+def dispatcher_calls(fn: Callable[[], object]) -> int:
+    """The ATen operators one call of `fn` dispatches, counted by torch's profiler: every
+    operator called from Python or by autograd, not those an operator calls inside itself. On
+    a GPU each is at least one kernel launch, and a small step is bound by launches."""
+    from torch.profiler import ProfilerActivity, profile
+
+    fn()  # warm: lazily made tensors (caches) and first-call paths out of the count
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+    events = [e for e in prof.events() if e.name.startswith("aten::")]
+    return sum(1 for e in events if e.cpu_parent is None or not e.cpu_parent.name.startswith("aten::"))
+
+
 def write_json(path: str | None, **doc: object) -> None:
     """The benchmark's numbers for a script to read (bench/gpu_check.py's report), if asked."""
     if path:

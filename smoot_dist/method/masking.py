@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 
@@ -13,6 +15,12 @@ def mask_counts(k: torch.Tensor, num_pixels: int) -> torch.Tensor:
     return torch.round(k.double() * num_pixels).long()
 
 
+@functools.lru_cache(maxsize=8)
+def _ranks(num_pixels: int, device: torch.device) -> torch.Tensor:
+    """0..P-1 as a (1, P) row, made once per size and device rather than every step."""
+    return torch.arange(num_pixels, device=device)[None, :]
+
+
 def lowest_saliency_mask(saliency: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
     """Boolean (B, P): True at the counts[i] pixels of row i with the lowest saliency.
 
@@ -20,8 +28,7 @@ def lowest_saliency_mask(saliency: torch.Tensor, counts: torch.Tensor) -> torch.
     lower pixel index goes first.
     """
     order = torch.argsort(saliency, dim=1, stable=True)
-    ranks = torch.arange(saliency.shape[1], device=saliency.device)
-    in_sorted_order = ranks[None, :] < counts.to(saliency.device)[:, None]
+    in_sorted_order = _ranks(saliency.shape[1], saliency.device) < counts.to(saliency.device)[:, None]
     return torch.empty_like(in_sorted_order).scatter_(1, order, in_sorted_order)
 
 

@@ -51,13 +51,13 @@ def method_step(cfg: MethodConfig, model: nn.Module, plain_model: nn.Module,
         logits, masked_logits = model(torch.cat([x, x_masked])).float().split(x.shape[0])
     else:
         logits, masked_logits = model(x).float(), model(x_masked).float()
-    loss, ce, kl = saliency_guided_loss(logits, masked_logits, y, cfg.lam)
+    loss, ce, kl, log_p, log_p_masked = saliency_guided_loss(logits, masked_logits, y, cfg.lam)
     new_k = None
     if cfg.name == "smoot":
-        # No extra forward: the controller reads the outputs the loss already computed.
+        # No extra forward, no second softmax: the controller reads the log-probabilities the
+        # loss computed (under no_grad, exp builds no graph; no detach needed).
         with torch.no_grad():
-            new_k = update_k(k, F.softmax(logits.detach(), dim=1),
-                             F.softmax(masked_logits.detach(), dim=1), y,
+            new_k = update_k(k, log_p.exp(), log_p_masked.exp(), y,
                              alpha=cfg.alpha, beta=cfg.beta, n=cfg.n,
                              k_min=cfg.k_min, k_max=cfg.k_max)
     return StepResult(loss, ce.detach(), kl.detach(), logits.detach(), new_k)

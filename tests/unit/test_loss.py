@@ -9,7 +9,7 @@ def test_loss_equals_plain_per_sample_reference():
     torch.manual_seed(0)
     logits, mlogits = torch.randn(16, 10), torch.randn(16, 10)
     y = torch.randint(0, 10, (16,))
-    total, ce, kl = saliency_guided_loss(logits, mlogits, y, lam=0.7)
+    total, ce, kl, *_ = saliency_guided_loss(logits, mlogits, y, lam=0.7)
     ce_ref, kl_ref = 0.0, 0.0
     for i in range(16):
         z = logits[i].tolist()
@@ -31,12 +31,12 @@ def test_gradients_flow_through_both_branches():
     torch.manual_seed(1)
     logits = torch.randn(4, 5, requires_grad=True)
     mlogits = torch.randn(4, 5, requires_grad=True)
-    total, _, _ = saliency_guided_loss(logits, mlogits, torch.tensor([0, 1, 2, 3]), lam=1.0)
+    total, *_ = saliency_guided_loss(logits, mlogits, torch.tensor([0, 1, 2, 3]), lam=1.0)
     total.backward()
     assert logits.grad.abs().sum() > 0 and mlogits.grad.abs().sum() > 0
 
 
 def test_kl_vanishes_when_branches_agree():
     logits = torch.randn(8, 10)
-    _, _, kl = saliency_guided_loss(logits, logits.clone(), torch.zeros(8, dtype=torch.long), 1.0)
+    _, _, kl, *_ = saliency_guided_loss(logits, logits.clone(), torch.zeros(8, dtype=torch.long), 1.0)
     assert abs(kl.item()) < 1e-6
