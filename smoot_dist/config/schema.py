@@ -152,6 +152,9 @@ class TrainConfig:
     fuse_branches: bool = setting(False, "one forward over the clean and masked batch "
                                          "(BatchNorm would pool both branches' statistics)")
     channels_last: bool = setting(False, "channels_last memory format")
+    cuda_graph: bool = setting(False, "capture the whole training step once as a CUDA graph and "
+                                      "replay it (full batches; the tail batch, a CPU and DDP "
+                                      "run the same step eagerly)")
 
 
 # -- how a training job runs -----------------------------------------------------------------

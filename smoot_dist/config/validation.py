@@ -84,6 +84,9 @@ def validate(cfg: JobConfig) -> None:
         _check(cfg.data.val_images is None,
                "--val-images holds images out of a split in memory; with --data-loader stream, "
                "use --data-loader memory")
+    _check(not (cfg.train.cuda_graph and cfg.train.compile),
+           "--cuda-graph and --compile both rewrite the step; choose one (torch.compile's own "
+           "graphs: mode reduce-overhead)")
     if run.max_workers is not None:
         _check(1 <= run.workers <= run.max_workers,
                f"--workers {run.workers}:{run.max_workers} must give 1 <= MIN <= MAX for elastic "

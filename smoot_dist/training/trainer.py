@@ -24,6 +24,7 @@ from ..errors import UserError
 from ..method.kstats import k_stats_payload, summarize_k_stats
 from ..method.mask_state import MaskState
 from ..method.step import method_step
+from .graph_step import StaticStep
 from ..models import create_model
 from .batches import MemoryBatches, TrainBatches
 from .step_progress import StepReport, report_steps
@@ -55,15 +56,17 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def build_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
+def build_optimizer(name: str, params, lr: float, capturable: bool = False) -> torch.optim.Optimizer:
+    """`capturable`: the optimizer's step count on the device, so a CUDA graph can hold its
+    step (SGD has no step count)."""
     if name == "adadelta":
-        return torch.optim.Adadelta(params, lr=lr)
+        return torch.optim.Adadelta(params, lr=lr, capturable=capturable)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=0.9)
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr)
+        return torch.optim.Adam(params, lr=lr, capturable=capturable)
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr)
+        return torch.optim.AdamW(params, lr=lr, capturable=capturable)
     raise UserError(f"unknown optimizer {name!r}")
 
 
@@ -122,7 +125,14 @@ class Trainer:
         self.saliency_model = self.model  # the saliency pass must bypass DDP
         if cfg.train.compile:
             self.train_model, self.saliency_model = compile_models(self.train_model, self.model)
-        self.optimizer = build_optimizer(cfg.train.optimizer, self.model.parameters(), cfg.train.lr)
+        # --cuda-graph: the step on static buffers (training/graph_step.py), made at the first
+        # full batch; DDP stays eager (why: graph_step's docstring)
+        self.graph_wanted = cfg.train.cuda_graph and wrap_model is None
+        if cfg.train.cuda_graph and wrap_model is not None and rank == 0:
+            self.log("--cuda-graph: DDP's gradient all-reduce is not captured; training eagerly")
+        self.graph_step: StaticStep | None = None
+        self.optimizer = build_optimizer(cfg.train.optimizer, self.model.parameters(), cfg.train.lr,
+                                         capturable=self.graph_wanted and self.device.type == "cuda")
         self.uses_mask = cfg.method.name != "traditional"
         self.mask_state = MaskState.initial(self.num_train, cfg.method.k0, rank, world_size,
                                             self.device, block=self.train_batches.block)
@@ -156,12 +166,25 @@ class Trainer:
             visits.index_add_(0, where, owned.to(torch.int32))
             x = self._inputs(images)
             k = self.mask_state.get(idx) if self.uses_mask else None
-            with self.autocast():
-                out = method_step(cfg.method, self.train_model, self.saliency_model, x, y, k,
-                                  fuse=cfg.train.fuse_branches)
-            self.optimizer.zero_grad(set_to_none=True)
-            out.loss.backward()
-            self.optimizer.step()
+            if self.graph_wanted and self.graph_step is None:
+                self.graph_step = StaticStep(cfg.method, self.train_model, self.saliency_model,
+                                             self.optimizer, cfg.train.batch_size, x,
+                                             cfg.train.fuse_branches,
+                                             lambda: self.autocast(cache=False))
+            if self.graph_step is not None and self.graph_step.fits(x):
+                out = self.graph_step(x, y, k)  # static outputs: used before the next step
+            else:
+                with self.autocast(cache=not self.graph_wanted):
+                    out = method_step(cfg.method, self.train_model, self.saliency_model, x, y, k,
+                                      fuse=cfg.train.fuse_branches)
+                if self.graph_wanted:  # the tail batch: gradients stay where the graph has them
+                    for p in self.model.parameters():
+                        if p.grad is not None:
+                            p.grad.zero_()
+                else:
+                    self.optimizer.zero_grad(set_to_none=True)
+                out.loss.backward()
+                self.optimizer.step()
             if out.new_k is not None:
                 self.mask_state.set(idx, out.new_k)
             sums += torch.stack([out.ce.double() * b, out.kl.double() * b,
@@ -194,10 +217,11 @@ class Trainer:
         x = normalize(images, self.mean, self.std)
         return x.contiguous(memory_format=torch.channels_last) if self.cfg.train.channels_last else x
 
-    def autocast(self):
-        """bf16 autocast for the forward passes when asked for (backward runs outside it)."""
+    def autocast(self, cache: bool = True):
+        """bf16 autocast for the forward passes when asked for (backward runs outside it).
+        `cache` False: no weight-cast cache (a CUDA graph would keep a stale one)."""
         return torch.autocast(self.device.type, dtype=torch.bfloat16,
-                              enabled=self.cfg.train.precision == "bf16")
+                              enabled=self.cfg.train.precision == "bf16", cache_enabled=cache)
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
