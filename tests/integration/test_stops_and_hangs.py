@@ -4,6 +4,7 @@ mid-run, SIGTERM on both paths, Ray Train workers beyond the machine's cores."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -68,7 +69,10 @@ def test_a_server_that_stops_answering_mid_run_costs_a_warning_not_the_run(real_
             code = job.wait(timeout=300)
         out = (tmp_path / "log.txt").read_text()
         assert code == 0, out[-3000:]
-        assert f"warning: MLflow store {proxy.uri} did not take epoch" in out
+        # the first call after the hang is an epoch's or a step's metrics (~20 points an
+        # epoch), whichever comes first: either way one warning, and the run goes on
+        assert re.search(rf"warning: MLflow store {re.escape(proxy.uri)} did not take "
+                         rf"(epoch \d|the step metrics of step \d)", out), out[-3000:]
         assert out.count("warning: MLflow store") == 1  # once, not once per call
         assert "is not marked FINISHED yet: run the same command again" in out
         summary = json.loads((tmp_path / "s.json").read_text())
