@@ -51,6 +51,7 @@ def one_worker_cluster():
         shutil.rmtree(temp, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_a_run_grows_to_two_workers_when_a_node_joins(real_data_root, one_worker_cluster, tmp_path):
     storage, kept = tmp_path / "runs", tmp_path / "kept"
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"

@@ -17,6 +17,7 @@ def _fake_package(root, name):
     (root / name / "__init__.py").write_text(f"raise ImportError('{name} is not on this machine')\n")
 
 
+@pytest.mark.slow
 def test_reproduce_without_ray_or_mlflow(real_data_root, tmp_path):
     """The GPU machine's path: --workers 0, no Ray, no MLflow installed."""
     blocked = tmp_path / "blocked"
@@ -26,7 +27,7 @@ def test_reproduce_without_ray_or_mlflow(real_data_root, tmp_path):
     out = tmp_path / "out"
     page = tmp_path / "docs" / "results.md"
     argv = ("reproduce.py", "--dataset", "fashion_mnist", "--epochs", "1", "--seeds", "2",
-            "--train-subset", "500", "--test-subset", "200", "--workers", "0",
+            "--train-subset", "500", "--test-subset", "100", "--workers", "0",
             "--methods", "traditional,sgt,smoot,random_mask",
             "--no-tracking", "--attributions", "grad,random", "--metrics", "morf,lerf,mprt,pgd",
             "--storage-path",
@@ -35,11 +36,11 @@ def test_reproduce_without_ray_or_mlflow(real_data_root, tmp_path):
     r = run_job(*argv, env={"PYTHONPATH": str(blocked)})
     assert r.returncode == 0, r.stderr[-3000:]
     table = (out / "comparison.md").read_text()
-    for title in ("Traditional | 200 | 0 ± 0 | 0 ± 0 | 0 ± 0 |",
-                  "SGT | 200 | 392 ± 0 | 392 ± 0 | 392 ± 0 |", "SMOOT | 200 |",
-                  "Random mask | 200 | 392 ± 0 | 392 ± 0 | 392 ± 0 |",
+    for title in ("Traditional | 100 | 0 ± 0 | 0 ± 0 | 0 ± 0 |",
+                  "SGT | 100 | 392 ± 0 | 392 ± 0 | 392 ± 0 |", "SMOOT | 100 |",
+                  "Random mask | 100 | 392 ± 0 | 392 ± 0 | 392 ± 0 |",
                   "| AUC ↓ | SRG ↑ | MPRT ↓ | PGD acc. ↑ | runs",
-                  "200 test images, background fill, seed 0; metrics morf, lerf, mprt, pgd"):
+                  "100 test images, background fill, seed 0; metrics morf, lerf, mprt, pgd"):
         assert title in table, table
     rows = {row["method"]: row for row in csv.DictReader(open(out / "comparison.csv"))}
     assert set(rows) == {"traditional", "sgt", "smoot", "random_mask"}
@@ -64,7 +65,7 @@ def test_reproduce_without_ray_or_mlflow(real_data_root, tmp_path):
         assert float(row["srg_mean"]) == pytest.approx(
             sum(e["srg"]["grad"] for e in evaluations) / 2, abs=1e-3)
         for summary, auc in zip(summaries, aucs):
-            # every run ends with its own Grad/Random MoRF AUC on the (200) test images: the
+            # every run ends with its own Grad/Random MoRF AUC on the (100) test images: the
             # same Grad AUC as the fuller evaluation of the same images
             assert summary["auc"]["grad"] == pytest.approx(auc, abs=1e-6)
             assert set(summary["auc"]) == {"grad", "random"}
@@ -98,10 +99,12 @@ def test_reproduce_without_ray_or_mlflow(real_data_root, tmp_path):
     assert "this command reused 8 of its 8 runs from an earlier one with the same --id" in page.read_text()
 
 
+@pytest.mark.slow
 def test_evaluate_and_compare_from_real_mlflow_runs(real_data_root, tmp_path):
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     common = ["--workers", "0", "--dataset", "fashion_mnist", "--epochs", "1", "--train-subset",
-              "500", "--test-subset", "200", "--tracking-uri", store, "--experiment", "cmp",
+              "500", "--test-subset", "100", "--eval-images", "100", "--tracking-uri", store,
+              "--experiment", "cmp",
               "--storage-path", str(tmp_path / "runs"), "--no-progress"]
     summaries = []
     for method, seed in (("traditional", 0), ("sgt", 0), ("smoot", 0), ("smoot", 1)):
@@ -120,7 +123,7 @@ def test_evaluate_and_compare_from_real_mlflow_runs(real_data_root, tmp_path):
     for i, s in enumerate(summaries):
         # by folder for some, by MLflow run id (artifacts downloaded) for the others
         source = s["run_dir"] if i % 2 == 0 else s["mlflow"]["run_id"]
-        r = run_job("evaluate.py", source, "--methods", "grad", "--test-subset", "200",
+        r = run_job("evaluate.py", source, "--methods", "grad", "--test-subset", "100",
                     "--tracking-uri", store, "--no-progress")
         assert r.returncode == 0, r.stderr[-2000:]
         assert "Downloading artifacts" not in r.stderr  # MLflow's bars stay off
@@ -150,7 +153,7 @@ def test_evaluate_and_compare_from_real_mlflow_runs(real_data_root, tmp_path):
     assert {row["evaluation"] for row in rows.values()} == {protocol_id}
     assert float(rows["sgt"]["k_median_mean"]) == 392
     text = (out / "comparison.md").read_text()
-    assert " ± " in text and f"From evaluation {protocol_id}: 200 test images, background fill" in text
+    assert " ± " in text and f"From evaluation {protocol_id}: 100 test images, background fill" in text
     # --evaluation picks the closing one: the training runs' own AUCs
     [closing] = {p.name for p in (tmp_path / "runs").glob("*/evaluation/closing-*")}
     r = run_job("compare.py", "--tracking-uri", store, "--experiment", "cmp", "--output-dir",
@@ -162,6 +165,7 @@ def test_evaluate_and_compare_from_real_mlflow_runs(real_data_root, tmp_path):
     # (an id no run has: one line, tests/unit/test_evaluation_records.py)
 
 
+@pytest.mark.slow
 def test_evaluation_fanned_out_over_ray_equals_the_single_process_one(real_data_root, ray_cluster,
                                                                    tmp_path):
     summary = tmp_path / "s.json"

@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.slow
 def test_prepare_and_rehearse_the_gpu_check(tmp_path):
     prepared = subprocess.run(["bash", "bench/prepare_gpu_check.sh"], cwd=ROOT,
                               capture_output=True, text=True, timeout=600)

@@ -15,6 +15,7 @@ pytestmark = pytest.mark.integration
 SCRIPT = str(REPO / "scripts" / "local_cluster.sh")
 
 
+@pytest.mark.slow
 def test_a_job_submitted_the_documented_way_finishes(real_data_root, ray_cluster, tmp_path):
     env = dict(os.environ, SMOOT_HOME=str(tmp_path / "home"), SMOOT_RAY_PORT=str(free_port()),
                SMOOT_DASHBOARD_PORT=str(free_port()))
@@ -31,7 +32,8 @@ def test_a_job_submitted_the_documented_way_finishes(real_data_root, ray_cluster
         assert [f"export {k}={v}" for k, v in exports.items()] == again.stdout.splitlines()
 
         cmd = shlex.split(submit) + ["--epochs", "1", "--train-subset", "500", "--test-subset",
-                                     "200", "--no-tracking", "--storage-path", str(tmp_path / "runs")]
+                                     "200", "--eval-images", "100", "--no-tracking",
+                                     "--storage-path", str(tmp_path / "runs")]
         job = subprocess.run(cmd, env=dict(env, **exports), cwd=str(REPO), capture_output=True,
                              text=True, timeout=900)
         assert job.returncode == 0, job.stdout[-3000:] + job.stderr[-3000:]

@@ -19,6 +19,7 @@ from tests.conftest import expect_one_line, run_job
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.slow
 def test_a_training_run_in_mlflow(real_data_root, tmp_path, monkeypatch):
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     # (explain.py finds the run by name under $SMOOT_HOME/runs)

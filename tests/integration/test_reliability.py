@@ -20,8 +20,9 @@ pytestmark = pytest.mark.integration
 
 
 def _args(tmp_path, cluster, name, *extra):
-    return ["--dataset", "fashion_mnist", "--method", "smoot", "--train-subset", "6000",
-            "--test-subset", "1000", "--eval-images", "200", "--workers", "2", "--epochs", "3",
+    # epochs long enough (~8 s here) that a kill 2 s after a checkpoint lands inside the next
+    return ["--dataset", "fashion_mnist", "--method", "smoot", "--train-subset", "4000",
+            "--test-subset", "500", "--eval-images", "100", "--workers", "2", "--epochs", "3",
             "--run-name", name,
             "--storage-path", str(tmp_path), "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}",
             "--ray-address", cluster["address"], "--summary-json", str(tmp_path / f"{name}.json"),
@@ -65,6 +66,7 @@ def _mlflow_epochs(tmp_path, summary):
     return sorted(m.step for m in client.get_metric_history(runs[0].info.run_id, "test_accuracy"))
 
 
+@pytest.mark.slow
 def test_killed_worker_costs_at_most_the_epoch_in_flight(real_data_root, ray_cluster, tmp_path):
     digests: dict[int, tuple[str, float]] = {}
     with open(tmp_path / "log.txt", "w") as log:
@@ -97,6 +99,7 @@ def test_killed_worker_costs_at_most_the_epoch_in_flight(real_data_root, ray_clu
     print(f"\nworker kill -> next checkpoint: {recovered:.1f} s (an epoch takes {epoch_s:.1f} s)")
 
 
+@pytest.mark.slow
 def test_restarted_driver_continues_the_run(real_data_root, ray_cluster, tmp_path):
     digests: dict[int, tuple[str, float]] = {}
     args = _args(tmp_path, ray_cluster, "restarted")
@@ -127,11 +130,12 @@ def test_restarted_driver_continues_the_run(real_data_root, ray_cluster, tmp_pat
     assert _mlflow_epochs(tmp_path, summary) == [1, 2, 3]
 
 
+@pytest.mark.slow
 def test_same_seed_and_world_size_give_the_same_run(real_data_root, ray_cluster, tmp_path):
     runs = []
     for name in ("a", "b"):
-        args = ["--dataset", "fashion_mnist", "--method", "smoot", "--train-subset", "2000",
-                "--test-subset", "500", "--eval-images", "200", "--workers", "2", "--epochs", "2",
+        args = ["--dataset", "fashion_mnist", "--method", "smoot", "--train-subset", "1000",
+                "--test-subset", "300", "--eval-images", "100", "--workers", "2", "--epochs", "2",
                 "--seed", "11",
                 "--run-name", name, "--storage-path", str(tmp_path), "--no-tracking",
                 "--ray-address", ray_cluster["address"], "--summary-json", str(tmp_path / f"{name}.json")]
@@ -144,9 +148,11 @@ def test_same_seed_and_world_size_give_the_same_run(real_data_root, ray_cluster,
     assert [strip(e) for e in a["epochs"]] == [strip(e) for e in b["epochs"]]
 
 
+@pytest.mark.slow
 def test_a_damaged_newest_ray_checkpoint_is_skipped(real_data_root, ray_cluster, tmp_path):
     args = ["--dataset", "fashion_mnist", "--method", "smoot", "--train-subset", "1000",
-            "--test-subset", "200", "--workers", "1", "--run-name", "fallback", "--no-progress",
+            "--test-subset", "200", "--eval-images", "0", "--workers", "1", "--run-name", "fallback",
+            "--no-progress",
             "--storage-path", str(tmp_path), "--no-tracking", "--ray-address", ray_cluster["address"]]
     first = run_job("train.py", *args, "--epochs", "2", env=ray_cluster["env"])
     assert first.returncode == 0, first.stderr[-3000:]

@@ -96,6 +96,7 @@ def test_a_history_that_lies_about_its_epochs_is_damage(real_data_root, tmp_path
     assert [x["epoch"] for x in summary["resumes"]] == [1]
 
 
+@pytest.mark.slow
 def test_a_run_whose_checkpoints_were_moved_away_is_not_trained_again_silently(real_data_root, tmp_path,
                                                                              home):
     _ok(_train(tmp_path, home, "--epochs", "2", name="moved"))

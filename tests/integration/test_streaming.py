@@ -71,6 +71,7 @@ def _train(tmp_path, cluster, *args):
     return json.loads(summary.read_text()), r
 
 
+@pytest.mark.slow
 def test_streamed_training_on_two_workers_matches_memory_and_resumes_on_one(shards, ray_cluster,
                                                                           tmp_path):
     data = ("--dataset", f"parquet:{shards}", "--method", "smoot")

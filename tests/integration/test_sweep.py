@@ -13,6 +13,7 @@ from tests.conftest import run_job
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.slow
 def test_two_trial_sweep_tracks_each_trial_and_its_best_config_trains(real_data_root, ray_cluster,
                                                                      tmp_path):
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -66,7 +67,7 @@ def test_two_trial_sweep_tracks_each_trial_and_its_best_config_trains(real_data_
     best = yaml.safe_load((out / "best_config.yaml").read_text())
     assert best["method"]["beta"] == pytest.approx(float(summary["best"]["beta"]))
     r = run_job("train.py", "--config", str(out / "best_config.yaml"), "--workers", "0",
-                "--train-subset", "200", "--test-subset", "100", "--no-tracking",
+                "--train-subset", "200", "--test-subset", "100", "--eval-images", "0", "--no-tracking",
                 "--storage-path", str(tmp_path / "again"), "--summary-json", str(tmp_path / "b.json"))
     assert r.returncode == 0, r.stderr[-2000:]
     again = json.loads((tmp_path / "b.json").read_text())

@@ -71,9 +71,10 @@ def test_shards_hold_contiguous_index_ranges_and_describe_the_data(tree, shards)
     assert first.column("label").to_pylist()[:3] == [layout.train.labels[i] for i in range(3)]
 
 
+@pytest.mark.slow
 def test_image_folder_and_its_shards_train_the_same_run(tree, shards, tmp_path):
-    from_folder = _train(tmp_path, f"imagefolder:{tree}", "--epochs", "1")
-    from_shards = _train(tmp_path, f"parquet:{shards}", "--epochs", "1")
+    from_folder = _train(tmp_path, f"imagefolder:{tree}", "--epochs", "1", "--eval-images", "100")
+    from_shards = _train(tmp_path, f"parquet:{shards}", "--epochs", "1", "--eval-images", "100")
     for key in ("test_accuracy", "k", "k_sha256", "num_train", "num_test"):
         assert from_folder[key] == from_shards[key], key
     assert from_shards["num_train"] == 3000 and from_shards["num_test"] == 500
