@@ -79,6 +79,17 @@ def with_validation(cfg: JobConfig) -> tuple[JobConfig, int]:
     return cfg, len(splits.val)
 
 
+def objective_images_text(objective: str, val_images: int, auc_images: int) -> str:
+    """What the objective is measured on: the accuracy on every validation image, the Grad AUC
+    on (at most) `auc_images` of them."""
+    auc = min(auc_images, val_images)
+    if objective == "accuracy" or (objective == "combined" and auc == val_images):
+        return f"{val_images} validation images"
+    if objective == "auc":
+        return f"{auc} validation images"
+    return f"accuracy on {val_images} validation images, AUC on {auc} of them"
+
+
 def run_sweep(cfg: JobConfig, space: SearchSpace, sweep_id: str) -> dict:
     from .ray_tune import TRIAL_SECTIONS, run_trials, trial_config, trial_rows  # the Tune adapter
 
@@ -91,7 +102,8 @@ def run_sweep(cfg: JobConfig, space: SearchSpace, sweep_id: str) -> dict:
     searched = [d.name for d in space.searched]
     print(f"{sweep_id}: {s.num_samples} {space.method} trials of {', '.join(searched)} on "
           f"{connect(cfg.run.ray_address, verbose=cfg.run.verbose)}; objective: "
-          f"{OBJECTIVES[s.objective][0]} ({val_images} validation images)",
+          f"{OBJECTIVES[s.objective][0]} "
+          f"({objective_images_text(s.objective, val_images, s.objective_images)})",
           flush=True)
     parent = None
     if uri:
@@ -147,6 +159,10 @@ def run_sweep(cfg: JobConfig, space: SearchSpace, sweep_id: str) -> dict:
         for name in ("best_config.yaml", "trials.csv", "trials.md", "objective_vs_params.png", "sweep.json"):
             parent.log_artifact(out / name)
         parent.finish("FINISHED")
-    print(f"\n{table}\n\nbest trial {best['trial']}: objective {best['objective']:.4g}\n"
+    # ASHA stops trials early: the best is chosen among those run to the last epoch (a trial
+    # stopped after 1 epoch is not compared with one trained for 10)
+    full = sum(r["epochs"] == best["epochs"] for r in rows)
+    print(f"\n{table}\n\nbest trial {best['trial']} (of the {full} trained for {best['epochs']} "
+          f"epoch(s)): objective {best['objective']:.4g}\n"
           f"best config: {out / 'best_config.yaml'}  (python jobs/train.py --config ...)\nfiles: {out}")
     return summary

@@ -96,3 +96,14 @@ def test_a_sweep_without_a_validation_split_gets_one(real_data_root):
     assert n == held.data.val_images == 300  # a tenth of the training images
     kept, n = with_validation(replace(cfg, data=replace(cfg.data, val_images=120)))
     assert n == kept.data.val_images == 120
+
+
+def test_the_sweep_says_on_how_many_validation_images_each_objective_is_measured():
+    from smoot_dist.sweep.run import objective_images_text
+
+    assert objective_images_text("accuracy", 200, 100) == "200 validation images"
+    assert objective_images_text("auc", 200, 100) == "100 validation images"
+    assert objective_images_text("auc", 50, 100) == "50 validation images"  # at most all of them
+    assert objective_images_text("combined", 200, 100) == \
+        "accuracy on 200 validation images, AUC on 100 of them"
+    assert objective_images_text("combined", 200, 1000) == "200 validation images"
