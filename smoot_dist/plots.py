@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import math
+import warnings
 from pathlib import Path
 from typing import Iterator
 
@@ -43,7 +44,11 @@ def _pyplot():
 def _save(fig, path: str | Path, tight: bool = True) -> Path:
     """`tight`: tight_layout first (it cannot place a colour bar shared by many axes)."""
     if tight:
-        fig.tight_layout()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UserWarning)
+            fig.tight_layout()
+        # long labels (a row's settings) leave tight_layout no room: crop to the drawing instead
+        tight = not any("Tight layout not applied" in str(w.message) for w in caught)
     path = Path(path)
     extra = {} if tight else {"bbox_inches": "tight"}
     fig.savefig(path, **extra)

@@ -25,6 +25,7 @@ import logging
 import os
 import sqlite3
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlparse
@@ -413,7 +414,11 @@ class MlflowRun:
             output = model(torch.from_numpy(example)).numpy()
         mlflow.set_tracking_uri(self.uri)
         # the fluent API logs models into the active run: this one, ended by finish() later
-        with mlflow.start_run(run_id=self.run_id), quiet_mlflow():
+        with mlflow.start_run(run_id=self.run_id), quiet_mlflow(), warnings.catch_warnings():
+            # MLflow loads a TorchScript model back to check the input example, through
+            # torch.load and the deprecated torch.jit.load: two warnings per run, not ours
+            warnings.filterwarnings("ignore", "'torch.load' received a zip file", UserWarning)
+            warnings.simplefilter("ignore", FutureWarning)
             mlflow.pytorch.log_model(model, name="model", input_example=example,
                                      signature=infer_signature(example, output),
                                      code_paths=[code_dir] if code_dir else None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +83,11 @@ def servable_model(cfg: JobConfig, splits: Splits, state: dict[str, torch.Tensor
     spec = splits.spec
     servable = nn.Sequential(Normalize(spec.mean, spec.std), model).eval()
     try:
-        return torch.jit.script(servable), None
+        with warnings.catch_warnings():
+            # TorchScript is deprecated for torch.export, whose programs refuse eval() and
+            # the gradients Captum takes: the warning would only be noise in every run's log
+            warnings.simplefilter("ignore", FutureWarning)
+            return torch.jit.script(servable), None
     except Exception:  # a timm model that does not script
         return servable, package_dir()
 
