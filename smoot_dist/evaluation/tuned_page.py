@@ -22,6 +22,8 @@ from .results_tables import (TUNED_SUFFIX, by_method, claim_lines, k_epochs_tabl
 _ROW_KEYS = ("trial", "epochs", "objective", "val_accuracy", "val_auc_grad", "K_min", "K_median",
              "K_max")
 SETTING_ORDER = ("alpha", "beta", "k_min", "k_max", "k0", "lambda", "fill", "n")
+# the row names of the settings table, where the config's short name needs a word
+SETTING_NAMES = {"n": "n (top-n classes)"}
 _KINDS = {"uniform": "uniform", "loguniform": "log-uniform", "choice": "one of"}
 
 
@@ -116,7 +118,8 @@ def _settings_table(record: dict[str, Any]) -> list[str]:
                                  for d in t["dimensions"])
         cells = [(f"**{_fmt_value(t['settings'].get(name))}**" if searched(t)
                   else _fmt_value(t["settings"].get(name))) for t in tuning]
-        lines.append(f"| {name} | {_fmt_value(preset.get(name))} | " + " | ".join(cells) + " |")
+        lines.append(f"| {SETTING_NAMES.get(name, name)} | {_fmt_value(preset.get(name))} | "
+                     + " | ".join(cells) + " |")
     return lines
 
 
