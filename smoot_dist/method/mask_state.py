@@ -81,6 +81,10 @@ def global_k(tables: list[pa.Table], num_samples: int | None = None) -> torch.Te
     return out
 
 
+_PARQUET_OPTIONS = dict(use_dictionary=False, compression="none",
+                        column_encoding={"index": "DELTA_BINARY_PACKED"})
+
+
 def write_mask_parquet(path: str | Path, table: pa.Table) -> None:
     """Write a mask-state table. The index column (ascending wherever it comes from: a gathered
     vector or a rank's shard) is delta-encoded, so it costs next to nothing; k, near-random
@@ -89,9 +93,15 @@ def write_mask_parquet(path: str | Path, table: pa.Table) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    pq.write_table(table, tmp, use_dictionary=False, compression="none",
-                   column_encoding={"index": "DELTA_BINARY_PACKED"})
+    pq.write_table(table, tmp, **_PARQUET_OPTIONS)
     tmp.replace(path)  # a crash mid-write never leaves a half-written state behind
+
+
+def mask_table_bytes(table: pa.Table) -> bytes:
+    """The Parquet file `write_mask_parquet` writes, as bytes (to hash them while writing)."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, **_PARQUET_OPTIONS)
+    return sink.getvalue().to_pybytes()
 
 
 def read_mask_parquet(path: str | Path, num_samples: int | None = None,

@@ -6,6 +6,11 @@
                         of the two files above; written last, so a checkpoint is complete exactly
                         when history.json is there and the files match it
 
+Each file is hashed once, from the bytes written (or when a run first reads a checkpoint that
+another process wrote); the digest is remembered by the file's inode with its size and
+modification time, so pruning and later checks of the same files cost a stat, not a re-read.
+A file changed since (another size or mtime) is hashed again.
+
 Random streams are derived from (seed, epoch, rank) at the start of every epoch (see
 Trainer.train_epoch), so seed and epoch are the RNG state: a resumed run replays exactly
 what an uninterrupted one would have done, on the same world size.
@@ -14,7 +19,9 @@ what an uninterrupted one would have done, on the same world size.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -24,7 +31,7 @@ import torch
 
 from ..errors import UserError
 from ..files import file_sha256, fsync
-from ..method.mask_state import mask_table, read_mask_parquet, write_mask_parquet
+from ..method.mask_state import mask_table, mask_table_bytes, read_mask_parquet
 
 STATE_FILE = "state.pt"
 MASK_FILE = "mask_state.parquet"
@@ -40,22 +47,53 @@ class DamagedCheckpoint(UserError):
         self.folder, self.reason = Path(folder), reason
 
 
+# (st_dev, st_ino) -> (size, mtime_ns, sha256) of the checkpoint files this process wrote or read
+_DIGESTS: dict[tuple[int, int], tuple[int, int, str]] = {}
+
+
+def _stat_key(path: Path) -> tuple[tuple[int, int], tuple[int, int]]:
+    st = os.stat(path)
+    return (st.st_dev, st.st_ino), (st.st_size, st.st_mtime_ns)
+
+
+def known_sha256(path: str | Path) -> str:
+    """sha256 of a checkpoint file: remembered from when it was written or last hashed, while
+    its size and modification time are unchanged; hashed (and remembered) otherwise."""
+    key, stamp = _stat_key(Path(path))
+    known = _DIGESTS.get(key)
+    if known is not None and known[:2] == stamp:
+        return known[2]
+    digest = file_sha256(path)
+    _DIGESTS[key] = (*stamp, digest)
+    return digest
+
+
+def _write_hashed(path: Path, data: bytes) -> str:
+    """Write `data` to `path`, flushed to the disk; its sha256, computed from the bytes."""
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    digest = hashlib.sha256(data).hexdigest()
+    key, stamp = _stat_key(path)
+    _DIGESTS[key] = (*stamp, digest)
+    return digest
+
+
 def save_checkpoint(folder: str | Path, state: dict[str, Any], k_global: torch.Tensor | None,
                     history: list[dict[str, Any]], meta: dict[str, Any] | None = None) -> Path:
-    """Write a checkpoint, each file flushed to the disk; history.json last, with the sha256
-    of the others."""
+    """Write a checkpoint, each file flushed to the disk and hashed from its bytes in memory;
+    history.json last, with the sha256 of the others."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    torch.save(state, folder / STATE_FILE)
-    names = [STATE_FILE]
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    files = {STATE_FILE: buffer.getvalue()}
     if k_global is not None:
-        write_mask_parquet(folder / MASK_FILE, mask_table(torch.arange(k_global.numel()), k_global))
-        names.append(MASK_FILE)
-    for name in names:
-        fsync(folder / name)
-    record = {"history": history, **(meta or {}), "files": {n: file_sha256(folder / n) for n in names}}
-    (folder / HISTORY_FILE).write_text(json.dumps(record, indent=1))
-    fsync(folder / HISTORY_FILE)
+        files[MASK_FILE] = mask_table_bytes(mask_table(torch.arange(k_global.numel()), k_global))
+    digests = {name: _write_hashed(folder / name, data) for name, data in files.items()}
+    record = {"history": history, **(meta or {}), "files": digests}
+    _write_hashed(folder / HISTORY_FILE, json.dumps(record, indent=1).encode())
     fsync(folder)
     return folder
 
@@ -85,7 +123,7 @@ def read_record(folder: str | Path, needs_mask: bool = False) -> dict[str, Any]:
         path = folder / name
         if not path.is_file():
             raise DamagedCheckpoint(folder, f"{name} is missing")
-        if file_sha256(path) != digest:
+        if known_sha256(path) != digest:
             raise DamagedCheckpoint(folder, f"{name} was altered or truncated: its sha256 is not "
                                             f"the one recorded")
     return record

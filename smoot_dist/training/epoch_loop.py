@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import torch
 
+from .background_writer import cpu_copy
 from .checkpoint import restore, save_checkpoint
 from .outcome import TrainingOutcome
 from .trainer import Trainer
@@ -36,6 +37,14 @@ class CompletedEpoch:
     def write(self, folder: str | Path) -> None:
         """This epoch's checkpoint, into `folder`."""
         save_checkpoint(folder, self.state, self.k, self.history, {"resumes": self.resumes})
+
+    def snapshot(self, into: "CompletedEpoch | None" = None) -> "CompletedEpoch":
+        """This epoch with its tensors copied to the CPU and its lists copied: what a writer
+        on another thread may hold while training goes on. `into`: an older snapshot whose
+        write has ended, whose buffers are reused."""
+        return CompletedEpoch(self.metrics, cpu_copy(self.state, into and into.state),
+                              None if self.k is None else cpu_copy(self.k, into and into.k),
+                              list(self.history), list(self.resumes))
 
 
 class EpochLoop:

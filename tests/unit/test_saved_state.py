@@ -193,6 +193,7 @@ def _write_with_kill(folder: RunFolder, epoch: int, kill_at: int | None, monkeyp
     with monkeypatch.context() as m:
         m.setattr(ckpt, "fsync", wrap(ckpt.fsync))
         m.setattr(ckpt.torch, "save", wrap(torch.save))
+        m.setattr(ckpt, "_write_hashed", wrap(ckpt._write_hashed))  # each file written
         import smoot_dist.run_folder as rf
         m.setattr(rf.shutil, "rmtree", wrap(rf.shutil.rmtree))
         m.setattr(rf, "fsync", wrap(rf.fsync))
@@ -215,7 +216,7 @@ def test_two_kills_in_a_row_never_lose_the_newest_completed_epoch(tmp_path, monk
     for epoch in (1, 2, 3):
         counted["n"] = 0
         assert _write_with_kill(probe, epoch, None, monkeypatch, counted)
-    whole = counted["n"]  # rmtree, torch.save, fsyncs, rename, fsync, prune's rmtree
+    whole = counted["n"]  # rmtree, torch.save, file writes, fsync, rename, fsync, prune's rmtree
     assert whole >= 8
     # A kill before each step of a write, then before each step of the next: every pair.
     for first in range(1, whole + 1):
