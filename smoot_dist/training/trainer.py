@@ -82,6 +82,20 @@ def compile_models(train_model: nn.Module, plain_model: nn.Module) -> tuple[nn.M
     return torch.compile(train_model), torch.compile(plain_model)
 
 
+def compile_report() -> str:
+    """What torch.compile made of this process's frames so far, in one line: with
+    suppress_errors a failing frame runs eagerly in silence, so say how many did."""
+    from torch._dynamo.utils import counters
+
+    total, ok = counters["frames"]["total"], counters["frames"]["ok"]
+    breaks = sum(counters["graph_break"].values())
+    line = f"torch.compile: {ok} of {total} frame(s) compiled, {breaks} graph break(s)"
+    if ok < total:
+        return (f"warning: {line}; {total - ok} fell back to eager (TORCH_LOGS=dynamo shows "
+                f"why)")
+    return line
+
+
 def _local_sum(t: torch.Tensor) -> torch.Tensor:
     return t
 
@@ -123,6 +137,7 @@ class Trainer:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.train_model = wrap_model(self.model) if wrap_model else self.model
         self.saliency_model = self.model  # the saliency pass must bypass DDP
+        self._compile_reported = False
         if cfg.train.compile:
             self.train_model, self.saliency_model = compile_models(self.train_model, self.model)
         # --cuda-graph: the step on static buffers (training/graph_step.py), made at the first
@@ -275,6 +290,9 @@ class Trainer:
         metrics["epoch_time_s"] = time.perf_counter() - start
         if self.rank == 0:
             self.log(format_epoch(metrics, self.cfg.train.epochs))
+            if self.cfg.train.compile and not self._compile_reported:
+                self._compile_reported = True  # once: every frame is compiled in epoch 1
+                self.log(compile_report())
         for hook in self.epoch_hooks:
             hook(self, metrics)
         return metrics

@@ -66,3 +66,26 @@ def test_cuda_graph_with_compile_is_refused_in_one_line():
     with pytest.raises(ConfigError, match="--cuda-graph and --compile"):
         validate(build_config(overrides={"data": {"dataset": "mnist"},
                                          "train": {"cuda_graph": True, "compile": True}}))
+
+
+def test_a_frame_that_torch_compile_cannot_compile_is_reported_not_hidden(monkeypatch):
+    import torch._dynamo
+    from torch._dynamo.utils import counters
+
+    from smoot_dist.training.trainer import compile_report
+
+    def failing_backend(graph, example_inputs):
+        raise RuntimeError("this backend compiles nothing")
+
+    counters.clear()
+    torch._dynamo.reset()
+    monkeypatch.setattr(torch._dynamo.config, "suppress_errors", True)  # as compile_models sets it
+    model = torch.compile(torch.nn.Linear(3, 2), backend=failing_backend)
+    out = model(torch.ones(1, 3))  # runs eagerly: suppress_errors swallows the failure
+    assert out.shape == (1, 2)
+    line = compile_report()
+    assert line.startswith("warning: torch.compile: 0 of 1 frame(s) compiled") and "fell back" in line
+    counters.clear()
+    torch._dynamo.reset()
+    assert torch.compile(lambda x: x * 2, backend="eager")(torch.ones(2)).sum() == 4
+    assert compile_report() == "torch.compile: 1 of 1 frame(s) compiled, 0 graph break(s)"
