@@ -4,6 +4,7 @@ mid-run, the previous checkpoint stays intact and no temporary file is left. The
 tmpfs mounts made by the tests (skipped, with the reason, where the machine does not allow it)."""
 
 import os
+import time
 
 import pytest
 
@@ -46,7 +47,13 @@ def test_a_disk_that_fills_mid_run_keeps_the_last_checkpoint(real_data_root, tmp
             "tracking": {"enabled": False}})
 
         def fill_after_epoch_1(trainer, metrics):
-            if trainer.epoch == 2:  # epoch 1's checkpoint is written: leave 1 MiB
+            if trainer.epoch == 2:  # once epoch 1's checkpoint is written, leave 1 MiB
+                # (it is written on a thread while epoch 2 trains: wait for its rename)
+                published = disk / "fills" / "checkpoint_epoch_0001"
+                for _ in range(3000):
+                    if published.is_dir():
+                        break
+                    time.sleep(0.01)
                 fill(disk, 2**20)
 
         with pytest.raises(UserError) as err:
