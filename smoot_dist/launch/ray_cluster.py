@@ -113,6 +113,14 @@ def connect(address: str | None = None, cpus: float = 0, verbose: bool = False) 
         where = address or "a local Ray"
         raise UserError(f"cannot reach the Ray cluster at {where} ({first}); start it with "
                         f"`ray start --head`, or unset RAY_ADDRESS to run a local Ray") from None
+    except Exception as err:
+        # Ray raises a bare Exception when its own processes do not come up in time (the
+        # raylet waits 30 s, a fixed limit): an overloaded or memory-starved machine
+        if address or "timed out during startup" not in str(err):
+            raise
+        raise UserError(f"a local Ray did not start ({first_line(err)}); the machine is likely "
+                        f"too busy: try again when it is quieter, or join a running cluster "
+                        f"with --ray-address (its logs: /tmp/ray/session_latest/logs)") from None
 
 
 def _quiet_driver_messages(verbose: bool) -> None:
