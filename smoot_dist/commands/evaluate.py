@@ -36,6 +36,7 @@ from ..cli import JobFlags, command
 from ..config import JobConfig
 from ..errors import ConfigError
 from ..evaluation.protocol import parse_metrics
+from ..progress import progress_mode
 
 FLAGS = JobFlags("evaluate.py", __doc__,
                  ("evaluate", ("data", "test_subset"), ("train", "device"),
@@ -68,7 +69,8 @@ def evaluate(cfg: JobConfig) -> int:
     result = evaluate_run(run, methods, metrics=metrics, test_subset=cfg.data.test_subset,
                           batch_size=e.batch_size, device=cfg.train.device, seed=e.seed,
                           output_dir=e.output_dir, tracking=cfg.tracking.enabled,
-                          progress=cfg.run.progress, fill=e.removal_fill,
+                          progress=progress_mode(cfg.run.progress, cfg.run.progress_lines),
+                          fill=e.removal_fill,
                           saliency_target=e.saliency_target, workers=e.workers,
                           use_gpu=cfg.run.use_gpu, ray_address=cfg.run.ray_address,
                           verbose=cfg.run.verbose, options=battery_options(e), masks_dir=e.masks)

@@ -38,6 +38,7 @@ from ..catalog import dataset_label, parse_dataset
 from ..errors import ConfigError
 from ..evaluation.protocol import parse_metrics
 from ..home import output_dir
+from ..progress import progress_mode
 from ..run_folder import RunFolder, locate_run
 from ..sweep.search_space import load_search_space
 from ..sweep.tuned import tune_space
@@ -101,12 +102,16 @@ def _settings(cfg: JobConfig) -> str:
 
 
 def _tune(cfg: JobConfig, rid: str, out: Path) -> list:
-    """Sweep each of --tune's spaces (or reuse this --id's finished sweeps): their best settings,
-    each with the config they were chosen under (a validation split held out)."""
+    """Sweep each of --tune's spaces (or reuse this --id's finished sweeps, here or kept beside
+    the results page): their best settings, each with the config they were chosen under (a
+    validation split held out)."""
     from ..sweep.run import with_validation  # torch, via the data
 
     cfg, _ = with_validation(cfg)  # one split for the sweeps and the confirmation alike
-    return [tune_space(cfg, name, out, f"{rid}-{dataset_label(cfg.data.dataset)}-sweep")
+    label = dataset_label(cfg.data.dataset)
+    kept = (Path(cfg.reproduce.report).with_suffix("") / f"{label}_sweeps" / rid
+            if cfg.reproduce.report else None)
+    return [tune_space(cfg, name, out, f"{rid}-{label}-sweep", kept)
             for name in split_names(cfg.reproduce.tune)]
 
 
@@ -171,7 +176,8 @@ def reproduce_dataset(cfg: JobConfig, rid: str, protocol: str, command: str, com
                 evaluated = evaluate_run(run, attributions, metrics=metrics,
                                          test_subset=eval_images, device=cfg.train.device,
                                          tracking=cfg.tracking.enabled,
-                                         progress=cfg.run.progress)["record"].id
+                                         progress=progress_mode(cfg.run.progress,
+                                                                 cfg.run.progress_lines))["record"].id
             evaluation = evaluation or evaluated
             folders.append(RunFolder(summary["run_dir"]).path)
             if tuning:

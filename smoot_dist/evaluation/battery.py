@@ -19,12 +19,12 @@ from typing import Callable
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from ..catalog import DatasetSpec
 from ..data.loading import ImageTensors, channel_stats, normalize
 from ..data.sharding import mix_seed
 from ..errors import ConfigError
+from ..progress import Progress, with_progress
 from . import adversarial, complexity, localisation, robustness, sanity
 from .attribution import make_attributor, quiet_captum, saliency_model, seed_all
 from .drop import shap_references
@@ -69,7 +69,7 @@ def battery_sums(model: nn.Module, data: ImageTensors, spec: DatasetSpec, method
                  metrics: list[str], *, device: torch.device, batch_size: int = 500,
                  seed: int = 0, saliency_target: str = "logit",
                  options: BatteryOptions = BatteryOptions(), starts: list[int] | None = None,
-                 masks: torch.Tensor | None = None, progress: bool = False) -> Sums:
+                 masks: torch.Tensor | None = None, progress: Progress = None) -> Sums:
     """The sums over the batches of `data` beginning at `starts` (default: all). `masks`
     (N, H*W) bool: the objects of a user's images, where the data has them (default: the
     pixels above each image's background, object_masks)."""
@@ -84,8 +84,7 @@ def battery_sums(model: nn.Module, data: ImageTensors, spec: DatasetSpec, method
     def attributor(name: str, m: nn.Module) -> Callable:
         return make_attributor(name, m, references, batch_size=batch_size)
     with quiet_captum():
-        for start in tqdm(starts, desc=f"{'battery':>19}", unit="batch", disable=not progress,
-                          leave=False, mininterval=2.0):
+        for start in with_progress(starts, "battery", progress):
             raw = data.images[start:start + batch_size].to(device)
             y = data.labels[start:start + batch_size].to(device)
             x = normalize(raw, mean, std)

@@ -10,11 +10,11 @@ from typing import Callable
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from ..data.loading import ImageTensors, channel_stats, normalize
 from ..catalog import DatasetSpec
 from ..data.sharding import mix_seed
+from ..progress import Progress, with_progress
 from .attribution import TITLES, make_attributor, quiet_captum, saliency_model, seed_all
 from .morf import FRACTIONS, auc, correct_after_removal, srg
 
@@ -100,7 +100,7 @@ def drop_counts(model: nn.Module, data: ImageTensors, spec: DatasetSpec, methods
                 device: torch.device, batch_size: int = 500, seed: int = 0,
                 orders: tuple[str, ...] = ("morf",), fill: str = "background",
                 saliency_target: str = "logit", starts: list[int] | None = None,
-                progress: bool = False) -> tuple[Counts, dict[str, float]]:
+                progress: Progress = None) -> tuple[Counts, dict[str, float]]:
     """Correct predictions after removal, per (method, order) and fraction, over the batches of
     `data` beginning at `starts` (default: all), and the seconds each method took.
 
@@ -121,8 +121,7 @@ def drop_counts(model: nn.Module, data: ImageTensors, spec: DatasetSpec, methods
             for order in orders:
                 counts[name, order] = torch.zeros(len(FRACTIONS), dtype=torch.long, device=device)
             tick = time.perf_counter()
-            for start in tqdm(starts, desc=f"{TITLES[name]:>19}", unit="batch",
-                              disable=not progress, leave=False, mininterval=2.0):
+            for start in with_progress(starts, TITLES[name], progress):
                 batch_seed = mix_seed(seed, i, start)
                 seed_all(batch_seed)
                 x = normalize(images[start:start + batch_size], mean, std)
@@ -145,7 +144,7 @@ def curves_from_counts(counts: Counts, num_images: int, fill: str = "background"
 
 def accuracy_drop(model: nn.Module, data: ImageTensors, spec: DatasetSpec, methods: list[str], *,
                   device: torch.device, batch_size: int = 500, seed: int = 0,
-                  progress: bool = False, orders: tuple[str, ...] = ("morf",),
+                  progress: Progress = None, orders: tuple[str, ...] = ("morf",),
                   fill: str = "background", saliency_target: str = "logit") -> DropCurves:
     """MoRF (and LeRF) curves of `model` on `data` for each attribution method (batched on
     `device`), in this process; removed pixels filled by `fill`; attributions of the label's

@@ -14,6 +14,7 @@ from torch import nn
 
 from ..catalog import DatasetSpec
 from ..data.loading import ImageTensors
+from ..progress import Progress
 from .battery import BatteryOptions, Sums, battery_sums, means
 from .drop import Counts, DropCurves, curves_from_counts, drop_counts
 from .protocol import BATTERY, DROP_METRICS
@@ -50,7 +51,7 @@ def measure(model: nn.Module, data: ImageTensors, spec: DatasetSpec, methods: li
             metrics: tuple[str, ...], *, device: torch.device, batch_size: int = 500,
             seed: int = 0, fill: str = "background", saliency_target: str = "logit",
             options: BatteryOptions = BatteryOptions(), starts: list[int] | None = None,
-            masks: torch.Tensor | None = None, progress: bool = False) -> Measurement:
+            masks: torch.Tensor | None = None, progress: Progress = None) -> Measurement:
     orders = tuple(m for m in metrics if m in DROP_METRICS)
     battery = [m for m in metrics if m in BATTERY]
     out = Measurement()

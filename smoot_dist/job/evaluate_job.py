@@ -12,6 +12,7 @@ from typing import Any
 from ..data.loading import load_test_split
 from ..data.object_masks import read_object_masks
 from ..plots import plot_drop_curves, plot_mprt
+from ..progress import Progress
 from ..run_folder import EVALUATION_DIR
 from ..training.trainer import resolve_device
 from ..evaluation.attribution import TITLES
@@ -56,7 +57,7 @@ def _plots(run: TrainedRun, record: EvaluationRecord, title: str) -> dict[str, A
 def evaluate_run(run: TrainedRun, methods: list[str], *,
                  metrics: tuple[str, ...] = DEFAULT_METRICS, test_subset: int | None = None,
                  batch_size: int = 500, device: str = "auto", seed: int = 0,
-                 output_dir: Path | None = None, tracking: bool = True, progress: bool = False,
+                 output_dir: Path | None = None, tracking: bool = True, progress: Progress = None,
                  fill: str = "background", saliency_target: str = "logit", workers: int = 0,
                  use_gpu: bool = False, ray_address: str | None = None, verbose: bool = False,
                  options: BatteryOptions = BatteryOptions(), masks_dir: str | None = None

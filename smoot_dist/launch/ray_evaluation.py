@@ -46,7 +46,9 @@ def measure_on_ray(cfg: JobConfig, model: torch.nn.Module, methods: list[str],
     shared_masks = ray.put(masks) if masks is not None else None
     task = ray.remote(num_cpus=0 if use_gpu else 1, num_gpus=1 if use_gpu else 0)(_measure)
     cfg = pin_data_root(cfg)  # the tasks read the data where this machine has it
-    options = {k: v for k, v in options.items() if k != "progress"}
+    # a task's tqdm bar would garble the driver's log: each task prints lines instead (Ray
+    # forwards them with the task's pid), wherever the driver shows progress at all
+    options = {**options, "progress": "lines" if options.get("progress") else None}
     futures = [task.remote(cfg, state, methods, metrics, starts[r::workers], shared_masks,
                            use_gpu, options)
                for r in range(workers) if starts[r::workers]]
