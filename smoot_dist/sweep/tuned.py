@@ -6,6 +6,13 @@ same command with the same --id reuses a finished sweep (its sweep.json) instead
 again. A sweep cut off before it finished is searched again from its first trial (Tune's own
 restore would resume it, but its trials would then be runs of an earlier process whose MLflow
 runs were left RUNNING; a fresh sweep is simpler to trust); its earlier trials' folders stay.
+
+A reproduction with a results page also keeps each finished sweep's outcome beside the page
+(`<page>/<dataset>_sweeps/<id>/<space>/`: sweep.json, best_config.yaml, the trial tables and the
+objective plot, a few kB, no checkpoints), so that the page's folder, committed or copied,
+carries the sweeps to another machine: there the same --id reuses them and only trains the
+confirmation runs. A kept sweep is reused only by the reproduction that ran it (its sweep id
+names the --id, the dataset and the space).
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from typing import Any
 import yaml
 
 from ..config import JobConfig
+from ..files import write_bytes
 from .search_space import SearchSpace, load_search_space, search_space_file
 
 
@@ -36,13 +44,44 @@ def _dimensions(space: SearchSpace) -> list[dict[str, Any]]:
     return [{"name": d.name, "kind": d.kind, "values": list(d.values)} for d in space.dimensions]
 
 
-def tune_space(cfg: JobConfig, name: str, out: Path, id_prefix: str) -> TunedSetting:
+# a finished sweep's files that tell its outcome (run.run_sweep writes them)
+OUTCOME_FILES = ("sweep.json", "best_config.yaml", "trials.csv", "trials.md",
+                 "objective_vs_params.png")
+
+
+def _copy_outcome(source: Path, target: Path) -> None:
+    """The outcome files from `source` into `target`, each written whole (files.write_bytes:
+    a temporary sibling swapped in), sweep.json last: it is what says the sweep is done."""
+    target.mkdir(parents=True, exist_ok=True)
+    for name in sorted(OUTCOME_FILES, key=lambda n: n == "sweep.json"):
+        if (source / name).is_file():
+            write_bytes(target / name, (source / name).read_bytes())
+
+
+def _kept_id(kept: Path | None) -> str | None:
+    """The id of the sweep whose outcome `kept` holds, if any."""
+    if kept is None or not (kept / "sweep.json").is_file():
+        return None
+    return json.loads((kept / "sweep.json").read_text()).get("sweep")
+
+
+def tune_space(cfg: JobConfig, name: str, out: Path, id_prefix: str,
+               kept: Path | None = None) -> TunedSetting:
     """Sweep the space `name` with `cfg` as the trials' base (its sweep section: trials, ASHA,
-    objective) unless `out/sweeps/<space>/sweep.json` says it has been swept."""
+    objective) unless `out/sweeps/<space>/sweep.json` says it has been swept, or `kept/<space>/`
+    (beside the results page) holds this sweep's outcome from another machine; with `kept`,
+    the outcome is copied there once the sweep is done."""
     base, space = cfg, load_search_space(name, cfg.method.name)
     stem = search_space_file(name).stem
     folder = out / "sweeps" / stem
     done = folder / "sweep.json"
+    kept_here = kept / stem if kept is not None else None
+    sweep_id, kept_id = f"{id_prefix}-{stem}", _kept_id(kept_here)
+    carried = kept_here if kept_id == sweep_id and not done.is_file() else None
+    if carried is not None:
+        print(f"\n== sweep {stem}: its outcome is kept beside the results page ({carried})",
+              flush=True)
+        _copy_outcome(carried, folder)
     reused = done.is_file()
     if reused:
         summary = json.loads(done.read_text())
@@ -54,8 +93,13 @@ def tune_space(cfg: JobConfig, name: str, out: Path, id_prefix: str) -> TunedSet
         print(f"\n== sweep {stem}: {cfg.sweep.num_samples} {space.method} trials", flush=True)
         cfg = replace(cfg, sweep=replace(cfg.sweep, output_dir=str(folder)),
                       method=replace(cfg.method, name=space.method))
-        summary = run_sweep(cfg, space, f"{id_prefix}-{stem}")
+        summary = run_sweep(cfg, space, sweep_id)
         print(f"sweep {stem}: {summary['wall_s']:.0f} s", flush=True)
+    summary = {**summary, "output_dir": str(folder)}  # where its files are on this machine
+    if kept_here is not None and kept_id in (None, sweep_id) and carried is None:
+        _copy_outcome(folder, kept_here)
+    elif kept_id not in (None, sweep_id):  # another reproduction's: never written over
+        print(f"sweep {stem}: not kept beside the page ({kept_here} holds {kept_id})", flush=True)
     best = yaml.safe_load((folder / "best_config.yaml").read_text())
     return TunedSetting(stem, space.method, best["method"], summary, _dimensions(space), reused,
                         base)

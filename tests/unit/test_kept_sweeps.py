@@ -1,0 +1,67 @@
+"""A tuned reproduction keeps each finished sweep's outcome beside its results page, so that the
+page's folder carries the sweeps to another machine: the same --id there reuses them (no trial
+runs again), another --id does not. The sweep itself is replaced by one that writes the files a
+real one writes (run.run_sweep; the real sweep runs in the integration tests)."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from smoot_dist.config import build_config
+from smoot_dist.sweep import run as sweep_run
+from smoot_dist.sweep.tuned import OUTCOME_FILES, tune_space
+
+PREFIX = "tuned-x-fashion_mnist-sweep"
+
+
+def _fake_sweep(calls):
+    def run_sweep(cfg, space, sweep_id):
+        out = Path(cfg.sweep.output_dir)
+        out.mkdir(parents=True)
+        calls.append(sweep_id)
+        best = {"method": {"name": space.method, "k0": 0.35, "lambda": 2.0, "fill": "mean"}}
+        summary = {"sweep": sweep_id, "method": space.method, "trials": [], "best": {},
+                   "output_dir": str(out), "wall_s": 12.0}
+        for name in OUTCOME_FILES:
+            text = {"sweep.json": json.dumps(summary),
+                    "best_config.yaml": yaml.safe_dump(best)}.get(name, name)
+            (out / name).write_text(text)
+        return summary
+    return run_sweep
+
+
+@pytest.fixture
+def cfg():
+    return build_config(None, {"data": {"dataset": "fashion_mnist"}, "method": {"name": "sgt"}})
+
+
+def test_a_finished_sweep_is_kept_beside_the_page_and_reused_elsewhere(cfg, tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(sweep_run, "run_sweep", _fake_sweep(calls))
+    kept = tmp_path / "docs" / "results" / "fashion_mnist_sweeps"
+    first = tune_space(cfg, "tuned_sgt", tmp_path / "home1", PREFIX, kept)
+    assert calls == [f"{PREFIX}-tuned_sgt"] and not first.reused
+    assert sorted(p.name for p in (kept / "tuned_sgt").iterdir()) == sorted(OUTCOME_FILES)
+
+    # another machine: an empty home, the page's folder as committed
+    second = tune_space(cfg, "tuned_sgt", tmp_path / "home2", PREFIX, kept)
+    assert calls == [f"{PREFIX}-tuned_sgt"]  # no second sweep
+    assert second.reused and second.settings == first.settings == {
+        "name": "sgt", "k0": 0.35, "lambda": 2.0, "fill": "mean"}
+    # its files are where this machine's reproduction reads them (the page's objective plot)
+    assert second.sweep["output_dir"] == str(tmp_path / "home2" / "sweeps" / "tuned_sgt")
+    assert (tmp_path / "home2" / "sweeps" / "tuned_sgt" / "objective_vs_params.png").is_file()
+
+
+def test_another_reproduction_does_not_reuse_a_kept_sweep(cfg, tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(sweep_run, "run_sweep", _fake_sweep(calls))
+    kept = tmp_path / "kept"
+    tune_space(cfg, "tuned_sgt", tmp_path / "home1", PREFIX, kept)
+    tune_space(cfg, "tuned_sgt", tmp_path / "home2", "tuned-y-fashion_mnist-sweep", kept)
+    assert calls == [f"{PREFIX}-tuned_sgt", "tuned-y-fashion_mnist-sweep-tuned_sgt"]
+    # the newer sweep's outcome is not written over the kept one of another reproduction
+    kept_summary = json.loads((kept / "tuned_sgt" / "sweep.json").read_text())
+    assert kept_summary["sweep"] == f"{PREFIX}-tuned_sgt"
