@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Look at a store's MLflow UI as a user would, in headless Chromium: the experiment page (it
 must open on the training runs, not MLflow 3's GenAI overview), a run's overview (its logged
-model and datasets) and its system metrics, each as a screenshot; exit 1 when a page does not
-show what it should.
+model and datasets) and its metrics and system metrics as charts, each as a screenshot; exit 1
+when a page does not show what it should.
 
   .venv/bin/python scripts/check_mlflow_ui.py                       # the local store, latest run
   .venv/bin/python scripts/check_mlflow_ui.py --tracking-uri sqlite:///path/mlflow.db --out shots/
@@ -44,21 +44,22 @@ def wait_for(url: str, seconds: float) -> None:
     raise SystemExit(f"the MLflow UI did not answer at {url} within {seconds:.0f} s")
 
 
-def chromium(*args: str, budget_ms: int = 20000) -> str:
+def chromium(*args: str, budget_ms: int = 20000, height: int = 1000) -> str:
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         raise SystemExit("no chromium here; install it (apt-get install chromium)")
     r = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu",
-                        "--hide-scrollbars", "--window-size=1600,1000",
+                        "--hide-scrollbars", f"--window-size=1600,{height}",
                         f"--virtual-time-budget={budget_ms}", *args],
                        capture_output=True, text=True, timeout=120)
     return r.stdout
 
 
-def look(url: str, shot: Path, must: list[str], must_not: list[str]) -> list[str]:
+def look(url: str, shot: Path, must: list[str], must_not: list[str], budget_ms: int = 20000,
+         height: int = 1000) -> list[str]:
     """Screenshot `url` into `shot`; the problems: texts the page lacks or should not show."""
-    chromium(f"--screenshot={shot}", url)
-    dom = chromium("--dump-dom", url)
+    chromium(f"--screenshot={shot}", url, budget_ms=budget_ms, height=height)
+    dom = chromium("--dump-dom", url, budget_ms=budget_ms, height=height)
     problems = [f"{url} does not show {text!r}" for text in must if text not in dom]
     problems += [f"{url} shows {text!r}" for text in must_not if text in dom]
     return problems
@@ -69,6 +70,8 @@ def main() -> int:
     parser.add_argument("--tracking-uri", default=None)
     parser.add_argument("--experiment", default="smoot_dist")
     parser.add_argument("--out", default="mlflow-ui-shots")
+    parser.add_argument("--wait", type=float, default=60, metavar="S",
+                        help="seconds each chart page gets to draw (a busy machine needs more)")
     args = parser.parse_args()
     from mlflow import MlflowClient
 
@@ -89,6 +92,7 @@ def main() -> int:
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         base = f"http://127.0.0.1:{port}"
+        charts_ms = int(args.wait * 1000)  # a drawn Plotly chart is an <svg class="main-svg">
         wait_for(f"{base}/health", 90)
         exp = f"{base}/#/experiments/{experiment.experiment_id}"
         run_page = f"{exp}/runs/{run.info.run_id}"
@@ -96,19 +100,19 @@ def main() -> int:
                         [run.info.run_name, "test_accuracy", "auc_grad"], ["No data available"])
         problems += look(f"{run_page}?{MODEL_TRAINING}", out / "run.png",
                          [run.info.run_name, "model"], [])
-        problems += look(f"{run_page}/system-metrics?{MODEL_TRAINING}",
-                         out / "system_metrics.png", ["System metrics"], [])
-        # the runs' metrics side by side (the runs table's metric columns are the browser's
-        # choice: MLflow has no server-side default for them)
+        # the run's metrics and system metrics drawn side by side in the experiment's chart
+        # view, on a page tall enough for both sections (headless Chromium never draws the run
+        # page's own chart tabs: they wait for a scroll that does not come)
         problems += look(f"{exp}/runs?{MODEL_TRAINING}&compareRunsMode=CHART",
-                         out / "charts.png", ["Model metrics"], [])
+                         out / "charts.png", ["Model metrics", "System metrics", "main-svg"], [],
+                         charts_ms, height=3600)
     finally:
         server.terminate()
         server.wait(timeout=30)
     for p in problems:
         print(f"problem: {p}")
-    print(f"screenshots: {out.resolve()} (experiment.png, run.png, system_metrics.png, "
-          f"charts.png)")
+    print(f"screenshots: {out.resolve()} (experiment.png, run.png, charts.png: "
+          f"metrics and system metrics)")
     return 1 if problems else 0
 
 
