@@ -5,6 +5,7 @@ and the battery's numbers equal the single-process ones exactly."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import ray
@@ -46,13 +47,21 @@ def measure_on_ray(cfg: JobConfig, model: torch.nn.Module, methods: list[str],
     shared_masks = ray.put(masks) if masks is not None else None
     task = ray.remote(num_cpus=0 if use_gpu else 1, num_gpus=1 if use_gpu else 0)(_measure)
     cfg = pin_data_root(cfg)  # the tasks read the data where this machine has it
-    # a task's tqdm bar would garble the driver's log: each task prints lines instead (Ray
-    # forwards them with the task's pid), wherever the driver shows progress at all
-    options = {**options, "progress": "lines" if options.get("progress") else None}
+    # the tasks print nothing (the driver does not forward workers' output unless --verbose):
+    # the driver says when each task's share is in
+    progress = options.get("progress")
+    options = {**options, "progress": None}
     futures = [task.remote(cfg, state, methods, metrics, starts[r::workers], shared_masks,
                            use_gpu, options)
                for r in range(workers) if starts[r::workers]]
+    shares, pending, tick = {}, list(futures), time.perf_counter()
+    while pending:
+        [ready], pending = ray.wait(pending, num_returns=1)
+        shares[futures.index(ready)] = ray.get(ready)
+        if progress:
+            print(f"  evaluation: {len(shares)}/{len(futures)} Ray task(s) done, "
+                  f"{time.perf_counter() - tick:.0f} s", flush=True)
     total = Measurement()
-    for share in ray.get(futures):
-        total = total.add(share)
+    for r in range(len(futures)):  # added in the tasks' order, however they finished
+        total = total.add(shares[r])
     return total

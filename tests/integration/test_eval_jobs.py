@@ -184,6 +184,10 @@ def test_evaluation_fanned_out_over_ray_equals_the_single_process_one(real_data_
                     workers, "--ray-address", ray_cluster["address"], "--no-tracking",
                     "--output-dir", str(tmp_path / workers), env=ray_cluster["env"])
         assert r.returncode == 0, r.stderr[-3000:]
+        # a log (not a terminal) shows progress: each method's batches in process, each Ray
+        # task's share from the driver
+        assert ("  evaluation: 2/2 Ray task(s) done" if workers == "2"
+                else "  Grad: batch 2/2 (100%)") in r.stdout
         [results[workers]] = [json.loads(p.read_text())
                               for p in (tmp_path / workers).glob("*/metrics.json")]
     for key in ("accuracy", "lerf_accuracy", "metrics", "protocol_id"):
