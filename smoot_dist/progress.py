@@ -20,7 +20,7 @@ def progress_mode(bar: bool, lines: bool) -> Progress:
 
 def with_progress(items: Sequence[T], desc: str, mode: Progress, unit: str = "batch"
                   ) -> Iterable[T]:
-    if mode == "bar" or mode is True:  # True: a caller that means "if you can, a bar"
+    if mode == "bar":
         return tqdm(items, desc=f"{desc:>19}", unit=unit, leave=False, mininterval=2.0)
     if mode == "lines":
         return _lines(items, desc, unit)
@@ -35,5 +35,5 @@ def _lines(items: Sequence[T], desc: str, unit: str) -> Iterator[T]:
         if tenth > shown:  # (it says how long the loop took; a one-batch loop has only it)
             shown = tenth
             spent = time.perf_counter() - start
-            print(f"  {desc.strip()}: {unit} {i}/{n} ({100 * i / n:.0f}%)  {spent:.0f} s, "
+            print(f"  {desc}: {unit} {i}/{n} ({100 * i / n:.0f}%)  {spent:.0f} s, "
                   + (f"ETA {spent * (n - i) / i:.0f} s" if i < n else "done"), flush=True)

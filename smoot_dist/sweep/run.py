@@ -21,6 +21,7 @@ from ..tracking import (MlflowRun, check_tracking_uri, close_stopped_trials, res
                         ui_command)
 from .objective import MODES
 from .search_space import SearchSpace
+from .tuned import OUTCOME_FILES
 from ..launch.ray_cluster import connect
 from ..plots import plot_objective_vs_params
 
@@ -156,7 +157,7 @@ def run_sweep(cfg: JobConfig, space: SearchSpace, sweep_id: str) -> dict:
         parent.log_metrics({"best_objective": best["objective"],
                             "best_val_accuracy": best["val_accuracy"],
                             "best_test_accuracy": best["test_accuracy"]})
-        for name in ("best_config.yaml", "trials.csv", "trials.md", "objective_vs_params.png", "sweep.json"):
+        for name in OUTCOME_FILES:
             parent.log_artifact(out / name)
         parent.finish("FINISHED")
     # ASHA stops trials early: the best is chosen among those run to the last epoch (a trial

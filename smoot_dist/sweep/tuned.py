@@ -44,7 +44,8 @@ def _dimensions(space: SearchSpace) -> list[dict[str, Any]]:
     return [{"name": d.name, "kind": d.kind, "values": list(d.values)} for d in space.dimensions]
 
 
-# a finished sweep's files that tell its outcome (run.run_sweep writes them)
+# a finished sweep's files that tell its outcome (run.run_sweep writes them and logs them to
+# its MLflow parent run)
 OUTCOME_FILES = ("sweep.json", "best_config.yaml", "trials.csv", "trials.md",
                  "objective_vs_params.png")
 
