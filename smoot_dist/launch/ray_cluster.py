@@ -19,6 +19,16 @@ from ..home import CHECKOUT
 from ..signals import handle_sigterm
 
 LOOPBACK_ONLY_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+# Where Ray's state API clients (ray.util.state, Ray Train's controller) find the dashboard,
+# before they look for a Ray on this machine themselves (ray.dashboard.utils).
+API_SERVER_ENV = "RAY_API_SERVER_ADDRESS"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def prefer_loopback_ray(address: str | None) -> None:
@@ -98,13 +108,23 @@ def connect(address: str | None = None, cpus: float = 0, verbose: bool = False) 
         # installed package needs nothing: workers run this Python).
         pythonpath = os.pathsep.join(p for p in (CHECKOUT and str(CHECKOUT),
                                                  os.environ.get("PYTHONPATH")) if p)
-        # The dashboard (on 127.0.0.1) serves the state API that Ray Train's controller polls.
+        # The dashboard (on 127.0.0.1) serves the state API that Ray Train's controller and
+        # its placement-group cleaner poll. Ray's processes find it by looking for "the" Ray on
+        # this machine (the last `ray start`, else the one GCS process running): with a second
+        # Ray here (another job's, a test cluster) the cleaner of a Tune trial that ASHA stopped
+        # asked the wrong one or died ("Found multiple active Ray instances"), its CPUs stayed
+        # reserved, and every later trial and run timed out waiting for workers. Our own
+        # dashboard's address, in every process of this cluster, leaves nothing to guess.
+        dashboard_port = free_port()
+        api_server = f"http://127.0.0.1:{dashboard_port}"
         ray.init(address="local", _node_ip_address="127.0.0.1", include_dashboard=True,
                  log_to_driver=verbose,
                  num_cpus=max(machine_cpus(), math.ceil(cpus)),
-                 dashboard_host="127.0.0.1",
+                 dashboard_host="127.0.0.1", dashboard_port=dashboard_port,
                  object_store_memory=200 * 1024 * 1024, logging_level="WARNING",
-                 runtime_env={"env_vars": {"PYTHONPATH": pythonpath}})
+                 runtime_env={"env_vars": {"PYTHONPATH": pythonpath,
+                                           API_SERVER_ENV: api_server}})
+        os.environ[API_SERVER_ENV] = api_server  # this driver's own state-API calls too
         _quiet_driver_messages(verbose)
         handle_sigterm()
         return "a local Ray started by this job (127.0.0.1)"

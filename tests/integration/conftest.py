@@ -7,7 +7,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import tempfile
 import subprocess
 import sys
@@ -17,13 +16,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from smoot_dist.launch.ray_cluster import free_port  # noqa: F401 (the tests' import of it)
+
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None,

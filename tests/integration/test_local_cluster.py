@@ -57,3 +57,43 @@ def test_a_job_submitted_the_documented_way_finishes(real_data_root, ray_cluster
                             ray_cluster["address"]], env=ray_cluster["env"], capture_output=True,
                            text=True, timeout=120)
     assert check.returncode == 0, check.stderr[-2000:]
+
+
+PROBE = """
+import ray
+from smoot_dist.launch.ray_cluster import connect
+
+connect(None)
+
+
+@ray.remote(num_cpus=0)
+class Probe:
+    def ping(self):
+        return 1
+
+
+probe = Probe.options(name="smoot-state-probe").remote()
+ray.get(probe.ping.remote())
+
+
+@ray.remote(num_cpus=0)
+def named_here():  # what Ray Train's placement-group cleaner does: the state API, from a worker
+    from ray.util.state import list_actors
+    return len(list_actors(filters=[("name", "=", "smoot-state-probe"), ("state", "=", "ALIVE")]))
+
+
+print("found", ray.get(named_here.remote()))
+"""
+
+
+def test_a_local_ray_beside_another_asks_its_own_state_api(ray_cluster, tmp_path):
+    """A job's local Ray while another Ray runs on the machine (the session's): its workers'
+    state-API calls reach its own dashboard. They used to look for "the" Ray on the machine,
+    found two (or the other), and Ray Train's cleaner of a stopped Tune trial died, leaving the
+    trial's CPU reserved for good."""
+    env = dict(os.environ, SMOOT_HOME=str(tmp_path / "home"))
+    env.pop("RAY_ADDRESS", None)
+    r = subprocess.run([str(REPO / ".venv/bin/python"), "-c", PROBE], env=env, cwd=str(REPO),
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.split()[-2:] == ["found", "1"], r.stdout[-2000:]
