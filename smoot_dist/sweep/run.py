@@ -163,6 +163,10 @@ def run_sweep(cfg: JobConfig, space: SearchSpace, sweep_id: str) -> dict:
     # ASHA stops trials early: the best is chosen among those run to the last epoch (a trial
     # stopped after 1 epoch is not compared with one trained for 10)
     full = sum(r["epochs"] == best["epochs"] for r in rows)
+    failed = sum(bool(r["error"]) for r in rows)
+    if failed:  # the best of fewer trials than asked for: the user should know
+        print(f"\nwarning: {failed} of the {len(rows)} trials failed (their rows have an error; see "
+              f"the trial errors above): the best is chosen among the others", flush=True)
     print(f"\n{table}\n\nbest trial {best['trial']} (of the {full} trained for {best['epochs']} "
           f"epoch(s)): objective {best['objective']:.4g}\n"
           f"best config: {out / 'best_config.yaml'}  (python jobs/train.py --config ...)\nfiles: {out}")

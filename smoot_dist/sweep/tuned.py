@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from ..config import JobConfig
+from ..errors import UserError
 from ..files import write_bytes
 from .search_space import SearchSpace, load_search_space, search_space_file
 
@@ -66,6 +67,25 @@ def _kept_id(kept: Path | None) -> str | None:
     return json.loads((kept / "sweep.json").read_text()).get("sweep")
 
 
+def failed_trials(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """The trials of a sweep that ended in an error (not those ASHA stopped early)."""
+    return [row for row in summary.get("trials", ()) if row.get("error")]
+
+
+def _failures_text(failed: list[dict[str, Any]], summary: dict[str, Any]) -> str:
+    return (f"{len(failed)} of its {len(summary.get('trials', ()))} trials failed "
+            f"({failed[0]['trial']}: {failed[0]['error']})")
+
+
+def _set_aside(folder: Path) -> Path:
+    """A sweep folder moved to a free sibling name (`<space>-failed-<n>`), kept as evidence."""
+    n = 1
+    while (aside := folder.with_name(f"{folder.name}-failed-{n}")).exists():
+        n += 1
+    folder.rename(aside)
+    return aside
+
+
 def tune_space(cfg: JobConfig, name: str, out: Path, id_prefix: str,
                kept: Path | None = None) -> TunedSetting:
     """Sweep the space `name` with `cfg` as the trials' base (its sweep section: trials, ASHA,
@@ -78,6 +98,14 @@ def tune_space(cfg: JobConfig, name: str, out: Path, id_prefix: str,
     done = folder / "sweep.json"
     kept_here = kept / stem if kept is not None else None
     sweep_id, kept_id = f"{id_prefix}-{stem}", _kept_id(kept_here)
+    # Both methods get the same budget: a sweep some of whose trials failed (a crash, workers
+    # that never started) is no outcome to reuse; it is searched again, the failed one kept aside.
+    if kept_id == sweep_id and failed_trials(json.loads((kept_here / "sweep.json").read_text())):
+        kept_id = None  # the kept outcome is this sweep's, and is replaced once it succeeds
+    if done.is_file() and (failed := failed_trials(json.loads(done.read_text()))):
+        aside = _set_aside(folder)
+        print(f"\n== sweep {stem}: {_failures_text(failed, json.loads((aside / 'sweep.json').read_text()))} "
+              f"before; searched again (the failed sweep's files: {aside})", flush=True)
     carried = kept_here if kept_id == sweep_id and not done.is_file() else None
     if carried is not None:
         print(f"\n== sweep {stem}: its outcome is kept beside the results page ({carried})",
@@ -96,6 +124,10 @@ def tune_space(cfg: JobConfig, name: str, out: Path, id_prefix: str,
                       method=replace(cfg.method, name=space.method))
         summary = run_sweep(cfg, space, sweep_id)
         print(f"sweep {stem}: {summary['wall_s']:.0f} s", flush=True)
+        if failed := failed_trials(summary):
+            raise UserError(f"sweep {stem}: {_failures_text(failed, summary)}; the comparison "
+                            f"needs every trial of each sweep (equal budgets): see the trial errors "
+                            f"above; the same command (same --id) searches it again")
     summary = {**summary, "output_dir": str(folder)}  # where its files are on this machine
     if kept_here is not None and kept_id in (None, sweep_id) and carried is None:
         _copy_outcome(folder, kept_here)

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from smoot_dist.config import build_config
+from smoot_dist.errors import UserError
 from smoot_dist.sweep import run as sweep_run
 from smoot_dist.sweep.tuned import OUTCOME_FILES, tune_space
 
@@ -65,3 +66,47 @@ def test_another_reproduction_does_not_reuse_a_kept_sweep(cfg, tmp_path, monkeyp
     # the newer sweep's outcome is not written over the kept one of another reproduction
     kept_summary = json.loads((kept / "tuned_sgt" / "sweep.json").read_text())
     assert kept_summary["sweep"] == f"{PREFIX}-tuned_sgt"
+
+
+def _failing_sweep(calls, fail: bool):
+    """A sweep whose second trial failed (workers that never started), or none did."""
+    base = _fake_sweep(calls)
+
+    def run_sweep(cfg, space, sweep_id):
+        summary = base(cfg, space, sweep_id)
+        summary["trials"] = [{"trial": "a_00000", "error": ""},
+                             {"trial": "a_00001", "error": "RayTaskError(UserError)" if fail else ""}]
+        (Path(cfg.sweep.output_dir) / "sweep.json").write_text(json.dumps(summary))
+        return summary
+    return run_sweep
+
+
+def test_a_sweep_with_failed_trials_is_not_reused_and_is_searched_again(cfg, tmp_path, monkeypatch):
+    calls = []
+    kept = tmp_path / "kept"
+    home = tmp_path / "home"
+    monkeypatch.setattr(sweep_run, "run_sweep", _failing_sweep(calls, fail=True))
+    with pytest.raises(UserError, match=r"sweep tuned_sgt: 1 of its 2 trials failed \(a_00001: "
+                                        r"RayTaskError\(UserError\)\).*equal budgets"):
+        tune_space(cfg, "tuned_sgt", home, PREFIX, kept)
+    assert not (kept / "tuned_sgt").exists()  # a failed sweep is not kept beside the page
+
+    monkeypatch.setattr(sweep_run, "run_sweep", _failing_sweep(calls, fail=False))
+    again = tune_space(cfg, "tuned_sgt", home, PREFIX, kept)
+    assert calls == [f"{PREFIX}-tuned_sgt"] * 2 and not again.reused
+    # the failed sweep's files are kept aside as evidence, the new one in its place and kept
+    aside = json.loads((home / "sweeps" / "tuned_sgt-failed-1" / "sweep.json").read_text())
+    assert aside["trials"][1]["error"] == "RayTaskError(UserError)"
+    assert json.loads((kept / "tuned_sgt" / "sweep.json").read_text())["trials"][1]["error"] == ""
+
+
+def test_a_kept_sweep_with_failed_trials_is_searched_again_and_replaced(cfg, tmp_path, monkeypatch):
+    calls = []
+    kept = tmp_path / "kept" / "tuned_sgt"
+    kept.mkdir(parents=True)
+    (kept / "sweep.json").write_text(json.dumps({"sweep": f"{PREFIX}-tuned_sgt", "trials": [
+        {"trial": "a_00000", "error": "RayTaskError(UserError)"}]}))
+    monkeypatch.setattr(sweep_run, "run_sweep", _failing_sweep(calls, fail=False))
+    tuned = tune_space(cfg, "tuned_sgt", tmp_path / "home", PREFIX, kept.parent)
+    assert calls == [f"{PREFIX}-tuned_sgt"] and not tuned.reused
+    assert json.loads((kept / "sweep.json").read_text())["trials"][0]["error"] == ""
