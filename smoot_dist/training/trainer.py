@@ -238,20 +238,36 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=torch.bfloat16,
                               enabled=self.cfg.train.precision == "bf16", cache_enabled=cache)
 
+    def _eval_splits(self) -> dict[str, Any]:
+        return {"test": self.test_data, **({"val": self.val_data} if self.val_data is not None else {})}
+
     @torch.no_grad()
-    def evaluate(self) -> dict[str, float]:
-        """`test_accuracy`, `test_loss` and, with a validation split, `val_accuracy`, `val_loss`
-        (one all-reduce for both)."""
+    def _evaluation_sums(self) -> torch.Tensor:
+        """This rank's (correct, loss, n) of each split of _eval_splits, on the device."""
         self.model.eval()
-        parts = {"test": self.test_data}
-        if self.val_data is not None:
-            parts["val"] = self.val_data
-        sums = self.all_reduce(torch.cat([self._correct_loss_n(d) for d in parts.values()]))
+        return torch.cat([self._correct_loss_n(d) for d in self._eval_splits().values()])
+
+    def _evaluation_metrics(self, sums: torch.Tensor) -> dict[str, float]:
         out = {}
-        for i, name in enumerate(parts):
+        for i, name in enumerate(self._eval_splits()):
             correct, loss, n = sums[3 * i:3 * i + 3].tolist()
             out.update({f"{name}_accuracy": correct / n, f"{name}_loss": loss / n})
         return out
+
+    def evaluate(self) -> dict[str, float]:
+        """`test_accuracy`, `test_loss` and, with a validation split, `val_accuracy`, `val_loss`
+        (one all-reduce for both)."""
+        return self._evaluation_metrics(self.all_reduce(self._evaluation_sums()).cpu())
+
+    def epoch_statistics(self) -> tuple[dict[str, float], dict[str, float]]:
+        """evaluate() and k_stats() together: one all-reduce and one device-to-host copy for
+        both (on a GPU each copy is a sync that drains the queue of launched kernels)."""
+        sums = self._evaluation_sums()
+        payload = self._k_payload()
+        both = self.all_reduce(sums if payload is None else torch.cat([sums, payload])).cpu()
+        k = (self._no_mask_k_stats() if payload is None
+             else summarize_k_stats(both[len(sums):], self.num_pixels))
+        return self._evaluation_metrics(both[:len(sums)]), k
 
     def _correct_loss_n(self, data) -> torch.Tensor:
         """(correct predictions, summed cross-entropy, images) of this rank's share of a split."""
@@ -268,14 +284,23 @@ class Trainer:
         n = torch.tensor(float(len(data)), dtype=torch.float64, device=self.device)
         return torch.stack([correct, loss, n])
 
+    def _no_mask_k_stats(self) -> dict[str, float]:
+        # No masking: the paper's tables report K = 0 for traditional training.
+        return {"min": 0, "median": 0.0, "max": 0, "mean_fraction": 0.0,
+                "share_at_min": 0.0, "share_at_max": 0.0, "n": self.num_train}
+
+    def _k_payload(self) -> torch.Tensor | None:
+        """This rank's summable K statistics (float64, on the device), None without a mask."""
+        if not self.uses_mask:
+            return None
+        m = self.cfg.method
+        return k_stats_payload(self.mask_state.k, self.num_pixels, m.k_min, m.k_max).double()
+
     def k_stats(self) -> dict[str, float]:
         """Exact statistics of K over all N training samples (pixel counts)."""
-        if not self.uses_mask:
-            # No masking: the paper's tables report K = 0 for traditional training.
-            return {"min": 0, "median": 0.0, "max": 0, "mean_fraction": 0.0,
-                    "share_at_min": 0.0, "share_at_max": 0.0, "n": self.num_train}
-        m = self.cfg.method
-        payload = k_stats_payload(self.mask_state.k, self.num_pixels, m.k_min, m.k_max)
+        payload = self._k_payload()
+        if payload is None:
+            return self._no_mask_k_stats()
         return summarize_k_stats(self.all_reduce(payload), self.num_pixels)
 
     def run_epoch(self) -> dict[str, Any]:
@@ -284,8 +309,9 @@ class Trainer:
         metrics: dict[str, Any] = {"epoch": self.epoch + 1, "workers": self.world_size}
         metrics.update(self.train_epoch())
         train_time = time.perf_counter() - start
-        metrics.update(self.evaluate())
-        metrics["k"] = self.k_stats()
+        evaluation, k = self.epoch_statistics()
+        metrics.update(evaluation)
+        metrics["k"] = k
         metrics["train_time_s"] = train_time
         metrics["epoch_time_s"] = time.perf_counter() - start
         if self.rank == 0:
