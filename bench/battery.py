@@ -4,9 +4,10 @@ for Grad on a quickly trained Fashion-MNIST CNN, side by side with Quantus's imp
 the same metric on the same model, attribution method and images when Quantus is installed
 (`pip install quantus`: an optional reference, never a dependency), as a ratio measured in this
 one run. Both sides compute every attribution they need, the true class's included (Quantus
-is given no precomputed maps), so that each is timed on the same work. Also: what Grad's attribution alone costs (the metrics computed from a finished map
-should cost less), and the whole default battery for Grad + Random against today's MoRF + LeRF
-evaluation of the same images.
+is given no precomputed maps), so that each is timed on the same work. Also: what Grad's
+attribution alone costs (the metrics computed from a finished map should cost less), and the
+whole default battery for Grad + Random against today's MoRF + LeRF evaluation of the same
+images.
 
   python bench/battery.py --images 200            # CPU here
   python bench/battery.py --device cuda --images 2000

@@ -21,7 +21,7 @@ from ..tracking import (MlflowRun, check_tracking_uri, close_stopped_trials, res
                         ui_command)
 from .objective import MODES
 from .search_space import SearchSpace
-from .tuned import OUTCOME_FILES
+from .tuned import OUTCOME_FILES, failed_trials
 from ..launch.ray_cluster import connect
 from ..plots import plot_objective_vs_params
 
@@ -163,7 +163,7 @@ def run_sweep(cfg: JobConfig, space: SearchSpace, sweep_id: str) -> dict:
     # ASHA stops trials early: the best is chosen among those run to the last epoch (a trial
     # stopped after 1 epoch is not compared with one trained for 10)
     full = sum(r["epochs"] == best["epochs"] for r in rows)
-    failed = sum(bool(r["error"]) for r in rows)
+    failed = len(failed_trials(rows))
     if failed:  # the best of fewer trials than asked for: the user should know
         print(f"\nwarning: {failed} of the {len(rows)} trials failed (their rows have an error; see "
               f"the trial errors above): the best is chosen among the others", flush=True)

@@ -67,9 +67,9 @@ def _kept_id(kept: Path | None) -> str | None:
     return json.loads((kept / "sweep.json").read_text()).get("sweep")
 
 
-def failed_trials(summary: dict[str, Any]) -> list[dict[str, Any]]:
-    """The trials of a sweep that ended in an error (not those ASHA stopped early)."""
-    return [row for row in summary.get("trials", ()) if row.get("error")]
+def failed_trials(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The trial rows of a sweep that ended in an error (not those ASHA stopped early)."""
+    return [row for row in rows if row.get("error")]
 
 
 def _failures_text(failed: list[dict[str, Any]], summary: dict[str, Any]) -> str:
@@ -100,12 +100,14 @@ def tune_space(cfg: JobConfig, name: str, out: Path, id_prefix: str,
     sweep_id, kept_id = f"{id_prefix}-{stem}", _kept_id(kept_here)
     # Both methods get the same budget: a sweep some of whose trials failed (a crash, workers
     # that never started) is no outcome to reuse; it is searched again, the failed one kept aside.
-    if kept_id == sweep_id and failed_trials(json.loads((kept_here / "sweep.json").read_text())):
+    if kept_id == sweep_id and failed_trials(
+            json.loads((kept_here / "sweep.json").read_text()).get("trials", ())):
         kept_id = None  # the kept outcome is this sweep's, and is replaced once it succeeds
-    if done.is_file() and (failed := failed_trials(json.loads(done.read_text()))):
+    earlier = json.loads(done.read_text()) if done.is_file() else {}
+    if failed := failed_trials(earlier.get("trials", ())):
         aside = _set_aside(folder)
-        print(f"\n== sweep {stem}: {_failures_text(failed, json.loads((aside / 'sweep.json').read_text()))} "
-              f"before; searched again (the failed sweep's files: {aside})", flush=True)
+        print(f"\n== sweep {stem}: {_failures_text(failed, earlier)} before; searched again "
+              f"(the failed sweep's files: {aside})", flush=True)
     carried = kept_here if kept_id == sweep_id and not done.is_file() else None
     if carried is not None:
         print(f"\n== sweep {stem}: its outcome is kept beside the results page ({carried})",
@@ -124,7 +126,7 @@ def tune_space(cfg: JobConfig, name: str, out: Path, id_prefix: str,
                       method=replace(cfg.method, name=space.method))
         summary = run_sweep(cfg, space, sweep_id)
         print(f"sweep {stem}: {summary['wall_s']:.0f} s", flush=True)
-        if failed := failed_trials(summary):
+        if failed := failed_trials(summary["trials"]):
             raise UserError(f"sweep {stem}: {_failures_text(failed, summary)}; the comparison "
                             f"needs every trial of each sweep (equal budgets): see the trial errors "
                             f"above; the same command (same --id) searches it again")

@@ -294,7 +294,7 @@ class Trainer:
         if not self.uses_mask:
             return None
         m = self.cfg.method
-        return k_stats_payload(self.mask_state.k, self.num_pixels, m.k_min, m.k_max).double()
+        return k_stats_payload(self.mask_state.k, self.num_pixels, m.k_min, m.k_max)
 
     def k_stats(self) -> dict[str, float]:
         """Exact statistics of K over all N training samples (pixel counts)."""

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from smoot_dist.launch.ray_cluster import free_port  # noqa: F401 (the tests' import of it)
+from smoot_dist.launch.ray_cluster import free_port
 
 BIN = Path(sys.executable).parent
 
