@@ -15,7 +15,7 @@ from typing import Any, Callable
 import ray
 import ray.train
 import torch
-from ray.train import Checkpoint
+from ray.train import Checkpoint, CheckpointUploadMode
 
 from ..training.checkpoint import checks_for, completed_epochs, intact_epochs
 from ..training.epoch_loop import CompletedEpoch, EpochLoop
@@ -64,6 +64,34 @@ def _step_relay(relay, lines: bool) -> Callable[[StepReport], None]:
     return put
 
 
+def _background_checkpoints() -> Callable[[CompletedEpoch], dict[str, Any]]:
+    """Rank 0's checkpoint, off the training loop's critical path: at the epoch boundary only a
+    CPU copy of the state is taken (into the buffers of a snapshot already written), and the
+    report hands Ray an empty staging folder with an upload function. Ray runs that function
+    on its one upload thread, in report order, while the next epoch trains: it serialises and
+    hashes the snapshot into the staging folder and persists it as Ray's own upload would
+    (then Ray deletes the staging folder). A failed write is raised in the training loop by
+    Ray, as a synchronous one was; Ray waits for the last upload before the worker finishes.
+    The epoch in flight plus the few milliseconds of an upload are what a killed worker costs."""
+    storage = ray.train.get_context().get_storage()  # Ray's DeveloperAPI to its storage
+    written: list[CompletedEpoch] = []  # snapshots whose upload has ended: reusable buffers
+
+    def arguments(done: CompletedEpoch) -> dict[str, Any]:
+        snapshot = done.snapshot(into=written.pop() if written else None)
+        staging = tempfile.mkdtemp(prefix="smoot-checkpoint-")
+
+        def write_and_persist(checkpoint: Checkpoint, name: str) -> Checkpoint:
+            snapshot.write(staging)
+            persisted = storage.persist_current_checkpoint(checkpoint, name)
+            written.append(snapshot)
+            return persisted
+        return {"checkpoint": Checkpoint.from_directory(staging),
+                "checkpoint_upload_mode": CheckpointUploadMode.ASYNC,
+                "checkpoint_upload_fn": write_and_persist,
+                "delete_local_checkpoint_after_upload": True}
+    return arguments
+
+
 def worker_loop(config: dict[str, Any]) -> None:
     """Ray Train's train_loop_per_worker. `config`: cfg (the JobConfig), epoch_hooks,
     resume_from (the run folder's newest intact checkpoint, or None)."""
@@ -95,15 +123,12 @@ def worker_loop(config: dict[str, Any]) -> None:
         log(f"resumed after epoch {trainer.epoch} on {world} worker(s); mask state sha256 "
             f"{(loop.resumes[-1]['k_sha256'] or '-')[:16]}")
 
+    upload = _background_checkpoints() if rank == 0 else {}
+
     def report(done: CompletedEpoch) -> None:
         flat = {**flat_epoch_metrics(done.metrics), **note}
         note.clear()
-        if rank == 0:
-            with tempfile.TemporaryDirectory() as folder:
-                done.write(folder)
-                ray.train.report(flat, checkpoint=Checkpoint.from_directory(folder))
-        else:
-            ray.train.report(flat)
+        ray.train.report(flat, **(upload(done) if rank == 0 else {}))
 
     try:
         loop.run(report)
