@@ -123,12 +123,12 @@ def worker_loop(config: dict[str, Any]) -> None:
         log(f"resumed after epoch {trainer.epoch} on {world} worker(s); mask state sha256 "
             f"{(loop.resumes[-1]['k_sha256'] or '-')[:16]}")
 
-    upload = _background_checkpoints() if rank == 0 else {}
+    upload = _background_checkpoints() if rank == 0 else (lambda done: {})  # rank 0 checkpoints
 
     def report(done: CompletedEpoch) -> None:
         flat = {**flat_epoch_metrics(done.metrics), **note}
         note.clear()
-        ray.train.report(flat, **(upload(done) if rank == 0 else {}))
+        ray.train.report(flat, **upload(done))
 
     try:
         loop.run(report)
