@@ -21,7 +21,7 @@ from .config import (EXPERIMENT_SECTIONS, SECTIONS, JobConfig, RunConfig, base_t
                      build_config, external_name, flag_of, preset_differences)
 from .errors import UserError
 from .run_folder import resumed_layer
-from .signals import SIGTERM_EXIT, Terminated, handle_sigterm
+from .signals import SIGTERM_EXIT, handle_sigterm, was_terminated
 
 USER_ERROR_EXIT = 2
 
@@ -137,7 +137,13 @@ def overrides_from_args(job: JobFlags, args: argparse.Namespace) -> dict[str, di
             if upper is not None:
                 out.setdefault(section, {})[f.metadata["upper"]] = upper
         if f.metadata.get("names") and isinstance(value, str):  # --resume RUN
-            out.setdefault(section, {})[f.metadata["names"]] = value
+            named = f.metadata["names"]
+            other = getattr(args, f"{section}.{named}", None)
+            if other is not None and other != value:  # --resume A --run-name B: which one?
+                raise UserError(f"{flag_of(f)} {value} and --{named.replace('_', '-')} {other} "
+                                f"name two runs; {flag_of(f)} RUN continues RUN under its own "
+                                f"name: drop one of them")
+            out.setdefault(section, {})[named] = value
             value = True
         if value is not None:
             out.setdefault(section, {})[f.name] = value
@@ -208,10 +214,10 @@ def run_cli(main: Callable[[], int | None]) -> None:
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(USER_ERROR_EXIT)
-    except Terminated:
-        print("interrupted (SIGTERM)", file=sys.stderr)
-        sys.exit(SIGTERM_EXIT)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:  # Ctrl-C, or SIGTERM (signals.py)
+        if was_terminated(err):
+            print("interrupted (SIGTERM)", file=sys.stderr)
+            sys.exit(SIGTERM_EXIT)
         print("interrupted", file=sys.stderr)
         sys.exit(130)
     sys.exit(code or 0)

@@ -130,3 +130,54 @@ def disk_errors(folder: str | os.PathLike, what: str, kept: str = "") -> Iterato
         raise UserError(f"{what} could not be written in {folder}: {problem} ({free_space(folder)})"
                         f"{'; ' + kept if kept else ''}; free some space and run the same command "
                         f"again") from None
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+class StagedFolder:
+    """A job's output folder, filled under a temporary sibling (`.<name>.partial-<pid>`) and
+    renamed into place only when complete: the user's folder is never half-written, and a file
+    the job did not write is never replaced (the final folder must be new, or empty)."""
+
+    def __init__(self, final: Path, flag: str, inputs: tuple[Path, ...] = ()):
+        """Check that `final` can become this job's folder, before any work is done: not an
+        input, nor inside one; new or empty; its parent writable (the staging folder is made
+        now, so a folder that cannot be written is one line, not a traceback after the work)."""
+        self.final = Path(final).expanduser().absolute()
+        shown = f"{flag} {final}"
+        for given in inputs:
+            source = Path(given).expanduser().absolute()
+            folder = source if source.is_dir() else source.parent
+            if _inside(self.final.resolve(), folder.resolve()) and source.is_dir():
+                raise UserError(f"{shown} is inside the input folder {given}; give an output "
+                                f"folder outside the images")
+        if self.final.exists() and not self.final.is_dir():
+            raise UserError(f"{shown} is a file, not a folder; give a new folder")
+        if self.final.is_dir() and any(self.final.iterdir()):
+            raise UserError(f"{shown} already holds files, which this job never writes over; "
+                            f"give a new (or empty) folder")
+        self.staging = self.final.with_name(f".{self.final.name}.partial-{os.getpid()}")
+        try:
+            self.final.parent.mkdir(parents=True, exist_ok=True)
+            self.staging.mkdir()
+        except OSError as err:
+            why = DISK_ERRNOS.get(err.errno) or os.strerror(err.errno or 0).lower()
+            raise UserError(f"{shown} cannot be written ({why}: {err.filename}); give a folder "
+                            f"you can write") from None
+
+    def publish(self) -> Path:
+        """The staged files, renamed into the final folder (which must still be new or empty)."""
+        try:
+            os.rename(self.staging, self.final)  # replaces an empty folder, never a full one
+        except OSError as err:
+            raise UserError(f"{self.final} was filled by something else meanwhile "
+                            f"({os.strerror(err.errno or 0).lower()}); the results are kept in "
+                            f"{self.staging}") from None
+        fsync(self.final.parent)
+        return self.final
+
+    def discard(self) -> None:
+        """Drop what this job staged (the job failed before it finished)."""
+        shutil.rmtree(self.staging, ignore_errors=True)

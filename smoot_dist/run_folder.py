@@ -19,6 +19,7 @@ MLflow run.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -33,8 +34,10 @@ from urllib.parse import urlparse
 import yaml
 
 from .config import JobConfig
+from .config.schema import RUN_NAME
+from .config.yaml_file import read_yaml
 from .catalog import dataset_label
-from .errors import UserError
+from .errors import UserError, shown
 from .files import disk_errors, file_lock, fsync, write_json, write_text
 from .home import runs_root
 
@@ -64,6 +67,62 @@ def recorded_config(cfg: JobConfig) -> dict[str, dict[str, Any]]:
     """The config a run folder keeps (config.yaml, run.json): the experiment and how it ran."""
     run = cfg.to_dict(("run",))["run"]
     return {**cfg.to_dict(), "run": {k: run[k] for k in PORTABLE_RUN}}
+
+
+# A run has one config: run.json's, with its sha256 beside it. config.yaml is its copy for
+# `--config RUN/config.yaml` (and for a run known only to MLflow, which stores no run.json), and
+# carries the same digest in its first line; every tool that reads a run's config checks both.
+CONFIG_DIGEST = "config_sha256"
+_DIGEST_LINE = "# " + CONFIG_DIGEST + ": "
+
+
+def config_digest(config: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
+
+
+def first_difference(old: dict[str, Any], new: dict[str, Any]) -> str | None:
+    """`section.key was X, now Y` for the first setting that differs; None if none does."""
+    for section in list(new) + [s for s in old if s not in new]:
+        before_s, now_s = old.get(section), new.get(section)
+        before_s = before_s if isinstance(before_s, dict) else {}
+        now_s = now_s if isinstance(now_s, dict) else {}
+        for key in list(now_s) + [k for k in before_s if k not in now_s]:
+            if before_s.get(key) != now_s.get(key):
+                return f"{section}.{key} was {before_s.get(key)!r}, now {now_s.get(key)!r}"
+    return None
+
+
+def recorded_run_name(name: Any, source: str) -> str:
+    """A run name read from a record (run.json, an MLflow run), checked as --run-name is before
+    it names a folder: '../../x' is no name."""
+    if not isinstance(name, str) or RUN_NAME.fullmatch(name) is None:
+        raise UserError(f"the run name {shown(name)} recorded in {source} cannot name a folder "
+                        f"(1 to 100 letters, digits, '.', '_' or '-', starting with a letter or "
+                        f"digit); rename the run there, or give --output-dir")
+    return name
+
+
+def _yaml_with_digest(path: Path) -> tuple[dict[str, Any], str | None]:
+    """A run's config.yaml and the digest its first line records (None: a file from before
+    digests were recorded)."""
+    config = read_yaml(path)
+    first = path.read_text(encoding="utf-8").split("\n", 1)[0]
+    return config, first[len(_DIGEST_LINE):].strip() if first.startswith(_DIGEST_LINE) else None
+
+
+def _edited(path: Path, what: str | None) -> UserError:
+    return UserError(f"{path} was edited" + (f" ({what})" if what else "") + ": it no longer "
+                     f"matches the {CONFIG_DIGEST} it was written with; a run has one config: "
+                     f"restore the file (train a new run for another config)")
+
+
+def read_config_yaml(path: Path) -> dict[str, Any]:
+    """A run's config.yaml (a run known only to MLflow has no run.json), checked against the
+    digest in its first line."""
+    config, digest = _yaml_with_digest(path)
+    if digest is not None and digest != config_digest(config):
+        raise _edited(path, None)
+    return config
 
 
 RESUMABLE_CHANGES = {("train", "epochs"), ("train", "device"), ("train", "eval_batch_size"),
@@ -100,9 +159,36 @@ class RunFolder:
                             f"move the folder away")
         return record
 
-    def write_record(self, record: dict[str, Any], cfg: JobConfig) -> None:
+    def read_config(self) -> dict[str, Any]:
+        """The run's one config (run.json's), checked against its digest, and config.yaml
+        against the same; an edit of either is refused in one line naming what differs."""
+        record = self.read_record()
+        config = record.get("config") or {}
+        json_ok = record.get(CONFIG_DIGEST) in (None, config_digest(config))
+        if not self.config_path.is_file():
+            if not json_ok:
+                raise _edited(self.path / RUN_FILE, None)
+            return config
+        yaml_config, digest = _yaml_with_digest(self.config_path)
+        yaml_ok = digest in (None, config_digest(yaml_config))
+        if not json_ok:  # named against config.yaml where that one is intact
+            raise _edited(self.path / RUN_FILE, first_difference(yaml_config, config)
+                          if yaml_ok else None)
+        if yaml_config != config:
+            raise _edited(self.config_path, first_difference(config, yaml_config))
+        return config
+
+    def write_record(self, record: dict[str, Any], cfg: JobConfig) -> dict[str, Any]:
+        """Write run.json (the record, with cfg's config and its digest) and config.yaml;
+        returns the record as written."""
+        config = recorded_config(cfg)
+        digest = config_digest(config)
+        record = {**record, "config": config, CONFIG_DIGEST: digest}
         write_json(self.path / RUN_FILE, record)
-        write_text(self.config_path, yaml.safe_dump(recorded_config(cfg), sort_keys=False))
+        write_text(self.config_path, f"{_DIGEST_LINE}{digest}\n# (the run's config, as run.json "
+                                     f"holds it; `--config` of this file trains a new run)\n"
+                                     + yaml.safe_dump(config, sort_keys=False))
+        return record
 
     def read_summary(self) -> dict[str, Any] | None:
         """The run's summary; None while the run has not finished."""
@@ -210,6 +296,8 @@ def _latest_run(root: Path) -> str:
 
 
 def _first_difference(old: dict[str, Any], new: dict[str, Any]) -> str | None:
+    """The first setting of `new` (the experiment) that a resume may not change and `old` (the
+    run's config) has otherwise."""
     for section, values in new.items():
         for key, value in values.items():
             if (section, key) in RESUMABLE_CHANGES:
@@ -248,8 +336,11 @@ def resumed_layer(storage_path: str | None, name: str | None) -> tuple[str, dict
     folder = RunFolder(root / name)
     if not folder.has_record():
         raise UserError(f"--resume: no run named {name!r} under {root}")
-    config = dict(folder.read_record().get("config") or {})
+    config = dict(folder.read_config())
     config["run"] = {**config.get("run", {}), "run_name": name, "resume": True}
+    uri = folder.read_record().get("tracking_uri")
+    if uri:  # the run's own MLflow store (a flag still wins: a layer under the command line)
+        config["tracking"] = {"uri": uri}
     return str(folder.path / RUN_FILE), config
 
 
@@ -269,7 +360,7 @@ def locate_run(cfg: JobConfig, name: str | None = None) -> RunSpec:
             raise UserError(f"--resume: no run named {name!r} under {local_root}")
         return RunSpec(name, folder, storage)
     record = folder.read_record()
-    diff = _first_difference(record.get("config", {}), cfg.to_dict())
+    diff = _first_difference(folder.read_config(), cfg.to_dict())
     if diff:
         raise UserError(f"run {name!r} exists with another config ({diff}); continue it with the "
                         f"same settings, or choose a new --run-name")
@@ -277,9 +368,8 @@ def locate_run(cfg: JobConfig, name: str | None = None) -> RunSpec:
 
 
 def write_run_record(spec: RunSpec, cfg: JobConfig, **fields: Any) -> None:
-    spec.record = {**spec.record, "name": spec.name, "config": recorded_config(cfg),
-                   "storage_path": spec.storage_path, **fields}
-    spec.folder.write_record(spec.record, cfg)
+    spec.record = spec.folder.write_record({**spec.record, "name": spec.name,
+                                            "storage_path": spec.storage_path, **fields}, cfg)
 
 
 def restart_run(spec: RunSpec) -> RunSpec:

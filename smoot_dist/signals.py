@@ -15,8 +15,19 @@ class Terminated(KeyboardInterrupt):
     `except KeyboardInterrupt` that cleans up after Ctrl-C does the same for it."""
 
 
+# The SIGTERMs this process received: Ray's core turns any KeyboardInterrupt raised while it
+# waits (ray.get under Tune) into a plain one, so the exception's type alone can lose it.
+_received: list[int] = []
+
+
 def _raise_terminated(signum, frame) -> None:
+    _received.append(signum)
     raise Terminated
+
+
+def was_terminated(err: BaseException) -> bool:
+    """Whether an interrupt came from SIGTERM (not Ctrl-C), whatever became of its type."""
+    return isinstance(err, Terminated) or bool(_received)
 
 
 def handle_sigterm() -> None:

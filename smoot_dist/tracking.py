@@ -28,7 +28,7 @@ import time
 import warnings
 from pathlib import Path
 from typing import Any, Iterator
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlsplit, urlunsplit
 
 from .deadline import failure_within, first_line
 from .errors import UserError
@@ -49,6 +49,16 @@ def default_tracking_uri() -> str:
 
 def resolve_tracking_uri(uri: str | None) -> str:
     return uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
+
+
+def without_credentials(uri: str) -> str:
+    """A tracking URI as a run records it: a user and password in it (https://u:p@host) are
+    never written down (MLflow takes them from MLFLOW_TRACKING_USERNAME/PASSWORD as well)."""
+    parts = urlsplit(uri)
+    if parts.username is None and parts.password is None:
+        return uri
+    host = parts.hostname or ""
+    return urlunsplit(parts._replace(netloc=host + (f":{parts.port}" if parts.port else "")))
 
 
 # MLflow 3's UI shows an experiment in its GenAI view (traces, "No data available") unless told
@@ -573,8 +583,9 @@ def try_download(uri: str, run_id: str, name: str, dest: Path) -> bool:
         return False
 
 
-def close_stopped_trials(uri: str, experiment: str, sweep_id: str) -> int:
-    """Trials a scheduler stopped never finished their MLflow run: mark them KILLED."""
+def close_stopped_trials(uri: str, experiment: str, sweep_id: str, why: str = "ASHA") -> int:
+    """Trials stopped by the scheduler (or by the sweep's own stop: `why`) never finished their
+    MLflow run: mark them KILLED, with an end time."""
     client = _client(uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
@@ -583,6 +594,6 @@ def close_stopped_trials(uri: str, experiment: str, sweep_id: str) -> int:
                               f"tags.sweep = '{sweep_id}' and attributes.status = 'RUNNING'")
     for run in runs:
         if run.data.tags.get("kind") != "sweep":
-            client.set_tag(run.info.run_id, "stopped_by", "ASHA")
+            client.set_tag(run.info.run_id, "stopped_by", why)
             client.set_terminated(run.info.run_id, "KILLED")
     return len(runs)

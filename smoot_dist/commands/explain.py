@@ -10,8 +10,10 @@ with its colour bar) and a grid of them.
 
 Images of another size or channel count are converted as the run's dataset requires (grey or
 colour, a bilinear resize to its size), and the conversion is listed; --no-convert refuses
-them instead. Writes <nnn>-<image>.png, grid.png and explanations.csv (image, predicted,
-probability, true, correct, converted) to --output-dir.
+them instead; 16-bit images are scaled to 8 bits by their depth (listed too). Writes
+<nnn>-<image>.png, grid.png and explanations.csv (image, predicted, probability, true, correct,
+converted) to --output-dir, which must be new or empty and outside the images: the files are
+made in a temporary sibling and renamed into place when complete, never over a file of yours.
 """
 
 from __future__ import annotations
@@ -22,24 +24,56 @@ from pathlib import Path
 from ..cli import JobFlags, command
 from ..config import JobConfig
 from ..data.user_images import collect, read_for_model
+from ..files import StagedFolder
 from ..home import smoot_home
 
 FLAGS = JobFlags("explain.py", __doc__, ("explain", ("tracking", "uri")))
 
 
+def _say_what_was_left(found, limit: int, loose: int, left_out: list[str]) -> None:
+    if found.found > len(found.items):
+        print(f"note: --limit {limit}: explaining the first {len(found.items)} of "
+              f"{found.found} images", flush=True)
+    if loose:
+        print(f"note: {loose} image(s) beside the class subfolders have no class: explained "
+              f"without a true class", flush=True)
+    if left_out:
+        print(f"note: --methods all leaves out {', '.join(left_out)} (they need reference "
+              f"images of the run's data)", flush=True)
+
+
 def explain(cfg: JobConfig) -> int:
     from ..evaluation.attribution import parse_methods
-    from ..evaluation.explain import check_methods, explain_images, load_model_to_explain
+    from ..evaluation.explain import (BATCH_IMAGES, check_methods, explain_images,
+                                      load_model_to_explain)
 
     e = cfg.explain
-    methods = check_methods(parse_methods(e.methods))
-    items = collect(e.images, e.limit)  # before the model: a wrong path costs nothing
-    run = load_model_to_explain(e.run, cfg.tracking.uri)
-    spec = run.spec
-    images = read_for_model(items, spec.channels, spec.image_size, e.convert)
-    out = Path(e.output_dir or smoot_home() / "explanations" /
-               f"{run.name}-{time.strftime('%Y%m%d-%H%M%S')}").expanduser()
-    rows = explain_images(run, images, methods, out)
+    methods, left_out = check_methods(parse_methods(e.methods),
+                                      chosen_all=e.methods.strip() in ("all", ""))
+    found = collect(e.images, e.limit)  # before the model: a wrong path costs nothing
+    given = tuple(Path(p) for p in e.images)
+    # A given --output-dir is checked before the model is loaded; the default one (named after
+    # the run) as soon as the run's name is known, still before any image is explained.
+    staged = StagedFolder(Path(e.output_dir), "--output-dir", given) if e.output_dir else None
+    try:
+        run = load_model_to_explain(e.run, cfg.tracking.uri)
+        if staged is None:
+            default = smoot_home() / "explanations" / f"{run.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+            staged = StagedFolder(default, "the output folder", given)
+        spec = run.spec
+        _say_what_was_left(found, e.limit, found.loose, left_out)
+        total = len(found.items)
+        progress = (lambda done: print(f"  explained {done}/{total} images", flush=True)
+                    ) if total > BATCH_IMAGES else None
+        rows = explain_images(
+            run, found.items, lambda items: read_for_model(items, spec.channels, spec.image_size,
+                                                           e.convert),
+            methods, staged.staging, progress)
+    except BaseException:
+        if staged is not None:
+            staged.discard()
+        raise
+    out = staged.publish()
     width = max(len(Path(r["image"]).name) for r in rows)
     print(f"{run.name} ({spec.title}, {run.cfg.method.name}): {len(rows)} image(s)")
     for r in rows:

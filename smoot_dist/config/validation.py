@@ -21,6 +21,9 @@ def _label(section: str, f: dataclasses.Field) -> str:
 
 
 BOUNDS = ("ge", "gt", "le", "lt")
+# The largest float32 (torch.finfo(torch.float32).max; bf16's is about the same): a setting
+# beyond it becomes inf in the optimizer's step, after the run folder was made.
+FLOAT32_MAX = 3.4028234663852886e38
 
 
 def _bound_rule(meta: dict[str, Any]) -> str:
@@ -50,6 +53,9 @@ def _check_field(section: str, f: dataclasses.Field, value: Any) -> None:
                           f"{', '.join(map(str, choices))}")
     if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(f"{label} must be a finite number, got {value}")
+    if isinstance(value, float) and abs(value) > FLOAT32_MAX:
+        raise ConfigError(f"{label} {value:g} does not fit the 32-bit floats training computes "
+                          f"in (at most {FLOAT32_MAX:.3g} in size); give a smaller value")
     if any(k in meta for k in BOUNDS) and not _in_bounds(value, meta):
         raise ConfigError(f"{label}{meta.get('gloss', '')} must {_bound_rule(meta)}, got {value}")
 

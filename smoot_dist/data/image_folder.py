@@ -24,8 +24,13 @@ from ..errors import DataError
 # The held-out folders: test/ is the test split; val/ is the test split where it stands alone
 # (ImageNet's layout) and the validation split beside test/.
 TEST_FOLDERS = ("test", "val")
-_MODE_CHANNELS = {"1": 1, "L": 1, "LA": 1, "I": 1, "I;16": 1, "F": 1,
-                  "P": 3, "RGB": 3, "RGBA": 3, "CMYK": 3, "YCbCr": 3}
+_MODE_CHANNELS = {"1": 1, "L": 1, "LA": 1, "I": 1, "I;16": 1, "I;16L": 1, "I;16B": 1, "I;16N": 1,
+                  "F": 1, "P": 3, "RGB": 3, "RGBA": 3, "CMYK": 3, "YCbCr": 3}
+# 16-bit grey (PNG, TIFF): scaled to 8 bits by its depth (65535 -> 255), not clipped at 255 as
+# Pillow's convert("L") does (which turned a 16-bit image almost white)
+SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
+# 32-bit samples have no one range to scale by (a signed count, a float of any scale): refused
+REFUSED_MODES = {"I": "32-bit integer", "F": "32-bit floating-point"}
 
 
 @dataclass(frozen=True)
@@ -133,15 +138,35 @@ def _open_error(path: Path, err: Exception) -> DataError:
                      f"from the image folder")
 
 
-def probe(path: Path) -> tuple[int, tuple[int, int]]:
-    """(channels, (width, height)) from the file's header, without decoding its pixels."""
+def describe(path: Path) -> tuple[int, tuple[int, int], int]:
+    """(channels, (width, height), bits per sample) from the file's header, without decoding
+    its pixels."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as img:
-            return _MODE_CHANNELS.get(img.mode, 3), img.size
+            depth = 16 if img.mode in SIXTEEN_BIT_MODES else 32 if img.mode in REFUSED_MODES else 8
+            return _MODE_CHANNELS.get(img.mode, 3), img.size, depth
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as err:
         raise _open_error(path, err) from None
+
+
+def probe(path: Path) -> tuple[int, tuple[int, int]]:
+    """(channels, (width, height)) from the file's header, without decoding its pixels."""
+    return describe(path)[:2]
+
+
+def _eight_bit(img, path: Path):
+    """A 16-bit image scaled to 8 bits by its depth; a 32-bit one refused in one line."""
+    from PIL import Image
+
+    if img.mode in REFUSED_MODES:
+        raise DataError(f"{path} has {REFUSED_MODES[img.mode]} pixels, which have no fixed range "
+                        f"to scale to 8 bits; save it with 8 or 16 bits per sample")
+    if img.mode in SIXTEEN_BIT_MODES:
+        deep = np.asarray(img, dtype=np.float64)
+        return Image.fromarray(np.rint(deep / 257.0).astype(np.uint8))
+    return img
 
 
 def decide_format(files: list[Path], channels: int | None, size: int | None,
@@ -178,7 +203,7 @@ def read_image(path: Path, channels: int, size: int) -> np.ndarray:
 
     try:
         with Image.open(path) as img:
-            img = img.convert("L" if channels == 1 else "RGB")
+            img = _eight_bit(img, path).convert("L" if channels == 1 else "RGB")
             if img.size != (size, size):
                 img = img.resize((size, size), Image.Resampling.BILINEAR)
             array = np.asarray(img, dtype=np.uint8)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from .image_folder import probe, read_image
+from .image_folder import describe, read_image
 
 _KIND = {1: "grey", 3: "colour"}
 
@@ -31,32 +31,51 @@ def _images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
 
 
-def collect(paths: list[str], limit: int) -> list[tuple[Path, str | None]]:
-    """(image file, its class subfolder's name or None) for each path given, folders expanded,
-    at most `limit` in all."""
+def _listing(folder: Path) -> list[Path]:
+    try:
+        return sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    except OSError as err:  # a folder this user may not read
+        raise DataError(f"{folder} cannot be read ({err.strerror.lower()}); give a folder you can "
+                        f"read") from None
+
+
+@dataclass
+class Collected:
+    """The images a command line names, in order, and what was left of them."""
+    items: list[tuple[Path, str | None]]  # (image file, its class subfolder's name or None)
+    found: int  # before --limit
+    loose: int  # unlabelled images beside class subfolders (explained, with no true class)
+
+
+def collect(paths: list[str], limit: int) -> Collected:
+    """Each path given, folders expanded (a folder of class subfolders gives each image its
+    class; images beside those subfolders come too, unlabelled), at most `limit` in all."""
     found: list[tuple[Path, str | None]] = []
+    loose = 0
     for given in paths:
         path = Path(given).expanduser()
         if path.is_file():
             found.append((path, None))
         elif path.is_dir():
-            classes = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+            entries = _listing(path)
+            classes = [p for p in entries if p.is_dir()]
+            files = [p for p in entries if p.is_file()]
             if classes:  # labelled: <folder>/<class>/<image>
-                found += [(f, c.name) for c in classes for f in _images_in(c)]
-            else:
-                found += [(f, None) for f in _images_in(path)]
+                loose += len(files)
+            found += [(f, c.name) for c in classes for f in _listing(c) if f.is_file()]
+            found += [(f, None) for f in files]
         else:
             raise DataError(f"{path} does not exist; give image files or a folder of them")
     if not found:
         raise DataError(f"no images in {', '.join(paths)}; give image files or a folder of them")
-    return found[:limit]
+    return Collected(found[:limit], len(found), loose)
 
 
 def read_for_model(items: list[tuple[Path, str | None]], channels: int, size: int,
                    convert: bool = True) -> UserImages:
     pixels, notes = [], []
     for path, _ in items:
-        c, (w, h) = probe(path)
+        c, (w, h), depth = describe(path)
         note = None
         if (c, w, h) != (channels, size, size):
             note = (f"{w}x{h} {_KIND.get(c, f'{c}-channel')} -> {size}x{size} "
@@ -65,6 +84,8 @@ def read_for_model(items: list[tuple[Path, str | None]], channels: int, size: in
                 raise DataError(f"{path} is {w}x{h} {_KIND.get(c, f'{c}-channel')}, the run's "
                                 f"model takes {size}x{size} {_KIND.get(channels, '')} images; "
                                 f"convert it, or drop --no-convert to have it converted")
+        if depth != 8:  # scaled to 8 bits by its own depth (image_folder.read_image)
+            note = ", ".join(filter(None, [f"{depth}-bit -> 8-bit", note]))
         pixels.append(read_image(path, channels, size))
         notes.append(note)
     return UserImages(np.stack(pixels), [p for p, _ in items], [n for _, n in items], notes)

@@ -89,10 +89,14 @@ def record_from_folder(path: Path) -> RunRecord:
     s = folder.read_summary()
     if s is None:
         raise UserError(f"{path} has no {SUMMARY_FILE}: not a finished run folder")
+    damaged: list[str] = []
+    evaluations = run_records(folder.evaluation_dir, s, damaged)
+    for line in damaged:  # never a silent fall-back to another evaluation
+        print(f"warning: {line}", flush=True)
     return RunRecord(
         name=s.get("run_name", path.name), dataset=s["dataset"], method=s["method"],
         seed=s["config"]["train"]["seed"], num_test=s.get("num_test", 0), k=s["k"],
-        accuracy=s["test_accuracy"], evaluations=run_records(folder.evaluation_dir, s),
+        accuracy=s["test_accuracy"], evaluations=evaluations,
         source=str(path), settings=training_settings(s["config"]))
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import shutil
 import time
@@ -92,8 +93,27 @@ class EvaluationRecord:
         about = {k: v for k, v in d.items() if k not in (
             "version", "protocol_id", "protocol", "protocol_text", "num_images", "metrics",
             "fractions", "accuracy", "lerf_accuracy")}
-        return cls(Protocol.from_dict(d["protocol"]), d.get("metrics") or {}, curves, about,
-                   folder)
+        metrics = d.get("metrics") or {}
+        where = _non_finite(metrics) or _non_finite({"accuracy": d.get("accuracy") or {},
+                                                     "lerf_accuracy": d.get("lerf_accuracy") or {}})
+        if where:  # a number no evaluation writes: never averaged into a table
+            raise ValueError(f"a non-finite value at {where}")
+        return cls(Protocol.from_dict(d["protocol"]), metrics, curves, about, folder)
+
+
+def _non_finite(values: Any, at: str = "") -> str | None:
+    """Where `values` (nested dicts and lists of numbers) holds NaN or an infinity."""
+    if isinstance(values, dict):
+        items = values.items()
+    elif isinstance(values, (list, tuple)):
+        items = enumerate(values)
+    else:
+        return at if isinstance(values, float) and not math.isfinite(values) else None
+    for key, value in items:
+        found = _non_finite(value, f"{at}.{key}" if at else str(key))
+        if found:
+            return found
+    return None
 
 
 def metrics_of(curves: DropCurves | None, battery: dict[str, Any], methods: list[str]) -> Values:
@@ -183,8 +203,11 @@ def _legacy(path: Path) -> EvaluationRecord | None:
                             about, path.parent)
 
 
-def read_records(evaluation_dir: Path) -> list[EvaluationRecord]:
-    """Every evaluation recorded in a run's evaluation folder, oldest first."""
+def read_records(evaluation_dir: Path, damaged: list[str] | None = None
+                 ) -> list[EvaluationRecord]:
+    """Every evaluation recorded in a run's evaluation folder, oldest first. A damaged record
+    (truncated, not a record, a non-finite number) is no record: it stays where it is, never
+    deleted, and `damaged` gets a line naming it and what is wrong."""
     records = []
     if evaluation_dir.is_dir():
         for path in sorted(evaluation_dir.glob(f"*/{RECORD_FILE}")):
@@ -193,8 +216,12 @@ def read_records(evaluation_dir: Path) -> list[EvaluationRecord]:
             try:
                 records.append(EvaluationRecord.from_json(json.loads(path.read_text()),
                                                           path.parent))
-            except (OSError, ValueError, KeyError, TypeError):
-                continue  # damaged: not a record (it stays where it is)
+            except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+                why = "not valid JSON" if isinstance(err, json.JSONDecodeError) else (
+                    str(err) if isinstance(err, ValueError) and "non-finite" in str(err)
+                    else f"not a record: {type(err).__name__}")
+                if damaged is not None:
+                    damaged.append(f"{path} is damaged ({why}); it is left as it is and not used")
         for path in [evaluation_dir / LEGACY_FILE, *evaluation_dir.glob(f"earlier-*/{LEGACY_FILE}")]:
             legacy = _legacy(path) if path.is_file() else None
             if legacy is not None and legacy.id not in {r.id for r in records}:
@@ -214,9 +241,11 @@ def closing_record(summary: dict[str, Any]) -> EvaluationRecord | None:
                             {"run": summary.get("run_name"), "written": summary.get("finished", "")})
 
 
-def run_records(evaluation_dir: Path, summary: dict[str, Any] | None) -> list[EvaluationRecord]:
-    """The run's records, its closing one included (from the summary where no file has it)."""
-    records = read_records(evaluation_dir)
+def run_records(evaluation_dir: Path, summary: dict[str, Any] | None,
+                damaged: list[str] | None = None) -> list[EvaluationRecord]:
+    """The run's records, its closing one included (from the summary where no file has it);
+    `damaged`: as read_records."""
+    records = read_records(evaluation_dir, damaged)
     closing = closing_record(summary) if summary else None
     if closing is not None and closing.id not in {r.id for r in records}:
         records.insert(0, closing)

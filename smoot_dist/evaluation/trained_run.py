@@ -19,7 +19,8 @@ from ..catalog import DatasetSpec, get_dataset_spec
 from ..errors import UserError
 from ..home import runs_root
 from ..models import create_model
-from ..run_folder import CONFIG_FILE, MODEL_FILE, SUMMARY_FILE, RunFolder
+from ..run_folder import (CONFIG_FILE, MODEL_FILE, RUN_FILE, SUMMARY_FILE, RunFolder,
+                          read_config_yaml, recorded_run_name)
 from ..tracking import download_run_files
 from ..tracking import resolve_tracking_uri
 
@@ -49,13 +50,29 @@ def _dataset_spec(cfg: JobConfig, summary: dict[str, Any] | None) -> DatasetSpec
     return get_dataset_spec(cfg.data.dataset)
 
 
+def _checked_config(folder: RunFolder, summary: dict[str, Any] | None) -> JobConfig:
+    """The run's one config (run.json's, or for a run from MLflow its config.yaml), checked by
+    its digest, and against what the run's summary says it trained on."""
+    if folder.has_record():
+        source, config = str(folder.path / RUN_FILE), folder.read_config()
+    else:
+        source, config = str(folder.config_path), read_config_yaml(folder.config_path)
+    cfg = build_config(recorded=(source, config))
+    trained_on = (summary or {}).get("dataset")
+    if trained_on is not None and trained_on != cfg.data.dataset:
+        raise UserError(f"the config of run {folder.path.name} names the dataset "
+                        f"{cfg.data.dataset}, but the run trained on {trained_on} (its "
+                        f"summary.json); a run has one config: restore it")
+    return cfg
+
+
 def _from_folder(folder: RunFolder, tracking_uri: str | None) -> TrainedRun:
     for path in (folder.config_path, folder.model_path):
         if not path.is_file():
             raise UserError(f"run folder {folder.path} has no {path.name}: it did not finish; train "
                             f"it to the end (run the same command again) before evaluating it")
-    cfg = build_config(str(folder.config_path))
     summary = folder.read_summary()
+    cfg = _checked_config(folder, summary)
     model = create_model(cfg.model, _dataset_spec(cfg, summary))
     try:
         model.load_state_dict(torch.load(folder.model_path, map_location="cpu", weights_only=True))
@@ -63,9 +80,9 @@ def _from_folder(folder: RunFolder, tracking_uri: str | None) -> TrainedRun:
         raise UserError(f"{folder.model_path} cannot be loaded into {cfg.model.name} "
                         f"({type(err).__name__}); train the run again") from None
     record = folder.read_record() if folder.has_record() else {}
-    return TrainedRun(cfg, model, folder, record.get("name", folder.path.name),
-                      record.get("mlflow_run_id"), tracking_uri or record.get("tracking_uri"),
-                      summary)
+    name = recorded_run_name(record.get("name", folder.path.name), str(folder.path / RUN_FILE))
+    return TrainedRun(cfg, model, folder, name, record.get("mlflow_run_id"),
+                      tracking_uri or record.get("tracking_uri"), summary)
 
 
 def _from_mlflow(run_id: str, tracking_uri: str) -> TrainedRun:
@@ -73,7 +90,8 @@ def _from_mlflow(run_id: str, tracking_uri: str) -> TrainedRun:
     name = download_run_files(tracking_uri, run_id, [CONFIG_FILE, MODEL_FILE, SUMMARY_FILE],
                               folder.path, optional=(SUMMARY_FILE,))
     trained = _from_folder(folder, tracking_uri)
-    trained.name, trained.mlflow_run_id = name, run_id
+    trained.name = recorded_run_name(name, f"MLflow run {run_id}")
+    trained.mlflow_run_id = run_id
     return trained
 
 

@@ -27,7 +27,7 @@ from ..method.mask_state import write_mask_parquet
 from ..plots import plot_k_histogram
 from ..run_folder import EVALUATION_DIR, RunSpec, lock_run, locate_run, restart_run, write_run_record
 from ..tracking import (MlflowRun, check_tracking_uri, logged_epochs, resolve_tracking_uri,
-                        ui_command)
+                        ui_command, without_credentials)
 from ..training.checkpoint import ResumePoint, checks_for, k_digest, mask_table_of, newest_intact
 from .final_evaluation import FinalEvaluation
 from ..training.outcome import TrainingOutcome
@@ -228,7 +228,7 @@ def run_training(cfg: JobConfig, *, tags: dict[str, str] | None = None,
         try:
             with disk_errors(spec.folder.path, "the run record"):
                 write_run_record(spec, cfg, mlflow_run_id=tracker.run_id if tracker else None,
-                                 tracking_uri=tracker.uri if tracker else None)
+                                 tracking_uri=without_credentials(tracker.uri) if tracker else None)
             print(f"run {spec.name}: {spec.folder.path}" + (" (resuming)" if spec.resumed else ""),
                   flush=True)
             if tracker is not None:

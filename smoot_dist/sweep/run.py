@@ -20,7 +20,7 @@ from ..home import output_dir, runs_root
 from ..tracking import (MlflowRun, check_tracking_uri, close_stopped_trials, resolve_tracking_uri,
                         ui_command)
 from .objective import MODES
-from .search_space import SearchSpace
+from .search_space import SearchSpace, check_space_fits
 from .tuned import OUTCOME_FILES, failed_trials
 from ..launch.ray_cluster import connect
 from ..plots import plot_objective_vs_params
@@ -68,11 +68,14 @@ def _trial_base(cfg: JobConfig, storage: str, uri: str | None) -> JobConfig:
                    tracking=replace(cfg.tracking, enabled=uri is not None, uri=uri))
 
 
-def with_validation(cfg: JobConfig) -> tuple[JobConfig, int]:
+def with_validation(cfg: JobConfig, space: SearchSpace | None = None) -> tuple[JobConfig, int]:
     """`cfg` with a validation split for the objective (DEFAULT_VAL_IMAGES held out of the
     training data, or a tenth of a smaller one, unless the config or the image folder brings
-    one) and its size; missing data fails here, not in every trial."""
+    one) and its size; missing data, or a `space` whose values do not fit the data (an n above
+    its classes), fails here, not in every trial."""
     splits = load_splits(cfg.data)
+    if space is not None:
+        check_space_fits(space, splits.spec.num_classes, splits.spec.title)
     if splits.val is None:
         n = max(splits.spec.num_classes, min(DEFAULT_VAL_IMAGES, len(splits.train) // 10))
         cfg = replace(cfg, data=replace(cfg.data, val_images=n))
@@ -99,7 +102,7 @@ def run_sweep(cfg: JobConfig, space: SearchSpace, sweep_id: str) -> dict:
     uri = resolve_tracking_uri(cfg.tracking.uri) if cfg.tracking.enabled else None
     if uri:
         check_tracking_uri(uri, cfg.tracking.experiment)
-    cfg, val_images = with_validation(cfg)
+    cfg, val_images = with_validation(cfg, space)
     searched = [d.name for d in space.searched]
     print(f"{sweep_id}: {s.num_samples} {space.method} trials of {', '.join(searched)} on "
           f"{connect(cfg.run.ray_address, verbose=cfg.run.verbose)}; objective: "
@@ -123,9 +126,16 @@ def run_sweep(cfg: JobConfig, space: SearchSpace, sweep_id: str) -> dict:
         results = run_trials(space, sweep, num_samples=s.num_samples,
                              max_concurrent=s.max_concurrent, epochs=cfg.train.epochs,
                              seed=s.sweep_seed, storage_path=storage, verbose=cfg.run.verbose)
-    except BaseException:
-        if parent:
-            parent.finish("FAILED")
+    except BaseException as err:
+        if parent:  # the sweep's run, and its trials' runs that the stop left running
+            stopped = isinstance(err, KeyboardInterrupt)
+            try:
+                close_stopped_trials(uri, cfg.tracking.experiment, sweep_id,
+                                     "interrupted" if stopped else "the sweep failed")
+            except Exception as closing:  # the store is down: the error on its way out matters
+                print(f"warning: the trials' MLflow runs could not be closed "
+                      f"({type(closing).__name__})", flush=True)
+            parent.finish_quietly("KILLED" if stopped else "FAILED")
         raise
     rows = trial_rows(results, searched)
     mode = MODES[s.objective]

@@ -127,6 +127,18 @@ def _check_method_values(space: SearchSpace, source: str) -> None:
                           f"k_min range (up to {k_min_hi}) and the k_max range (from {k_max_lo})")
 
 
+def check_space_fits(space: SearchSpace, classes: int, title: str) -> None:
+    """Every value of n a trial can draw counts at most the data's classes (the label and n - 1
+    runner-ups), as --top-n alone is checked: refused before Ray starts, not in a trial."""
+    d = space.get("n")
+    if d is None or space.method != "smoot":
+        return
+    top = d.high
+    if top > classes:
+        raise ConfigError(f"n in the search space takes {top:g}, more than the {classes} classes "
+                          f"of {title}; give values of {classes} or fewer")
+
+
 def search_space_file(name: str | Path | None) -> Path:
     """A space's YAML: a named one (configs/search_spaces/<name>.yaml, e.g. tuned_smoot), a
     file path, or (None) the default space."""
