@@ -147,17 +147,20 @@ class StagedFolder:
         now, so a folder that cannot be written is one line, not a traceback after the work)."""
         self.final = Path(final).expanduser().absolute()
         shown = f"{flag} {final}"
-        for given in inputs:
-            source = Path(given).expanduser().absolute()
-            folder = source if source.is_dir() else source.parent
-            if _inside(self.final.resolve(), folder.resolve()) and source.is_dir():
-                raise UserError(f"{shown} is inside the input folder {given}; give an output "
+        for given in inputs:  # folders given as input: the output never goes in one
+            source = Path(given).expanduser().resolve()
+            if source.is_dir() and _inside(self.final.resolve(), source):
+                where = "is" if self.final.resolve() == source else "is inside"
+                raise UserError(f"{shown} {where} the input folder {given}; give an output "
                                 f"folder outside the images")
         if self.final.exists() and not self.final.is_dir():
             raise UserError(f"{shown} is a file, not a folder; give a new folder")
         if self.final.is_dir() and any(self.final.iterdir()):
             raise UserError(f"{shown} already holds files, which this job never writes over; "
                             f"give a new (or empty) folder")
+        above = existing_folder(self.final.parent)
+        if not above.is_dir():
+            raise UserError(f"{shown} is under {above}, which is a file; give a folder")
         self.staging = self.final.with_name(f".{self.final.name}.partial-{os.getpid()}")
         try:
             self.final.parent.mkdir(parents=True, exist_ok=True)

@@ -271,6 +271,9 @@ class MlflowRun:
         self.uri, self.run_id, self.logged = uri, run_id, logged
         self.experiment_id = experiment_id
         self.failing = False  # the store stopped answering: one warning, then quiet retries
+        # [first, last] step metrics the store did not take; said in the run once it answers
+        self.missing_steps: list[list[int]] = []
+        self._span_open = False
 
     @property
     def client(self):
@@ -372,9 +375,27 @@ class MlflowRun:
     def step_metrics(self, metrics: dict[str, float], step: int) -> None:
         """Metrics within an epoch (training loss every few steps): skipped while the store is
         failing, so that a store that does not answer costs no time per step; nothing of them
-        is owed, the epoch's own metrics are what a rerun logs."""
-        if not self.failing:
-            self.attempt(f"the step metrics of step {step}", self.log_metrics, metrics, step)
+        is owed, the epoch's own metrics are what a rerun logs. The spans missed are said in
+        the run's tag smoot.step_metrics_missing once the store answers (or at the run's end)."""
+        if self.failing or not self.attempt(f"the step metrics of step {step}", self.log_metrics,
+                                            metrics, step):
+            if self._span_open:
+                self.missing_steps[-1][1] = step
+            else:
+                self.missing_steps.append([step, step])
+                self._span_open = True
+            return
+        self._note_missing_steps()
+
+    def _note_missing_steps(self) -> None:
+        """Once the store answers again: the run says which step metrics it lacks."""
+        if not self._span_open:
+            return
+        spans = "; ".join(f"steps {a}-{b}" if a != b else f"step {a}" for a, b in self.missing_steps)
+        self._span_open = not self.attempt(
+            "the note of missing step metrics", self.set_tags,
+            {"smoot.step_metrics_missing": f"{spans} (the tracking store did not answer; each "
+                                           f"epoch's metrics are complete)"[:5000]})
 
     @contextlib.contextmanager
     def system_metrics(self, resumed: bool = False, interval_s: float = 10.0) -> Iterator[None]:
@@ -446,6 +467,7 @@ class MlflowRun:
         self.client.log_artifact(self.run_id, str(path), artifact_path)
 
     def finish(self, status: str = "FINISHED") -> None:
+        self._note_missing_steps()
         self.client.set_terminated(self.run_id, status=status)
 
     def finish_quietly(self, status: str) -> None:

@@ -124,11 +124,16 @@ def log_record(tracker: MlflowRun, record: EvaluationRecord, folder: Path) -> No
     number of layers randomised), the protocol in words as a tag, its files under
     `evaluation/<protocol id>/`."""
     p = record.protocol
-    tracker.log_metrics({p.key(k): v for k, v in record.flat().items()})
+    # The same protocol evaluated again logs nothing twice: a value already there (its latest,
+    # a curve's last step) is left alone; only a value that changed is logged again.
+    logged = tracker.client.get_run(tracker.run_id).data.metrics
+    tracker.log_metrics({p.key(k): v for k, v in record.flat().items()
+                         if logged.get(p.key(k)) != float(v)})
     curves = {p.key(f"{curve}_{method}"): values for curve in CURVES
-              for method, values in (record.metrics.get(curve) or {}).items()}
+              for method, values in (record.metrics.get(curve) or {}).items()
+              if values and logged.get(p.key(f"{curve}_{method}")) != float(values[-1])}
     for step in range(max(map(len, curves.values()), default=0)):
-        tracker.log_metrics({k: v[step] for k, v in curves.items()}, step=step)
+        tracker.log_metrics({k: v[step] for k, v in curves.items() if step < len(v)}, step=step)
     tracker.set_tags({f"smoot.evaluation.{p.id}": p.describe()[:5000]})
     for path in sorted(folder.iterdir()):
         tracker.log_artifact(path, f"{EVALUATION_DIR}/{p.id}")

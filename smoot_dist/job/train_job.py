@@ -22,7 +22,7 @@ from ..data.loader_choice import choose_loader
 from ..data.loading import Splits
 from ..errors import UserError
 from ..evaluation.record import closing_record, write_record
-from ..files import disk_errors, write_json
+from ..files import disk_errors, file_sha256, write_json
 from ..method.mask_state import write_mask_parquet
 from ..plots import plot_k_histogram
 from ..run_folder import EVALUATION_DIR, RunSpec, lock_run, locate_run, restart_run, write_run_record
@@ -111,10 +111,30 @@ def _finish(cfg: JobConfig, spec: RunSpec, splits: Splits, outcome: TrainingOutc
             if not tracker.attempt(f"the file {path.name}", tracker.log_artifact, path, where):
                 break
         else:
-            model, code_dir = servable_model(cfg, splits, outcome.model_state)
-            tracker.attempt("the model", tracker.log_model, model, input_example(splits),
-                            code_dir, requirements(), cfg.tracking.register_model)
+            _log_model_once(cfg, splits, outcome, tracker, folder)
     return summary
+
+
+MODEL_STATE_TAG = "smoot.model_sha256"  # the trained state whose model the MLflow run holds
+
+
+def _log_model_once(cfg: JobConfig, splits: Splits, outcome: TrainingOutcome,
+                    tracker: MlflowRun, folder) -> None:
+    """The MLflow model of this trained state, logged once: a resume of a finished run (nothing
+    trained) does not log the same model again."""
+    state = file_sha256(folder.model_path)
+    try:
+        logged = tracker.client.get_run(tracker.run_id).data.tags.get(MODEL_STATE_TAG)
+    except Exception:  # the store stopped answering: log_model's attempt says so
+        logged = None
+    if logged == state:
+        print(f"MLflow run {tracker.run_id} already holds the model of this trained state",
+              flush=True)
+        return
+    model, code_dir = servable_model(cfg, splits, outcome.model_state)
+    if tracker.attempt("the model", tracker.log_model, model, input_example(splits), code_dir,
+                       requirements(), cfg.tracking.register_model):
+        tracker.attempt("the model's tag", tracker.set_tags, {MODEL_STATE_TAG: state})
 
 
 def _trained_epochs(spec: RunSpec, point: ResumePoint) -> int:
