@@ -72,3 +72,41 @@ def test_two_trial_sweep_tracks_each_trial_and_its_best_config_trains(real_data_
     assert r.returncode == 0, r.stderr[-2000:]
     again = json.loads((tmp_path / "b.json").read_text())
     assert again["config"]["method"] == best["method"]
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_sweep_as_it_stops_training(real_data_root, ray_cluster, tmp_path):
+    """SIGTERM once a trial has trained an epoch: exit 143 with `interrupted (SIGTERM)`, as a
+    training job; the sweep's MLflow run and the running trial's end KILLED, with an end time."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from tests.conftest import PYTHON, REPO
+
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    args = ["--dataset", "fashion_mnist", "--num-samples", "3", "--epochs", "3",
+            "--train-subset", "2000", "--test-subset", "200", "--workers-per-trial", "1",
+            "--max-concurrent", "1", "--val-images", "100", "--objective-images", "50",
+            "--tracking-uri", store, "--storage-path", str(tmp_path / "runs"),
+            "--ray-address", ray_cluster["address"], "--output-dir", str(tmp_path / "sweep")]
+    with open(tmp_path / "log.txt", "w") as log:
+        proc = subprocess.Popen([PYTHON, str(REPO / "tune" / "sweep.py"), *args],
+                                env=ray_cluster["env"], stdout=log, stderr=subprocess.STDOUT,
+                                cwd=str(REPO), start_new_session=True)
+        deadline = time.time() + 300
+        while not list((tmp_path / "runs").rglob("checkpoint_*/history.json")):
+            assert proc.poll() is None and time.time() < deadline, (tmp_path / "log.txt").read_text()
+            time.sleep(0.5)
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=120)
+    text = (tmp_path / "log.txt").read_text()
+    assert proc.returncode == 143, text[-3000:]
+    assert text.rstrip().endswith("interrupted (SIGTERM)"), text[-3000:]
+    client = MlflowClient(store)
+    runs = client.search_runs([client.get_experiment_by_name("smoot_dist").experiment_id])
+    assert runs and all(r.info.status == "KILLED" and r.info.end_time for r in runs), \
+        [(r.info.run_name, r.info.status) for r in runs]
+    assert any(r.data.tags.get("kind") == "sweep" for r in runs)
+    assert any(r.data.tags.get("stopped_by") == "interrupted" for r in runs)
