@@ -22,6 +22,7 @@ from pathlib import Path
 from ..cli import JobFlags, command
 from ..config import JobConfig
 from ..errors import ConfigError
+from ..files import StagedFolder
 from ..home import output_dir
 
 FLAGS = JobFlags("compare.py", __doc__, ("compare", ("tracking", "uri", "experiment")))
@@ -37,12 +38,19 @@ def compare(cfg: JobConfig) -> int:
             raise ConfigError(f"--tag takes KEY=VALUE, got {item!r}")
         key, value = item.split("=", 1)
         tags[key] = value
-    out = Path(c.output_dir) if c.output_dir else output_dir("comparisons")
-    compare_and_report(out, folders=[Path(f) for f in c.runs] if c.runs else None,
-                       run_ids=c.run_ids.split(",") if c.run_ids else None,
-                       experiment=cfg.tracking.experiment, tags=tags,
-                       tracking_uri=cfg.tracking.uri, auc_method=c.auc_method,
-                       figure_images=c.figure_images, evaluation=c.evaluation)
+    # a new (or empty) folder, filled under a temporary sibling: no file of yours is replaced
+    staged = StagedFolder(Path(c.output_dir) if c.output_dir else output_dir("comparisons"),
+                          "--output-dir")
+    try:
+        compare_and_report(staged.staging, folders=[Path(f) for f in c.runs] if c.runs else None,
+                           run_ids=c.run_ids.split(",") if c.run_ids else None,
+                           experiment=cfg.tracking.experiment, tags=tags,
+                           tracking_uri=cfg.tracking.uri, auc_method=c.auc_method,
+                           figure_images=c.figure_images, evaluation=c.evaluation)
+    except BaseException:
+        staged.discard()
+        raise
+    print(f"files: {staged.publish()}")
     return 0
 
 

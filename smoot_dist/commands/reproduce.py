@@ -186,6 +186,7 @@ def reproduce_dataset(cfg: JobConfig, rid: str, protocol: str, command: str, com
     print(f"\n== {dataset}: {r.seeds} seed(s) x {len(plan)} settings, {cfg.train.epochs} "
           f"epoch(s), {wall:.0f} s\n")
     compare_and_report(out, folders=folders, auc_method="grad", evaluation=evaluation)
+    print(f"files: {out}")
     if r.report:
         from ..evaluation.results_page import (dataset_record, machine_description, write_figures,
                                                write_report)

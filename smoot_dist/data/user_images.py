@@ -27,10 +27,6 @@ class UserImages:
     conversions: list[str | None]  # "64x48 colour -> 28x28 grey", where one was needed
 
 
-def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
-
-
 def _listing(folder: Path) -> list[Path]:
     try:
         return sorted(p for p in folder.iterdir() if not p.name.startswith("."))

@@ -20,7 +20,7 @@ from torch import nn
 from ..config import JobConfig, merge
 from ..data.loading import ImageTensors, channel_stats, load_splits, normalize
 from ..catalog import DatasetSpec, dataset_label
-from ..files import write_json
+from ..files import StagedFolder, write_json
 from ..home import output_dir
 from ..method.saliency import input_saliency
 from .morf import remove_most_relevant
@@ -84,6 +84,18 @@ def run_motivation(cfg: JobConfig) -> dict[str, Any]:
     """The experiment on cfg.motivation.run's model (or one trained here first): the share of
     test images whose label probability rises, then falls; writes motivation.json, curves.csv
     and motivation.png to cfg.motivation.output_dir."""
+    m = cfg.motivation
+    # a given folder is checked before anything is computed; the files appear there when complete
+    staged = StagedFolder(Path(m.output_dir), "--output-dir") if m.output_dir else None
+    try:
+        return _motivation(cfg, staged)
+    except BaseException:
+        if staged is not None:
+            staged.discard()
+        raise
+
+
+def _motivation(cfg: JobConfig, staged: StagedFolder | None) -> dict[str, Any]:
     from ..training.trainer import Trainer, resolve_device
 
     m = cfg.motivation
@@ -104,15 +116,18 @@ def run_motivation(cfg: JobConfig) -> dict[str, Any]:
                                       device=resolve_device(cfg.train.device), signed=m.signed)
     rising = rises_then_falls(curves, m.tolerance)
     share = float(rising.float().mean())
-    out = Path(m.output_dir) if m.output_dir else output_dir(
-        "motivation", f"{dataset_label(dataset)}-{time.strftime('%Y%m%d-%H%M%S')}")
-    out.mkdir(parents=True, exist_ok=True)
+    if staged is None:
+        staged = StagedFolder(output_dir("motivation", f"{dataset_label(dataset)}-"
+                                                       f"{time.strftime('%Y%m%d-%H%M%S')}"),
+                              "the output folder")
+    out = staged.staging
     result = {"model": name, "dataset": dataset, "num_images": len(curves),
               "rise_then_fall": int(rising.sum()), "share_rise_then_fall": share,
               "tolerance": m.tolerance, "signed": m.signed, "fractions": list(FRACTIONS),
-              "seconds": time.perf_counter() - start, "output_dir": str(out)}
+              "seconds": time.perf_counter() - start, "output_dir": str(staged.final)}
     write_json(out / "motivation.json", result)
     _write_curves(out / "curves.csv", curves, rising)
     plot_motivation(curves, rising, FRACTIONS, out / "motivation.png",
                     f"{splits.spec.title}: {100 * share:.1f}% of {len(curves)} test images rise, then fall")
+    staged.publish()
     return result

@@ -95,5 +95,4 @@ def compare_and_report(out: Path, *, folders: list[Path] | None = None,
                         tracking_uri)
     print(header)
     print(table)
-    print(f"files: {out}")
     return table
