@@ -28,7 +28,8 @@ from ..plots import plot_k_histogram
 from ..run_folder import EVALUATION_DIR, RunSpec, lock_run, locate_run, restart_run, write_run_record
 from ..tracking import (MlflowRun, check_tracking_uri, logged_epochs, resolve_tracking_uri,
                         ui_command, without_credentials)
-from ..training.checkpoint import ResumePoint, checks_for, k_digest, mask_table_of, newest_intact
+from ..training.checkpoint import (ResumePoint, check_same_data, checks_for, identity_of, k_digest,
+                                   mask_table_of, newest_intact, read_record)
 from .final_evaluation import FinalEvaluation
 from ..training.outcome import TrainingOutcome
 from .preflight import (check_closing_evaluation, check_data_and_model, check_device,
@@ -158,6 +159,9 @@ def _resume_point(cfg: JobConfig, spec: RunSpec, splits: Splits) -> ResumePoint:
                             f"{spec.folder.path.parent} to restart; drop --restart to start it")
         return ResumePoint()
     point = newest_intact(spec.folder.checkpoints(), splits.num_train, **checks_for(cfg))
+    if point.folder is not None:  # the data it was trained on, before anything is written
+        check_same_data(point.folder, read_record(point.folder).get("data"),
+                        identity_of(cfg.data.dataset, splits.spec, splits.num_train))
     done = _trained_epochs(spec, point)
     if done > cfg.train.epochs and not cfg.run.restart:
         raise UserError(f"run {name!r} has already trained {done} epochs; give --epochs {done} or "

@@ -224,6 +224,7 @@ def restore(trainer, folder: str | Path, workers: int,
     it resumes after, `workers` (0: in-process), and the sha256 of the mask state as now held,
     gathered back by `k_global` where it is sharded (proof it survived the re-sharding intact)."""
     state, k, record = load_checkpoint(folder, trainer.num_train, **checks_for(trainer.cfg))
+    check_same_data(folder, record.get("data"), data_identity(trainer))
     trainer.load_state_dict(state, k)
     digest = None
     if trainer.uses_mask:
@@ -231,6 +232,29 @@ def restore(trainer, folder: str | Path, workers: int,
     resumes = record.get("resumes", []) + [{"epoch": trainer.epoch, "workers": workers,
                                             "k_sha256": digest}]
     return record["history"], resumes
+
+
+def data_identity(trainer) -> dict[str, Any]:
+    """What a checkpoint was trained on, as it records it: the dataset and its shape."""
+    return identity_of(trainer.cfg.data.dataset, trainer.spec, trainer.num_train)
+
+
+def identity_of(dataset: str, spec, num_train: int) -> dict[str, Any]:
+    return {"dataset": dataset, "num_train": num_train, "classes": spec.num_classes,
+            "channels": spec.channels, "image_size": spec.image_size}
+
+
+def check_same_data(folder: Path | str, recorded: dict[str, Any] | None,
+                     now: dict[str, Any]) -> None:
+    """A run continues on the data its checkpoint was trained on, whatever its config files
+    say (checkpoints from before this record are taken as they are)."""
+    if not recorded:
+        return
+    for key, value in now.items():
+        if key in recorded and recorded[key] != value:
+            raise UserError(f"checkpoint {folder} was trained with {key} {recorded[key]!r}, but "
+                            f"the run's config gives {value!r}; a run has one config: restore "
+                            f"it (train a new run for other data)")
 
 
 def k_digest(k: torch.Tensor) -> str:

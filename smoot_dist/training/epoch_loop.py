@@ -9,14 +9,14 @@ What differs between the paths is only in the hooks: where the whole mask state 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
 from .background_writer import cpu_copy
-from .checkpoint import restore, save_checkpoint
+from .checkpoint import data_identity, restore, save_checkpoint
 from .outcome import TrainingOutcome
 from .trainer import Trainer
 
@@ -29,6 +29,7 @@ class CompletedEpoch:
     k: torch.Tensor | None  # the whole mask state by global index; None without a mask
     history: list[dict[str, Any]]
     resumes: list[dict[str, Any]]
+    data: dict[str, Any] = field(default_factory=dict)  # what it trained on (data_identity)
 
     @property
     def epoch(self) -> int:
@@ -36,7 +37,8 @@ class CompletedEpoch:
 
     def write(self, folder: str | Path) -> None:
         """This epoch's checkpoint, into `folder`."""
-        save_checkpoint(folder, self.state, self.k, self.history, {"resumes": self.resumes})
+        save_checkpoint(folder, self.state, self.k, self.history,
+                        {"resumes": self.resumes, "data": self.data})
 
     def snapshot(self, into: "CompletedEpoch | None" = None) -> "CompletedEpoch":
         """This epoch with its tensors copied to the CPU and its lists copied: what a writer
@@ -44,7 +46,7 @@ class CompletedEpoch:
         write has ended, whose buffers are reused."""
         return CompletedEpoch(self.metrics, cpu_copy(self.state, into and into.state),
                               None if self.k is None else cpu_copy(self.k, into and into.k),
-                              list(self.history), list(self.resumes))
+                              list(self.history), list(self.resumes), self.data)
 
 
 class EpochLoop:
@@ -71,7 +73,8 @@ class EpochLoop:
             metrics = trainer.run_epoch()
             self.history.append(metrics)
             k = self.k_global() if trainer.uses_mask else None
-            save(CompletedEpoch(metrics, trainer.state_dict(), k, self.history, self.resumes))
+            save(CompletedEpoch(metrics, trainer.state_dict(), k, self.history, self.resumes,
+                                data_identity(trainer)))
 
     def outcome(self) -> TrainingOutcome:
         trainer = self.trainer

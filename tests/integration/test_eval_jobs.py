@@ -7,7 +7,7 @@ import statistics
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import run_job
+from tests.conftest import expect_one_line, run_job
 
 pytestmark = pytest.mark.integration
 
@@ -154,8 +154,13 @@ def test_evaluate_and_compare_from_real_mlflow_runs(real_data_root, tmp_path):
     assert float(rows["sgt"]["k_median_mean"]) == 392
     text = (out / "comparison.md").read_text()
     assert " ± " in text and f"From evaluation {protocol_id}: 100 test images, background fill" in text
-    # --evaluation picks the closing one: the training runs' own AUCs
+    # --evaluation picks the closing one: the training runs' own AUCs (into a folder of its
+    # own: the first comparison's files are never written over)
     [closing] = {p.name for p in (tmp_path / "runs").glob("*/evaluation/closing-*")}
+    r = run_job("compare.py", "--tracking-uri", store, "--experiment", "cmp", "--output-dir",
+                str(out), "--evaluation", closing)
+    expect_one_line(r, "already holds files, which this job never writes over")
+    out = tmp_path / "cmp-closing"
     r = run_job("compare.py", "--tracking-uri", store, "--experiment", "cmp", "--output-dir",
                 str(out), "--evaluation", closing)
     assert r.returncode == 0, r.stderr[-2000:]

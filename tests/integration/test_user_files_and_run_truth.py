@@ -109,7 +109,8 @@ def test_a_run_has_one_config_and_every_reader_checks_it(tiny, tmp_path):
     run, env = _copy(tiny, tmp_path, "yaml")
     text = (run / "config.yaml").read_text()
     (run / "config.yaml").write_text(text.replace("dataset: fashion_mnist", "dataset: mnist"))
-    for job in (("evaluate.py", str(run), "--metrics", "morf", "--methods", "grad"),
+    for job in (("evaluate.py", str(run), "--metrics", "morf", "--methods", "grad",
+                "--test-subset", "100"),
                 ("train.py", "--resume", "yaml", "--epochs", "2", "--no-tracking")):
         r = run_job(*job, env=env)
         expect_one_line(r, "config.yaml was edited (data.dataset was 'fashion_mnist', now "
@@ -120,7 +121,8 @@ def test_a_run_has_one_config_and_every_reader_checks_it(tiny, tmp_path):
     record = json.loads((run / "run.json").read_text())
     record["config"]["data"]["dataset"] = "mnist"
     (run / "run.json").write_text(json.dumps(record))
-    for job in (("evaluate.py", str(run), "--metrics", "morf", "--methods", "grad"),
+    for job in (("evaluate.py", str(run), "--metrics", "morf", "--methods", "grad",
+                "--test-subset", "100"),
                 ("train.py", "--resume", "json", "--epochs", "2", "--no-tracking")):
         r = run_job(*job, env=env)
         expect_one_line(r, "run.json was edited (data.dataset was 'fashion_mnist', now 'mnist')")
@@ -136,8 +138,14 @@ def test_a_run_has_one_config_and_every_reader_checks_it(tiny, tmp_path):
     (run / "run.json").write_text(json.dumps(record))
     (run / "config.yaml").write_text(f"# {CONFIG_DIGEST}: {record[CONFIG_DIGEST]}\n"
                                      + yaml.safe_dump(record["config"]))
-    r = run_job("evaluate.py", str(run), "--metrics", "morf", "--methods", "grad", env=env)
+    r = run_job("evaluate.py", str(run), "--metrics", "morf", "--methods", "grad",
+                "--test-subset", "100", env=env)
     expect_one_line(r, "names the dataset mnist, but the run trained on fashion_mnist")
+    # ... and a resume, the checkpoint (which records the data it was trained on)
+    r = run_job("train.py", "--resume", "both", "--epochs", "2", "--no-tracking", env=env)
+    expect_one_line(r, "checkpoint_epoch_0001 was trained with dataset 'fashion_mnist', but the "
+                       "run's config gives 'mnist'")
+    assert not (run / "checkpoint_epoch_0002").exists()
 
 
 def test_resume_keeps_the_run_its_store_and_logs_the_model_once(real_data_root, tmp_path):
@@ -225,7 +233,8 @@ def test_explain_says_what_it_left_out_and_streams(tiny, tmp_path):
 
 def test_damaged_evaluation_records_are_named_never_averaged(tiny, tmp_path):
     good, env = _copy(tiny, tmp_path, "good")
-    r = run_job("evaluate.py", str(good), "--metrics", "morf", "--methods", "grad", "--no-tracking",
+    r = run_job("evaluate.py", str(good), "--metrics", "morf", "--methods", "grad",
+                "--test-subset", "100", "--no-tracking",
                 env=env)
     assert r.returncode == 0, r.stderr[-2000:]
     (record,) = [p for p in (good / "evaluation").glob("*/metrics.json")]
@@ -254,7 +263,8 @@ def test_the_same_protocol_evaluated_again_logs_each_metric_once(tiny, tmp_path)
     run, env = _copy(tiny, tmp_path, "twice")
     run_id = json.loads((run / "run.json").read_text())["mlflow_run_id"]
     for _ in range(2):
-        r = run_job("evaluate.py", str(run), "--metrics", "morf", "--methods", "grad", env=env)
+        r = run_job("evaluate.py", str(run), "--metrics", "morf", "--methods", "grad",
+                "--test-subset", "100", env=env)
         assert r.returncode == 0, r.stderr[-2000:]
     client = MlflowClient(tiny["store"])
     keys = [k for k in client.get_run(run_id).data.metrics if k.endswith("auc_grad") and "/" in k]
