@@ -15,7 +15,7 @@ from ..config import OBJECTIVES, JobConfig
 from ..data.loading import load_splits
 from ..data.paths import pin_data_root
 from ..errors import UserError
-from ..files import write_json, write_text
+from ..files import StagedFolder, write_json, write_text
 from ..home import output_dir, runs_root
 from ..tracking import (MlflowRun, check_tracking_uri, close_stopped_trials, resolve_tracking_uri,
                         ui_command)
@@ -95,14 +95,29 @@ def objective_images_text(objective: str, val_images: int, auc_images: int) -> s
 
 
 def run_sweep(cfg: JobConfig, space: SearchSpace, sweep_id: str) -> dict:
-    from .ray_tune import TRIAL_SECTIONS, run_trials, trial_config, trial_rows  # the Tune adapter
-
     start = time.perf_counter()
     s = cfg.sweep
     uri = resolve_tracking_uri(cfg.tracking.uri) if cfg.tracking.enabled else None
     if uri:
         check_tracking_uri(uri, cfg.tracking.experiment)
     cfg, val_images = with_validation(cfg, space)
+    # the outcome's folder: new or empty, checked now (not after the trials), filled under a
+    # temporary sibling and renamed in when complete, so no file of yours is written over
+    staged = StagedFolder(Path(s.output_dir) if s.output_dir else output_dir("sweeps", sweep_id),
+                          "--output-dir")
+    try:
+        return _sweep(cfg, space, sweep_id, staged, val_images, start)
+    except BaseException:
+        staged.discard()
+        raise
+
+
+def _sweep(cfg: JobConfig, space: SearchSpace, sweep_id: str, staged: StagedFolder,
+           val_images: int, start: float) -> dict:
+    from .ray_tune import TRIAL_SECTIONS, run_trials, trial_config, trial_rows  # the Tune adapter
+
+    s = cfg.sweep
+    uri = resolve_tracking_uri(cfg.tracking.uri) if cfg.tracking.enabled else None
     searched = [d.name for d in space.searched]
     print(f"{sweep_id}: {s.num_samples} {space.method} trials of {', '.join(searched)} on "
           f"{connect(cfg.run.ray_address, verbose=cfg.run.verbose)}; objective: "
@@ -144,8 +159,7 @@ def run_sweep(cfg: JobConfig, space: SearchSpace, sweep_id: str) -> dict:
                             | {d.name: d.values[0] for d in space.dimensions if not d.searched},
                             space.method)
     best_cfg = replace(best_cfg, data=replace(best_cfg.data, root=None))  # portable
-    out = Path(s.output_dir) if s.output_dir else output_dir("sweeps", sweep_id)
-    out.mkdir(parents=True, exist_ok=True)
+    out = staged.staging
     write_text(out / "best_config.yaml",
                f"# best trial {best['trial']} of {sweep_id}: objective ({s.objective}) "
                f"{best['objective']:.4g}\n" + yaml.safe_dump(best_cfg.to_dict(), sort_keys=False))
@@ -159,9 +173,10 @@ def run_sweep(cfg: JobConfig, space: SearchSpace, sweep_id: str) -> dict:
     summary = {"sweep": sweep_id, "method": space.method, "objective": s.objective, "mode": mode,
                "objective_images": s.objective_images, "val_images": val_images,
                "num_samples": s.num_samples, "epochs": cfg.train.epochs,
-               "asha_rungs": asha_rungs(cfg.train.epochs), "trials": rows, "best": best, "output_dir": str(out),
-               "wall_s": time.perf_counter() - start}
+               "asha_rungs": asha_rungs(cfg.train.epochs), "trials": rows, "best": best,
+               "output_dir": str(staged.final), "wall_s": time.perf_counter() - start}
     write_json(out / "sweep.json", summary)
+    out = staged.publish()
     if parent:
         close_stopped_trials(uri, cfg.tracking.experiment, sweep_id)
         parent.log_metrics({"best_objective": best["objective"],
