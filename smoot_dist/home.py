@@ -30,6 +30,11 @@ def runs_root() -> Path:
     return smoot_home() / "runs"
 
 
-def output_dir(kind: str, name: str | None = None) -> Path:
-    """$SMOOT_HOME/<kind>/<name>, the name defaulting to the current time."""
-    return smoot_home() / kind / (name or time.strftime("%Y%m%d-%H%M%S"))
+def output_dir(kind: str, name: str | None = None, fresh: bool = False) -> Path:
+    """$SMOOT_HOME/<kind>/<name>, the name defaulting to the current time. `fresh`: a folder
+    that does not exist yet (`<name>-2`, `-3`, ... after one of the same second)."""
+    base = smoot_home() / kind / (name or time.strftime("%Y%m%d-%H%M%S"))
+    path, n = base, 2
+    while fresh and path.exists():
+        path, n = base.with_name(f"{base.name}-{n}"), n + 1
+    return path

@@ -39,7 +39,7 @@ def compare(cfg: JobConfig) -> int:
         key, value = item.split("=", 1)
         tags[key] = value
     # a new (or empty) folder, filled under a temporary sibling: no file of yours is replaced
-    staged = StagedFolder(Path(c.output_dir) if c.output_dir else output_dir("comparisons"),
+    staged = StagedFolder(Path(c.output_dir) if c.output_dir else output_dir("comparisons", fresh=True),
                           "--output-dir")
     try:
         compare_and_report(staged.staging, folders=[Path(f) for f in c.runs] if c.runs else None,

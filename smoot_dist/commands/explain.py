@@ -25,7 +25,7 @@ from ..cli import JobFlags, command
 from ..config import JobConfig
 from ..data.user_images import collect, read_for_model
 from ..files import StagedFolder
-from ..home import smoot_home
+from ..home import output_dir
 
 FLAGS = JobFlags("explain.py", __doc__, ("explain", ("tracking", "uri")))
 
@@ -58,7 +58,8 @@ def explain(cfg: JobConfig) -> int:
     try:
         run = load_model_to_explain(e.run, cfg.tracking.uri)
         if staged is None:
-            default = smoot_home() / "explanations" / f"{run.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+            default = output_dir("explanations", f"{run.name}-{time.strftime('%Y%m%d-%H%M%S')}",
+                                 fresh=True)
             staged = StagedFolder(default, "the output folder", given)
         spec = run.spec
         _say_what_was_left(found, e.limit, found.loose, left_out)

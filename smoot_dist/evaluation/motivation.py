@@ -118,7 +118,8 @@ def _motivation(cfg: JobConfig, staged: StagedFolder | None) -> dict[str, Any]:
     share = float(rising.float().mean())
     if staged is None:
         staged = StagedFolder(output_dir("motivation", f"{dataset_label(dataset)}-"
-                                                       f"{time.strftime('%Y%m%d-%H%M%S')}"),
+                                                       f"{time.strftime('%Y%m%d-%H%M%S')}",
+                                         fresh=True),
                               "the output folder")
     out = staged.staging
     result = {"model": name, "dataset": dataset, "num_images": len(curves),

@@ -103,7 +103,7 @@ def run_sweep(cfg: JobConfig, space: SearchSpace, sweep_id: str) -> dict:
     cfg, val_images = with_validation(cfg, space)
     # the outcome's folder: new or empty, checked now (not after the trials), filled under a
     # temporary sibling and renamed in when complete, so no file of yours is written over
-    staged = StagedFolder(Path(s.output_dir) if s.output_dir else output_dir("sweeps", sweep_id),
+    staged = StagedFolder(Path(s.output_dir) if s.output_dir else output_dir("sweeps", sweep_id, fresh=True),
                           "--output-dir")
     try:
         return _sweep(cfg, space, sweep_id, staged, val_images, start)
