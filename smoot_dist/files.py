@@ -139,7 +139,12 @@ def _inside(path: Path, folder: Path) -> bool:
 class StagedFolder:
     """A job's output folder, filled under a temporary sibling (`.<name>.partial-<pid>`) and
     renamed into place only when complete: the user's folder is never half-written, and a file
-    the job did not write is never replaced (the final folder must be new, or empty)."""
+    the job did not write is never replaced (the final folder must be new, or empty).
+
+        with StagedFolder(out, "--output-dir") as staged:   # checked here, before the work
+            ... write into staged.staging ...
+            staged.publish()          # an error before this drops the staging folder
+    """
 
     def __init__(self, final: Path, flag: str, inputs: tuple[Path, ...] = ()):
         """Check that `final` can become this job's folder, before any work is done: not an
@@ -162,6 +167,7 @@ class StagedFolder:
         if not above.is_dir():
             raise UserError(f"{shown} is under {above}, which is a file; give a folder")
         self.staging = self.final.with_name(f".{self.final.name}.partial-{os.getpid()}")
+        self.kept = False  # publish() found the final folder filled: the staged results stay
         try:
             self.final.parent.mkdir(parents=True, exist_ok=True)
             self.staging.mkdir()
@@ -175,12 +181,18 @@ class StagedFolder:
         try:
             os.rename(self.staging, self.final)  # replaces an empty folder, never a full one
         except OSError as err:
+            self.kept = True
             raise UserError(f"{self.final} was filled by something else meanwhile "
                             f"({os.strerror(err.errno or 0).lower()}); the results are kept in "
                             f"{self.staging}") from None
         fsync(self.final.parent)
         return self.final
 
-    def discard(self) -> None:
-        """Drop what this job staged (the job failed before it finished)."""
-        shutil.rmtree(self.staging, ignore_errors=True)
+    def __enter__(self) -> "StagedFolder":
+        return self
+
+    def __exit__(self, kind, err, tb) -> None:
+        """The job failed before it published: what it staged is dropped (unless publish()
+        kept it, naming it in its error)."""
+        if kind is not None and not self.kept:
+            shutil.rmtree(self.staging, ignore_errors=True)

@@ -41,16 +41,13 @@ def compare(cfg: JobConfig) -> int:
     # a new (or empty) folder, filled under a temporary sibling: no file of yours is replaced
     staged = StagedFolder(Path(c.output_dir) if c.output_dir else output_dir("comparisons", fresh=True),
                           "--output-dir")
-    try:
+    with staged:
         compare_and_report(staged.staging, folders=[Path(f) for f in c.runs] if c.runs else None,
                            run_ids=c.run_ids.split(",") if c.run_ids else None,
                            experiment=cfg.tracking.experiment, tags=tags,
                            tracking_uri=cfg.tracking.uri, auc_method=c.auc_method,
                            figure_images=c.figure_images, evaluation=c.evaluation)
-    except BaseException:
-        staged.discard()
-        raise
-    print(f"files: {staged.publish()}")
+        print(f"files: {staged.publish()}")
     return 0
 
 

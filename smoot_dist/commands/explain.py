@@ -18,6 +18,7 @@ made in a temporary sibling and renamed into place when complete, never over a f
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
@@ -30,12 +31,12 @@ from ..home import output_dir
 FLAGS = JobFlags("explain.py", __doc__, ("explain", ("tracking", "uri")))
 
 
-def _say_what_was_left(found, limit: int, loose: int, left_out: list[str]) -> None:
+def _say_what_was_left(found, limit: int, left_out: list[str]) -> None:
     if found.found > len(found.items):
         print(f"note: --limit {limit}: explaining the first {len(found.items)} of "
               f"{found.found} images", flush=True)
-    if loose:
-        print(f"note: {loose} image(s) beside the class subfolders have no class: explained "
+    if found.loose:
+        print(f"note: {found.loose} image(s) beside the class subfolders have no class: explained "
               f"without a true class", flush=True)
     if left_out:
         print(f"note: --methods all leaves out {', '.join(left_out)} (they need reference "
@@ -54,27 +55,23 @@ def explain(cfg: JobConfig) -> int:
     given = tuple(Path(p) for p in e.images)
     # A given --output-dir is checked before the model is loaded; the default one (named after
     # the run) as soon as the run's name is known, still before any image is explained.
-    staged = StagedFolder(Path(e.output_dir), "--output-dir", given) if e.output_dir else None
-    try:
+    given_folder = StagedFolder(Path(e.output_dir), "--output-dir", given) if e.output_dir else None
+    with given_folder or contextlib.nullcontext():
         run = load_model_to_explain(e.run, cfg.tracking.uri)
-        if staged is None:
-            default = output_dir("explanations", f"{run.name}-{time.strftime('%Y%m%d-%H%M%S')}",
-                                 fresh=True)
-            staged = StagedFolder(default, "the output folder", given)
-        spec = run.spec
-        _say_what_was_left(found, e.limit, found.loose, left_out)
-        total = len(found.items)
-        progress = (lambda done: print(f"  explained {done}/{total} images", flush=True)
-                    ) if total > BATCH_IMAGES else None
+    staged = given_folder or StagedFolder(
+        output_dir("explanations", f"{run.name}-{time.strftime('%Y%m%d-%H%M%S')}", fresh=True),
+        "the output folder", given)
+    spec = run.spec
+    _say_what_was_left(found, e.limit, left_out)
+    total = len(found.items)
+    progress = (lambda done: print(f"  explained {done}/{total} images", flush=True)
+                ) if total > BATCH_IMAGES else None
+    with staged:
         rows = explain_images(
             run, found.items, lambda items: read_for_model(items, spec.channels, spec.image_size,
                                                            e.convert),
             methods, staged.staging, progress)
-    except BaseException:
-        if staged is not None:
-            staged.discard()
-        raise
-    out = staged.publish()
+        out = staged.publish()
     width = max(len(Path(r["image"]).name) for r in rows)
     print(f"{run.name} ({spec.title}, {run.cfg.method.name}): {len(rows)} image(s)")
     for r in rows:

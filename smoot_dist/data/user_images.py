@@ -31,8 +31,8 @@ def _listing(folder: Path) -> list[Path]:
     try:
         return sorted(p for p in folder.iterdir() if not p.name.startswith("."))
     except OSError as err:  # a folder this user may not read
-        raise DataError(f"{folder} cannot be read ({err.strerror.lower()}); give a folder you can "
-                        f"read") from None
+        raise DataError(f"{folder} cannot be read ({(err.strerror or type(err).__name__).lower()}"
+                        f"); give a folder you can read") from None
 
 
 @dataclass

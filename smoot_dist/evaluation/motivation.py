@@ -8,6 +8,7 @@ best masking fraction is image dependent. The paper found 16% of CIFAR-10 test i
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -87,12 +88,8 @@ def run_motivation(cfg: JobConfig) -> dict[str, Any]:
     m = cfg.motivation
     # a given folder is checked before anything is computed; the files appear there when complete
     staged = StagedFolder(Path(m.output_dir), "--output-dir") if m.output_dir else None
-    try:
+    with staged or contextlib.nullcontext():
         return _motivation(cfg, staged)
-    except BaseException:
-        if staged is not None:
-            staged.discard()
-        raise
 
 
 def _motivation(cfg: JobConfig, staged: StagedFolder | None) -> dict[str, Any]:
@@ -121,14 +118,16 @@ def _motivation(cfg: JobConfig, staged: StagedFolder | None) -> dict[str, Any]:
                                                        f"{time.strftime('%Y%m%d-%H%M%S')}",
                                          fresh=True),
                               "the output folder")
-    out = staged.staging
-    result = {"model": name, "dataset": dataset, "num_images": len(curves),
-              "rise_then_fall": int(rising.sum()), "share_rise_then_fall": share,
-              "tolerance": m.tolerance, "signed": m.signed, "fractions": list(FRACTIONS),
-              "seconds": time.perf_counter() - start, "output_dir": str(staged.final)}
-    write_json(out / "motivation.json", result)
-    _write_curves(out / "curves.csv", curves, rising)
-    plot_motivation(curves, rising, FRACTIONS, out / "motivation.png",
-                    f"{splits.spec.title}: {100 * share:.1f}% of {len(curves)} test images rise, then fall")
-    staged.publish()
+    with staged:  # written whole, or dropped
+        out = staged.staging
+        result = {"model": name, "dataset": dataset, "num_images": len(curves),
+                  "rise_then_fall": int(rising.sum()), "share_rise_then_fall": share,
+                  "tolerance": m.tolerance, "signed": m.signed, "fractions": list(FRACTIONS),
+                  "seconds": time.perf_counter() - start, "output_dir": str(staged.final)}
+        write_json(out / "motivation.json", result)
+        _write_curves(out / "curves.csv", curves, rising)
+        plot_motivation(curves, rising, FRACTIONS, out / "motivation.png",
+                        f"{splits.spec.title}: {100 * share:.1f}% of {len(curves)} test images "
+                        f"rise, then fall")
+        staged.publish()
     return result

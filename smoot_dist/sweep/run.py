@@ -105,11 +105,8 @@ def run_sweep(cfg: JobConfig, space: SearchSpace, sweep_id: str) -> dict:
     # temporary sibling and renamed in when complete, so no file of yours is written over
     staged = StagedFolder(Path(s.output_dir) if s.output_dir else output_dir("sweeps", sweep_id, fresh=True),
                           "--output-dir")
-    try:
+    with staged:  # _sweep publishes it
         return _sweep(cfg, space, sweep_id, staged, val_images, start)
-    except BaseException:
-        staged.discard()
-        raise
 
 
 def _sweep(cfg: JobConfig, space: SearchSpace, sweep_id: str, staged: StagedFolder,
