@@ -302,6 +302,8 @@ def _first_difference(old: dict[str, Any], new: dict[str, Any]) -> str | None:
         for key, value in values.items():
             if (section, key) in RESUMABLE_CHANGES:
                 continue
+            if (section, key) == ("train", "precision") and value == "auto":
+                continue  # auto continues in the precision the run recorded (train_job)
             values_before = old.get(section)
             before = values_before.get(key) if isinstance(values_before, dict) else None
             if before != value:

@@ -45,7 +45,7 @@ from ..sweep.tuned import tune_space
 
 FLAGS = JobFlags("reproduce.py", __doc__,
                  (("data", "dataset", "train_subset", "val_images", "test_subset"),
-                  ("train", "epochs", "device"),
+                  ("train", "epochs", "device", "precision"),
                   ("run", "workers", "use_gpu", "storage_path", "progress"),
                   ("tracking", "uri", "enabled"),
                   ("sweep", "num_samples", "max_concurrent", "objective", "objective_images",
@@ -90,7 +90,13 @@ def _methods(cfg: JobConfig) -> list[str]:
     return choose_names(cfg.reproduce.methods, METHODS, "training method", "--methods")
 
 
-def _settings(cfg: JobConfig) -> str:
+def _arithmetic(folders: list[Path]) -> str:
+    """The precision the runs trained in, as their configs recorded it (`auto` resolved)."""
+    names = sorted({RunFolder(f).read_config()["train"]["precision"] for f in folders})
+    return " and ".join("bf16 autocast" if n == "bf16" else n for n in names) + " training"
+
+
+def _settings(cfg: JobConfig, folders: list[Path]) -> str:
     """The protocol in words, for the results page."""
     n = f"{cfg.data.train_subset:,}" if cfg.data.train_subset else "all"
     where = (f"{cfg.run.workers} Ray worker(s)" + (" with GPUs" if cfg.run.use_gpu else "")
@@ -98,7 +104,8 @@ def _settings(cfg: JobConfig) -> str:
     held = (f" ({cfg.data.val_images:,} validation images held out of the training data first)"
             if cfg.data.val_images else "")
     return (f"{n} training images (class-balanced){held}, {cfg.train.epochs} epochs, batch "
-            f"{cfg.train.batch_size}, the dataset's Table 1 preset, {where}")
+            f"{cfg.train.batch_size}, the dataset's Table 1 preset, {_arithmetic(folders)}, "
+            f"{where}")
 
 
 def _tune(cfg: JobConfig, rid: str, out: Path) -> list:
@@ -195,7 +202,7 @@ def reproduce_dataset(cfg: JobConfig, rid: str, protocol: str, command: str, com
         page = Path(r.report)
         record = dataset_record(dataset, folders, evaluation, labels=labels, protocol=protocol,
                                 command=command, machine=machine_description(cfg.train.device),
-                                settings=_settings(cfg), reproduction=rid, commit=commit,
+                                settings=_settings(cfg, folders), reproduction=rid, commit=commit,
                                 reused=reused)
         if tuned:
             record.update(tuning_record(tuned, cfg))

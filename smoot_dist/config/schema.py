@@ -30,7 +30,7 @@ METHODS = {"traditional": "Traditional", "sgt": "SGT", "smoot": "SMOOT", "random
 FILLS = ("random", "background", "mean")
 OPTIMIZERS = ("adadelta", "sgd", "adam", "adamw")
 DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16", "auto")
 # sweep objective -> (what the reported `objective` metric is, whether Tune maximises it)
 OBJECTIVES = {
     "accuracy": ("validation accuracy (%)", "max"),
@@ -146,8 +146,11 @@ class TrainConfig:
                                ge=0, metavar="N")
     # Speed options, off by default; each computes the same thing within a stated tolerance
     # (tests/integration/test_fast_path.py).
-    precision: str = setting("fp32", "float precision of the forward passes (bf16: autocast)",
-                             choices=PRECISIONS)
+    precision: str = setting(
+        "fp32", "float precision of the training step's forward passes: fp32, bf16 (autocast), "
+                "or auto: bf16 where the training device computes it natively (a CPU with "
+                "AVX512_BF16 or AMX, a GPU of compute capability 8.0+), else fp32; the run "
+                "records which. Evaluation is fp32", choices=PRECISIONS)
     compile: bool = setting(False, "torch.compile the model (falls back to eager on failure)")
     fuse_branches: bool = setting(False, "one forward over the clean and masked batch "
                                          "(BatchNorm would pool both branches' statistics)")

@@ -35,8 +35,9 @@ from ..training.outcome import TrainingOutcome
 from .preflight import (check_closing_evaluation, check_data_and_model, check_device,
                         check_outputs, check_room)
 from ..training.summary import build_summary
-from ..training.trainer import EpochHook
-from ..launch.ray_cluster import check_local_capacity, check_resources, connect
+from ..training.trainer import EpochHook, resolve_device
+from ..launch.ray_cluster import check_local_capacity, check_resources, connect, worker_precision
+from ..training.precision import AUTO, resolve_precision
 from .in_process import run_in_process
 from .mlflow_logged import dataset_inputs, input_example, requirements, servable_model
 
@@ -201,6 +202,22 @@ def _remembered_epochs(cfg: JobConfig, spec: RunSpec) -> str | None:
     return None
 
 
+def _resolved_precision(cfg: JobConfig, spec: RunSpec) -> JobConfig:
+    """`--precision auto` made fp32 or bf16 before the config is recorded: a continued run keeps
+    the precision it recorded; a new one gets bf16 where its training device computes bf16
+    natively (training/precision.py)."""
+    if cfg.train.precision != AUTO:
+        return cfg
+    if spec.resumed:
+        precision, why = spec.folder.read_config()["train"]["precision"], "as the run recorded"
+    elif cfg.run.workers == 0:
+        precision, why = resolve_precision(AUTO, resolve_device(cfg.train.device))
+    else:
+        precision, why = worker_precision(cfg.run.use_gpu)
+    print(f"precision: {precision} (auto: {why})", flush=True)
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, precision=precision))
+
+
 def _keep_damaged_aside(spec: RunSpec, point: ResumePoint) -> None:
     """Damaged checkpoints, out of the run's way and kept as evidence (never pruned)."""
     for err in point.damaged:
@@ -240,6 +257,7 @@ def run_training(cfg: JobConfig, *, tags: dict[str, str] | None = None,
         cpus = 0 if cfg.run.use_gpu else cfg.run.workers + data_cpus
         print(f"Ray: {connect(cfg.run.ray_address, cpus, cfg.run.verbose)}", flush=True)
         check_resources(cfg.run.workers, cfg.run.use_gpu, data_cpus)
+    cfg = _resolved_precision(cfg, spec)
     # Everything checked: from here on the run exists (folder, MLflow run).
     with lock_run(spec):
         again = locate_run(cfg, spec.name)

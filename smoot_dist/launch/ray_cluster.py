@@ -194,3 +194,41 @@ def check_resources(workers: int, use_gpu: bool, data_cpus: float = 0) -> None:
                         f"worker(s)' {need.get('CPU', 0):g}, but the Ray cluster {kind} "
                         f"{have.get('CPU', 0):g} CPU; use fewer --workers, or a cluster with more "
                         f"CPUs (a local Ray started by the job has enough)")
+
+
+# How long `--precision auto` waits for a probe task on a cluster of several machines.
+PRECISION_PROBE_S = 60.0
+
+
+def worker_precision(use_gpu: bool) -> tuple[str, str]:
+    """`--precision auto` resolved for the device a Ray Train worker trains on, and why. When
+    every node of the cluster is this machine (a local Ray, a test cluster), this machine's CPU
+    or GPU answers; on a cluster of several machines a task with a worker's resources asks one
+    of them, whose answer stands for all (a cluster of mixed processors: pass --precision)."""
+    import ray
+    import torch
+
+    from ..training.precision import AUTO, resolve_precision
+
+    here = ray.util.get_node_ip_address()
+    nodes = {n["NodeManagerAddress"] for n in ray.nodes() if n.get("Alive")}
+    if nodes <= {here} and (not use_gpu or torch.cuda.is_available()):
+        return resolve_precision(AUTO, torch.device("cuda" if use_gpu else "cpu"))
+
+    @ray.remote(num_cpus=0 if use_gpu else 1, num_gpus=1 if use_gpu else 0)
+    def probe() -> tuple[str, str]:
+        import torch as worker_torch
+
+        from smoot_dist.training.precision import resolve_precision as on_worker
+
+        device = worker_torch.device("cuda" if use_gpu else "cpu")
+        precision, why = on_worker(AUTO, device)
+        return precision, f"{why}, on a worker's node"
+
+    task = probe.remote()
+    try:
+        return tuple(ray.get(task, timeout=PRECISION_PROBE_S))
+    except ray.exceptions.GetTimeoutError:
+        ray.cancel(task, force=True)
+        return "fp32", (f"no worker slot answered within {PRECISION_PROBE_S:.0f} s to say "
+                        f"whether it computes bf16; pass --precision bf16 where it does")

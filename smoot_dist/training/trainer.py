@@ -25,6 +25,7 @@ from ..method.kstats import k_stats_payload, summarize_k_stats
 from ..method.mask_state import MaskState
 from ..method.step import method_step
 from .graph_step import StaticStep
+from .precision import resolve_precision
 from ..models import create_model
 from .batches import MemoryBatches, TrainBatches
 from .step_progress import StepReport, report_steps
@@ -115,6 +116,8 @@ class Trainer:
         whole; then `splits` may leave its train split out)."""
         self.cfg, self.rank, self.world_size = cfg, rank, world_size
         self.device = device or resolve_device(cfg.train.device)
+        # a job resolves `auto` before it records the config; a Trainer made directly does here
+        self.precision, _ = resolve_precision(cfg.train.precision, self.device)
         self.all_reduce, self.log, self.epoch_hooks = all_reduce, log, tuple(epoch_hooks)
         self.progress = progress and rank == 0
         self.on_step = on_step if rank == 0 else None
@@ -233,10 +236,11 @@ class Trainer:
         return x.contiguous(memory_format=torch.channels_last) if self.cfg.train.channels_last else x
 
     def autocast(self, cache: bool = True):
-        """bf16 autocast for the forward passes when asked for (backward runs outside it).
+        """bf16 autocast for the training step's forward passes when the run's precision is bf16
+        (backward runs outside it; evaluation is fp32).
         `cache` False: no weight-cast cache (a CUDA graph would keep a stale one)."""
         return torch.autocast(self.device.type, dtype=torch.bfloat16,
-                              enabled=self.cfg.train.precision == "bf16", cache_enabled=cache)
+                              enabled=self.precision == "bf16", cache_enabled=cache)
 
     def _eval_splits(self) -> dict[str, Any]:
         return {"test": self.test_data, **({"val": self.val_data} if self.val_data is not None else {})}
@@ -277,8 +281,9 @@ class Trainer:
         for start in range(0, len(data), bs):
             x = self._inputs(data.images[start:start + bs])
             y = data.labels[start:start + bs]
-            with self.autocast():
-                logits = self.model(x).float()
+            # fp32 whatever the training precision: a model's accuracy is measured the same
+            # way in every run, so runs trained in bf16 and fp32 compare like with like
+            logits = self.model(x).float()
             correct += (logits.argmax(1) == y).sum()
             loss += torch.nn.functional.cross_entropy(logits, y, reduction="sum").double()
         n = torch.tensor(float(len(data)), dtype=torch.float64, device=self.device)
