@@ -5,15 +5,18 @@ sample), measured side by side in one run on the MNIST CNN. Prints times and the
 SGT/plain against its floor: the ratio of the two steps' FLOPs (torch's FlopCounterMode), which
 no implementation can beat (SGT does the saliency pass and a second branch on top of plain's
 forward and backward). Without Captum the reference row is skipped, the rest still printed.
+Then the same steps in each precision (fp32, and bf16 where the device computes it natively)
+against this device's own peak: a large matmul and the CNN's costliest conv in that precision,
+and what each step achieves (its FLOPs over its time) as a share of them.
 
   python bench/step.py                          # CPU here; a few steps give a rough table
+  python bench/step.py --batch 256 --precision bf16   # fp32 and bf16 at batch 256
   python bench/step.py --device cuda --steps 50 --batch 256 1024 --json step.json
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 
 import numpy as np
@@ -111,67 +114,83 @@ def count_calls(cfg, splits) -> dict[str, int]:
     return calls
 
 
+def peaks(device: torch.device, batch: int, precisions: list[str], repeats: int = 5
+          ) -> dict[str, dict[str, float]]:
+    """This device's own limits, in GFLOP/s, per precision: a 2048 x 2048 matmul (what the
+    processor's matrix units reach at best) and the CNN's costliest layer, its second conv
+    (32 -> 64 channels, 3 x 3, on 26 x 26 maps, at `batch`), forward."""
+    out: dict[str, dict[str, float]] = {}
+    n = 2048
+    conv = torch.nn.Conv2d(32, 64, 3).to(device)
+    conv_flops = 2 * batch * 64 * 24 * 24 * 32 * 9
+    for name in precisions:
+        dtype = torch.bfloat16 if name == "bf16" else torch.float32
+        a = torch.randn(n, n, device=device, dtype=dtype)
+        b = torch.randn(n, n, device=device, dtype=dtype)
+        feature = torch.randn(batch, 32, 26, 26, device=device, dtype=dtype)
+        layer = conv.to(dtype)
+        with torch.no_grad():
+            mm_ms = time_ms(lambda: torch.mm(a, b), repeats, device)
+            conv_ms = time_ms(lambda: layer(feature), repeats, device)
+        out[name] = {"matmul": 2 * n ** 3 / mm_ms / 1e6, "conv": conv_flops / conv_ms / 1e6}
+    return out
+
+
+def precisions_here(device: torch.device) -> list[str]:
+    """fp32, and bf16 where this device computes it natively (--precision auto's rule)."""
+    from smoot_dist.training.precision import native_bf16
+
+    return ["fp32", "bf16"] if native_bf16(device)[0] else ["fp32"]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--batch", type=int, nargs="+", default=[256, 1024])
     p.add_argument("--steps", type=int, default=5, help="timed steps per row (median)")
+    p.add_argument("--precision", nargs="+", choices=("fp32", "bf16"),
+                   help="the training steps' precisions (default: fp32, and bf16 where this "
+                        "device computes it natively); the floor table is fp32's")
     p.add_argument("--json", help="also write the table and the key ratios to this JSON file")
     args = p.parse_args()
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
                           else ("cpu" if args.device == "auto" else args.device))
+    precisions = args.precision or precisions_here(device)
+    if "fp32" not in precisions:
+        precisions = ["fp32", *precisions]  # the FLOP-floor table is fp32's
     cfg = build_config(overrides={"data": {"dataset": "mnist"}})
     splits = load_splits(cfg.data)
     mean, std = channel_stats(splits.spec, device)
     no_captum = captum_missing()
     print(f"step time, MNIST CNN, {describe(device)}, median of {args.steps} steps")
-    rows, flops = [], {}
+    rows, flops, achieved = [], {}, []
     for batch in args.batch:
         x = normalize(splits.train.images[:batch].to(device), mean, std)
         y = splits.train.labels[:batch].to(device)
-        torch.manual_seed(0)
-        times = {}
-        for method, fuse in (("traditional", False), ("sgt", False), ("smoot", False), ("smoot", True)):
-            mcfg = build_config(overrides={"data": {"dataset": "mnist"}, "method": {"name": method}}).method
-            model = create_model(cfg.model, splits.spec).to(device)
-            opt = build_optimizer("adadelta", model.parameters(), 1.0)
-            k = torch.full((batch,), 0.5, device=device)
-
-            def step():
-                out = method_step(mcfg, model, model, x, y, k, fuse=fuse)
-                opt.zero_grad(set_to_none=True)
-                out.loss.backward()
-                opt.step()
-                if out.new_k is not None:
-                    k.copy_(out.new_k)
-            name = method + ("_fused" if fuse else "")
-            if not fuse:
-                flops[(batch, method)] = step_flops(step)
-            times[name] = time_ms(step, args.steps, device)
-        if device.type == "cuda":  # the whole SMOOT step as one CUDA graph (--cuda-graph)
-            mcfg = build_config(overrides={"data": {"dataset": "mnist"}, "method": {"name": "smoot"}}).method
-            model = create_model(cfg.model, splits.spec).to(device)
-            opt = build_optimizer("adadelta", model.parameters(), 1.0, capturable=True)
-            graph = StaticStep(mcfg, model, model, opt, batch, x, False, contextlib.nullcontext)
-            k = torch.full((batch,), 0.5, device=device)
-            try:
-                times["smoot_graph"] = time_ms(lambda: graph(x, y, k), args.steps, device)
-            except Exception as err:  # noqa: BLE001 - a failed capture is a row, not the end
-                print(f"CUDA graph row failed: {type(err).__name__}: {str(err).splitlines()[0][:200]}")
-        if no_captum is None:
-            model = create_model(cfg.model, splits.spec).to(device)
-            opt = build_optimizer("adadelta", model.parameters(), 1.0)
-            count = round(0.5 * splits.spec.num_pixels)
-            times["reference"] = time_ms(lambda: reference_sgt_step(model, opt, x, y, count),
-                                         max(2, args.steps // 2), device, warmup=1)
-        floor = flops[(batch, "sgt")] / flops[(batch, "traditional")]
-        ratio = times["sgt"] / times["traditional"]
-        reference = times.get("reference")
-        rows.append([batch, times["traditional"], times["sgt"], times["smoot"], times["smoot_fused"],
-                     times.get("smoot_graph", "-"), reference if reference else "-", flops[(batch, "traditional")] / 1e9,
-                     flops[(batch, "sgt")] / 1e9, floor, ratio, ratio / floor,
-                     times["smoot"] / times["sgt"], times["smoot_fused"] / times["smoot"],
-                     reference / times["smoot"] if reference else "-"])
+        for precision in precisions:
+            autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16,  # noqa: E731
+                                              enabled=precision == "bf16")
+            times = timed_steps(cfg, splits, device, x, y, batch, args.steps, autocast,
+                                flops if precision == "fp32" else None)
+            for method in ("traditional", "sgt", "smoot", "smoot_fused"):
+                achieved.append([batch, precision, method, times[method],
+                                 flops[(batch, method.removesuffix("_fused"))] / times[method] / 1e6])
+            if precision != "fp32":
+                continue
+            if no_captum is None:
+                model = create_model(cfg.model, splits.spec).to(device)
+                opt = build_optimizer("adadelta", model.parameters(), 1.0)
+                count = round(0.5 * splits.spec.num_pixels)
+                times["reference"] = time_ms(lambda: reference_sgt_step(model, opt, x, y, count),
+                                             max(2, args.steps // 2), device, warmup=1)
+            floor = flops[(batch, "sgt")] / flops[(batch, "traditional")]
+            ratio = times["sgt"] / times["traditional"]
+            reference = times.get("reference")
+            rows.append([batch, times["traditional"], times["sgt"], times["smoot"], times["smoot_fused"],
+                         times.get("smoot_graph", "-"), reference if reference else "-", flops[(batch, "traditional")] / 1e9,
+                         flops[(batch, "sgt")] / 1e9, floor, ratio, ratio / floor,
+                         times["smoot"] / times["sgt"], times["smoot_fused"] / times["smoot"],
+                         reference / times["smoot"] if reference else "-"])
     calls = count_calls(cfg, splits)
     header = ["batch", "plain ms", "SGT ms", "SMOOT ms", "SMOOT fused ms", "SMOOT graph ms",
               "reference SGT ms",
@@ -185,20 +204,73 @@ def main() -> None:
           f"{calls['smoot'] / calls['sgt']:.3f}")
     print("targets: SGT/plain within 1.1x of its FLOP floor; SMOOT/SGT <= 1.05 in time and in "
           "dispatcher calls; reference/SMOOT >= 20 at batch 256 (GPU)")
+    limit = peaks(device, args.batch[0], precisions)
+    print(f"\nthis device's peak, GFLOP/s: " + "; ".join(
+        f"{name}: matmul 2048 {v['matmul']:.0f}, conv 32->64 3x3 at batch {args.batch[0]} "
+        f"{v['conv']:.0f}" for name, v in limit.items()))
+    shares = [[*row[:4], row[4], 100 * row[4] / limit[row[1]]["matmul"],
+               100 * row[4] / limit[row[1]]["conv"]] for row in achieved]
+    share_header = ["batch", "precision", "step", "ms", "GFLOP/s", "% of matmul peak",
+                    "% of conv peak"]
+    print("achieved by each step (its FLOPs by torch's formulas over its time) as a share of "
+          "the peak in its precision:")
+    print_table(share_header, shares)
+    print("target: the bf16 SMOOT step at 50% of the bf16 matmul peak")
     if args.json:
         first = dict(zip(header, rows[0]))
         figures = {"calls SMOOT/SGT": round(calls["smoot"] / calls["sgt"], 3),
                    "batch": first["batch"], "SMOOT ms": round(first["SMOOT ms"], 3),
                    "SGT/plain / floor": round(first["SGT/plain / floor"], 3),
                    "SMOOT/SGT": round(first["SMOOT/SGT"], 3)}
+        for row in shares:
+            if row[0] == args.batch[0] and row[2] == "smoot":
+                figures[f"SMOOT {row[1]} % of peak"] = round(row[5], 1)
         if first["SMOOT graph ms"] != "-":
             figures["SMOOT graph ms"] = round(first["SMOOT graph ms"], 3)
         if first["reference/SMOOT"] != "-":
             figures["reference/SMOOT"] = round(first["reference/SMOOT"], 1)
         with open(args.json, "w") as f:
             json.dump({"device": describe(device), "header": header, "rows": rows,
-                       "figures": figures, "dispatcher_calls": calls,
+                       "figures": figures, "dispatcher_calls": calls, "peaks": limit,
+                       "share_header": share_header, "shares": shares,
                        "reference_skipped": no_captum}, f, indent=1)
+
+
+def timed_steps(cfg, splits, device, x, y, batch: int, steps: int, autocast,
+                flops: dict | None) -> dict[str, float]:
+    """Median ms of one training step per method (fused: SMOOT's two branches in one forward),
+    the forward passes under `autocast` as the Trainer runs them; on a GPU the whole SMOOT step
+    as a CUDA graph too. `flops`: filled with each method's FLOPs (counted once, in fp32)."""
+    torch.manual_seed(0)
+    times = {}
+    for method, fuse in (("traditional", False), ("sgt", False), ("smoot", False), ("smoot", True)):
+        mcfg = build_config(overrides={"data": {"dataset": "mnist"}, "method": {"name": method}}).method
+        model = create_model(cfg.model, splits.spec).to(device)
+        opt = build_optimizer("adadelta", model.parameters(), 1.0)
+        k = torch.full((batch,), 0.5, device=device)
+
+        def step():
+            with autocast():
+                out = method_step(mcfg, model, model, x, y, k, fuse=fuse)
+            opt.zero_grad(set_to_none=True)
+            out.loss.backward()
+            opt.step()
+            if out.new_k is not None:
+                k.copy_(out.new_k)
+        if flops is not None and not fuse:
+            flops[(batch, method)] = step_flops(step)
+        times[method + ("_fused" if fuse else "")] = time_ms(step, steps, device)
+    if device.type == "cuda":  # the whole SMOOT step as one CUDA graph (--cuda-graph)
+        mcfg = build_config(overrides={"data": {"dataset": "mnist"}, "method": {"name": "smoot"}}).method
+        model = create_model(cfg.model, splits.spec).to(device)
+        opt = build_optimizer("adadelta", model.parameters(), 1.0, capturable=True)
+        graph = StaticStep(mcfg, model, model, opt, batch, x, False, autocast)
+        k = torch.full((batch,), 0.5, device=device)
+        try:
+            times["smoot_graph"] = time_ms(lambda: graph(x, y, k), steps, device)
+        except Exception as err:  # noqa: BLE001 - a failed capture is a row, not the end
+            print(f"CUDA graph row failed: {type(err).__name__}: {str(err).splitlines()[0][:200]}")
+    return times
 
 
 if __name__ == "__main__":

@@ -3,8 +3,10 @@
 import json
 
 import pytest
+import torch
 from mlflow.tracking import MlflowClient
 
+from smoot_dist.training.precision import resolve_precision
 from tests.conftest import run_job
 
 pytestmark = pytest.mark.integration
@@ -14,13 +16,19 @@ def test_run_reaches_a_real_tracking_server_over_http(real_data_root, mlflow_ser
     r = run_job("train.py", "--workers", "0", "--dataset", "fashion_mnist", "--method", "sgt",
                 "--epochs", "2", "--train-subset", "1000", "--test-subset", "500",
                 "--eval-images", "200", "--tracking-uri", mlflow_server, "--storage-path", str(tmp_path),
-                "--run-name", "over-http", "--summary-json", str(tmp_path / "s.json"))
+                "--run-name", "over-http", "--summary-json", str(tmp_path / "s.json"),
+                "--precision", "auto")
     assert r.returncode == 0, r.stderr
     summary = json.loads((tmp_path / "s.json").read_text())
     client = MlflowClient(mlflow_server)
     run = client.get_run(summary["mlflow"]["run_id"])
     assert run.info.status == "FINISHED" and run.info.run_name == "over-http"
     assert run.data.params["method.name"] == "sgt" and run.data.params["method.k0"] == "0.5"
+    # --precision auto is recorded as what it resolved to here, in MLflow and the run's config
+    native = resolve_precision("auto", torch.device("cpu"))[0]
+    assert run.data.params["train.precision"] == native
+    assert summary["config"]["train"]["precision"] == native
+    assert f"precision: {native} (auto: CPU " in r.stdout
     acc = client.get_metric_history(run.info.run_id, "test_accuracy")
     assert [m.step for m in acc] == [1, 2]
     assert [m.value for m in acc] == [e["test_accuracy"] for e in summary["epochs"]]
@@ -38,6 +46,17 @@ def test_run_reaches_a_real_tracking_server_over_http(real_data_root, mlflow_ser
     assert [m.value for m in k_max] == [392.0, 392.0]
     names = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"summary.json", "config.yaml", "mask_state.parquet", "k_histogram.png"} <= names
+    # continued with `auto` (a default that may resolve otherwise elsewhere): the run keeps the
+    # precision it recorded, in the same MLflow run
+    again = run_job("train.py", "--workers", "0", "--dataset", "fashion_mnist", "--method", "sgt",
+                    "--epochs", "3", "--train-subset", "1000", "--test-subset", "500",
+                    "--eval-images", "200", "--tracking-uri", mlflow_server, "--storage-path",
+                    str(tmp_path), "--run-name", "over-http", "--precision", "auto",
+                    "--summary-json", str(tmp_path / "s3.json"))
+    assert again.returncode == 0, again.stderr
+    assert f"precision: {native} (auto: as the run recorded)" in again.stdout
+    assert json.loads((tmp_path / "s3.json").read_text())["mlflow"]["run_id"] == run.info.run_id
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "test_accuracy")] == [1, 2, 3]
 
 
 def test_tracking_server_listens_on_loopback_only(mlflow_server):
