@@ -63,7 +63,10 @@ def main() -> None:
     variants = {"channels_last": lambda: step(make().to(memory_format=torch.channels_last),
                                               xin=x.contiguous(memory_format=torch.channels_last)),
                 "fused branches": lambda: step(make(), fuse=True),
-                "bf16 autocast": lambda: step(make(), bf16=True)}
+                "bf16 autocast": lambda: step(make(), bf16=True),
+                "bf16 + channels_last": lambda: step(
+                    make().to(memory_format=torch.channels_last), bf16=True,
+                    xin=x.contiguous(memory_format=torch.channels_last))}
     if not args.no_compile:
         compiled_model = make()
         variants["torch.compile"] = lambda: step(compiled_model, run=torch.compile(compiled_model))
