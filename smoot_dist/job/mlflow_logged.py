@@ -9,6 +9,7 @@ channel statistics to call it.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import warnings
 from pathlib import Path
@@ -16,9 +17,7 @@ from typing import Any
 
 import numpy as np
 import torch
-import torchvision
 from torch import nn
-from torchvision.transforms import Normalize
 
 from ..config import JobConfig
 from ..catalog import DATASETS, parse_dataset
@@ -78,6 +77,10 @@ def servable_model(cfg: JobConfig, splits: Splits, state: dict[str, torch.Tensor
     the code folder it needs, or None). TorchScript where the model scripts (the papers' CNN
     does): a few files, loadable with torch alone, still an nn.Module with gradients; else the
     module itself, whose pickle names smoot_dist's classes, so the package travels with it."""
+    # here, not at the top: torchvision's import pulls in torch._dynamo (1.3 s here), which a
+    # job without tracking never needs
+    from torchvision.transforms import Normalize
+
     model = create_model(cfg.model, splits.spec)
     model.load_state_dict(state)
     spec = splits.spec
@@ -101,7 +104,7 @@ def requirements() -> list[str]:
     """What loading the logged model needs: torch and torchvision at this run's versions,
     without the local build tag."""
     return [f"torch=={torch.__version__.split('+')[0]}",
-            f"torchvision=={torchvision.__version__.split('+')[0]}"]
+            f"torchvision=={importlib.metadata.version('torchvision').split('+')[0]}"]
 
 
 def package_dir() -> str:

@@ -12,7 +12,7 @@ from smoot_dist.errors import ConfigError, DataError
 from tests.helpers.cifar_layout import write_cifar
 
 
-def test_real_mnist_through_torchvision(real_data_root):
+def test_real_mnist_loads_as_the_original_set(real_data_root):
     s = load_splits(DataConfig("mnist"))
     assert s.train.images.shape == (60000, 1, 28, 28) and s.test.images.shape == (10000, 1, 28, 28)
     assert s.train.images.dtype == torch.uint8
@@ -21,11 +21,38 @@ def test_real_mnist_through_torchvision(real_data_root):
     assert s.train.labels[:5].tolist() == [5, 0, 4, 1, 9]
 
 
-def test_real_fashion_mnist_through_torchvision(real_data_root):
+def test_real_fashion_mnist_loads_as_the_original_set(real_data_root):
     s = load_splits(DataConfig("fashion_mnist"))
     assert torch.bincount(s.train.labels).tolist() == [6000] * 10
     assert torch.bincount(s.test.labels).tolist() == [1000] * 10
     assert s.train.labels[0].item() == 9  # the first training image is an ankle boot
+
+
+@pytest.mark.parametrize("name, cls", [("mnist", "MNIST"), ("fashion_mnist", "FashionMNIST")])
+def test_our_idx_reader_equals_torchvisions_mnist_parser(real_data_root, name, cls):
+    """data/loading.read_idx against torchvision's own MNIST class, bit for bit, both splits."""
+    import torchvision.datasets as tvd
+
+    ours = load_splits(DataConfig(name))
+    for train in (True, False):
+        split = ours.train if train else ours.test
+        theirs = getattr(tvd, cls)(str(real_data_root), train=train, download=False)
+        assert torch.equal(split.images, theirs.data.unsqueeze(1))
+        assert torch.equal(split.labels, theirs.targets.long())
+
+
+def test_a_file_that_is_not_idx_or_is_cut_is_refused(tmp_path):
+    from smoot_dist.data.loading import read_idx
+
+    good = bytes([0, 0, 8, 2]) + (2).to_bytes(4, "big") + (3).to_bytes(4, "big") + bytes(range(6))
+    (tmp_path / "ok").write_bytes(good)
+    assert read_idx(tmp_path / "ok").tolist() == [[0, 1, 2], [3, 4, 5]]
+    (tmp_path / "cut").write_bytes(good[:-1])
+    with pytest.raises(DataError, match="holds 5 values, its header says"):
+        read_idx(tmp_path / "cut")
+    (tmp_path / "float").write_bytes(bytes([0, 0, 0x0D, 1]) + good[4:])
+    with pytest.raises(DataError, match="not an IDX file of unsigned bytes"):
+        read_idx(tmp_path / "float")
 
 
 def test_train_subset_is_class_balanced_deterministic_and_indexed(real_data_root):
