@@ -62,11 +62,15 @@ def shown(d: dict, digits: int = 2) -> str:
     return f"{d['mean']:+.{digits}f} [{d['low']:+.{digits}f}, {d['high']:+.{digits}f}]"
 
 
-def training_comparison(fp32: dict, bf16: dict) -> list[dict]:
-    """One row per (dataset, method) and one over all pairs: bf16 minus fp32."""
+def training_comparison(fp32: dict, bf16: dict) -> tuple[list[dict], object]:
+    """One row per (dataset, method) and one over all pairs, bf16 minus fp32; and the
+    evaluation protocol the AUCs come from."""
     keys = sorted(fp32.keys() & bf16.keys())
     records = {(k, p): record_from_folder(runs[k]) for k in keys
                for p, runs in (("fp32", fp32), ("bf16", bf16))}
+    # the epochs' times, from the summary record_from_folder does not keep
+    epochs = {(k, p): json.loads((runs[k] / "summary.json").read_text())["epochs"]
+              for k in keys for p, runs in (("fp32", fp32), ("bf16", bf16))}
     protocol = select_protocol(list(records.values()))
     groups: dict[tuple[str, str], list] = {}
     for k in keys:
@@ -79,8 +83,7 @@ def training_comparison(fp32: dict, bf16: dict) -> list[dict]:
         auc = {p: {i: records[(k, p)].auc.get("grad") for i, k in enumerate(members)
                    if records[(k, p)].auc.get("grad") is not None} for p in ("fp32", "bf16")}
         epoch = {p: statistics.fmean(e["train_time_s"] for k in members
-                                      for e in records_summary(fp32 if p == "fp32" else bf16, k))
-                 for p in ("fp32", "bf16")}
+                                      for e in epochs[(k, p)]) for p in ("fp32", "bf16")}
         rows.append({"dataset": label[0], "method": label[1], "pairs": len(members),
                      "accuracy fp32": statistics.fmean(acc["fp32"].values()),
                      "accuracy": interval(acc["bf16"], acc["fp32"], ACCURACY_BOUND),
@@ -88,10 +91,6 @@ def training_comparison(fp32: dict, bf16: dict) -> list[dict]:
                      "auc": interval(auc["bf16"], auc["fp32"], AUC_BOUND),
                      "train s/epoch fp32": epoch["fp32"], "train s/epoch bf16": epoch["bf16"]})
     return rows, protocol
-
-
-def records_summary(runs: dict, key) -> list[dict]:
-    return json.loads((runs[key] / "summary.json").read_text())["epochs"]
 
 
 def evaluation_comparison(fp32: dict, images: int) -> list[dict]:
