@@ -91,6 +91,22 @@ def in_chunks(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], rows: in
     return chunked
 
 
+def import_captum():
+    """`captum.attr`, imported. Ctrl-C or SIGTERM landing inside the import stays an interrupt:
+    pybind11 extensions that Captum's matplotlib loads turn an exception raised while they
+    initialise into ImportError, which would otherwise read as "Captum is not installed"."""
+    try:
+        import captum.attr
+    except ImportError as err:
+        cause: BaseException | None = err
+        while cause is not None:
+            if isinstance(cause, KeyboardInterrupt):
+                raise cause from None
+            cause = cause.__cause__ or cause.__context__
+        raise UserError("Captum is not installed here; install it (pip install captum)") from None
+    return captum.attr
+
+
 def make_attributor(name: str, model: nn.Module, shap_references: torch.Tensor | None = None,
                     batch_size: int = 500) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """A function (x, y) -> |attribution| averaged over channels, (B, H*W). `model` in eval mode.
@@ -99,11 +115,9 @@ def make_attributor(name: str, model: nn.Module, shap_references: torch.Tensor |
     multiply the batch (noise samples, integration steps, Shap references), so that memory stays
     that of a `batch_size` forward and backward pass.
     """
-    try:
-        from captum.attr import (DeepLift, DeepLiftShap, GradientShap, IntegratedGradients,
-                                 NoiseTunnel, Saliency)
-    except ImportError:
-        raise UserError("Captum is not installed here; install it (pip install captum)") from None
+    attr = import_captum()
+    DeepLift, DeepLiftShap, GradientShap = attr.DeepLift, attr.DeepLiftShap, attr.GradientShap
+    IntegratedGradients, NoiseTunnel, Saliency = attr.IntegratedGradients, attr.NoiseTunnel, attr.Saliency
 
     def per_pixel(attr: torch.Tensor) -> torch.Tensor:
         return attr.detach().abs().mean(dim=1).flatten(1)

@@ -13,6 +13,7 @@ from ..config import JobConfig, MethodConfig
 from ..data.loading import Splits, load_splits
 from ..deadline import failure_within, first_line
 from ..errors import UserError
+from ..evaluation.attribution import import_captum
 from ..files import existing_folder, free_space
 from ..models import create_model
 
@@ -84,17 +85,20 @@ def check_device(cfg: JobConfig) -> None:
 
 def check_closing_evaluation(cfg: JobConfig) -> None:
     """The closing saliency evaluation (--eval-images N > 0) attributes with Captum: without
-    it, say so now rather than after the last epoch (a GPU machine may lack it)."""
+    it, say so now rather than after the last epoch (a GPU machine may lack it). Captum is
+    imported now (half a second the evaluation pays anyway), so that no import runs between
+    the last epoch and the evaluation, where a SIGTERM would interrupt it."""
     if cfg.train.eval_images <= 0:
         return
     try:
-        present = importlib.util.find_spec("captum") is not None  # found, not imported (slow)
+        present = importlib.util.find_spec("captum") is not None
     except ImportError:
         present = False
     if not present:
         raise UserError("Captum is not installed here and the run ends with a saliency "
                         "evaluation on --eval-images test images; install it (pip install "
                         "captum) or pass --eval-images 0")
+    import_captum()
 
 
 def _creatable_folder(path: Path, what: str) -> None:

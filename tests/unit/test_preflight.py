@@ -1,12 +1,15 @@
 """Checks a training job makes before it creates anything."""
 
 import importlib.util
+import sys
 
 import pytest
 
 from smoot_dist.config import build_config
 from smoot_dist.errors import UserError
+from smoot_dist.evaluation.attribution import import_captum
 from smoot_dist.job.preflight import check_closing_evaluation
+from smoot_dist.signals import Terminated
 
 
 def test_a_closing_evaluation_without_captum_is_refused_before_training(monkeypatch):
@@ -32,3 +35,34 @@ def test_a_closing_evaluation_without_captum_is_refused_before_training(monkeypa
 
 def test_with_captum_the_check_passes():
     check_closing_evaluation(build_config(overrides={"data": {"dataset": "mnist"}}))
+
+
+class _FailingCaptumImport:
+    """A finder that fails `import captum.attr` the way a pybind11 extension does when an
+    exception is raised while it initialises: ImportError, with the exception as its cause."""
+
+    def __init__(self, cause):
+        self.cause = cause
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "captum.attr":
+            raise ImportError("initialization failed") from self.cause
+        return None
+
+
+@pytest.mark.parametrize("interrupt", [Terminated, KeyboardInterrupt])
+def test_an_interrupt_inside_captums_import_stays_an_interrupt(monkeypatch, interrupt):
+    """SIGTERM during the import once read as "Captum is not installed" and exit code 2."""
+    import captum  # noqa: F401  (the package found; its attr module fails)
+
+    monkeypatch.delitem(sys.modules, "captum.attr")
+    monkeypatch.setattr(sys, "meta_path", [_FailingCaptumImport(interrupt()), *sys.meta_path])
+    with pytest.raises(interrupt):
+        import_captum()
+    cfg = build_config(overrides={"data": {"dataset": "mnist"}})
+    with pytest.raises(interrupt):
+        check_closing_evaluation(cfg)
+    # a real failure to import (no interrupt behind it) is the one-line user error
+    sys.meta_path[0] = _FailingCaptumImport(None)
+    with pytest.raises(UserError, match="Captum is not installed here"):
+        import_captum()
