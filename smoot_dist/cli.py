@@ -13,7 +13,7 @@ import dataclasses
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 import yaml
 
@@ -21,7 +21,7 @@ from .config import (EXPERIMENT_SECTIONS, SECTIONS, JobConfig, RunConfig, base_t
                      build_config, external_name, flag_of, preset_differences)
 from .errors import UserError
 from .run_folder import resumed_layer
-from .signals import SIGTERM_EXIT, handle_sigterm, was_terminated
+from .signals import SIGTERM_EXIT, handle_sigterm, interrupt_behind, was_terminated
 
 USER_ERROR_EXIT = 2
 
@@ -215,9 +215,18 @@ def run_cli(main: Callable[[], int | None]) -> None:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(USER_ERROR_EXIT)
     except KeyboardInterrupt as err:  # Ctrl-C, or SIGTERM (signals.py)
-        if was_terminated(err):
-            print("interrupted (SIGTERM)", file=sys.stderr)
-            sys.exit(SIGTERM_EXIT)
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+        _interrupted(err)
+    except ImportError as err:  # an interrupt inside an import can come out as one
+        interrupt = interrupt_behind(err)
+        if interrupt is None:
+            raise
+        _interrupted(interrupt)
     sys.exit(code or 0)
+
+
+def _interrupted(err: KeyboardInterrupt) -> NoReturn:
+    if was_terminated(err):
+        print("interrupted (SIGTERM)", file=sys.stderr)
+        sys.exit(SIGTERM_EXIT)
+    print("interrupted", file=sys.stderr)
+    sys.exit(130)

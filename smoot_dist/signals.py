@@ -30,6 +30,18 @@ def was_terminated(err: BaseException) -> bool:
     return isinstance(err, Terminated) or bool(_received)
 
 
+def interrupt_behind(err: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C or SIGTERM an exception hides, if any: pybind11 extensions (matplotlib's)
+    turn an exception raised while they initialise into ImportError, so an interrupt that
+    lands inside an import can come out as one."""
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, KeyboardInterrupt):
+            return cause
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
 def handle_sigterm() -> None:
     """Turn SIGTERM into Terminated from here on (again after a library replaced the handler:
     ray.init installs one that exits at once). Signal handlers live in the main thread only."""

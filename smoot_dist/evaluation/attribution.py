@@ -19,6 +19,7 @@ from torch import nn
 
 from ..choices import choose_names, split_names
 from ..errors import ConfigError, UserError
+from ..signals import interrupt_behind
 
 ATTRIBUTION_METHODS = ("grad", "smoothgrad", "integrated_gradients", "deeplift",
                        "gradient_shap", "deeplift_shap", "random")
@@ -92,17 +93,14 @@ def in_chunks(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], rows: in
 
 
 def import_captum():
-    """`captum.attr`, imported. Ctrl-C or SIGTERM landing inside the import stays an interrupt:
-    pybind11 extensions that Captum's matplotlib loads turn an exception raised while they
-    initialise into ImportError, which would otherwise read as "Captum is not installed"."""
+    """`captum.attr`, imported. Ctrl-C or SIGTERM landing inside the import stays an interrupt
+    (signals.interrupt_behind) rather than reading as "Captum is not installed"."""
     try:
         import captum.attr
     except ImportError as err:
-        cause: BaseException | None = err
-        while cause is not None:
-            if isinstance(cause, KeyboardInterrupt):
-                raise cause from None
-            cause = cause.__cause__ or cause.__context__
+        interrupt = interrupt_behind(err)
+        if interrupt is not None:
+            raise interrupt from None
         raise UserError("Captum is not installed here; install it (pip install captum)") from None
     return captum.attr
 

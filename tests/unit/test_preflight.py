@@ -1,10 +1,12 @@
 """Checks a training job makes before it creates anything."""
 
 import importlib.util
+import signal
 import sys
 
 import pytest
 
+from smoot_dist.cli import run_cli
 from smoot_dist.config import build_config
 from smoot_dist.errors import UserError
 from smoot_dist.evaluation.attribution import import_captum
@@ -66,3 +68,19 @@ def test_an_interrupt_inside_captums_import_stays_an_interrupt(monkeypatch, inte
     sys.meta_path[0] = _FailingCaptumImport(None)
     with pytest.raises(UserError, match="Captum is not installed here"):
         import_captum()
+
+
+@pytest.mark.parametrize("interrupt,code,line", [(Terminated, 143, "interrupted (SIGTERM)"),
+                                                 (KeyboardInterrupt, 130, "interrupted")])
+def test_a_job_interrupted_inside_any_import_exits_as_interrupted(capsys, monkeypatch, interrupt,
+                                                                  code, line):
+    monkeypatch.setattr(signal, "signal", lambda *a: None)  # pytest keeps its own SIGTERM
+
+    def job():
+        raise ImportError("initialization failed") from interrupt()
+    with pytest.raises(SystemExit) as stopped:
+        run_cli(job)
+    assert stopped.value.code == code
+    assert capsys.readouterr().err.strip() == line
+    with pytest.raises(ImportError):  # no interrupt behind it: a real failure, not hidden
+        run_cli(lambda: __import__("no_such_module_here"))
