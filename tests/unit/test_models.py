@@ -1,6 +1,7 @@
 import pytest
 import timm
 import torch
+from torch import nn
 
 from smoot_dist.config import ModelConfig
 from smoot_dist.catalog import DATASETS
@@ -79,3 +80,35 @@ def test_cnn_pretrained_round_trip(tmp_path):
     torch.save(src.state_dict(), tmp_path / "w.pt")
     m = create_model(ModelConfig("cnn", pretrained=str(tmp_path / "w.pt")), DATASETS["mnist"])
     assert all(torch.equal(a, b) for a, b in zip(m.state_dict().values(), src.state_dict().values()))
+
+
+def test_the_cnns_dropout_keeps_the_right_share_and_scales_as_nn_dropout():
+    from smoot_dist.models import UniformDropout
+
+    x = torch.rand(1000, 1000) + 0.5  # no zeros: every zero in the output was dropped
+    for p in (0.25, 0.3, 0.5):
+        drop = UniformDropout(p).train()
+        torch.manual_seed(0)
+        for dtype in (torch.float32, torch.bfloat16):
+            xd = x.to(dtype).clone().requires_grad_()
+            out = drop(xd)
+            kept = out != 0
+            # 1e6 Bernoulli(1 - p) draws: within 5 standard deviations of the keep probability,
+            # also in bf16 (the draws are fp32: a bf16 draw would round 0.7 to 0.69921875)
+            assert abs(kept.double().mean().item() - (1 - p)) < 5 * ((p * (1 - p)) / 1e6) ** 0.5
+            # kept values scaled by 1/keep rounded to the dtype, as nn.Dropout scales them
+            scale = torch.tensor(1 / (1 - p)).to(dtype)
+            assert torch.equal(out[kept], xd.detach()[kept] * scale)
+            reference = nn.Dropout(p).train()(xd.detach())
+            assert torch.equal(reference[reference != 0], xd.detach()[reference != 0] * scale)
+            out.backward(torch.ones_like(out))  # the gradient takes the same mask and scale
+            assert torch.equal(xd.grad, kept.to(dtype) * scale)
+    drop = UniformDropout(0.5)
+    assert torch.equal(drop.eval()(x), x) and torch.equal(UniformDropout(0.0).train()(x), x)
+
+
+def test_the_cnn_scripts_and_its_scripted_eval_forward_equals_the_module():
+    torch.manual_seed(0)
+    m = create_model(ModelConfig("cnn"), DATASETS["mnist"]).eval()
+    x = torch.randn(4, 1, 28, 28)
+    assert torch.equal(torch.jit.script(m)(x), m(x))
