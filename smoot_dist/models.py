@@ -20,21 +20,7 @@ from torch import nn
 from .config import ModelConfig
 from .catalog import DatasetSpec
 from .errors import ConfigError, UserError
-
-
-class UniformDropout(nn.Dropout):
-    """nn.Dropout whose keep mask is uniform draws below the keep probability: the same
-    distribution and the same scaling (1/keep in the input's dtype, as nn.Dropout), but on
-    the CPU torch's bernoulli_ draws a mask about 3x slower than torch.rand and a compare
-    (bench/profile_step.py: 14% of the bf16 SMOOT step). Draws in fp32 whatever the input's
-    dtype, so that under bf16 autocast the keep probability is not rounded."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0.0:
-            return x
-        keep = 1.0 - self.p
-        scale = (torch.rand(x.shape, device=x.device) < keep).to(x.dtype).mul_(1.0 / keep)
-        return x * scale
+from .layers import UniformDropout
 
 
 class MnistCNN(nn.Module):

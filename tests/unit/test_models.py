@@ -83,7 +83,7 @@ def test_cnn_pretrained_round_trip(tmp_path):
 
 
 def test_the_cnns_dropout_keeps_the_right_share_and_scales_as_nn_dropout():
-    from smoot_dist.models import UniformDropout
+    from smoot_dist.layers import UniformDropout
 
     x = torch.rand(1000, 1000) + 0.5  # no zeros: every zero in the output was dropped
     for p in (0.25, 0.3, 0.5):
