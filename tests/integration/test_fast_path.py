@@ -66,8 +66,10 @@ def _close(a, b, loss_rel, k_atol, grad_cos, k_mean_atol=None):
 
 
 # fp32 variants: float summation order may flip a pixel at the masking cut now and then, which
-# moves that sample's k by ~1e-5 (k itself moves by up to alpha = 0.1 per step).
-FP32 = dict(loss_rel=1e-4, k_atol=1e-4, grad_cos=0.9999)
+# moves that sample's k by 1e-5 to a few 1e-4 (measured: one sample of the 256 moved by 2.0e-4
+# in channels_last, none fused), while k itself moves by up to alpha = 0.1 a step (0.073 here):
+# a flip stays far below the step, and flips stay rare (the mean difference).
+FP32 = dict(loss_rel=1e-4, k_atol=1e-3, grad_cos=0.9999, k_mean_atol=1e-5)
 
 
 def test_channels_last_and_fused_branches_match_eager(batch, make_model):
