@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -35,6 +38,26 @@ def real_data_root() -> Path:
             f"{name} is not prepared under {root}: run scripts/setup.sh "
             f"(or python jobs/prepare_data.py {name})")
     return root
+
+
+_EMPTY_STORE: list[Path] = []  # the session's empty MLflow store, made on first use
+
+
+def mlflow_store(db: Path) -> str:
+    """The URI of a new, empty MLflow SQLite store at `db`, for tests whose subject is not how a
+    store comes to be. MLflow makes a store's tables by running every schema migration, about
+    2 s each time on 2 cores; this copies the empty store MLflow made once this session."""
+    if not _EMPTY_STORE:
+        from mlflow.tracking import MlflowClient
+
+        made = Path(tempfile.mkdtemp(prefix="smoot-empty-store-")) / "mlflow.db"
+        MlflowClient(f"sqlite:///{made}").search_experiments()  # creates the tables
+        atexit.register(shutil.rmtree, made.parent, True)
+        _EMPTY_STORE.append(made)
+    assert not db.exists(), f"{db} exists: a store is made once, then named by its URI"
+    db.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_EMPTY_STORE[0], db)
+    return f"sqlite:///{db}"
 
 
 def run_job(script: str, *args: str, env: dict[str, str] | None = None,

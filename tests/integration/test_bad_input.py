@@ -84,6 +84,7 @@ def test_unreachable_ray_address_fails_fast(real_data_root, tmp_path):
     assert not (tmp_path / "runs").exists()  # failed before creating anything
 
 
+@pytest.mark.slow
 def test_a_bad_retry_of_an_existing_run_changes_nothing(real_data_root, tmp_path):
     ok = _train(tmp_path, "--run-name", "kept")
     assert ok.returncode == 0, ok.stderr[-2000:]

@@ -30,6 +30,7 @@ def test_a_disk_too_small_for_a_checkpoint_is_refused_before_anything_exists(rea
         assert os.listdir(disk) == []
 
 
+@pytest.mark.slow
 def test_a_disk_that_fills_mid_run_keeps_the_last_checkpoint(real_data_root, tmp_path):
     """Room for the first checkpoint, then the disk fills (another program, here an epoch hook):
     the second checkpoint fails with one line, the first stays whole, nothing half-written
@@ -88,6 +89,7 @@ def test_a_read_only_home_with_the_default_store_is_one_line(real_data_root, tmp
         assert not (tmp_path / "runs").exists()  # checked before the run folder existed
 
 
+@pytest.mark.slow
 def test_a_damaged_sqlite_store_is_refused_before_training(real_data_root, tmp_path):
     ok = _train(tmp_path / "runs", "--run-name", "first", home=tmp_path / "home")
     assert ok.returncode == 0, ok.stderr[-2000:]

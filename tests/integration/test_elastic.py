@@ -17,7 +17,7 @@ from mlflow.tracking import MlflowClient
 
 from smoot_dist.method.mask_state import read_mask_parquet
 from smoot_dist.training.checkpoint import k_digest
-from tests.conftest import PYTHON, REPO
+from tests.conftest import PYTHON, REPO, mlflow_store
 from tests.integration.conftest import free_port, start_ray_node, stop_sessions, wait_http
 
 pytestmark = pytest.mark.integration
@@ -54,7 +54,7 @@ def one_worker_cluster():
 @pytest.mark.slow
 def test_a_run_grows_to_two_workers_when_a_node_joins(real_data_root, one_worker_cluster, tmp_path):
     storage, kept = tmp_path / "runs", tmp_path / "kept"
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    store = mlflow_store(tmp_path / "mlflow.db")
     args = ["--dataset", "fashion_mnist", "--method", "smoot", "--train-subset", "2000",
             "--test-subset", "500", "--eval-images", "200", "--workers", "1:2", "--resize-check-s",
             "2", "--epochs", "8",

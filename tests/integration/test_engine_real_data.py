@@ -32,6 +32,7 @@ def runs(real_data_root):
 # Measured on this 2-core machine (seed 0, 1 epoch of 4000 samples, 2000 test samples):
 # traditional ~0.72, SGT = SMOOT ~0.69 (chance is 0.10); the bound leaves room for seeds.
 @pytest.mark.parametrize("method", ["traditional", "sgt", "smoot"])
+@pytest.mark.slow
 def test_one_epoch_reaches_a_real_accuracy(runs, method):
     _, history = runs[method]
     assert history[-1]["test_accuracy"] >= 0.60
@@ -79,6 +80,7 @@ def test_mask_state_parquet_round_trip_and_reshard(runs, tmp_path):
     assert torch.equal(global_k([s.to_table() for s in shards], 4000), k)
 
 
+@pytest.mark.slow
 def test_same_seed_same_k_vector_and_metrics(runs):
     trainer, history = runs["smoot"]
     again = Trainer(_cfg("smoot"), progress=False, log=lambda s: None)
@@ -88,6 +90,7 @@ def test_same_seed_same_k_vector_and_metrics(runs):
     assert h2[-1]["train_ce"] == history[-1]["train_ce"]
 
 
+@pytest.mark.slow
 def test_resume_from_epoch_state_equals_an_uninterrupted_run(real_data_root, tmp_path):
     cfg = build_config(overrides={
         "data": {"dataset": "fashion_mnist", "train_subset": 1000, "test_subset": 500},
@@ -111,6 +114,7 @@ def test_resume_from_epoch_state_equals_an_uninterrupted_run(real_data_root, tmp
         assert torch.equal(a, b)
 
 
+@pytest.mark.slow
 def test_the_epoch_loop_resumed_from_its_own_checkpoint_equals_an_uninterrupted_run(
         real_data_root, tmp_path):
     """The shell both paths share (training/epoch_loop.py): each completed epoch handed to

@@ -7,7 +7,7 @@ import statistics
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import expect_one_line, run_job
+from tests.conftest import expect_one_line, mlflow_store, run_job
 
 pytestmark = pytest.mark.integration
 
@@ -101,7 +101,7 @@ def test_reproduce_without_ray_or_mlflow(real_data_root, tmp_path):
 
 @pytest.mark.slow
 def test_evaluate_and_compare_from_real_mlflow_runs(real_data_root, tmp_path):
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    store = mlflow_store(tmp_path / "mlflow.db")
     common = ["--workers", "0", "--dataset", "fashion_mnist", "--epochs", "1", "--train-subset",
               "500", "--test-subset", "100", "--eval-images", "100", "--tracking-uri", store,
               "--experiment", "cmp",
@@ -214,6 +214,7 @@ def test_evaluate_rejects_unknown_methods_and_runs(tmp_path):
     assert "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_motivation_experiment_trains_and_counts(real_data_root, tmp_path):
     r = run_job("motivation.py", "--dataset", "fashion_mnist", "--epochs", "1", "--train-subset",
                 "1000", "--test-subset", "300", "--output-dir", str(tmp_path))

@@ -43,6 +43,7 @@ def region_model(tmp_path_factory):
     return trainer, load_splits(DataConfig("cifar10", str(root)))
 
 
+@pytest.mark.slow
 def test_grad_finds_the_region_that_carries_the_label(region_model):
     trainer, splits = region_model
     curves = accuracy_drop(trainer.model, splits.test, splits.spec, ["grad", "random"],
@@ -63,6 +64,7 @@ def fashion_model(real_data_root):
     return trainer.model, splits
 
 
+@pytest.mark.slow
 def test_every_attribution_method_on_a_real_fashion_mnist_model(fashion_model):
     model, splits = fashion_model
     curves = accuracy_drop(model, splits.test, splits.spec, list(ATTRIBUTION_METHODS),
@@ -76,6 +78,7 @@ def test_every_attribution_method_on_a_real_fashion_mnist_model(fashion_model):
         assert 0 < curves.auc[method] < 0.9 * acc[0] + 1e-9, method
 
 
+@pytest.mark.slow
 def test_evaluation_is_deterministic_for_a_seed(fashion_model):
     model, splits = fashion_model
     run = lambda seed: accuracy_drop(model, splits.test, splits.spec,  # noqa: E731

@@ -86,6 +86,7 @@ print("found", ray.get(named_here.remote()))
 """
 
 
+@pytest.mark.slow
 def test_a_local_ray_beside_another_asks_its_own_state_api(ray_cluster, tmp_path):
     """A job's local Ray while another Ray runs on the machine (the session's): its workers'
     state-API calls reach its own dashboard. They used to look for "the" Ray on the machine,

@@ -14,14 +14,14 @@ from mlflow import MlflowClient
 
 from smoot_dist.config import build_config
 from smoot_dist.data.loading import load_splits
-from tests.conftest import expect_one_line, run_job
+from tests.conftest import expect_one_line, mlflow_store, run_job
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.mark.slow
 def test_a_training_run_in_mlflow(real_data_root, tmp_path, monkeypatch):
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    store = mlflow_store(tmp_path / "mlflow.db")
     # (explain.py finds the run by name under $SMOOT_HOME/runs)
     r = run_job("train.py", "--workers", "0", "--dataset", "fashion_mnist", "--epochs", "1",
                 "--train-subset", "500", "--test-subset", "100", "--eval-images", "100",

@@ -11,7 +11,7 @@ from mlflow.tracking import MlflowClient
 from smoot_dist.training.checkpoint import k_digest
 from smoot_dist.method.mask_state import read_mask_parquet
 from smoot_dist.method.masking import mask_counts
-from tests.conftest import REPO, run_job
+from tests.conftest import REPO, mlflow_store, run_job
 from tests.integration.conftest import BIN
 
 pytestmark = pytest.mark.integration
@@ -25,7 +25,7 @@ def _submit(cluster, *args, timeout=900):
 
 @pytest.mark.slow
 def test_ray_job_submit_trains_and_tracks(real_data_root, ray_cluster, tmp_path):
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    store = mlflow_store(tmp_path / "mlflow.db")
     r = _submit(ray_cluster, "--dataset", "fashion_mnist", "--method", "smoot", "--epochs", "2",
                 "--train-subset", "4000", "--test-subset", "2000", "--eval-images", "400",
                 "--workers", "2", "--summary-json", str(tmp_path / "s.json"),
@@ -67,7 +67,7 @@ def test_resume_on_another_worker_count(real_data_root, ray_cluster, tmp_path):
     common = ["--dataset", "fashion_mnist", "--method", "smoot", "--train-subset", "2000",
               "--test-subset", "400", "--eval-images", "100", "--run-name", "resumable",
               "--storage-path", str(tmp_path),
-              "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}", "--no-progress",
+              "--tracking-uri", mlflow_store(tmp_path / "mlflow.db"), "--no-progress",
               "--ray-address", ray_cluster["address"]]
     first = run_job("train.py", *[a for a in common if a != "--no-progress"], "--workers", "2",
                     "--epochs", "1", "--summary-json", str(tmp_path / "s1.json"),

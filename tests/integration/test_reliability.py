@@ -13,7 +13,7 @@ from mlflow.tracking import MlflowClient
 
 from smoot_dist.method.mask_state import read_mask_parquet
 from smoot_dist.training.checkpoint import completed_epochs, k_digest
-from tests.conftest import PYTHON, REPO, run_job
+from tests.conftest import PYTHON, REPO, mlflow_store, run_job
 from tests.integration.conftest import public_listeners
 
 pytestmark = pytest.mark.integration
@@ -24,7 +24,7 @@ def _args(tmp_path, cluster, name, *extra):
     return ["--dataset", "fashion_mnist", "--method", "smoot", "--train-subset", "4000",
             "--test-subset", "500", "--eval-images", "100", "--workers", "2", "--epochs", "3",
             "--run-name", name,
-            "--storage-path", str(tmp_path), "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}",
+            "--storage-path", str(tmp_path), "--tracking-uri", mlflow_store(tmp_path / "mlflow.db"),
             "--ray-address", cluster["address"], "--summary-json", str(tmp_path / f"{name}.json"),
             "--no-progress", *extra]
 

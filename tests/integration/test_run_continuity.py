@@ -48,6 +48,7 @@ def _files(run):
     return {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and p.name != "run.lock"}
 
 
+@pytest.mark.slow
 def test_a_damaged_checkpoint_is_kept_aside_and_each_epoch_reaches_mlflow_once(real_data_root, tmp_path,
                                                                              home):
     _ok(_train(tmp_path, home, "--epochs", "2", name="damaged"))
@@ -82,6 +83,7 @@ def test_a_damaged_checkpoint_is_kept_aside_and_each_epoch_reaches_mlflow_once(r
     assert _files(run) == before
 
 
+@pytest.mark.slow
 def test_a_history_that_lies_about_its_epochs_is_damage(real_data_root, tmp_path, home):
     _ok(_train(tmp_path, home, "--epochs", "2", "--no-tracking"))
     history = tmp_path / "runs" / "r" / "checkpoint_epoch_0002" / "history.json"

@@ -57,6 +57,7 @@ def test_a_damaged_only_checkpoint_stops_the_run_and_is_not_touched(real_data_ro
     assert _files(run) == before
 
 
+@pytest.mark.slow
 def test_the_run_resumes_from_the_newest_intact_checkpoint_and_says_so(real_data_root, tmp_path):
     first = _train(tmp_path, "--epochs", "2", "--run-name", "x", "--no-tracking")
     assert first.returncode == 0, first.stderr[-2000:]
@@ -80,6 +81,7 @@ def _start(tmp_path, log, *args):
                             env={**os.environ, "SMOOT_HOME": str(tmp_path / "home")})
 
 
+@pytest.mark.slow
 def test_a_second_job_on_a_running_run_is_refused_and_the_first_is_unharmed(real_data_root, tmp_path):
     args = ("--epochs", "3", "--train-subset", "3000", "--run-name", "shared",
             "--summary-json", str(tmp_path / "s.json"))
@@ -100,6 +102,7 @@ def test_a_second_job_on_a_running_run_is_refused_and_the_first_is_unharmed(real
     assert sorted(steps) == [1, 2, 3]  # each epoch once
 
 
+@pytest.mark.slow
 def test_two_jobs_started_together_one_folder(real_data_root, tmp_path):
     with open(tmp_path / "a.log", "w") as a, open(tmp_path / "b.log", "w") as b:
         # Long enough (two epochs of 3000 images) that the loser meets a running winner.
@@ -112,6 +115,7 @@ def test_two_jobs_started_together_one_folder(real_data_root, tmp_path):
     assert _statuses(tmp_path) == ["FINISHED"]
 
 
+@pytest.mark.slow
 def test_two_jobs_starting_on_a_fresh_sqlite_store_are_both_recorded(real_data_root, tmp_path):
     with open(tmp_path / "a.log", "w") as a, open(tmp_path / "b.log", "w") as b:
         jobs = [_start(tmp_path, log, "--epochs", "1", "--run-name", name)
@@ -133,6 +137,7 @@ def test_file_uri_storage_works_in_process(real_data_root, tmp_path):
         str(tmp_path / "elsewhere")
 
 
+@pytest.mark.slow
 def test_remote_storage_is_refused_in_process_and_checked_before_ray(tmp_path):
     r = _train(tmp_path, "--storage-path", "s3://bucket/runs", "--no-tracking")
     expect_one_line(r, "--storage-path s3://bucket/runs is remote, and a run in this process")
@@ -158,6 +163,7 @@ def test_unusable_output_paths_are_refused_before_anything_exists(tmp_path):
     assert not (tmp_path / "runs").exists() and _statuses(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_a_failure_after_the_mlflow_run_exists_marks_it_failed(real_data_root, tmp_path):
     r = _train(tmp_path, "--epochs", "1", "--lr", "1e30", "--train-subset", "1000")
     expect_one_line(r, "the loss became NaN in epoch 1")
@@ -211,6 +217,7 @@ def test_a_run_record_that_is_not_one_is_one_line(tmp_path, content):
     assert (run / "run.json").read_bytes() == content
 
 
+@pytest.mark.slow
 def test_compare_with_a_quote_in_a_tag_value(tmp_path):
     db = tmp_path / "mlflow.db"
     MlflowClient(f"sqlite:///{db}").create_experiment("smoot_dist")
@@ -222,6 +229,7 @@ def test_compare_with_a_quote_in_a_tag_value(tmp_path):
     expect_one_line(r, "MLflow cannot search for a value holding both ' and \"")
 
 
+@pytest.mark.slow
 def test_a_second_evaluation_keeps_the_first_unless_it_measured_the_same(real_data_root, tmp_path):
     ok = _train(tmp_path, "--epochs", "1", "--run-name", "done", "--no-tracking")
     assert ok.returncode == 0, ok.stderr[-2000:]

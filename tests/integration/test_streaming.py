@@ -29,6 +29,7 @@ def shards(real_data_root, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_each_rank_streams_exactly_its_own_files_reshuffled_every_epoch(shards, ray_cluster):
     env = dict(ray_cluster["env"], RAY_ADDRESS=ray_cluster["address"])
     r = subprocess.run([PYTHON, str(REPO / "tests/helpers/stream_visits.py"), f"parquet:{shards}",
@@ -128,6 +129,7 @@ def test_streaming_an_image_folder_gets_one_line(shards):
     expect_one_line(r, "--data-loader stream reads Parquet shards")
 
 
+@pytest.mark.slow
 def test_a_shard_file_gone_or_cut_is_found_before_training(shards, tmp_path):
     import shutil
 

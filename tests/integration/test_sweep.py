@@ -8,7 +8,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import run_job
+from tests.conftest import mlflow_store, run_job
 
 pytestmark = pytest.mark.integration
 
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 @pytest.mark.slow
 def test_two_trial_sweep_tracks_each_trial_and_its_best_config_trains(real_data_root, ray_cluster,
                                                                      tmp_path):
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    store = mlflow_store(tmp_path / "mlflow.db")
     out = tmp_path / "sweep"
     r = run_job(
         "../tune/sweep.py", "--dataset", "fashion_mnist", "--num-samples", "2", "--epochs", "1",
@@ -85,7 +85,7 @@ def test_sigterm_stops_a_sweep_as_it_stops_training(real_data_root, ray_cluster,
 
     from tests.conftest import PYTHON, REPO
 
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    store = mlflow_store(tmp_path / "mlflow.db")
     args = ["--dataset", "fashion_mnist", "--num-samples", "3", "--epochs", "3",
             "--train-subset", "2000", "--test-subset", "200", "--workers-per-trial", "1",
             "--max-concurrent", "1", "--val-images", "100", "--objective-images", "50",

@@ -12,6 +12,7 @@ from tests.conftest import run_job
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.slow
 def test_run_reaches_a_real_tracking_server_over_http(real_data_root, mlflow_server, tmp_path):
     r = run_job("train.py", "--workers", "0", "--dataset", "fashion_mnist", "--method", "sgt",
                 "--epochs", "2", "--train-subset", "1000", "--test-subset", "500",

@@ -12,6 +12,7 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.mark.parametrize("dataset,bound", [("fashion_mnist", 0.60), ("mnist", 0.70)])
+@pytest.mark.slow
 def test_smoot_one_epoch_in_process(real_data_root, tmp_path, dataset, bound):
     summary_path = tmp_path / "s.json"
     r = run_job("train.py", "--dataset", dataset, "--method", "smoot", "--epochs", "1",

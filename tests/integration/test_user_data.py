@@ -202,6 +202,7 @@ def test_bad_image_folders_are_one_line(tree, tmp_path, make, message):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_mixed_sizes_need_image_size_and_then_train(tree, tmp_path):
     from PIL import Image
 

@@ -12,7 +12,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
-from tests.conftest import expect_one_line, run_job
+from tests.conftest import expect_one_line, mlflow_store, run_job
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +25,7 @@ def tiny(real_data_root, tmp_path_factory):
     """A finished tiny run tracked in its own store A.db (not $SMOOT_HOME's); tests that change
     it work on copies (`_copy`)."""
     home = tmp_path_factory.mktemp("home")
-    store = f"sqlite:///{home / 'A.db'}"
+    store = mlflow_store(home / "A.db")
     r = run_job("train.py", *TINY, "--run-name", "tiny", "--tracking-uri", store,
                 env={"SMOOT_HOME": str(home)})
     assert r.returncode == 0, r.stderr[-3000:]
@@ -56,6 +56,7 @@ def _tree(folder):
     return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
+@pytest.mark.slow
 def test_explain_never_writes_over_a_users_files(tiny, tmp_path):
     images = _images(tmp_path / "imgs")
     mine = tmp_path / "o"
@@ -104,6 +105,7 @@ def test_a_run_name_from_a_record_never_leaves_its_folder(tiny, tmp_path):
     assert not list(tmp_path.parent.glob("escaped*")) and not list(tmp_path.glob("escaped*"))
 
 
+@pytest.mark.slow
 def test_a_run_has_one_config_and_every_reader_checks_it(tiny, tmp_path):
     # config.yaml edited: evaluate and resume refuse it, naming what differs
     run, env = _copy(tiny, tmp_path, "yaml")
@@ -148,9 +150,10 @@ def test_a_run_has_one_config_and_every_reader_checks_it(tiny, tmp_path):
     assert not (run / "checkpoint_epoch_0002").exists()
 
 
+@pytest.mark.slow
 def test_resume_keeps_the_run_its_store_and_logs_the_model_once(real_data_root, tmp_path):
     env = {"SMOOT_HOME": str(tmp_path)}
-    store = f"sqlite:///{tmp_path / 'B.db'}"
+    store = mlflow_store(tmp_path / "B.db")
     r = run_job("train.py", *TINY, "--run-name", "kept", "--tracking-uri", store, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     run = tmp_path / "runs" / "kept"
@@ -211,6 +214,7 @@ def test_deep_images_are_scaled_by_their_depth_or_refused(tiny, tmp_path):
     expect_one_line(r, "wide.tif has 32-bit integer pixels")
 
 
+@pytest.mark.slow
 def test_explain_says_what_it_left_out_and_streams(tiny, tmp_path):
     labelled = tmp_path / "labelled"
     _images(labelled / "0", 34)
@@ -259,6 +263,7 @@ def test_damaged_evaluation_records_are_named_never_averaged(tiny, tmp_path):
     assert (bad / "evaluation" / protocol / "metrics.json").exists()  # kept, never deleted
 
 
+@pytest.mark.slow
 def test_the_same_protocol_evaluated_again_logs_each_metric_once(tiny, tmp_path):
     run, env = _copy(tiny, tmp_path, "twice")
     run_id = json.loads((run / "run.json").read_text())["mlflow_run_id"]
