@@ -39,6 +39,7 @@ def test_one_epoch_reaches_a_real_accuracy(runs, method):
     assert history[-1]["train_ce"] < 2.0  # from ln(10) = 2.30 at the start
 
 
+@pytest.mark.slow
 def test_sgt_masks_round_k0_p_pixels_of_every_sample(runs):
     trainer, history = runs["sgt"]
     k = history[-1]["k"]
@@ -47,6 +48,7 @@ def test_sgt_masks_round_k0_p_pixels_of_every_sample(runs):
     assert torch.equal(trainer.mask_state.k, torch.full((4000,), 0.5))
 
 
+@pytest.mark.slow
 def test_smoot_k_spreads_within_its_bounds(runs):
     trainer, history = runs["smoot"]
     k = history[-1]["k"]
@@ -56,12 +58,14 @@ def test_smoot_k_spreads_within_its_bounds(runs):
     assert k["n"] == 4000 and trainer.mask_state.k.unique().numel() > 100
 
 
+@pytest.mark.slow
 def test_traditional_reports_k_zero_and_no_kl(runs):
     _, history = runs["traditional"]
     assert (history[-1]["k"]["min"], history[-1]["k"]["max"]) == (0, 0)
     assert history[-1]["train_kl"] == 0.0
 
 
+@pytest.mark.slow
 def test_first_smoot_epoch_equals_sgt(runs):
     # Every sample is visited once per epoch and starts at k0, so the controller's updates can
     # only act from the second epoch on: the first epoch of SMOOT is SGT's, step for step.
@@ -70,6 +74,7 @@ def test_first_smoot_epoch_equals_sgt(runs):
         assert sgt[key] == smoot[key]
 
 
+@pytest.mark.slow
 def test_mask_state_parquet_round_trip_and_reshard(runs, tmp_path):
     trainer, _ = runs["smoot"]
     path = tmp_path / "mask_state.parquet"
@@ -150,6 +155,7 @@ def test_the_epoch_loop_resumed_from_its_own_checkpoint_equals_an_uninterrupted_
     assert again.history[1]["test_accuracy"] == whole.history[1]["test_accuracy"]
 
 
+@pytest.mark.slow
 def test_progress_within_an_epoch_ends_on_the_epochs_own_numbers(runs):
     """Rank 0's reports (console lines in a log, MLflow's step metrics): spread over the epoch,
     the running means of the last one are the epoch's train CE and accuracy."""

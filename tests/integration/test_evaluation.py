@@ -90,6 +90,7 @@ def test_evaluation_is_deterministic_for_a_seed(fashion_model):
     assert run(4)["random"] != first["random"]
 
 
+@pytest.mark.slow
 def test_localisation_puts_grad_on_the_region_and_random_at_its_share(region_model):
     """The battery's localisation with the task's own masks (the 8x8 patch, 6.25% of the image):
     Grad's mass and rank lie on the patch far above its share; Random's at the share."""
@@ -108,6 +109,7 @@ def test_localisation_puts_grad_on_the_region_and_random_at_its_share(region_mod
     assert values["relevance_rank_random"] == pytest.approx(64 / 1024, abs=0.02)
 
 
+@pytest.mark.slow
 def test_mprt_and_pgd_on_a_real_fashion_mnist_model(fashion_model):
     """Grad's similarity to the trained model's map falls below 0.5 once every layer is
     randomised; PGD accuracy is at most the clean accuracy, and equals it at eps 0."""

@@ -54,9 +54,19 @@ def _wait_for(proc, folder, digests, epochs, timeout=300):
     assert epochs in digests, f"no checkpoint of epoch {epochs} within {timeout} s"
 
 
-def _worker_pids():
+def _worker_pids(cluster):
+    """The Ray Train workers of this test's cluster (not another Ray's on the machine): its
+    processes carry the cluster's own auth token in their environment."""
     out = subprocess.run(["pgrep", "-f", "ray::RayTrainWorker"], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
+    token = f"RAY_AUTH_TOKEN={cluster['env']['RAY_AUTH_TOKEN']}".encode()
+    mine = []
+    for pid in map(int, out.split()):
+        try:
+            if token in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
+                mine.append(pid)
+        except OSError:
+            pass  # gone meanwhile
+    return mine
 
 
 def _mlflow_epochs(tmp_path, summary):
@@ -73,7 +83,7 @@ def test_killed_worker_costs_at_most_the_epoch_in_flight(real_data_root, ray_clu
         proc = _start(_args(tmp_path, ray_cluster, "killed", "--max-failures", "2"), ray_cluster, log)
         _wait_for(proc, tmp_path / "killed", digests, 1)
         time.sleep(2.0)  # into epoch 2
-        pids = _worker_pids()
+        pids = _worker_pids(ray_cluster)
         assert len(pids) == 2, pids
         # Security default: with the cluster, its controller and both workers up, no Ray service
         # listens beyond 127.0.0.1. The one exception is PyTorch's: rank 0 hosts the

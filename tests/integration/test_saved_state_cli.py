@@ -44,6 +44,7 @@ def _statuses(tmp_path):
     (lambda c: (c / "mask_state.parquet").unlink(), "mask_state.parquet is missing"),
     (lambda c: torch.save({}, c / "state.pt"), "state.pt was altered or truncated"),
 ])
+@pytest.mark.slow
 def test_a_damaged_only_checkpoint_stops_the_run_and_is_not_touched(real_data_root, tmp_path,
                                                                     damage, reason):
     first = _train(tmp_path, "--epochs", "1", "--run-name", "x", "--no-tracking")
@@ -152,6 +153,7 @@ def test_remote_storage_is_refused_in_process_and_checked_before_ray(tmp_path):
     assert "Ray:" not in r.stdout
 
 
+@pytest.mark.slow
 def test_unusable_output_paths_are_refused_before_anything_exists(tmp_path):
     (tmp_path / "afile").write_text("x")
     r = _train(tmp_path, "--storage-path", str(tmp_path / "afile" / "runs"))
@@ -190,6 +192,7 @@ def test_a_config_file_that_is_not_utf8(tmp_path):
 
 
 @pytest.mark.parametrize("damaged", ["run.json", "summary.json"])
+@pytest.mark.slow
 def test_evaluating_a_run_with_a_damaged_record(real_data_root, tmp_path, damaged):
     ok = _train(tmp_path, "--epochs", "1", "--run-name", "done", "--no-tracking")
     assert ok.returncode == 0, ok.stderr[-2000:]

@@ -116,6 +116,7 @@ def _terminate_after(tmp_path, line, *args, ready=lambda: True, signum=signal.SI
     (signal.SIGTERM, "closing evaluation", "epoch 2/2"),
     (signal.SIGINT, "training", "epoch 1/4"),  # Ctrl-C, which SIGTERM copies
 ])
+@pytest.mark.slow
 def test_sigterm_in_process_is_handled_like_ctrl_c(real_data_root, tmp_path, signum, when, line):
     """(On a Ray run: tests/integration/test_reliability.py, the restarted driver.)"""
     epochs = line.split("/")[1]

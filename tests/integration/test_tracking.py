@@ -67,6 +67,7 @@ def test_tracking_server_listens_on_loopback_only(mlflow_server):
     assert all(p != port for _addr, p, _owner in public_listeners())
 
 
+@pytest.mark.slow
 def test_unreachable_tracking_server_is_reported_before_training(tmp_path):
     from tests.integration.conftest import free_port
 
