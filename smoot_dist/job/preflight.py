@@ -85,9 +85,10 @@ def check_device(cfg: JobConfig) -> None:
 
 def check_closing_evaluation(cfg: JobConfig) -> None:
     """The closing saliency evaluation (--eval-images N > 0) attributes with Captum: without
-    it, say so now rather than after the last epoch (a GPU machine may lack it). Captum is
-    imported now (half a second the evaluation pays anyway), so that no import runs between
-    the last epoch and the evaluation, where a SIGTERM would interrupt it."""
+    it, say so now rather than after the last epoch (a GPU machine may lack it). A run in
+    this process imports Captum now (half a second its evaluation pays anyway), so that no
+    import runs between the last epoch and the evaluation, where a SIGTERM would land in it
+    (a Ray run evaluates on its workers)."""
     if cfg.train.eval_images <= 0:
         return
     try:
@@ -98,7 +99,8 @@ def check_closing_evaluation(cfg: JobConfig) -> None:
         raise UserError("Captum is not installed here and the run ends with a saliency "
                         "evaluation on --eval-images test images; install it (pip install "
                         "captum) or pass --eval-images 0")
-    import_captum()
+    if cfg.run.workers == 0:
+        import_captum()
 
 
 def _creatable_folder(path: Path, what: str) -> None:

@@ -61,9 +61,11 @@ def test_an_interrupt_inside_captums_import_stays_an_interrupt(monkeypatch, inte
     monkeypatch.setattr(sys, "meta_path", [_FailingCaptumImport(interrupt()), *sys.meta_path])
     with pytest.raises(interrupt):
         import_captum()
-    cfg = build_config(overrides={"data": {"dataset": "mnist"}})
+    # a run in this process imports Captum in its preflight (a Ray run evaluates on workers)
+    cfg = build_config(overrides={"data": {"dataset": "mnist"}, "run": {"workers": 0}})
     with pytest.raises(interrupt):
         check_closing_evaluation(cfg)
+    check_closing_evaluation(build_config(overrides={"data": {"dataset": "mnist"}}))  # 2 workers
     # a real failure to import (no interrupt behind it) is the one-line user error
     sys.meta_path[0] = _FailingCaptumImport(None)
     with pytest.raises(UserError, match="Captum is not installed here"):
