@@ -144,43 +144,49 @@ def test_restarted_driver_continues_the_run(real_data_root, ray_cluster, tmp_pat
     assert _mlflow_epochs(tmp_path, summary) == [1, 2, 3]
 
 
-@pytest.mark.slow
-def test_same_seed_and_world_size_give_the_same_run(real_data_root, ray_cluster, tmp_path):
-    runs = []
+def _seed11_args(tmp_path, cluster, name, epochs):
+    return ["--dataset", "fashion_mnist", "--method", "smoot", "--train-subset", "1000",
+            "--test-subset", "300", "--eval-images", "100", "--workers", "2", "--epochs",
+            str(epochs), "--seed", "11", "--run-name", name, "--storage-path", str(tmp_path),
+            "--no-tracking", "--no-progress", "--ray-address", cluster["address"],
+            "--summary-json", str(tmp_path / f"{name}-{epochs}.json")]
+
+
+@pytest.fixture(scope="module")
+def seed11_runs(real_data_root, ray_cluster, tmp_path_factory):
+    """Two runs of one command but their names (seed 11, 2 workers, 2 epochs), and their
+    summaries as they were when they finished: the determinism test reads these, and the
+    damaged-checkpoint test then damages run b (a Ray job costs ~20 s before its first step)."""
+    root = tmp_path_factory.mktemp("seed11")
+    summaries = {}
     for name in ("a", "b"):
-        args = ["--dataset", "fashion_mnist", "--method", "smoot", "--train-subset", "1000",
-                "--test-subset", "300", "--eval-images", "100", "--workers", "2", "--epochs", "2",
-                "--seed", "11",
-                "--run-name", name, "--storage-path", str(tmp_path), "--no-tracking",
-                "--ray-address", ray_cluster["address"], "--summary-json", str(tmp_path / f"{name}.json")]
-        r = run_job("train.py", *args, env=ray_cluster["env"])
+        r = run_job("train.py", *_seed11_args(root, ray_cluster, name, 2), env=ray_cluster["env"])
         assert r.returncode == 0, r.stderr[-2000:]
-        runs.append(json.loads((tmp_path / f"{name}.json").read_text()))
-    a, b = runs
+        summaries[name] = json.loads((root / f"{name}-2.json").read_text())
+    return {"root": root, "summaries": summaries}
+
+
+@pytest.mark.slow
+def test_same_seed_and_world_size_give_the_same_run(seed11_runs):
+    a, b = seed11_runs["summaries"]["a"], seed11_runs["summaries"]["b"]
     assert a["k_sha256"] == b["k_sha256"]  # the final K vector, bit for bit
     strip = lambda e: {k: v for k, v in e.items() if not k.endswith("time_s")}  # noqa: E731
     assert [strip(e) for e in a["epochs"]] == [strip(e) for e in b["epochs"]]
 
 
 @pytest.mark.slow
-def test_a_damaged_newest_ray_checkpoint_is_skipped(real_data_root, ray_cluster, tmp_path):
-    args = ["--dataset", "fashion_mnist", "--method", "smoot", "--train-subset", "1000",
-            "--test-subset", "200", "--eval-images", "0", "--workers", "1", "--run-name", "fallback",
-            "--no-progress",
-            "--storage-path", str(tmp_path), "--no-tracking", "--ray-address", ray_cluster["address"]]
-    first = run_job("train.py", *args, "--epochs", "2", env=ray_cluster["env"])
-    assert first.returncode == 0, first.stderr[-3000:]
-    ray_checkpoints = list((tmp_path / "fallback").glob("checkpoint_2*"))
+def test_a_damaged_newest_ray_checkpoint_is_skipped(seed11_runs, ray_cluster):
+    root = seed11_runs["root"]
+    ray_checkpoints = list((root / "b").glob("checkpoint_2*"))
     assert len(ray_checkpoints) == 2
     newest = max(ray_checkpoints, key=completed_epochs)
     state = newest / "state.pt"
     state.write_bytes(state.read_bytes()[: state.stat().st_size // 2])  # truncated
-    again = run_job("train.py", *args, "--epochs", "3", "--summary-json", str(tmp_path / "s.json"),
-                    env=ray_cluster["env"])
+    again = run_job("train.py", *_seed11_args(root, ray_cluster, "b", 3), env=ray_cluster["env"])
     assert again.returncode == 0, again.stderr[-3000:]
     assert (f"warning: skipping damaged checkpoint {newest.name} (state.pt was altered or truncated"
             in again.stdout)
-    summary = json.loads((tmp_path / "s.json").read_text())
+    summary = json.loads((root / "b-3.json").read_text())
     assert [r["epoch"] for r in summary["resumes"]] == [1]
     assert [e["epoch"] for e in summary["epochs"]] == [1, 2, 3]
     assert "Traceback" not in again.stderr
