@@ -82,7 +82,8 @@ def training_comparison(fp32: dict, bf16: dict) -> tuple[list[dict], object]:
                for p in ("fp32", "bf16")}
         auc = {p: {i: records[(k, p)].auc.get("grad") for i, k in enumerate(members)
                    if records[(k, p)].auc.get("grad") is not None} for p in ("fp32", "bf16")}
-        epoch = {p: statistics.fmean(e["train_time_s"] for k in members
+        # the median epoch: robust to an epoch stretched by a paused or busy machine
+        epoch = {p: statistics.median(e["train_time_s"] for k in members
                                       for e in epochs[(k, p)]) for p in ("fp32", "bf16")}
         rows.append({"dataset": label[0], "method": label[1], "pairs": len(members),
                      "accuracy fp32": statistics.fmean(acc["fp32"].values()),
@@ -166,7 +167,7 @@ def markdown(rows: list[dict], protocol, evaluation: list[dict] | None, command:
              f"fp32; AUC from the protocol `{protocol.id if protocol else '-'}`"
              + (f" ({protocol.describe()})" if protocol else "") + ".", "",
              "| dataset | method | pairs | accuracy fp32 (%) | bf16 - fp32 (points) | AUC fp32 | "
-             "bf16 - fp32 (AUC) | train s/epoch fp32 | bf16 | speed-up |",
+             "bf16 - fp32 (AUC) | train s/epoch fp32 (median) | bf16 | speed-up |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         auc_fp32 = f"{r['auc fp32']:.2f}" if r["auc fp32"] is not None else "-"

@@ -4,6 +4,7 @@ paths, and inputs that used to end in a traceback."""
 
 import json
 import os
+import shutil
 import subprocess
 import time
 
@@ -38,6 +39,15 @@ def _statuses(tmp_path):
 
 
 # -- damaged checkpoints (items 1, 2, 10) --------------------------------------------------------
+@pytest.fixture(scope="module")
+def one_epoch_run(real_data_root, tmp_path_factory):
+    """A finished untracked run of one epoch (its only checkpoint), named x."""
+    root = tmp_path_factory.mktemp("one_epoch")
+    first = _train(root, "--epochs", "1", "--run-name", "x", "--no-tracking")
+    assert first.returncode == 0, first.stderr[-2000:]
+    return root / "runs" / "x"
+
+
 @pytest.mark.parametrize("damage,reason", [
     (lambda c: (c / "history.json").unlink(), "history.json is missing"),
     (lambda c: (c / "history.json").write_text("{not json"), "history.json is not valid JSON"),
@@ -45,11 +55,10 @@ def _statuses(tmp_path):
     (lambda c: torch.save({}, c / "state.pt"), "state.pt was altered or truncated"),
 ])
 @pytest.mark.slow
-def test_a_damaged_only_checkpoint_stops_the_run_and_is_not_touched(real_data_root, tmp_path,
+def test_a_damaged_only_checkpoint_stops_the_run_and_is_not_touched(one_epoch_run, tmp_path,
                                                                     damage, reason):
-    first = _train(tmp_path, "--epochs", "1", "--run-name", "x", "--no-tracking")
-    assert first.returncode == 0, first.stderr[-2000:]
     run = tmp_path / "runs" / "x"
+    shutil.copytree(one_epoch_run, run)  # each damage on a copy of one run
     damage(run / "checkpoint_epoch_0001")
     before = _files(run)
     r = _train(tmp_path, "--epochs", "2", "--run-name", "x", "--no-tracking")
