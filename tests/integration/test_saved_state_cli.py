@@ -202,13 +202,12 @@ def test_a_config_file_that_is_not_utf8(tmp_path):
 
 @pytest.mark.parametrize("damaged", ["run.json", "summary.json"])
 @pytest.mark.slow
-def test_evaluating_a_run_with_a_damaged_record(real_data_root, tmp_path, damaged):
-    ok = _train(tmp_path, "--epochs", "1", "--run-name", "done", "--no-tracking")
-    assert ok.returncode == 0, ok.stderr[-2000:]
-    (tmp_path / "runs" / "done" / damaged).write_text("{broken")
-    r = run_job("evaluate.py", str(tmp_path / "runs" / "done"), "--methods", "random",
+def test_evaluating_a_run_with_a_damaged_record(one_epoch_run, tmp_path, damaged):
+    shutil.copytree(one_epoch_run, tmp_path / "runs" / "x")
+    (tmp_path / "runs" / "x" / damaged).write_text("{broken")
+    r = run_job("evaluate.py", str(tmp_path / "runs" / "x"), "--methods", "random",
                 "--test-subset", "100", "--no-tracking")
-    expect_one_line(r, f"{tmp_path / 'runs' / 'done' / damaged} is damaged")
+    expect_one_line(r, f"{tmp_path / 'runs' / 'x' / damaged} is damaged")
 
 
 def test_compare_on_a_missing_store_creates_nothing(tmp_path):
