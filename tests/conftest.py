@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import os
 import shutil
@@ -40,23 +41,24 @@ def real_data_root() -> Path:
     return root
 
 
-_EMPTY_STORE: list[Path] = []  # the session's empty MLflow store, made on first use
+@functools.cache
+def _empty_store() -> Path:
+    """An empty MLflow SQLite store, made by MLflow once a session (removed at exit)."""
+    from mlflow.tracking import MlflowClient
+
+    made = Path(tempfile.mkdtemp(prefix="smoot-empty-store-")) / "mlflow.db"
+    MlflowClient(f"sqlite:///{made}").search_experiments()  # creates the tables
+    atexit.register(shutil.rmtree, made.parent, True)
+    return made
 
 
 def mlflow_store(db: Path) -> str:
     """The URI of a new, empty MLflow SQLite store at `db`, for tests whose subject is not how a
     store comes to be. MLflow makes a store's tables by running every schema migration, about
     2 s each time on 2 cores; this copies the empty store MLflow made once this session."""
-    if not _EMPTY_STORE:
-        from mlflow.tracking import MlflowClient
-
-        made = Path(tempfile.mkdtemp(prefix="smoot-empty-store-")) / "mlflow.db"
-        MlflowClient(f"sqlite:///{made}").search_experiments()  # creates the tables
-        atexit.register(shutil.rmtree, made.parent, True)
-        _EMPTY_STORE.append(made)
     assert not db.exists(), f"{db} exists: a store is made once, then named by its URI"
     db.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(_EMPTY_STORE[0], db)
+    shutil.copyfile(_empty_store(), db)
     return f"sqlite:///{db}"
 
 

@@ -7,10 +7,10 @@ sha256 is known: a truncated or altered file is reported instead of training on 
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from ..errors import DataError
-from ..files import file_sha256
 from .paths import prepare_command, raw_folder
 from ..catalog import DatasetSpec
 
@@ -35,16 +35,23 @@ RAW_SHA256: dict[str, dict[str, str]] = {
 }
 
 
+def raw_file_bytes(spec: DatasetSpec, root: Path, name: str) -> bytes:
+    """The raw file `name` of `spec` under `root`, read once and checked against its known
+    sha256: a DataError naming the prepare command if it is missing or altered. A load parses
+    the bytes this returns, so each file is read and hashed once."""
+    path = raw_folder(spec.torchvision_class, root) / name
+    if not path.is_file():
+        raise DataError(f"{spec.title} not found under {root} (missing {path.name}); "
+                        f"run `{prepare_command(spec.name, root)}`")
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != RAW_SHA256[spec.torchvision_class][name]:
+        raise DataError(f"{path} is corrupt (sha256 {digest[:12]}... does not match); "
+                        f"run `{prepare_command(spec.name, root)}` to rebuild it")
+    return data
+
+
 def verify_raw_files(spec: DatasetSpec, root: Path) -> None:
     """Raise DataError naming the prepare command if a raw file is missing or altered."""
-    folder = raw_folder(spec.torchvision_class, root)
-    expected = RAW_SHA256[spec.torchvision_class]
     for name in RAW_FILES:
-        path = folder / name
-        if not path.is_file():
-            raise DataError(f"{spec.title} not found under {root} (missing {path.name}); "
-                            f"run `{prepare_command(spec.name, root)}`")
-        digest = file_sha256(path)
-        if digest != expected[name]:
-            raise DataError(f"{path} is corrupt (sha256 {digest[:12]}... does not match); "
-                            f"run `{prepare_command(spec.name, root)}` to rebuild it")
+        raw_file_bytes(spec, root, name)

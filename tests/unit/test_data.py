@@ -30,7 +30,7 @@ def test_real_fashion_mnist_loads_as_the_original_set(real_data_root):
 
 @pytest.mark.parametrize("name, cls", [("mnist", "MNIST"), ("fashion_mnist", "FashionMNIST")])
 def test_our_idx_reader_equals_torchvisions_mnist_parser(real_data_root, name, cls):
-    """data/loading.read_idx against torchvision's own MNIST class, bit for bit, both splits."""
+    """data/loading.parse_idx against torchvision's own MNIST class, bit for bit, both splits."""
     import torchvision.datasets as tvd
 
     ours = load_splits(DataConfig(name))
@@ -42,17 +42,14 @@ def test_our_idx_reader_equals_torchvisions_mnist_parser(real_data_root, name, c
 
 
 def test_a_file_that_is_not_idx_or_is_cut_is_refused(tmp_path):
-    from smoot_dist.data.loading import read_idx
+    from smoot_dist.data.loading import parse_idx
 
     good = bytes([0, 0, 8, 2]) + (2).to_bytes(4, "big") + (3).to_bytes(4, "big") + bytes(range(6))
-    (tmp_path / "ok").write_bytes(good)
-    assert read_idx(tmp_path / "ok").tolist() == [[0, 1, 2], [3, 4, 5]]
-    (tmp_path / "cut").write_bytes(good[:-1])
-    with pytest.raises(DataError, match="holds 5 values, its header says"):
-        read_idx(tmp_path / "cut")
-    (tmp_path / "float").write_bytes(bytes([0, 0, 0x0D, 1]) + good[4:])
-    with pytest.raises(DataError, match="not an IDX file of unsigned bytes"):
-        read_idx(tmp_path / "float")
+    assert parse_idx(good, tmp_path / "ok").tolist() == [[0, 1, 2], [3, 4, 5]]
+    with pytest.raises(DataError, match="cut holds 5 values, its header says"):
+        parse_idx(good[:-1], tmp_path / "cut")
+    with pytest.raises(DataError, match="float is not an IDX file of unsigned bytes"):
+        parse_idx(bytes([0, 0, 0x0D, 1]) + good[4:], tmp_path / "float")
 
 
 def test_train_subset_is_class_balanced_deterministic_and_indexed(real_data_root):
