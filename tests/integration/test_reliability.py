@@ -19,9 +19,10 @@ from tests.integration.conftest import public_listeners
 pytestmark = pytest.mark.integration
 
 
-def _args(tmp_path, cluster, name, *extra):
-    # epochs long enough (~8 s here) that a kill 2 s after a checkpoint lands inside the next
-    return ["--dataset", "fashion_mnist", "--method", "smoot", "--train-subset", "4000",
+def _args(tmp_path, cluster, name, *extra, images=4000):
+    # 4000 images: epochs long enough (~8 s here) that a kill 2 s after a checkpoint lands
+    # inside the next
+    return ["--dataset", "fashion_mnist", "--method", "smoot", "--train-subset", str(images),
             "--test-subset", "500", "--eval-images", "100", "--workers", "2", "--epochs", "3",
             "--run-name", name,
             "--storage-path", str(tmp_path), "--tracking-uri", mlflow_store(tmp_path / "mlflow.db"),
@@ -112,7 +113,9 @@ def test_killed_worker_costs_at_most_the_epoch_in_flight(real_data_root, ray_clu
 @pytest.mark.slow
 def test_restarted_driver_continues_the_run(real_data_root, ray_cluster, tmp_path):
     digests: dict[int, tuple[str, float]] = {}
-    args = _args(tmp_path, ray_cluster, "restarted")
+    # shorter epochs than the killed worker's: the signal follows a checkpoint whenever it
+    # lands, and a resume takes whichever checkpoint was the newest when the driver was gone
+    args = _args(tmp_path, ray_cluster, "restarted", images=2000)
     with open(tmp_path / "log.txt", "w") as log:
         proc = _start(args, ray_cluster, log)
         _wait_for(proc, tmp_path / "restarted", digests, 1)
