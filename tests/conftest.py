@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 import torch
@@ -19,6 +20,21 @@ REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_home(tmp_path_factory) -> Iterator[Path]:
+    """$SMOOT_HOME for every job the tests start, unless a test gives its own: a folder of this
+    session's, never the user's ~/smoot_dist, and never shared by two pytest-xdist workers (a
+    job left on the default home would otherwise track into one MLflow store from both)."""
+    home = tmp_path_factory.mktemp("smoot_home")
+    before = os.environ.get("SMOOT_HOME")
+    os.environ["SMOOT_HOME"] = str(home)
+    yield home
+    if before is None:
+        os.environ.pop("SMOOT_HOME", None)
+    else:
+        os.environ["SMOOT_HOME"] = before
 
 
 @pytest.fixture(scope="session")
