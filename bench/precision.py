@@ -32,6 +32,7 @@ from common import describe
 
 from smoot_dist.evaluation.compare import record_from_folder, select_protocol
 from smoot_dist.evaluation.paired import paired_difference
+from smoot_dist.files import write_json
 from smoot_dist.home import runs_root
 
 ACCURACY_BOUND = 0.5  # points
@@ -94,8 +95,8 @@ def training_comparison(fp32: dict, bf16: dict) -> tuple[list[dict], object]:
     return rows, protocol
 
 
-def evaluation_comparison(fp32: dict, images: int) -> list[dict]:
-    """The fp32-trained models, evaluated in fp32 and under bf16 autocast: accuracy on the whole
+def evaluate_both(path: Path, images: int) -> dict[str, float]:
+    """One fp32-trained model evaluated in fp32 and under bf16 autocast: accuracy on the whole
     test set, Grad MoRF AUC on `images` class-balanced test images (background fill, seed 0)."""
     from dataclasses import replace
 
@@ -104,26 +105,47 @@ def evaluation_comparison(fp32: dict, images: int) -> list[dict]:
     from smoot_dist.evaluation.trained_run import load_trained
 
     cpu = torch.device("cpu")
+    run = load_trained(str(path))
+    model = run.model.eval().to(cpu)
+    full = load_test_split(replace(run.cfg.data, train_subset=None, test_subset=None))
+    subset = load_test_split(replace(run.cfg.data, train_subset=None, test_subset=images))
+    mean, std = channel_stats(full.spec, cpu)
+    out = {}
+    for precision in ("fp32", "bf16"):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            with torch.no_grad():
+                right = sum(int((model(normalize(full.test.images[s:s + 1000], mean, std))
+                                 .argmax(1) == full.test.labels[s:s + 1000]).sum())
+                            for s in range(0, len(full.test), 1000))
+            curves = accuracy_drop(model, subset.test, subset.spec, ["grad"], device=cpu,
+                                   fill="background", seed=0)
+        out[f"accuracy {precision}"] = 100 * right / len(full.test)
+        out[f"auc {precision}"] = curves.auc["grad"]
+    return out
+
+
+def evaluation_comparison(fp32: dict, images: int, cache: Path | None = None,
+                          cached_only: bool = False) -> list[dict]:
+    """`evaluate_both` for each fp32-trained model, paired by model; `cache` (JSON) keeps each
+    model's numbers, so that a study that grows over several sittings evaluates a model once
+    (`cached_only`: report the models the cache holds, evaluate none)."""
+    done = json.loads(cache.read_text()) if cache and cache.is_file() else {}
     rows: dict[str, dict[str, dict[int, float]]] = {}
     for i, (key, path) in enumerate(sorted(fp32.items())):
-        run = load_trained(str(path))
-        model = run.model.eval().to(cpu)
-        full = load_test_split(replace(run.cfg.data, train_subset=None, test_subset=None))
-        subset = load_test_split(replace(run.cfg.data, train_subset=None, test_subset=images))
-        mean, std = channel_stats(full.spec, cpu)
-        for precision in ("fp32", "bf16"):
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
-                with torch.no_grad():
-                    right = sum(int((model(normalize(full.test.images[s:s + 1000], mean, std))
-                                     .argmax(1) == full.test.labels[s:s + 1000]).sum())
-                                for s in range(0, len(full.test), 1000))
-                curves = accuracy_drop(model, subset.test, subset.spec, ["grad"], device=cpu,
-                                       fill="background", seed=0)
-            group = rows.setdefault(key[0], {})
-            group.setdefault(f"accuracy {precision}", {})[i] = 100 * right / len(full.test)
-            group.setdefault(f"auc {precision}", {})[i] = curves.auc["grad"]
-        print(f"  evaluated {path.name}: AUC fp32 {rows[key[0]]['auc fp32'][i]:.2f}, bf16 "
-              f"{rows[key[0]]['auc bf16'][i]:.2f}", flush=True)
+        entry = f"{path.resolve()}|{images}"
+        if entry not in done and cached_only:
+            continue
+        if entry not in done:
+            done[entry] = evaluate_both(path, images)
+            if cache:
+                write_json(cache, done)  # atomically: an interrupted sitting keeps the last
+        group = rows.setdefault(key[0], {})
+        for name, value in done[entry].items():
+            group.setdefault(name, {})[i] = value
+        print(f"  evaluated {path.name}: AUC fp32 {done[entry]['auc fp32']:.2f}, bf16 "
+              f"{done[entry]['auc bf16']:.2f}", flush=True)
+    if not rows:
+        return []
     out = []
     every = {k: {} for k in ("accuracy fp32", "accuracy bf16", "auc fp32", "auc bf16")}
     for dataset, values in [*sorted(rows.items())]:
@@ -211,6 +233,10 @@ def main() -> None:
     p.add_argument("--evaluation", action="store_true",
                    help="also evaluate the fp32-trained models in bf16 (minutes per model here)")
     p.add_argument("--eval-images", type=int, default=2000)
+    p.add_argument("--eval-cache", type=Path, metavar="JSON",
+                   help="keep each model's --evaluation numbers here and reuse them")
+    p.add_argument("--eval-cached-only", action="store_true",
+                   help="with --eval-cache: report the models it holds, evaluate none")
     p.add_argument("--report", type=Path, help="write the page here (Markdown)")
     p.add_argument("--json", type=Path, help="also write the numbers here")
     args = p.parse_args()
@@ -231,8 +257,9 @@ def main() -> None:
     evaluation = None
     if args.evaluation:
         evaluation = evaluation_comparison({k: v for k, v in fp32.items() if k in bf16},
-                                           args.eval_images)
-        for r in evaluation:
+                                           args.eval_images, args.eval_cache,
+                                           args.eval_cached_only) or None
+        for r in evaluation or []:
             print(f"  evaluation {r['dataset']:>13} n={r['models']:2d}  accuracy "
                   f"{shown(r['accuracy'])}  AUC {shown(r['auc'])}")
     command = " ".join(["python bench/precision.py", *sys.argv[1:]])
