@@ -28,13 +28,9 @@ def private_home(tmp_path_factory) -> Iterator[Path]:
     session's, never the user's ~/smoot_dist, and never shared by two pytest-xdist workers (a
     job left on the default home would otherwise track into one MLflow store from both)."""
     home = tmp_path_factory.mktemp("smoot_home")
-    before = os.environ.get("SMOOT_HOME")
-    os.environ["SMOOT_HOME"] = str(home)
-    yield home
-    if before is None:
-        os.environ.pop("SMOOT_HOME", None)
-    else:
-        os.environ["SMOOT_HOME"] = before
+    with pytest.MonkeyPatch.context() as patch:  # the user's own value comes back after
+        patch.setenv("SMOOT_HOME", str(home))
+        yield home
 
 
 @pytest.fixture(scope="session")

@@ -170,13 +170,11 @@ def public_listeners() -> set[tuple[str, int, str]]:
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(config, items):
-    """README's test command runs the suite in two pytest-xdist workers (`-n 2 --dist
-    loadgroup`): the tests that use a Ray cluster all go to one of them, one after another, so
-    the session's cluster starts once and two Rays never share the 2 cores; the others fill
-    both workers. The Ray tests come first: the longest unit of work starts at once."""
-    uses_ray = [item for item in items
-                if {"ray_cluster", "one_worker_cluster"} & set(item.fixturenames)]
-    for item in uses_ray:
-        item.add_marker(pytest.mark.xdist_group("ray"))
-    ray_ids = {id(item) for item in uses_ray}
-    items[:] = uses_ray + [item for item in items if id(item) not in ray_ids]
+    """For a run in two pytest-xdist workers (`-n 2 --dist loadgroup`): the tests that use a Ray
+    cluster all go to one of them, one after another, so the session's cluster starts once and
+    two Rays never share the 2 cores; the others fill both workers. The Ray tests come first
+    (a stable sort): the longest unit of work starts at once."""
+    for item in items:
+        if {"ray_cluster", "one_worker_cluster"} & set(item.fixturenames):
+            item.add_marker(pytest.mark.xdist_group("ray"))
+    items.sort(key=lambda item: item.get_closest_marker("xdist_group") is None)
