@@ -21,10 +21,21 @@ from ray.tune.schedulers import ASHAScheduler
 from ..config import JobConfig, merge, validate
 from ..job.train_job import run_training
 from .objective import MODES, ObjectiveHook
-from .run import ASHA_GRACE_PERIOD, ASHA_REDUCTION_FACTOR
 from .search_space import SearchSpace
 
 TRIAL_SECTIONS = ("data", "model", "method", "train", "run", "tracking")
+# ASHA's schedule (run_trials): a trial's first rung after 1 epoch, the better
+# 1/REDUCTION_FACTOR of each rung goes on, rungs at 1, 2, 4, ... epochs up to the run's.
+ASHA_GRACE_PERIOD, ASHA_REDUCTION_FACTOR = 1, 2
+
+
+def asha_rungs(epochs: int) -> list[int]:
+    """The epochs after which ASHA compares trials (1, 2, 4, 8 for 10 epochs)."""
+    rungs, t = [], ASHA_GRACE_PERIOD
+    while t < epochs:
+        rungs.append(t)
+        t *= ASHA_REDUCTION_FACTOR
+    return rungs
 
 
 def param_space(space: SearchSpace) -> dict[str, Any]:

@@ -21,24 +21,20 @@ from ..tracking import (MlflowRun, check_tracking_uri, close_stopped_trials, res
                         ui_command)
 from .objective import MODES
 from .search_space import SearchSpace, check_space_fits
-from .tuned import OUTCOME_FILES, failed_trials
 from ..launch.ray_cluster import connect
 from ..plots import plot_objective_vs_params
 
 # Validation images a sweep holds out of the training data when its config names none.
 DEFAULT_VAL_IMAGES = 5000
-# ASHA's schedule (sweep/ray_tune.py): a trial's first rung after 1 epoch, the better
-# 1/REDUCTION_FACTOR of each rung goes on, rungs at 1, 2, 4, ... epochs up to the run's.
-ASHA_GRACE_PERIOD, ASHA_REDUCTION_FACTOR = 1, 2
+# a finished sweep's files that tell its outcome: run_sweep writes them and logs them to its
+# MLflow parent run; tuned.py copies them beside a results page
+OUTCOME_FILES = ("sweep.json", "best_config.yaml", "trials.csv", "trials.md",
+                 "objective_vs_params.png")
 
 
-def asha_rungs(epochs: int) -> list[int]:
-    """The epochs after which ASHA compares trials (1, 2, 4, 8 for 10 epochs)."""
-    rungs, t = [], ASHA_GRACE_PERIOD
-    while t < epochs:
-        rungs.append(t)
-        t *= ASHA_REDUCTION_FACTOR
-    return rungs
+def failed_trials(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The trial rows of a sweep that ended in an error (not those ASHA stopped early)."""
+    return [row for row in rows if row.get("error")]
 
 
 def _table(rows: list[dict[str, Any]], searched: list[str]) -> str:
@@ -111,7 +107,8 @@ def run_sweep(cfg: JobConfig, space: SearchSpace, sweep_id: str) -> dict:
 
 def _sweep(cfg: JobConfig, space: SearchSpace, sweep_id: str, staged: StagedFolder,
            val_images: int, start: float) -> dict:
-    from .ray_tune import TRIAL_SECTIONS, run_trials, trial_config, trial_rows  # the Tune adapter
+    # the Tune adapter
+    from .ray_tune import TRIAL_SECTIONS, asha_rungs, run_trials, trial_config, trial_rows
 
     s = cfg.sweep
     uri = resolve_tracking_uri(cfg.tracking.uri) if cfg.tracking.enabled else None

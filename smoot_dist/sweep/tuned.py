@@ -45,15 +45,11 @@ def _dimensions(space: SearchSpace) -> list[dict[str, Any]]:
     return [{"name": d.name, "kind": d.kind, "values": list(d.values)} for d in space.dimensions]
 
 
-# a finished sweep's files that tell its outcome (run.run_sweep writes them and logs them to
-# its MLflow parent run)
-OUTCOME_FILES = ("sweep.json", "best_config.yaml", "trials.csv", "trials.md",
-                 "objective_vs_params.png")
-
-
 def _copy_outcome(source: Path, target: Path) -> None:
     """The outcome files from `source` into `target`, each written whole (files.write_bytes:
     a temporary sibling swapped in), sweep.json last: it is what says the sweep is done."""
+    from .run import OUTCOME_FILES  # run.py loads torch (the data): reproduce --help does not
+
     target.mkdir(parents=True, exist_ok=True)
     for name in sorted(OUTCOME_FILES, key=lambda n: n == "sweep.json"):
         if (source / name).is_file():
@@ -65,11 +61,6 @@ def _kept_id(kept: Path | None) -> str | None:
     if kept is None or not (kept / "sweep.json").is_file():
         return None
     return json.loads((kept / "sweep.json").read_text()).get("sweep")
-
-
-def failed_trials(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The trial rows of a sweep that ended in an error (not those ASHA stopped early)."""
-    return [row for row in rows if row.get("error")]
 
 
 def _failures_text(failed: list[dict[str, Any]], summary: dict[str, Any]) -> str:
@@ -92,6 +83,8 @@ def tune_space(cfg: JobConfig, name: str, out: Path, id_prefix: str,
     objective) unless `out/sweeps/<space>/sweep.json` says it has been swept, or `kept/<space>/`
     (beside the results page) holds this sweep's outcome from another machine; with `kept`,
     the outcome is copied there once the sweep is done."""
+    from .run import failed_trials, run_sweep  # torch, via the data: not for reproduce --help
+
     base, space = cfg, load_search_space(name, cfg.method.name)
     stem = search_space_file(name).stem
     folder = out / "sweeps" / stem
@@ -119,8 +112,6 @@ def tune_space(cfg: JobConfig, name: str, out: Path, id_prefix: str,
         print(f"\n== sweep {stem}: finished before ({summary['sweep']}), its best trial reused",
               flush=True)
     else:
-        from .run import run_sweep
-
         print(f"\n== sweep {stem}: {cfg.sweep.num_samples} {space.method} trials", flush=True)
         cfg = replace(cfg, sweep=replace(cfg.sweep, output_dir=str(folder)),
                       method=replace(cfg.method, name=space.method))

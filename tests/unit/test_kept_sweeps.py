@@ -12,7 +12,8 @@ import yaml
 from smoot_dist.config import build_config
 from smoot_dist.errors import UserError
 from smoot_dist.sweep import run as sweep_run
-from smoot_dist.sweep.tuned import OUTCOME_FILES, tune_space
+from smoot_dist.sweep.run import OUTCOME_FILES
+from smoot_dist.sweep.tuned import tune_space
 
 PREFIX = "tuned-x-fashion_mnist-sweep"
 

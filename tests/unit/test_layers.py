@@ -1,8 +1,10 @@
-"""The house rules of the imports: the layers contract of pyproject.toml holds (lint-imports, as
-CI runs it), and every import left inside a function defers a heavy package that the module
-would not otherwise load, never hides a cycle."""
+"""The house rules of the imports: the contracts of pyproject.toml hold (lint-imports, as CI runs
+it): the layers, no Ray in the core, and no import cycle at any depth of the package, imports
+inside functions included; and every import left inside a function defers a heavy package that
+the module would not otherwise load."""
 
 import ast
+import os
 import subprocess
 import sys
 import tomllib
@@ -29,7 +31,9 @@ def test_lint_imports_keeps_every_contract():
     lint = Path(sys.executable).with_name("lint-imports")
     r = subprocess.run([str(lint), "--no-cache"], cwd=REPO, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
-    assert "0 broken" in r.stdout and "the layers of smoot_dist KEPT" in r.stdout, r.stdout
+    assert "0 broken" in r.stdout, r.stdout
+    for contract in ("the layers of smoot_dist", "no import cycle"):
+        assert f"{contract} KEPT" in r.stdout, r.stdout
 
 
 def _module_name(path: Path) -> str:
@@ -131,3 +135,24 @@ def test_readme_layout_lists_every_module():
     layers = next(c for c in contracts["contracts"] if c["type"] == "layers")["layers"]
     stated = [line.split("  ")[0].strip() for line in layout.split("```")[1].strip().splitlines()]
     assert stated == [" ".join(layer.replace("smoot_dist.", "").split()) for layer in layers]
+
+
+def test_the_cycle_contract_sees_a_cycle_closed_inside_a_function(tmp_path):
+    """pyproject's own cycle contract, run on a package whose two modules import each other,
+    one of them inside a function (as sweep/ once did): lint-imports breaks it."""
+    package = tmp_path / "circle"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text("from . import b\n")
+    (package / "b.py").write_text("def f():\n    from . import a\n    return a\n")
+    contracts = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]
+    cycle = next(c for c in contracts["contracts"] if c["type"] == "acyclic_siblings")
+    (tmp_path / ".importlinter").write_text(
+        "[importlinter]\nroot_package = circle\n\n[importlinter:contract:cycle]\n"
+        f"name = {cycle['name']}\ntype = acyclic_siblings\nancestors = circle\n")
+    lint = Path(sys.executable).with_name("lint-imports")
+    r = subprocess.run([str(lint), "--no-cache"], cwd=tmp_path, capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert f"{cycle['name']} BROKEN" in r.stdout, r.stdout
+    assert "No cycles are allowed in circle" in r.stdout, r.stdout
