@@ -10,7 +10,7 @@ from .schema import (DEVICES, EXPERIMENT_SECTIONS, FILLS, METHODS, OBJECTIVES, O
                      JobConfig, MethodConfig, ModelConfig, MotivationConfig, PrepareConfig,
                      ReproduceConfig, RunConfig, SweepConfig, TrackingConfig, TrainConfig,
                      base_type, external_name, flag_of, section_fields, setting)
-from .validation import validate
+from .validation import validate, validate_method
 from .yaml_file import MAX_CONFIG_BYTES, MAX_CONFIG_VALUES, read_yaml
 
 __all__ = [
@@ -19,5 +19,5 @@ __all__ = [
     "MAX_CONFIG_BYTES", "MAX_CONFIG_VALUES", "MethodConfig", "ModelConfig", "MotivationConfig",
     "PrepareConfig", "ReproduceConfig", "RunConfig", "SweepConfig", "TrackingConfig",
     "TrainConfig", "base_type", "build_config", "external_name", "flag_of", "merge",
-    "preset_differences", "read_yaml", "section_fields", "setting", "validate",
+    "preset_differences", "read_yaml", "section_fields", "setting", "validate", "validate_method",
 ]

@@ -9,7 +9,8 @@ from typing import Any
 
 from ..catalog import parse_dataset
 from ..errors import ConfigError, shown
-from .schema import EXPERIMENT_SECTIONS, RUN_NAME, SECTIONS, JobConfig, external_name, flag_of
+from .schema import (EXPERIMENT_SECTIONS, RUN_NAME, SECTIONS, JobConfig, MethodConfig,
+                     external_name, flag_of)
 
 
 def _label(section: str, f: dataclasses.Field) -> str:
@@ -65,19 +66,33 @@ def _check(cond: bool, message: str) -> None:
         raise ConfigError(message)
 
 
-def validate(cfg: JobConfig) -> None:
-    """Every field against its own range, then the rules that join fields; one line each."""
-    for section in SECTIONS:
-        values = getattr(cfg, section)
-        for f in dataclasses.fields(values):
-            _check_field(section, f, getattr(values, f.name))
-    me, run = cfg.method, cfg.run
-    parse_dataset(cfg.data.dataset)  # a known name, or imagefolder:/parquet: with a location
+def _check_section(section: str, values: Any) -> None:
+    for f in dataclasses.fields(values):
+        _check_field(section, f, getattr(values, f.name))
+
+
+def _check_method_rules(me: MethodConfig) -> None:
     _check(me.k_min < me.k_max,
            f"k_min ({me.k_min}) must be below k_max ({me.k_max}); set --k-min < --k-max")
     if me.name == "smoot":
         _check(me.k_min <= me.k0 <= me.k_max,
                f"k0 ({me.k0}) must lie within [k_min, k_max] = [{me.k_min}, {me.k_max}] for smoot")
+
+
+def validate_method(me: MethodConfig) -> None:
+    """The method's settings alone, as validate() checks them in a job: for a MethodConfig made
+    in the user's own training loop (smoot_dist.method's library API)."""
+    _check_section("method", me)
+    _check_method_rules(me)
+
+
+def validate(cfg: JobConfig) -> None:
+    """Every field against its own range, then the rules that join fields; one line each."""
+    for section in SECTIONS:
+        _check_section(section, getattr(cfg, section))
+    run = cfg.run
+    _check_method_rules(cfg.method)
+    parse_dataset(cfg.data.dataset)  # a known name, or imagefolder:/parquet: with a location
     if cfg.data.loader == "stream":
         _check(parse_dataset(cfg.data.dataset)[0] == "parquet",
                f"--data-loader stream reads Parquet shards, not {cfg.data.dataset}; convert it "

@@ -26,6 +26,7 @@ from ..home import output_dir
 from ..method.saliency import input_saliency
 from .morf import remove_most_relevant
 from ..plots import plot_motivation
+from ..training.trainer import Trainer, resolve_device
 from .trained_run import load_trained
 
 FRACTIONS = tuple(round(0.05 * i, 2) for i in range(20))  # 0, 5%, ..., 95%
@@ -93,8 +94,6 @@ def run_motivation(cfg: JobConfig) -> dict[str, Any]:
 
 
 def _motivation(cfg: JobConfig, staged: StagedFolder | None) -> dict[str, Any]:
-    from ..training.trainer import Trainer, resolve_device
-
     m = cfg.motivation
     if m.run:
         run = load_trained(m.run, cfg.tracking.uri)

@@ -42,3 +42,11 @@ def summarize_k_stats(payload: torch.Tensor, num_pixels: int) -> dict[str, float
         "share_at_max": at_max / n,
         "n": n,
     }
+
+
+def k_statistics(k: torch.Tensor, num_pixels: int, k_min: float, k_max: float) -> dict[str, float]:
+    """The K statistics of every sample's k held in one process (a training loop of your own):
+    min / median / max masked-pixel counts, the mean fraction, the shares at k_min and k_max.
+    Several processes each holding a share all-reduce (sum) their k_stats_payload instead, and
+    pass the sum to summarize_k_stats."""
+    return summarize_k_stats(k_stats_payload(k, num_pixels, k_min, k_max), num_pixels)
