@@ -24,10 +24,10 @@ from common import describe, print_table, quick_model
 
 from smoot_dist.config import DataConfig
 from smoot_dist.data.loading import channel_stats, load_splits, normalize
-from smoot_dist.evaluation.attribution import make_attributor, quiet_captum
+from smoot_dist.attribution.methods import make_attributor, quiet_captum
 from smoot_dist.evaluation.battery import BATTERY, BatteryOptions, battery_sums
-from smoot_dist.evaluation.drop import accuracy_drop
-from smoot_dist.evaluation.localisation import object_masks
+from smoot_dist.metrics.faithfulness.drop import accuracy_drop
+from smoot_dist.metrics.localisation import object_masks
 from smoot_dist.training.trainer import resolve_device
 
 # Quantus's names and settings for the same measurement (Captum's Saliency = our Grad).

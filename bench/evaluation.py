@@ -18,8 +18,8 @@ from common import describe, print_table, quick_model, write_json
 from smoot_dist.config import DataConfig
 from smoot_dist.data.loading import load_splits
 from smoot_dist.training.trainer import resolve_device
-from smoot_dist.evaluation.attribution import ATTRIBUTION_METHODS, TITLES, parse_methods
-from smoot_dist.evaluation.drop import accuracy_drop
+from smoot_dist.attribution.methods import ATTRIBUTION_METHODS, TITLES, parse_methods
+from smoot_dist.metrics.faithfulness.drop import accuracy_drop
 
 
 def main() -> None:

@@ -30,8 +30,8 @@ import torch
 
 from common import describe
 
-from smoot_dist.evaluation.compare import record_from_folder, select_protocol
-from smoot_dist.evaluation.paired import paired_difference
+from smoot_dist.reports.comparison import record_from_folder, select_protocol
+from smoot_dist.reports.paired import paired_difference
 from smoot_dist.files import write_json
 from smoot_dist.home import runs_root
 
@@ -101,7 +101,7 @@ def evaluate_both(path: Path, images: int) -> dict[str, float]:
     from dataclasses import replace
 
     from smoot_dist.data.loading import channel_stats, load_test_split, normalize
-    from smoot_dist.evaluation.drop import accuracy_drop
+    from smoot_dist.metrics.faithfulness.drop import accuracy_drop
     from smoot_dist.evaluation.trained_run import load_trained
 
     cpu = torch.device("cpu")

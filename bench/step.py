@@ -31,7 +31,7 @@ from smoot_dist.config import build_config
 from smoot_dist.data.loading import channel_stats, load_splits, normalize
 from smoot_dist.training.graph_step import StaticStep
 from smoot_dist.training.trainer import build_optimizer
-from smoot_dist.evaluation.attribution import quiet_captum
+from smoot_dist.attribution.methods import quiet_captum
 from smoot_dist.method.step import method_step
 from smoot_dist.models import create_model
 

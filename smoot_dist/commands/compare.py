@@ -29,7 +29,7 @@ FLAGS = JobFlags("compare.py", __doc__, ("compare", ("tracking", "uri", "experim
 
 
 def compare(cfg: JobConfig) -> int:
-    from ..evaluation.report import compare_and_report
+    from ..reports.comparison_report import compare_and_report
 
     c = cfg.compare
     tags = {}

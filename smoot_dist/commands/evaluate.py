@@ -52,7 +52,7 @@ def battery_options(e):
 
 
 def evaluate(cfg: JobConfig) -> int:
-    from ..evaluation.attribution import parse_methods
+    from ..attribution.methods import parse_methods
     from ..job.evaluate_job import evaluate_run, last_metrics
     from ..evaluation.trained_run import load_trained
 

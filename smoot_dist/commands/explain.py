@@ -44,8 +44,8 @@ def _say_what_was_left(found, limit: int, left_out: list[str]) -> None:
 
 
 def explain(cfg: JobConfig) -> int:
-    from ..evaluation.attribution import parse_methods
-    from ..evaluation.explain import (BATCH_IMAGES, check_methods, explain_images,
+    from ..attribution.methods import parse_methods
+    from ..job.explain_job import (BATCH_IMAGES, check_methods, explain_images,
                                       load_model_to_explain)
 
     e = cfg.explain

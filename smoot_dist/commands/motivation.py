@@ -19,7 +19,7 @@ FLAGS = JobFlags("motivation.py", __doc__,
 
 
 def motivation(cfg: JobConfig) -> int:
-    from ..evaluation.motivation import run_motivation
+    from ..job.motivation_job import run_motivation
 
     result = run_motivation(cfg)
     n, share = result["num_images"], result["share_rise_then_fall"]

@@ -124,11 +124,11 @@ def _tune(cfg: JobConfig, rid: str, out: Path) -> list:
 
 def reproduce_dataset(cfg: JobConfig, rid: str, protocol: str, command: str, commit: str,
                       several: bool = False) -> None:
-    from ..evaluation.attribution import parse_methods
+    from ..attribution.methods import parse_methods
     from ..evaluation.record import read_records
     from ..job.evaluate_job import evaluate_run
-    from ..evaluation.report import compare_and_report
-    from ..evaluation.results_tables import TUNED_SUFFIX
+    from ..reports.comparison_report import compare_and_report
+    from ..reports.results_tables import TUNED_SUFFIX
     from ..evaluation.trained_run import load_trained
     from ..job.train_job import run_training
 
@@ -195,9 +195,9 @@ def reproduce_dataset(cfg: JobConfig, rid: str, protocol: str, command: str, com
     compare_and_report(out, folders=folders, auc_method="grad", evaluation=evaluation)
     print(f"files: {out}")
     if r.report:
-        from ..evaluation.results_page import (dataset_record, machine_description, write_figures,
+        from ..reports.results_page import (dataset_record, machine_description, write_figures,
                                                write_report)
-        from ..evaluation.tuned_page import copy_sweep_plots, tuning_record
+        from ..reports.tuned_page import copy_sweep_plots, tuning_record
 
         page = Path(r.report)
         record = dataset_record(dataset, folders, evaluation, labels=labels, protocol=protocol,
@@ -224,7 +224,7 @@ def reproduce(argv: list[str] | None = None) -> int:
     command = shlex.join(["python", "jobs/reproduce.py", *argv])
     print(f"reproduction {rid}: {', '.join(c.data.dataset for c in cfgs)}; after an interruption, "
           f"the same command with --id {rid} continues it", flush=True)
-    from ..evaluation.results_page import git_commit
+    from ..reports.results_page import git_commit
 
     for cfg in cfgs:  # a bad space fails before the first run, not after hours of them
         tuned = [load_search_space(name, cfg.method.name).method

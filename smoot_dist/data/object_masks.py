@@ -5,7 +5,7 @@ The masks folder mirrors the image folder: the mask of `PATH/val/cat/001.jpg` is
 case). Any non-zero pixel is object. A mask has its image's size (before the image is resized to
 the run's `--image-size`; it is resized the same way, nearest neighbour, so it stays binary).
 Built-in datasets need none: their object is the pixels above the image's background
-(evaluation/localisation.py).
+(metrics/localisation.py).
 """
 
 from __future__ import annotations

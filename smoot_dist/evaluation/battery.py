@@ -25,9 +25,11 @@ from ..data.loading import ImageTensors, channel_stats, normalize
 from ..data.sharding import mix_seed
 from ..errors import ConfigError
 from ..progress import Progress, with_progress
-from . import adversarial, complexity, localisation, robustness, sanity
-from .attribution import make_attributor, quiet_captum, saliency_model, seed_all
-from .drop import shap_references
+from ..metrics import complexity, localisation, robustness
+from ..metrics import model_robustness as adversarial
+from ..metrics.randomisation import sanity
+from ..attribution.methods import make_attributor, quiet_captum, saliency_model, seed_all
+from ..metrics.faithfulness.drop import shap_references
 from .protocol import BATTERY, HIGHER_IS_BETTER  # noqa: F401  (re-exported)
 
 LOCALISATION_KEYS = ("relevance_mass", "relevance_rank", "pointing_game")

@@ -16,7 +16,7 @@ from ..catalog import DatasetSpec
 from ..data.loading import ImageTensors
 from ..progress import Progress
 from .battery import BatteryOptions, Sums, battery_sums, means
-from .drop import Counts, DropCurves, curves_from_counts, drop_counts
+from ..metrics.faithfulness.drop import Counts, DropCurves, curves_from_counts, drop_counts
 from .protocol import BATTERY, DROP_METRICS
 
 

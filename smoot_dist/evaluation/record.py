@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..files import fsync, write_json
-from .drop import DropCurves
+from ..metrics.faithfulness.drop import DropCurves
 from .protocol import DROP_METRICS, Protocol, closing_protocol
 
 RECORD_FILE, METRICS_CSV = "metrics.json", "metrics.csv"

@@ -15,15 +15,15 @@ from ..plots import plot_drop_curves, plot_mprt
 from ..progress import Progress
 from ..run_folder import EVALUATION_DIR
 from ..training.trainer import resolve_device
-from ..evaluation.attribution import TITLES
-from ..evaluation.adversarial import default_eps
+from ..attribution.methods import TITLES
+from ..metrics.model_robustness import default_eps
 from ..evaluation.battery import BatteryOptions
 from ..evaluation.measure import measure
-from ..evaluation.compare import arrow
+from ..reports.comparison import arrow
 from ..evaluation.protocol import DEFAULT_METRICS, make_protocol
 from ..evaluation.record import (CURVES, DROP_CURVES_PNG, MPRT_PNG, EvaluationRecord, metrics_of,
                                  read_records, write_record)
-from ..evaluation.sanity import randomisation_order
+from ..metrics.randomisation.sanity import randomisation_order
 from ..evaluation.trained_run import TrainedRun
 from ..tracking import MlflowRun
 

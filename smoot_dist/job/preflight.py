@@ -13,7 +13,7 @@ from ..config import JobConfig, MethodConfig
 from ..data.loading import Splits, load_splits
 from ..deadline import failure_within, first_line
 from ..errors import UserError
-from ..evaluation.attribution import import_captum
+from ..attribution.methods import import_captum
 from ..files import existing_folder, free_space
 from ..models import create_model
 

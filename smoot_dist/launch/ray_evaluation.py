@@ -14,7 +14,7 @@ import torch
 from ..config import JobConfig
 from ..data.loading import load_test_split
 from ..data.paths import pin_data_root
-from ..evaluation.drop import batch_starts
+from ..metrics.faithfulness.drop import batch_starts
 from ..evaluation.measure import Measurement, measure
 from ..models import create_model
 from .ray_cluster import check_local_capacity, check_resources, connect

@@ -14,7 +14,7 @@ from typing import Any
 from ..config import OBJECTIVES
 from ..data.subset import balanced_subset
 from ..errors import UserError
-from ..evaluation.drop import sharded_auc
+from ..metrics.faithfulness.drop import sharded_auc
 
 MODES = {name: mode for name, (_what, mode) in OBJECTIVES.items()}
 

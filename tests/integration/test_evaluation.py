@@ -8,8 +8,8 @@ import torch
 from smoot_dist.config import DataConfig, build_config
 from smoot_dist.data.loading import channel_stats, load_splits, normalize
 from smoot_dist.training.trainer import Trainer
-from smoot_dist.evaluation.attribution import ATTRIBUTION_METHODS
-from smoot_dist.evaluation.drop import accuracy_drop
+from smoot_dist.attribution.methods import ATTRIBUTION_METHODS
+from smoot_dist.metrics.faithfulness.drop import accuracy_drop
 from tests.helpers.cifar_layout import write_cifar
 
 pytestmark = pytest.mark.integration

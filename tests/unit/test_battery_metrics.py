@@ -9,14 +9,14 @@ import torch
 from scipy import stats
 from torch import nn
 
-from smoot_dist.evaluation.adversarial import pgd_correct
-from smoot_dist.evaluation.complexity import complexity, sparseness
-from smoot_dist.evaluation.localisation import (object_masks, object_share, pointing_game,
+from smoot_dist.metrics.model_robustness import pgd_correct
+from smoot_dist.metrics.complexity import complexity, sparseness
+from smoot_dist.metrics.localisation import (object_masks, object_share, pointing_game,
                                                 relevance_mass, relevance_rank)
-from smoot_dist.evaluation.robustness import infidelity, max_sensitivity
-from smoot_dist.evaluation.sanity import (model_parameter_randomisation, other_classes,
+from smoot_dist.metrics.robustness import infidelity, max_sensitivity
+from smoot_dist.metrics.randomisation.sanity import (model_parameter_randomisation, other_classes,
                                           random_logit, randomisation_order)
-from smoot_dist.evaluation.similarity import average_ranks, spearman, ssim
+from smoot_dist.metrics.randomisation.similarity import average_ranks, spearman, ssim
 from smoot_dist.config import ModelConfig
 from smoot_dist.models import create_model
 from smoot_dist.catalog import DATASETS

@@ -4,7 +4,7 @@ import pytest
 
 from smoot_dist.choices import choose_names, split_names
 from smoot_dist.errors import ConfigError
-from smoot_dist.evaluation.attribution import ATTRIBUTION_METHODS, parse_methods
+from smoot_dist.attribution.methods import ATTRIBUTION_METHODS, parse_methods
 from smoot_dist.evaluation.protocol import METRICS, parse_metrics
 
 

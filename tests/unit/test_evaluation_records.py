@@ -9,8 +9,8 @@ import torch
 
 from smoot_dist.errors import ConfigError, DataError, UserError
 from smoot_dist.evaluation.battery import BatteryOptions
-from smoot_dist.evaluation.compare import RunRecord, select_protocol
-from smoot_dist.evaluation.drop import DropCurves
+from smoot_dist.reports.comparison import RunRecord, select_protocol
+from smoot_dist.metrics.faithfulness.drop import DropCurves
 from smoot_dist.evaluation.protocol import closing_protocol, make_protocol
 from smoot_dist.evaluation.record import (EvaluationRecord, metrics_of, read_records,
                                           run_records, write_record)

@@ -5,10 +5,10 @@ import pytest
 from smoot_dist.config import JobConfig
 from smoot_dist.config.identity import differing, training_settings
 from smoot_dist.errors import UserError
-from smoot_dist.evaluation.compare import RunRecord, aggregate, markdown_table, write_csv
+from smoot_dist.reports.comparison import RunRecord, aggregate, markdown_table, write_csv
 from smoot_dist.evaluation.protocol import make_protocol
 from smoot_dist.evaluation.record import EvaluationRecord
-from smoot_dist.evaluation.results_page import _one_setting_per_method
+from smoot_dist.reports.results_page import _one_setting_per_method
 
 
 def _config(**changes):

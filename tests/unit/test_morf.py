@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from smoot_dist.evaluation.morf import FRACTIONS, auc, correct_after_removal, removal_masks
+from smoot_dist.metrics.faithfulness.morf import FRACTIONS, auc, correct_after_removal, removal_masks
 
 
 def test_auc_of_hand_made_curves():
@@ -54,7 +54,7 @@ def test_removed_pixels_get_the_background_and_the_rest_is_untouched():
 
 
 def test_lerf_removes_exactly_the_lowest_ranked_pixels():
-    from smoot_dist.evaluation.morf import removal_masks
+    from smoot_dist.metrics.faithfulness.morf import removal_masks
 
     attribution = torch.tensor([[0.5, -1.0, 3.0, 0.0, 2.0, -0.5, 1.0, 0.25, 0.75, 1.5]])
     lerf = removal_masks(attribution, (0.0, 0.3, 0.5), order="lerf")
@@ -66,8 +66,8 @@ def test_lerf_removes_exactly_the_lowest_ranked_pixels():
 
 
 def test_srg_on_hand_made_curves():
-    from smoot_dist.evaluation.drop import DropCurves
-    from smoot_dist.evaluation.morf import FRACTIONS, auc, srg
+    from smoot_dist.metrics.faithfulness.drop import DropCurves
+    from smoot_dist.metrics.faithfulness.morf import FRACTIONS, auc, srg
 
     morf = [100.0 - 10 * i for i in range(10)]  # falls from 100 to 10
     lerf = [100.0] * 10  # never falls
@@ -80,8 +80,8 @@ def test_srg_on_hand_made_curves():
 
 
 def test_curves_with_both_orders_round_trip_through_csv(tmp_path):
-    from smoot_dist.evaluation.drop import DropCurves
-    from smoot_dist.evaluation.morf import FRACTIONS
+    from smoot_dist.metrics.faithfulness.drop import DropCurves
+    from smoot_dist.metrics.faithfulness.morf import FRACTIONS
 
     curves = DropCurves(FRACTIONS, {"grad": [90.0] * 10}, 5, lerf={"grad": [95.0] * 10})
     back = DropCurves.read_csv(curves.write_csv(tmp_path / "c.csv"))
@@ -89,7 +89,7 @@ def test_curves_with_both_orders_round_trip_through_csv(tmp_path):
 
 
 def test_removal_fills():
-    from smoot_dist.evaluation.morf import remove_pixels
+    from smoot_dist.metrics.faithfulness.morf import remove_pixels
 
     x = torch.arange(16, dtype=torch.float32).view(1, 1, 4, 4)
     attribution = -torch.arange(16, dtype=torch.float32).view(1, 16)  # pixel 0 most relevant
@@ -104,7 +104,7 @@ def test_removal_fills():
 
 
 def test_the_logprob_saliency_target_differentiates_the_labels_log_probability():
-    from smoot_dist.evaluation.attribution import make_attributor, saliency_model
+    from smoot_dist.attribution.methods import make_attributor, saliency_model
 
     torch.manual_seed(0)
     linear = nn.Linear(4, 3)

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from smoot_dist.evaluation.paired import PairedDifference, claim_table, paired_difference, t_975
+from smoot_dist.reports.paired import PairedDifference, claim_table, paired_difference, t_975
 
 
 def test_t_quantile_table_matches_scipy_within_a_thousandth():

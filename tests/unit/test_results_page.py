@@ -2,7 +2,7 @@
 
 import json
 
-from smoot_dist.evaluation.results_page import (RECORD_VERSION, k_trajectory, render_page,
+from smoot_dist.reports.results_page import (RECORD_VERSION, k_trajectory, render_page,
                                                 write_claims_figure, write_report)
 
 FRACTIONS = [0.1 * i for i in range(10)]

@@ -2,7 +2,7 @@
 
 import torch
 
-from smoot_dist.evaluation.road import road_impute
+from smoot_dist.metrics.faithfulness.road import road_impute
 
 
 def _removed(h, w, pixels, batch=1):

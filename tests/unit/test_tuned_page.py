@@ -5,8 +5,8 @@ import copy
 
 from smoot_dist.commands.reproduce import configs_from_args
 from smoot_dist.config import build_config
-from smoot_dist.evaluation.results_page import render_page, write_report
-from smoot_dist.evaluation.tuned_page import tuning_record
+from smoot_dist.reports.results_page import render_page, write_report
+from smoot_dist.reports.tuned_page import tuning_record
 from smoot_dist.sweep.search_space import load_search_space
 from smoot_dist.sweep.tuned import TunedSetting, _dimensions
 

@@ -20,7 +20,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .attribution import in_chunks
+from ..attribution.methods import in_chunks
 
 Attribute = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x, y) -> |a| (B, H*W)
 SENSITIVITY_RADIUS, SENSITIVITY_SAMPLES = 0.02, 10

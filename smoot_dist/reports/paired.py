@@ -11,7 +11,7 @@ import math
 import statistics
 from dataclasses import dataclass
 
-from .protocol import HIGHER_IS_BETTER
+from ..evaluation.protocol import HIGHER_IS_BETTER
 
 # t(0.975, df), Student's t quantile for a two-sided 95% interval; between the listed degrees
 # of freedom above 30 it is interpolated in 1/df (error < 0.001). A table, not scipy: the

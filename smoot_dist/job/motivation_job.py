@@ -24,10 +24,10 @@ from ..catalog import DatasetSpec, dataset_label
 from ..files import StagedFolder, write_json
 from ..home import output_dir
 from ..method.saliency import input_saliency
-from .morf import remove_most_relevant
+from ..metrics.faithfulness.morf import remove_most_relevant
 from ..plots import plot_motivation
 from ..training.trainer import Trainer, resolve_device
-from .trained_run import load_trained
+from ..evaluation.trained_run import load_trained
 
 FRACTIONS = tuple(round(0.05 * i, 2) for i in range(20))  # 0, 5%, ..., 95%
 

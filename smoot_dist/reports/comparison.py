@@ -25,9 +25,9 @@ from ..config import METHODS
 from ..config.identity import differing, settings_label, training_settings
 from ..errors import UserError
 from ..run_folder import EVALUATION_DIR, SUMMARY_FILE, RunFolder
-from .drop import DropCurves
-from .protocol import HIGHER_IS_BETTER, Protocol
-from .record import METHOD_FREE, EvaluationRecord, run_records
+from ..metrics.faithfulness.drop import DropCurves
+from ..evaluation.protocol import HIGHER_IS_BETTER, Protocol
+from ..evaluation.record import METHOD_FREE, EvaluationRecord, run_records
 from ..tracking import finished_run_ids, try_download
 
 

@@ -32,16 +32,16 @@ from ..method.masking import mask_counts
 from ..plots import (plot_claims, plot_drop_curves, plot_k_histograms, plot_k_trajectory,
                      plot_mprt, svg_copies)
 from ..run_folder import RunFolder
-from .compare import (BATTERY_COLUMNS, columns_mean_std, families_line, record_from_folder,
+from .comparison import (BATTERY_COLUMNS, columns_mean_std, families_line, record_from_folder,
                       select_protocol)
 from .paper_tables import PAPER_TABLES
-from .report import saliency_figure
+from .comparison_report import saliency_figure
 from .results_tables import (battery_columns_of, by_method, claim_lines, claim_rows,
                              k_epochs_table, k_label, method_title, our_table, record_name,
                              wall_time_text, is_tuned)
-from .sanity import randomisation_order
+from ..metrics.randomisation.sanity import randomisation_order
 from .tuned_page import tuned_section
-from .trained_run import load_trained
+from ..evaluation.trained_run import load_trained
 
 RECORD_VERSION = 1
 K_TRAJECTORY_KEYS = ("k_min", "k_median", "k_max", "k_share_at_min", "k_share_at_max")

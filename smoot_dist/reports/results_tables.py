@@ -9,7 +9,7 @@ from typing import Any
 
 from ..catalog import dataset_label
 from ..config import METHODS
-from .compare import BATTERY_COLUMNS, arrow, count_label, mean_std, plus_minus
+from .comparison import BATTERY_COLUMNS, arrow, count_label, mean_std, plus_minus
 from .paired import TUNED_CLAIMS, TUNED_COMPARED, PairedDifference, claim_table
 
 

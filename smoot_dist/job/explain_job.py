@@ -20,8 +20,8 @@ from ..data.user_images import UserImages, class_index
 from ..errors import ConfigError
 from ..plots import plot_explanation, plot_saliency_grid
 from ..tracking import registered_model_run, resolve_tracking_uri
-from .attribution import TITLES, make_attributor, quiet_captum
-from .trained_run import TrainedRun, load_trained
+from ..attribution.methods import TITLES, make_attributor, quiet_captum
+from ..evaluation.trained_run import TrainedRun, load_trained
 
 # The Shap methods need reference images of the run's data, which a user's images are not.
 NEEDS_REFERENCES = ("gradient_shap", "deeplift_shap")

@@ -11,12 +11,12 @@ from ..catalog import DATASETS, dataset_label, dataset_title
 from ..data.subset import balanced_subset
 from ..errors import UserError
 from ..plots import plot_drop_curves, plot_saliency_grid
-from .attribution import TITLES, make_attributor, quiet_captum
-from .compare import (RunRecord, aggregate, battery_columns, families_line, markdown_table,
+from ..attribution.methods import TITLES, make_attributor, quiet_captum
+from .comparison import (RunRecord, aggregate, battery_columns, families_line, markdown_table,
                       record_from_folder, records_from_mlflow, row_title, select_protocol,
                       write_csv)
-from .morf import FRACTIONS
-from .trained_run import load_trained
+from ..metrics.faithfulness.morf import FRACTIONS
+from ..evaluation.trained_run import load_trained
 from ..tracking import resolve_tracking_uri
 
 

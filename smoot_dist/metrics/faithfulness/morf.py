@@ -4,7 +4,7 @@ For d in {0, 0.1, ..., 0.9} the round(d * P) pixels with the HIGHEST attribution
 image (MoRF, most relevant first; LeRF: the LOWEST, least relevant first) are removed and the
 test accuracy in percent is measured. Removed pixels get the image's background value (its
 minimum, the papers' tables), its mean, or ROAD's noisy linear imputation from the kept
-neighbours (evaluation/road.py). AUC = trapezoid of accuracy (%) over d: a flat 100% curve
+neighbours (metrics/faithfulness/road.py). AUC = trapezoid of accuracy (%) over d: a flat 100% curve
 scores 90. MoRF: lower is better; LeRF: higher is better; SRG = AUC(LeRF) - AUC(MoRF) (Bluecher
 et al., TMLR 2024), higher is better and far less sensitive to the fill.
 """
@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..method.masking import mask_counts
+from ...method.masking import mask_counts
 from .road import road_impute
 
 FRACTIONS = tuple(round(0.1 * i, 1) for i in range(10))

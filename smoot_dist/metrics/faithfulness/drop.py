@@ -11,11 +11,11 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..data.loading import ImageTensors, channel_stats, normalize
-from ..catalog import DatasetSpec
-from ..data.sharding import mix_seed
-from ..progress import Progress, with_progress
-from .attribution import TITLES, make_attributor, quiet_captum, saliency_model, seed_all
+from ...data.loading import ImageTensors, channel_stats, normalize
+from ...catalog import DatasetSpec
+from ...data.sharding import mix_seed
+from ...progress import Progress, with_progress
+from ...attribution.methods import TITLES, make_attributor, quiet_captum, saliency_model, seed_all
 from .morf import FRACTIONS, auc, correct_after_removal, srg
 
 SHAP_REFERENCES = 16  # test images that serve as the Shap methods' reference distribution
