@@ -28,8 +28,8 @@ def test_cpu_head_gpu_workers_and_setup():
     assert any("--dashboard-host=127.0.0.1" in cmd for cmd in c["head_start_ray_commands"])
 
 
-def test_readme_gives_the_cluster_commands():
-    readme = (REPO / "README.md").read_text()
+def test_the_cluster_page_gives_the_cluster_commands():
+    readme = (REPO / "docs" / "cluster.md").read_text()
     for command in ("ray up cluster.yaml", "ray dashboard cluster.yaml",
                     "ray job submit --address http://127.0.0.1:8265 --working-dir . --",
                     "--storage-path s3://", "ray down cluster.yaml"):
