@@ -261,6 +261,24 @@ def _standard_tags(tags: dict[str, str]) -> dict[str, str]:
         return dict(tags)
 
 
+@contextlib.contextmanager
+def _fluent_uri(uri: str) -> Iterator[None]:
+    """MLflow's fluent API pointed at `uri` for the block. mlflow.set_tracking_uri also exports
+    $MLFLOW_TRACKING_URI to this whole process and every process it starts (a reproduction's
+    next runs, a test's next job): the variable is put back as it was."""
+    import mlflow
+
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = before
+
+
 class MlflowRun:
     """Handle on one MLflow run. Holds only plain values, so it can be shipped to Ray's
     controller. `logged`: the epochs the run had logged when it was opened; they are never
@@ -443,9 +461,9 @@ class MlflowRun:
 
         with torch.no_grad():
             output = model(torch.from_numpy(example)).numpy()
-        mlflow.set_tracking_uri(self.uri)
         # the fluent API logs models into the active run: this one, ended by finish() later
-        with mlflow.start_run(run_id=self.run_id), quiet_mlflow(), warnings.catch_warnings():
+        with _fluent_uri(self.uri), mlflow.start_run(run_id=self.run_id), quiet_mlflow(), \
+                warnings.catch_warnings():
             # MLflow loads a TorchScript model back to check the input example, through
             # torch.load and the deprecated torch.jit.load: two warnings per run, not ours
             warnings.filterwarnings("ignore", "'torch.load' received a zip file", UserWarning)
