@@ -25,7 +25,8 @@ from common import describe, print_table, quick_model
 from smoot_dist.config import DataConfig
 from smoot_dist.data.loading import channel_stats, load_splits, normalize
 from smoot_dist.attribution.methods import make_attributor, quiet_captum
-from smoot_dist.evaluation.battery import BATTERY, BatteryOptions, battery_sums
+from smoot_dist.metrics import battery_metrics
+from smoot_dist.evaluation.battery import BatteryOptions, battery_sums
 from smoot_dist.metrics.faithfulness.drop import accuracy_drop
 from smoot_dist.metrics.localisation import object_masks
 from smoot_dist.training.trainer import resolve_device
@@ -68,7 +69,7 @@ def main() -> None:
     with quiet_captum():
         grad = make_attributor("grad", model)
         attribution_s = _timed(lambda: grad(x, y))
-    ours = {m: _timed(lambda m=m: battery_sums(model, data, spec, ["grad"], [m], **run)) for m in BATTERY}
+    ours = {m: _timed(lambda m=m: battery_sums(model, data, spec, ["grad"], [m], **run)) for m in battery_metrics()}
 
     quantus = None if args.no_quantus else _quantus()
     theirs = {}
@@ -88,7 +89,7 @@ def main() -> None:
         model.to(device)
 
     rows = []
-    for m in BATTERY:
+    for m in battery_metrics():
         rate = n / ours[m]
         quantus_rate = n / theirs[m] if m in theirs else None
         rows.append([m, ours[m], rate, "-" if quantus_rate is None else f"{quantus_rate:.1f}",
@@ -100,7 +101,7 @@ def main() -> None:
           "from the finished map: " + ", ".join(f"{m} {ours[m]:.2f} s" for m in FROM_THE_MAP))
     morf_lerf = _timed(lambda: accuracy_drop(model, data, spec, ["grad", "random"], device=device,
                                              batch_size=args.batch_size, orders=("morf", "lerf")))
-    default = _timed(lambda: battery_sums(model, data, spec, ["grad", "random"], list(BATTERY), **run))
+    default = _timed(lambda: battery_sums(model, data, spec, ["grad", "random"], list(battery_metrics()), **run))
     print(f"default battery, Grad + Random: {default:.1f} s; MoRF + LeRF of the same images: "
           f"{morf_lerf:.1f} s; ratio {default / morf_lerf:.1f} (target <= 10)")
     print("targets: >= 10x Quantus's images/s on mprt, random_logit, max_sensitivity, infidelity")

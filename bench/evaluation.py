@@ -18,7 +18,8 @@ from common import describe, print_table, quick_model, write_json
 from smoot_dist.config import DataConfig
 from smoot_dist.data.loading import load_splits
 from smoot_dist.training.trainer import resolve_device
-from smoot_dist.attribution.methods import ATTRIBUTION_METHODS, TITLES, parse_methods
+from smoot_dist.attribution import attribution_methods, parse_methods
+from smoot_dist.attribution import title as method_title
 from smoot_dist.metrics.faithfulness.drop import accuracy_drop
 
 
@@ -27,7 +28,7 @@ def main() -> None:
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--images", type=int, default=500, help="test images to evaluate")
     p.add_argument("--batch-size", type=int, default=500)
-    p.add_argument("--methods", default=",".join(ATTRIBUTION_METHODS))
+    p.add_argument("--methods", default=",".join(attribution_methods()))
     p.add_argument("--train-subset", type=int, default=5000,
                    help="training images of the quick model's one epoch")
     p.add_argument("--json", help="also write the table to this JSON file")
@@ -41,7 +42,7 @@ def main() -> None:
     methods = parse_methods(args.methods)
     curves = accuracy_drop(model, splits.test, splits.spec, methods, device=device,
                            batch_size=args.batch_size, progress=False)
-    rows = [[TITLES[m], curves.seconds[m], args.images / curves.seconds[m],
+    rows = [[method_title(m), curves.seconds[m], args.images / curves.seconds[m],
              10000 * curves.seconds[m] / args.images, curves.auc[m]] for m in methods]
     print(f"accuracy-drop evaluation, MNIST CNN, {args.images} images, batch {args.batch_size}, "
           f"{describe(device)}")
@@ -68,7 +69,7 @@ def _on_ray(cfg, model, methods, args) -> None:
             batch_size=args.batch_size).results(args.images, "background")
         walls[workers] = time.perf_counter() - start
     same = all(curves[1].accuracy[m] == curves[args.workers].accuracy[m] for m in methods)
-    rows = [[TITLES[m], curves[1].seconds[m], curves[args.workers].seconds[m],
+    rows = [[method_title(m), curves[1].seconds[m], curves[args.workers].seconds[m],
              curves[1].seconds[m] / curves[args.workers].seconds[m]] for m in methods]
     print(f"\non Ray, {args.images} images: 1 task vs {args.workers} tasks (1 CPU each); "
           f"curves identical: {same}")

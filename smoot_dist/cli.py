@@ -65,8 +65,21 @@ def _help(section: str, f: dataclasses.Field, job: JobFlags, presets: dict) -> s
         parts.append(f"default: {default}")
     parts += [f"{', '.join(datasets)} preset{'s' * (len(datasets) > 1)}: {value}"
               for value, datasets in presets.get((section, f.name), {}).items()]
-    text = f.metadata.get("help", "") + (f" ({'; '.join(parts)})" if parts else "")
+    text = _registered(f.metadata.get("help", "")) + (f" ({'; '.join(parts)})" if parts else "")
     return text.replace("%", "%%")  # argparse formats help with %
+
+
+def _registered(text: str) -> str:
+    """A help text with the registries' names filled in ({metrics}, {metric_names},
+    {attributions}): --help lists what is declared, a metric or method added included."""
+    if not any(p in text for p in ("{metrics}", "{metric_names}", "{attributions}")):
+        return text
+    from .attribution import attribution_methods  # torch: only for the jobs that list them
+    from .metrics import help_line, metric_names
+
+    return (text.replace("{metrics}", help_line())
+            .replace("{metric_names}", ", ".join(metric_names()))
+            .replace("{attributions}", ", ".join(attribution_methods())))
 
 
 def _add(group, section: str, f: dataclasses.Field, job: JobFlags, presets: dict) -> None:

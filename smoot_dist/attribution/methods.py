@@ -17,15 +17,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..choices import choose_names, split_names
-from ..errors import ConfigError, UserError
+from ..errors import UserError
 from ..signals import interrupt_behind
-
-ATTRIBUTION_METHODS = ("grad", "smoothgrad", "integrated_gradients", "deeplift",
-                       "gradient_shap", "deeplift_shap", "random")
-TITLES = {"grad": "Grad", "smoothgrad": "SmoothGrad", "integrated_gradients": "IntegratedGradients",
-          "deeplift": "DeepLift", "gradient_shap": "GradientShap", "deeplift_shap": "DeepLiftShap",
-          "random": "Random"}
+from .registry import Attribute, Build, get_attribution, register_attribution
 
 # Settings of the noisy / path methods (Captum's defaults where they are sensible).
 SMOOTHGRAD_SAMPLES, SMOOTHGRAD_STDEV = 10, 0.15  # stdev in units of the input's (standardised) scale
@@ -39,15 +33,6 @@ def quiet_captum():
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=UserWarning, module=r"captum\.")
         yield
-
-
-def parse_methods(text: str | list[str], flag: str = "--methods") -> list[str]:
-    """Attribution methods from a comma list (or a list); 'all', or none named: every one."""
-    names = split_names(",".join(text) if isinstance(text, list) else text)
-    if names in (["all"], []):
-        return list(ATTRIBUTION_METHODS)
-    return choose_names(",".join(names), ATTRIBUTION_METHODS, "attribution method", flag,
-                        " (or all)")
 
 
 SALIENCY_TARGETS = ("logit", "logprob")
@@ -106,48 +91,70 @@ def import_captum():
 
 
 def make_attributor(name: str, model: nn.Module, shap_references: torch.Tensor | None = None,
-                    batch_size: int = 500) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+                    batch_size: int = 500) -> Attribute:
     """A function (x, y) -> |attribution| averaged over channels, (B, H*W). `model` in eval mode.
 
     `batch_size` bounds the images that go through the model at once, also inside methods that
     multiply the batch (noise samples, integration steps, Shap references), so that memory stays
     that of a `batch_size` forward and backward pass.
     """
-    attr = import_captum()
-    DeepLift, DeepLiftShap, GradientShap = attr.DeepLift, attr.DeepLiftShap, attr.GradientShap
-    IntegratedGradients, NoiseTunnel, Saliency = attr.IntegratedGradients, attr.NoiseTunnel, attr.Saliency
+    method = get_attribution(name)
+    if method.needs_references and shap_references is None:
+        raise ValueError(f"{name} needs reference images")
+    return method.build(model, Build(import_captum(), shap_references, batch_size))
 
-    def per_pixel(attr: torch.Tensor) -> torch.Tensor:
-        return attr.detach().abs().mean(dim=1).flatten(1)
 
-    if name == "grad":
-        method = Saliency(model)
-        return lambda x, y: per_pixel(method.attribute(x, target=y, abs=True))
-    if name == "smoothgrad":
-        tunnel = NoiseTunnel(Saliency(model))
-        return in_chunks(lambda x, y: per_pixel(tunnel.attribute(
-            x, target=y, nt_type="smoothgrad_sq", nt_samples=SMOOTHGRAD_SAMPLES,
-            stdevs=SMOOTHGRAD_STDEV * float(x.std()), abs=True)),
-            max(1, batch_size // SMOOTHGRAD_SAMPLES))
-    if name == "integrated_gradients":
-        ig = IntegratedGradients(model)
-        return lambda x, y: per_pixel(ig.attribute(x, baselines=background(x), target=y,
-                                                   n_steps=IG_STEPS, internal_batch_size=batch_size))
-    if name == "deeplift":
-        dl = DeepLift(model)
-        return in_chunks(lambda x, y: per_pixel(dl.attribute(x, baselines=background(x), target=y)),
-                          max(1, batch_size // 2))  # inputs and baselines go through together
-    if name in ("gradient_shap", "deeplift_shap"):
-        if shap_references is None:
-            raise ValueError(f"{name} needs reference images")
-        if name == "gradient_shap":
-            gs = GradientShap(model)
-            return in_chunks(lambda x, y: per_pixel(gs.attribute(
-                x, baselines=shap_references, target=y, n_samples=SHAP_SAMPLES)),
-                max(1, batch_size // SHAP_SAMPLES))
-        dls = DeepLiftShap(model)
-        return in_chunks(lambda x, y: per_pixel(dls.attribute(x, baselines=shap_references, target=y)),
-                          max(1, batch_size // (2 * len(shap_references))))
-    if name == "random":
-        return lambda x, y: torch.rand(x.shape[0], x.shape[2] * x.shape[3], device=x.device)
-    raise ConfigError(f"unknown attribution method {name!r}")
+def per_pixel(attr: torch.Tensor) -> torch.Tensor:
+    """Captum's (B, C, H, W) attribution -> |a| averaged over channels, (B, H*W)."""
+    return attr.detach().abs().mean(dim=1).flatten(1)
+
+
+# The built-in methods, in the order tables list them.
+
+@register_attribution("grad", "Grad")
+def _grad(model: nn.Module, b: Build) -> Attribute:
+    method = b.captum.Saliency(model)
+    return lambda x, y: per_pixel(method.attribute(x, target=y, abs=True))
+
+
+@register_attribution("smoothgrad", "SmoothGrad")
+def _smoothgrad(model: nn.Module, b: Build) -> Attribute:
+    tunnel = b.captum.NoiseTunnel(b.captum.Saliency(model))
+    return in_chunks(lambda x, y: per_pixel(tunnel.attribute(
+        x, target=y, nt_type="smoothgrad_sq", nt_samples=SMOOTHGRAD_SAMPLES,
+        stdevs=SMOOTHGRAD_STDEV * float(x.std()), abs=True)),
+        max(1, b.batch_size // SMOOTHGRAD_SAMPLES))
+
+
+@register_attribution("integrated_gradients", "IntegratedGradients")
+def _integrated_gradients(model: nn.Module, b: Build) -> Attribute:
+    ig = b.captum.IntegratedGradients(model)
+    return lambda x, y: per_pixel(ig.attribute(x, baselines=background(x), target=y,
+                                               n_steps=IG_STEPS, internal_batch_size=b.batch_size))
+
+
+@register_attribution("deeplift", "DeepLift")
+def _deeplift(model: nn.Module, b: Build) -> Attribute:
+    dl = b.captum.DeepLift(model)
+    return in_chunks(lambda x, y: per_pixel(dl.attribute(x, baselines=background(x), target=y)),
+                     max(1, b.batch_size // 2))  # inputs and baselines go through together
+
+
+@register_attribution("gradient_shap", "GradientShap", needs_references=True)
+def _gradient_shap(model: nn.Module, b: Build) -> Attribute:
+    gs = b.captum.GradientShap(model)
+    return in_chunks(lambda x, y: per_pixel(gs.attribute(
+        x, baselines=b.references, target=y, n_samples=SHAP_SAMPLES)),
+        max(1, b.batch_size // SHAP_SAMPLES))
+
+
+@register_attribution("deeplift_shap", "DeepLiftShap", needs_references=True)
+def _deeplift_shap(model: nn.Module, b: Build) -> Attribute:
+    dls = b.captum.DeepLiftShap(model)
+    return in_chunks(lambda x, y: per_pixel(dls.attribute(x, baselines=b.references, target=y)),
+                     max(1, b.batch_size // (2 * len(b.references))))
+
+
+@register_attribution("random", "Random")
+def _random(model: nn.Module, b: Build) -> Attribute:
+    return lambda x, y: torch.rand(x.shape[0], x.shape[2] * x.shape[3], device=x.device)

@@ -19,7 +19,7 @@ docs/method.md defines each one.
   python jobs/evaluate.py RUN --metrics morf,lerf,mprt,localisation --methods grad,random
   python jobs/evaluate.py RUN --metrics all --methods grad,integrated_gradients,random --test-subset 2000
   python jobs/evaluate.py RUN --removal-fill road --metrics morf,lerf
-  python jobs/evaluate.py RUN --workers 4 [--use-gpu]   # the batches fanned out over Ray tasks
+  python jobs/evaluate.py RUN --workers 4 --use-gpu     # the batches fanned out over Ray tasks
   python jobs/evaluate.py imagefolder-run --metrics localisation --masks ~/data/masks
   python jobs/evaluate.py 3f8a825d35a64fc786e3f323e6934f05 --tracking-uri http://mlflow:5000
 
@@ -35,7 +35,6 @@ from __future__ import annotations
 from ..cli import JobFlags, command
 from ..config import JobConfig
 from ..errors import ConfigError
-from ..evaluation.protocol import parse_metrics
 from ..progress import progress_mode
 
 FLAGS = JobFlags("evaluate.py", __doc__,
@@ -52,7 +51,8 @@ def battery_options(e):
 
 
 def evaluate(cfg: JobConfig) -> int:
-    from ..attribution.methods import parse_methods
+    from ..attribution import parse_methods
+    from ..evaluation.protocol import parse_metrics  # the metric registry: torch
     from ..job.evaluate_job import evaluate_run, last_metrics
     from ..evaluation.trained_run import load_trained
 

@@ -44,7 +44,7 @@ def _say_what_was_left(found, limit: int, left_out: list[str]) -> None:
 
 
 def explain(cfg: JobConfig) -> int:
-    from ..attribution.methods import parse_methods
+    from ..attribution import parse_methods
     from ..job.explain_job import (BATCH_IMAGES, check_methods, explain_images,
                                       load_model_to_explain)
 

@@ -36,7 +36,6 @@ from ..config import METHODS, JobConfig, build_config, merge, validate
 from ..config.presets import PROTOCOLS
 from ..catalog import dataset_label, parse_dataset
 from ..errors import ConfigError
-from ..evaluation.protocol import parse_metrics
 from ..home import output_dir
 from ..progress import progress_mode
 from ..run_folder import RunFolder, locate_run
@@ -124,7 +123,8 @@ def _tune(cfg: JobConfig, rid: str, out: Path) -> list:
 
 def reproduce_dataset(cfg: JobConfig, rid: str, protocol: str, command: str, commit: str,
                       several: bool = False) -> None:
-    from ..attribution.methods import parse_methods
+    from ..attribution import parse_methods
+    from ..evaluation.protocol import parse_metrics  # the metric registry: torch
     from ..evaluation.record import read_records
     from ..job.evaluate_job import evaluate_run
     from ..reports.comparison_report import compare_and_report

@@ -233,15 +233,12 @@ class SweepConfig:
 class EvaluateConfig:
     run: str | None = setting(None, "run folder, run name (under $SMOOT_HOME/runs) or MLflow run id",
                               positional=True)
-    methods: str = setting("all", "attribution methods, comma-separated, or all")
+    methods: str = setting("all", "attribution methods, comma-separated, or all: {attributions}")
     batch_size: int = setting(500, "images per attribution batch", ge=1)
     seed: int = setting(0, "seed of the noisy methods and Random", ge=0)
     metrics: str | None = setting(
-        None, "what to measure, comma-separated (or all): morf, lerf (accuracy-drop curves; "
-              "both give SRG), mprt, random_logit (sanity), localisation (on the object), "
-              "max_sensitivity, infidelity (robustness and fidelity of the explanation), "
-              "sparseness, complexity, pgd (the model's accuracy under attack); default: what "
-              "the run's last evaluation measured, else morf,lerf", metavar="LIST")
+        None, "what to measure, comma-separated (or all): {metrics}; default: what the run's "
+              "last evaluation measured, else morf,lerf", metavar="LIST")
     masks: str | None = setting(None, "image folders: a folder of object masks with the image "
                                       "folder's layout (for localisation; any non-zero pixel is "
                                       "object)", metavar="DIR")
@@ -287,11 +284,9 @@ class ReproduceConfig:
     methods: str = setting(",".join(METHODS), "training methods, comma-separated (random_mask: "
                                                "SGT masking random pixels, the ablation)")
     attributions: str = setting("grad,random", "attribution methods to evaluate (comma-separated, "
-                                               "or all); the table's AUC is Grad's")
+                                               "or all: {attributions}); the table's AUC is Grad's")
     metrics: str = setting("morf,lerf", "what each run's evaluation measures (jobs/evaluate.py's "
-                                        "--metrics: morf, lerf, mprt, random_logit, "
-                                        "localisation, max_sensitivity, infidelity, sparseness, "
-                                        "complexity, pgd, or all)", metavar="LIST")
+                                        "--metrics: {metric_names}, or all)", metavar="LIST")
     output_dir: str | None = setting(None, "default: $SMOOT_HOME/reproductions/<dataset>-<time>")
     protocol: str | None = setting(None, "a protocol of configs/reproduce/ (cpu | paper) or a YAML "
                                          "file like them: scale, seeds, methods and datasets; "
@@ -334,7 +329,7 @@ class ExplainConfig:
     images: list[str] | None = setting(None, "image files, or a folder of them (class "
                                              "subfolders: the true class is shown too)",
                                        positional=True, nargs="+", metavar="IMAGE_OR_FOLDER")
-    methods: str = setting("grad", "attribution methods, comma-separated (as evaluate.py's)")
+    methods: str = setting("grad", "attribution methods, comma-separated: {attributions}")
     convert: bool = setting(True, "refuse images of another size or channel count instead of "
                                   "converting them as the run's dataset requires",
                             flag="--no-convert")

@@ -25,33 +25,34 @@ from ..data.loading import ImageTensors, channel_stats, normalize
 from ..data.sharding import mix_seed
 from ..errors import ConfigError
 from ..progress import Progress, with_progress
-from ..metrics import complexity, localisation, robustness
-from ..metrics import model_robustness as adversarial
-from ..metrics.randomisation import sanity
+from ..metrics import battery_metrics, get_metric
+from ..metrics.localisation import object_masks
+from ..metrics.model_robustness import PGD_STEPS
+from ..metrics.registry import Batch, MethodBatch
+from ..metrics.robustness import (INFIDELITY_SAMPLES, INFIDELITY_STD, SENSITIVITY_RADIUS,
+                                  SENSITIVITY_SAMPLES)
 from ..attribution.methods import make_attributor, quiet_captum, saliency_model, seed_all
 from ..metrics.faithfulness.drop import shap_references
-from .protocol import BATTERY, HIGHER_IS_BETTER  # noqa: F401  (re-exported)
-
-LOCALISATION_KEYS = ("relevance_mass", "relevance_rank", "pointing_game")
 
 Sums = dict[str, torch.Tensor]
 
 
 @dataclass(frozen=True)
 class BatteryOptions:
-    sensitivity_radius: float = robustness.SENSITIVITY_RADIUS
-    sensitivity_samples: int = robustness.SENSITIVITY_SAMPLES
-    infidelity_std: float = robustness.INFIDELITY_STD
-    infidelity_samples: int = robustness.INFIDELITY_SAMPLES
+    sensitivity_radius: float = SENSITIVITY_RADIUS
+    sensitivity_samples: int = SENSITIVITY_SAMPLES
+    infidelity_std: float = INFIDELITY_STD
+    infidelity_samples: int = INFIDELITY_SAMPLES
     pgd_eps: float | None = None  # None: 0.1 for grey images, 8/255 for colour
-    pgd_steps: int = adversarial.PGD_STEPS
+    pgd_steps: int = PGD_STEPS
 
 
 def check_metrics(names: list[str]) -> list[str]:
-    unknown = [n for n in names if n not in BATTERY]
+    known = battery_metrics()
+    unknown = [n for n in names if n not in known]
     if unknown:
         raise ConfigError(f"unknown metric(s) {', '.join(unknown)}; choose from: "
-                          f"{', '.join(BATTERY)}")
+                          f"{', '.join(known)}")
     return names
 
 
@@ -85,64 +86,43 @@ def battery_sums(model: nn.Module, data: ImageTensors, spec: DatasetSpec, method
 
     def attributor(name: str, m: nn.Module) -> Callable:
         return make_attributor(name, m, references, batch_size=batch_size)
+    chosen = [get_metric(m) for m in metrics]
     with quiet_captum():
         for start in with_progress(starts, "battery", progress):
             raw = data.images[start:start + batch_size].to(device)
             y = data.labels[start:start + batch_size].to(device)
-            x = normalize(raw, mean, std)
             sums["images"] += len(y)
-            mask = (masks[start:start + batch_size].to(device) if masks is not None
-                    else localisation.object_masks(raw))
-            if "localisation" in metrics:
-                _add(sums, "object_share", localisation.object_share(mask))
-            if "pgd" in metrics:
-                eps = options.pgd_eps if options.pgd_eps is not None else \
-                    adversarial.default_eps(spec.channels)
-                correct = adversarial.pgd_correct(
-                    model, raw.float() / 255, y, lambda p: (p - mean) / std, eps,
-                    _seed_everything(mix_seed(seed, 101, start)), steps=options.pgd_steps)
-                _add(sums, "pgd_accuracy", correct.float())
+            batch = Batch(explained, model, raw, normalize(raw, mean, std), y,
+                          masks[start:start + batch_size].to(device) if masks is not None
+                          else object_masks(raw), spec, options, mean, std, seed,
+                          lambda stream, start=start: _seed_everything(mix_seed(seed, stream, start)))
+            for metric in chosen:
+                if metric.per_batch is not None:
+                    _add_all(sums, metric.per_batch(batch), "")
             for i, name in enumerate(methods):
-                _method_sums(sums, name, metrics, explained, attributor, x, y, mask, spec,
-                             options, lambda family: mix_seed(seed, family, i, start), seed)
+                _method_sums(sums, batch, name, chosen, attributor, i, start)
     return sums
 
 
-def _method_sums(sums: Sums, name: str, metrics: list[str], model: nn.Module,
-                 attributor: Callable, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor,
-                 spec: DatasetSpec, options: BatteryOptions, batch_seed: Callable[[int], int],
-                 seed: int) -> None:
-    attribute = attributor(name, model)
-    _seed_everything(batch_seed(0))
-    a = attribute(x, y).detach()
-    if "sparseness" in metrics:
-        _add(sums, f"sparseness_{name}", complexity.sparseness(a))
-    if "complexity" in metrics:
-        _add(sums, f"complexity_{name}", complexity.complexity(a))
-    if "localisation" in metrics:
-        for key in LOCALISATION_KEYS:
-            _add(sums, f"{key}_{name}", getattr(localisation, key)(a, mask))
-    if "random_logit" in metrics:
-        gen = _seed_everything(batch_seed(1))
-        _add(sums, f"random_logit_{name}",
-             sanity.random_logit(attribute, x, y, spec.num_classes, gen, reference=a))
-    # The perturbed copies below go through the model a batch's rows at a time (at most
-    # --batch-size): on a CPU, Grad makes 1570 maps/s in chunks of 200, 1100 in chunks of 500.
-    if "max_sensitivity" in metrics:
-        gen = _seed_everything(batch_seed(2))
-        _add(sums, f"max_sensitivity_{name}", robustness.max_sensitivity(
-            attribute, x, y, gen, options.sensitivity_radius, options.sensitivity_samples,
-            rows=len(x), reference=a))
-    if "infidelity" in metrics:
-        gen = _seed_everything(batch_seed(3))
-        _add(sums, f"infidelity_{name}", robustness.infidelity(
-            model, a, x, y, gen, options.infidelity_std, options.infidelity_samples, rows=len(x)))
-    if "mprt" in metrics:
-        curves = sanity.model_parameter_randomisation(
-            model, lambda m: attributor(name, m), x, y, seed=seed,
-            before_each=lambda step: _seed_everything(batch_seed(10 + step)))
-        _add(sums, f"mprt_spearman_{name}", curves.spearman)
-        _add(sums, f"mprt_ssim_{name}", curves.ssim)
+def _add_all(sums: Sums, values: dict[str, torch.Tensor], suffix: str) -> None:
+    for key, v in values.items():
+        _add(sums, f"{key}{suffix}", v)
+
+
+def _method_sums(sums: Sums, batch: Batch, name: str, chosen: list, attributor: Callable,
+                 i: int, start: int) -> None:
+    """Each chosen metric's values for one attribution method on one batch; the draws of each
+    seeded from (seed, the metric's stream, the method's place, the batch's start)."""
+    def draw(stream: int) -> torch.Generator:
+        return _seed_everything(mix_seed(batch.seed, stream, i, start))
+
+    attribute = attributor(name, batch.model)
+    draw(0)
+    a = attribute(batch.x, batch.y).detach()
+    maps = MethodBatch(batch, name, attribute, lambda m: attributor(name, m), a, draw)
+    for metric in chosen:
+        if metric.per_method is not None:
+            _add_all(sums, metric.per_method(maps), f"_{name}")
 
 
 def means(sums: Sums) -> dict[str, float | list[float]]:

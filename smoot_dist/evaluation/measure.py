@@ -17,7 +17,7 @@ from ..data.loading import ImageTensors
 from ..progress import Progress
 from .battery import BatteryOptions, Sums, battery_sums, means
 from ..metrics.faithfulness.drop import Counts, DropCurves, curves_from_counts, drop_counts
-from .protocol import BATTERY, DROP_METRICS
+from ..metrics import battery_metrics, drop_metrics
 
 
 @dataclass
@@ -52,8 +52,8 @@ def measure(model: nn.Module, data: ImageTensors, spec: DatasetSpec, methods: li
             seed: int = 0, fill: str = "background", saliency_target: str = "logit",
             options: BatteryOptions = BatteryOptions(), starts: list[int] | None = None,
             masks: torch.Tensor | None = None, progress: Progress = None) -> Measurement:
-    orders = tuple(m for m in metrics if m in DROP_METRICS)
-    battery = [m for m in metrics if m in BATTERY]
+    orders = tuple(m for m in metrics if m in drop_metrics())
+    battery = [m for m in metrics if m in battery_metrics()]
     out = Measurement()
     if orders:
         out.counts, out.seconds = drop_counts(

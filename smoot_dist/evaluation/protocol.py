@@ -19,37 +19,22 @@ from typing import Any
 
 from ..choices import choose_names, split_names
 from ..errors import ConfigError
+from ..metrics import drop_metrics, metric_names, settings_of
 
-# the drop-curve metrics (MoRF gives `auc`, LeRF `lerf_auc`, both together `srg`), then the
-# battery (battery.py), in the order every table shows them
-DROP_METRICS = ("morf", "lerf")
-BATTERY = ("mprt", "random_logit", "localisation", "max_sensitivity", "infidelity", "sparseness",
-           "complexity", "pgd")
-METRICS = DROP_METRICS + BATTERY
 DEFAULT_METRICS = ("morf", "lerf")
 CLOSING_METHODS = ("grad", "random")  # what every training run's closing evaluation measures
-# higher is better? (the direction every table and claim states next to a metric)
-HIGHER_IS_BETTER = {"mprt": False, "mprt_spearman": False, "mprt_ssim": False,
-                    "random_logit": False,
-                    "relevance_mass": True, "relevance_rank": True, "pointing_game": True,
-                    "max_sensitivity": False, "infidelity": False, "sparseness": True,
-                    "complexity": False, "pgd_accuracy": True}
-# the battery's settings that each metric depends on (BatteryOptions' fields)
-SETTINGS_OF = {"max_sensitivity": ("sensitivity_radius", "sensitivity_samples"),
-               "infidelity": ("infidelity_std", "infidelity_samples"),
-               "pgd": ("pgd_eps", "pgd_steps")}
 
 
 def parse_metrics(text: str | list[str] | tuple[str, ...], flag: str = "--metrics"
                   ) -> tuple[str, ...]:
-    """Metric names from a comma list, in METRICS order; 'all': every one."""
-    names = split_names(",".join(text) if not isinstance(text, str) else text)
+    """Metric names from a comma list, in the registry's order; 'all': every one."""
+    names, known = split_names(",".join(text) if not isinstance(text, str) else text), metric_names()
     if names == ["all"]:
-        return METRICS
+        return known
     if not names:
-        raise ConfigError(f"{flag} names no metric; choose from: {', '.join(METRICS)} (or all)")
-    chosen = choose_names(",".join(names), METRICS, "metric", flag, " (or all)")
-    return tuple(m for m in METRICS if m in chosen)
+        raise ConfigError(f"{flag} names no metric; choose from: {', '.join(known)} (or all)")
+    chosen = choose_names(",".join(names), known, "metric", flag, " (or all)")
+    return tuple(m for m in known if m in chosen)
 
 
 @dataclass(frozen=True)
@@ -119,10 +104,10 @@ def make_protocol(metrics: tuple[str, ...], methods: list[str] | tuple[str, ...]
     settings = {}
     if options is not None:
         for metric in metrics:
-            for name in SETTINGS_OF.get(metric, ()):
+            for name in settings_of(metric):
                 settings[name] = getattr(options, name)
-    uses_fill = any(m in DROP_METRICS for m in metrics)
-    return Protocol(tuple(m for m in METRICS if m in metrics), tuple(methods), images,
+    uses_fill = any(m in drop_metrics() for m in metrics)
+    return Protocol(tuple(m for m in metric_names() if m in metrics), tuple(methods), images,
                     fill if uses_fill else "none", saliency_target, seed, settings,
                     batch_size=batch_size)
 

@@ -29,17 +29,16 @@ from typing import Any
 
 from ..files import fsync, write_json
 from ..metrics.faithfulness.drop import DropCurves
-from .protocol import DROP_METRICS, Protocol, closing_protocol
+from ..metrics import columns, curve_keys, drop_metrics, method_free_keys
+from .protocol import Protocol, closing_protocol
 
 RECORD_FILE, METRICS_CSV = "metrics.json", "metrics.csv"
 DROP_CURVES_CSV, DROP_CURVES_PNG, MPRT_PNG = "drop_curves.csv", "drop_curves.png", "mprt.png"
 LEGACY_FILE = "auc.json"  # a record from before protocol ids
 RECORD_VERSION = 1
-# method-free numbers (one value per evaluation, not per attribution method)
-METHOD_FREE = ("object_share", "pgd_accuracy")
-CURVES = ("mprt_spearman", "mprt_ssim")  # one value per randomisation step
-
-Values = dict[str, Any]  # metric -> method -> value, or metric -> value (METHOD_FREE)
+# Which numbers are method-free (one value per evaluation) and which are curves (one value per
+# step) is the metric registry's (metrics/registry.py: each metric's columns).
+Values = dict[str, Any]  # metric -> method -> value, or metric -> value (method-free columns)
 
 
 @dataclass
@@ -64,9 +63,9 @@ class EvaluationRecord:
     def flat(self) -> dict[str, float]:
         """Every scalar as `<metric>_<method>` (`<metric>` for the method-free ones): the
         names of its MLflow metrics (before the protocol's prefix)."""
-        out = {}
+        out, curves = {}, curve_keys()
         for metric, values in self.metrics.items():
-            if metric in CURVES:
+            if metric in curves:
                 continue
             if isinstance(values, dict):
                 out.update({f"{metric}_{m}": float(v) for m, v in values.items()})
@@ -118,8 +117,9 @@ def _non_finite(values: Any, at: str = "") -> str | None:
 
 def metrics_of(curves: DropCurves | None, battery: dict[str, Any], methods: list[str]) -> Values:
     """The record's numbers from the drop curves and the battery's means (battery.means:
-    `<key>_<method>` names), as metric -> method -> value. MPRT's scalar `mprt` is the Spearman
-    correlation once every layer is randomised (its curve's last step)."""
+    `<key>_<method>` names), as metric -> method -> value. A column declared as the last value
+    of a curve (MPRT's scalar `mprt`: the Spearman correlation once every layer is randomised)
+    is taken from that curve."""
     values: Values = {}
     if curves is not None:
         for metric, per_method in (("auc", curves.auc), ("lerf_auc", curves.lerf_auc),
@@ -127,14 +127,16 @@ def metrics_of(curves: DropCurves | None, battery: dict[str, Any], methods: list
             if per_method:
                 values[metric] = dict(per_method)
     by_length = sorted(methods, key=len, reverse=True)  # deeplift_shap before deeplift
+    method_free = method_free_keys()
     for key, value in battery.items():
-        if key in METHOD_FREE:
+        if key in method_free:
             values[key] = value
             continue
         method = next(m for m in by_length if key.endswith(f"_{m}"))
         values.setdefault(key[:-len(method) - 1], {})[method] = value
-    if "mprt_spearman" in values:
-        values["mprt"] = {m: curve[-1] for m, curve in values["mprt_spearman"].items()}
+    for _, column in columns():
+        if column.last_of in values:
+            values[column.key] = {m: curve[-1] for m, curve in values[column.last_of].items()}
     return values
 
 
@@ -189,7 +191,7 @@ def _legacy(path: Path) -> EvaluationRecord | None:
     try:
         d = json.loads(path.read_text())
         orders = tuple(d.get("orders") or ("morf",))
-        protocol = Protocol(tuple(o for o in DROP_METRICS if o in orders),
+        protocol = Protocol(tuple(o for o in drop_metrics() if o in orders),
                             tuple(d["accuracy"]), int(d["num_images"]),
                             d.get("removal_fill", "background"),
                             d.get("saliency_target", "logit"), int(d.get("seed", 0)))

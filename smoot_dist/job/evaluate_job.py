@@ -15,13 +15,14 @@ from ..plots import plot_drop_curves, plot_mprt
 from ..progress import Progress
 from ..run_folder import EVALUATION_DIR
 from ..training.trainer import resolve_device
-from ..attribution.methods import TITLES
+from ..attribution import title as method_title
+from ..metrics import columns as registered_columns, curve_keys
 from ..metrics.model_robustness import default_eps
 from ..evaluation.battery import BatteryOptions
 from ..evaluation.measure import measure
 from ..reports.comparison import arrow
 from ..evaluation.protocol import DEFAULT_METRICS, make_protocol
-from ..evaluation.record import (CURVES, DROP_CURVES_PNG, MPRT_PNG, EvaluationRecord, metrics_of,
+from ..evaluation.record import (DROP_CURVES_PNG, MPRT_PNG, EvaluationRecord, metrics_of,
                                  read_records, write_record)
 from ..metrics.randomisation.sanity import randomisation_order
 from ..evaluation.trained_run import TrainedRun
@@ -40,16 +41,16 @@ def _plots(run: TrainedRun, record: EvaluationRecord, title: str) -> dict[str, A
     caption = record.protocol.short()
     if record.curves is not None and record.curves.accuracy:
         curves = record.curves
-        aucs = {TITLES[m]: v for m, v in record.metrics.get("auc", {}).items()}
+        aucs = {method_title(m): v for m, v in record.metrics.get("auc", {}).items()}
         plots[DROP_CURVES_PNG] = lambda path: plot_drop_curves(
-            {TITLES[m]: a for m, a in curves.accuracy.items()}, curves.fractions, path,
+            {method_title(m): a for m, a in curves.accuracy.items()}, curves.fractions, path,
             f"{name} on {title}: accuracy drop (MoRF)\n{caption}",
             chance=100.0 / run.spec.num_classes, aucs=aucs)
     if "mprt_spearman" in record.metrics:
         layers = randomisation_order(run.model)
         plots[MPRT_PNG] = lambda path: plot_mprt(
-            {TITLES[m]: c for m, c in record.metrics["mprt_spearman"].items()},
-            {TITLES[m]: c for m, c in record.metrics["mprt_ssim"].items()}, layers, path,
+            {method_title(m): c for m, c in record.metrics["mprt_spearman"].items()},
+            {method_title(m): c for m, c in record.metrics["mprt_ssim"].items()}, layers, path,
             f"{name} on {title}: model-parameter randomisation\n{caption}")
     return plots
 
@@ -77,7 +78,7 @@ def evaluate_run(run: TrainedRun, methods: list[str], *,
     where = f"{workers} Ray task(s) ({'GPU' if use_gpu else 'CPU'})" if workers else dev
     print(f"evaluating {run.name} ({run.cfg.method.name}, {splits.spec.title}) on "
           f"{len(splits.test)} test images: {', '.join(protocol.metrics)} for "
-          f"{', '.join(TITLES[m] for m in methods)} on {where}", flush=True)
+          f"{', '.join(method_title(m) for m in methods)} on {where}", flush=True)
     print(f"protocol {protocol.id}: {protocol.describe()}", flush=True)
     measured = dict(batch_size=batch_size, seed=seed, fill=fill, saliency_target=saliency_target,
                     options=options, progress=progress)
@@ -129,7 +130,7 @@ def log_record(tracker: MlflowRun, record: EvaluationRecord, folder: Path) -> No
     logged = tracker.client.get_run(tracker.run_id).data.metrics
     tracker.log_metrics({p.key(k): v for k, v in record.flat().items()
                          if logged.get(p.key(k)) != float(v)})
-    curves = {p.key(f"{curve}_{method}"): values for curve in CURVES
+    curves = {p.key(f"{curve}_{method}"): values for curve in curve_keys()
               for method, values in (record.metrics.get(curve) or {}).items()
               if values and logged.get(p.key(f"{curve}_{method}")) != float(values[-1])}
     for step in range(max(map(len, curves.values()), default=0)):
@@ -139,11 +140,6 @@ def log_record(tracker: MlflowRun, record: EvaluationRecord, folder: Path) -> No
         tracker.log_artifact(path, f"{EVALUATION_DIR}/{p.id}")
 
 
-# the battery's per-method numbers, in the order of --metrics' families
-TABLE_COLUMNS = ("mprt", "random_logit", "relevance_mass", "relevance_rank", "pointing_game",
-                 "max_sensitivity", "infidelity", "sparseness", "complexity")
-
-
 def table(record: EvaluationRecord) -> str:
     """The drop curves' table (where measured), then one row per attribution method with each
     battery metric (its direction in the header)."""
@@ -151,16 +147,18 @@ def table(record: EvaluationRecord) -> str:
     if record.curves is not None:
         parts.append(record.curves.table())
     methods = record.protocol.methods
-    columns = [m for m in TABLE_COLUMNS if m in record.metrics]
+    # the battery's per-method numbers (not its curves), in the registry's order
+    columns = [c.key for _, c in registered_columns()
+               if c.per_method and not c.curve and c.key in record.metrics]
     if columns:
         head = "method | " + " | ".join(f"{c} {arrow(c)}" for c in columns)
-        rows = [head] + [f"{TITLES[m]} | " + " | ".join(
+        rows = [head] + [f"{method_title(m)} | " + " | ".join(
             f"{record.metrics[c][m]:.4g}" if m in record.metrics[c] else "-" for c in columns)
             for m in methods]
         parts.append("\n".join(rows))
-    extra = [f"{k} {record.metrics[k]:.4f}" for k in ("object_share", "pgd_accuracy")
-             if k in record.metrics]
-    if extra:
-        parts.append("; ".join(extra) + ("  (pgd_accuracy ↑: a share of the images)"
-                                         if "pgd_accuracy" in record.metrics else ""))
+    model_wide = [c for _, c in registered_columns() if not c.per_method and c.key in record.metrics]
+    if model_wide:
+        shares = [c.key for c in model_wide if c.percent]
+        parts.append("; ".join(f"{c.key} {record.metrics[c.key]:.4f}" for c in model_wide)
+                     + "".join(f"  ({k} {arrow(k)}: a share of the images)" for k in shares))
     return "\n\n".join(parts)

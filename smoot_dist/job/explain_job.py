@@ -20,7 +20,8 @@ from ..data.user_images import UserImages, class_index
 from ..errors import ConfigError
 from ..plots import plot_explanation, plot_saliency_grid
 from ..tracking import registered_model_run, resolve_tracking_uri
-from ..attribution.methods import TITLES, make_attributor, quiet_captum
+from ..attribution import title as method_title
+from ..attribution.methods import make_attributor, quiet_captum
 from ..evaluation.trained_run import TrainedRun, load_trained
 
 # The Shap methods need reference images of the run's data, which a user's images are not.
@@ -67,7 +68,7 @@ def _explain_batch(run: TrainedRun, images: UserImages, methods: list[str], out:
     confidence, predicted = probabilities.max(dim=1)
     h = w = spec.image_size
     with quiet_captum():
-        maps = {TITLES[m]: make_attributor(m, model)(x, predicted).view(-1, h, w) for m in methods}
+        maps = {method_title(m): make_attributor(m, model)(x, predicted).view(-1, h, w) for m in methods}
     rows = []
     for i, path in enumerate(images.files):
         name = spec.class_name(int(predicted[i]))

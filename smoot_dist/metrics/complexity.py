@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import torch
 
+from .registry import Column, Metric, register_metric
+
 
 def sparseness(a: torch.Tensor) -> torch.Tensor:
     """The Gini index of each row of |a| (B, P) -> (B,)."""
@@ -30,3 +32,11 @@ def complexity(a: torch.Tensor) -> torch.Tensor:
     share = torch.where(total > 0, values / total.clamp_min(torch.finfo(values.dtype).tiny),
                         torch.full_like(values, 1.0 / values.shape[1]))
     return -torch.special.xlogy(share, share).sum(dim=1).float()
+
+
+register_metric(Metric("sparseness", "complexity", "Gini of the map",
+                       (Column("sparseness", "Sparseness", True),),
+                       per_method=lambda mb: {"sparseness": sparseness(mb.a)}))
+register_metric(Metric("complexity", "complexity", "entropy of the map",
+                       (Column("complexity", "Complexity", False),),
+                       per_method=lambda mb: {"complexity": complexity(mb.a)}))

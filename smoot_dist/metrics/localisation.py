@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import torch
 
+from .registry import Batch, Column, Metric, MethodBatch, register_metric
+
 
 def object_masks(images: torch.Tensor) -> torch.Tensor:
     """(B, C, H, W) images in any units -> (B, H*W) bool: brighter than the image's minimum."""
@@ -47,3 +49,23 @@ def pointing_game(a: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 def object_share(mask: torch.Tensor) -> torch.Tensor:
     return mask.float().mean(dim=1)
+
+
+_LOCALISATION = {"relevance_mass": relevance_mass, "relevance_rank": relevance_rank,
+                 "pointing_game": pointing_game}
+
+
+def _on_the_object(mb: MethodBatch) -> dict[str, torch.Tensor]:
+    return {key: measure(mb.a, mb.batch.mask) for key, measure in _LOCALISATION.items()}
+
+
+def _object_share(b: Batch) -> dict[str, torch.Tensor]:
+    return {"object_share": object_share(b.mask)}
+
+
+register_metric(Metric(
+    "localisation", "localisation", "on the object",
+    (Column("object_share", per_method=False),
+     Column("relevance_mass", "Rel. mass", True), Column("relevance_rank", "Rel. rank", True),
+     Column("pointing_game", "Pointing", True)),
+    per_batch=_object_share, per_method=_on_the_object))

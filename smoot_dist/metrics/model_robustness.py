@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .registry import Batch, Column, Metric, register_metric
+
 PGD_STEPS = 20
 
 
@@ -40,3 +42,15 @@ def pgd_correct(model: nn.Module, pixels: torch.Tensor, y: torch.Tensor,
         delta = ((pixels + delta).clamp(0, 1) - pixels).detach()
     with torch.no_grad():
         return model(to_input(pixels + delta)).argmax(dim=1) == y
+
+
+def _pgd(b: Batch) -> dict[str, torch.Tensor]:
+    eps = b.options.pgd_eps if b.options.pgd_eps is not None else default_eps(b.spec.channels)
+    correct = pgd_correct(b.classifier, b.raw.float() / 255, b.y, lambda p: (p - b.mean) / b.std,
+                          eps, b.draw(101), steps=b.options.pgd_steps)
+    return {"pgd_accuracy": correct.float()}
+
+
+register_metric(Metric("pgd", "model robustness", "the model's accuracy under attack",
+                       (Column("pgd_accuracy", "PGD acc.", True, per_method=False, percent=True),),
+                       ("pgd_eps", "pgd_steps"), per_batch=_pgd))

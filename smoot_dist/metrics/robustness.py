@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ..attribution.methods import in_chunks
+from .registry import Column, Metric, MethodBatch, register_metric
 
 Attribute = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x, y) -> |a| (B, H*W)
 SENSITIVITY_RADIUS, SENSITIVITY_SAMPLES = 0.02, 10
@@ -63,3 +64,27 @@ def infidelity(model: nn.Module, attribution: torch.Tensor, x: torch.Tensor, y: 
     beta = torch.where(denominator > 0, (predicted * change).mean(dim=0) /
                        denominator.clamp_min(1e-300), torch.zeros_like(denominator))
     return (beta * predicted - change).square().mean(dim=0).float()
+
+
+def _max_sensitivity(mb: MethodBatch) -> dict[str, torch.Tensor]:
+    b, o = mb.batch, mb.batch.options
+    return {"max_sensitivity": max_sensitivity(
+        mb.attribute, b.x, b.y, mb.draw(2), o.sensitivity_radius, o.sensitivity_samples,
+        rows=len(b.x), reference=mb.a)}
+
+
+def _infidelity(mb: MethodBatch) -> dict[str, torch.Tensor]:
+    b, o = mb.batch, mb.batch.options
+    return {"infidelity": infidelity(b.model, mb.a, b.x, b.y, mb.draw(3), o.infidelity_std,
+                                     o.infidelity_samples, rows=len(b.x))}
+
+
+# The perturbed copies go through the model a batch's rows at a time (at most --batch-size): on
+# a CPU, Grad makes 1570 maps/s in chunks of 200, 1100 in chunks of 500.
+register_metric(Metric("max_sensitivity", "robustness", "of the explanation",
+                       (Column("max_sensitivity", "Max-sens.", False),),
+                       ("sensitivity_radius", "sensitivity_samples"),
+                       per_method=_max_sensitivity))
+register_metric(Metric("infidelity", "robustness", "fidelity of the explanation under noise",
+                       (Column("infidelity", "Infidelity", False),),
+                       ("infidelity_std", "infidelity_samples"), per_method=_infidelity))

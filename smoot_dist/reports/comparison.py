@@ -6,7 +6,8 @@ The AUC, SRG and battery columns come from one evaluation record per run, the sa
 every run (select_protocol: the one the most runs share, or the one asked for), and the table
 says which. AUC is the MoRF AUC of one attribution method (lower is better); SRG = AUC(LeRF) -
 AUC(MoRF) (higher is better) appears when that evaluation has both orders, and a column per
-battery metric it has (BATTERY_COLUMNS, grouped by family; the arrow says which way is better).
+battery column it has (the metric registry's table columns, grouped by family; the arrow says
+which way is better).
 
 Runs come from run folders (no MLflow needed: the GPU machine has none) or from MLflow.
 """
@@ -26,27 +27,15 @@ from ..config.identity import differing, settings_label, training_settings
 from ..errors import UserError
 from ..run_folder import EVALUATION_DIR, SUMMARY_FILE, RunFolder
 from ..metrics.faithfulness.drop import DropCurves
-from ..evaluation.protocol import HIGHER_IS_BETTER, Protocol
-from ..evaluation.record import METHOD_FREE, EvaluationRecord, run_records
+from ..evaluation.protocol import Protocol
+from ..metrics import columns, higher_is_better, method_free_keys, table_columns
+from ..evaluation.record import EvaluationRecord, run_records
 from ..tracking import finished_run_ids, try_download
-
-
-# The battery's columns in tables, by family: (family, metric key, title). Per attribution
-# method, except the method-free pgd_accuracy (the model's own robustness).
-BATTERY_COLUMNS = (("sanity", "mprt", "MPRT"), ("sanity", "random_logit", "Random logit"),
-                   ("localisation", "relevance_mass", "Rel. mass"),
-                   ("localisation", "relevance_rank", "Rel. rank"),
-                   ("localisation", "pointing_game", "Pointing"),
-                   ("robustness", "max_sensitivity", "Max-sens."),
-                   ("robustness", "infidelity", "Infidelity"),
-                   ("complexity", "sparseness", "Sparseness"),
-                   ("complexity", "complexity", "Complexity"),
-                   ("model", "pgd_accuracy", "PGD acc."))
 
 
 def arrow(metric: str) -> str:
     """The direction that counts as better, for a table's header."""
-    return "↑" if HIGHER_IS_BETTER.get(metric, False) else "↓"
+    return "↑" if higher_is_better(metric) else "↓"
 
 
 @dataclass
@@ -79,7 +68,7 @@ class RunRecord:
     def value(self, metric: str, method: str) -> float | None:
         if self.evaluation is None:
             return None
-        if metric in METHOD_FREE:
+        if metric in method_free_keys():
             return self.evaluation.value(metric)
         return self.evaluation.value(metric, method)
 
@@ -209,10 +198,11 @@ def row_title(row: "TableRow") -> str:
 def _battery(rs: list[RunRecord], method: str) -> dict[str, tuple[float, float]]:
     """Mean and std of each battery column that every run of the group has."""
     out = {}
-    for _, key, _ in BATTERY_COLUMNS:
+    percent = {c.key for _, c in columns() if c.percent}
+    for _, key, _ in table_columns():
         values = [r.value(key, method) for r in rs]
         if values and all(v is not None for v in values):
-            scale = 100.0 if key == "pgd_accuracy" else 1.0  # a share -> percent, as accuracy
+            scale = 100.0 if key in percent else 1.0  # a share -> percent, as accuracy
             out[key] = mean_std([scale * v for v in values])
     return out
 
@@ -227,8 +217,8 @@ def count_label(n: int | None) -> str:
 
 
 def battery_columns(rows: list[TableRow]) -> list[tuple[str, str, str]]:
-    """The battery's columns some row has, in BATTERY_COLUMNS order."""
-    return [c for c in BATTERY_COLUMNS if any(c[1] in r.battery for r in rows)]
+    """The battery's columns some row has, in the metric registry's order."""
+    return [c for c in table_columns() if any(c[1] in r.battery for r in rows)]
 
 
 def families_line(columns: list[tuple[str, str, str]]) -> str:

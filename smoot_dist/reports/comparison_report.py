@@ -11,7 +11,8 @@ from ..catalog import DATASETS, dataset_label, dataset_title
 from ..data.subset import balanced_subset
 from ..errors import UserError
 from ..plots import plot_drop_curves, plot_saliency_grid
-from ..attribution.methods import TITLES, make_attributor, quiet_captum
+from ..attribution import title as method_title
+from ..attribution.methods import make_attributor, quiet_captum
 from .comparison import (RunRecord, aggregate, battery_columns, families_line, markdown_table,
                       record_from_folder, records_from_mlflow, row_title, select_protocol,
                       write_csv)
@@ -69,13 +70,13 @@ def compare_and_report(out: Path, *, folders: list[Path] | None = None,
                 "no run has been evaluated")
     missing = [r.name for r in records if protocol and r.evaluation is None]
     columns = battery_columns(rows)
-    header = (f"AUC: accuracy-drop AUC (MoRF) with {TITLES.get(auc_method, auc_method)} "
+    header = (f"AUC: accuracy-drop AUC (MoRF) with {method_title(auc_method)} "
               f"attributions (lower is better); mean ± std over the seeds of one setting. "
               f"From {measured}."
               + (" Runs of one method whose training settings differ are separate rows, the "
                  "settings they differ in in [brackets]." if any(r.setting for r in rows) else "")
               + (f" Not evaluated so: {', '.join(missing)} (-)." if missing else "")
-              + (f" Battery ({TITLES.get(auc_method, auc_method)}; ↑/↓: higher/lower is "
+              + (f" Battery ({method_title(auc_method)}; ↑/↓: higher/lower is "
                  f"better): {families_line(columns)}." if columns else ""))
     (out / "comparison.md").write_text(f"{header}\n\n{table}")
     write_csv(rows, out / "comparison.csv", protocol.id if protocol else None)
@@ -86,7 +87,7 @@ def compare_and_report(out: Path, *, folders: list[Path] | None = None,
             plot_drop_curves({row_title(r): r.curve[0] for r in these}, FRACTIONS,
                              out / f"drop_curves_{dataset_label(dataset)}.png",
                              f"{dataset_title(dataset)}: accuracy drop, "
-                             f"{TITLES.get(auc_method, auc_method)}\n{protocol.short()}",
+                             f"{method_title(auc_method)}\n{protocol.short()}",
                              {row_title(r): r.curve[1] for r in these},
                              chance=100.0 / spec.num_classes if spec else None,
                              aucs={row_title(r): r.auc[0] for r in these if r.auc})

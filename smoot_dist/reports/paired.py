@@ -11,7 +11,7 @@ import math
 import statistics
 from dataclasses import dataclass
 
-from ..evaluation.protocol import HIGHER_IS_BETTER
+from ..metrics import higher_is_better
 
 # t(0.975, df), Student's t quantile for a two-sided 95% interval; between the listed degrees
 # of freedom above 30 it is interpolated in 1/df (error < 0.001). A table, not scipy: the
@@ -122,7 +122,7 @@ def claim_table(values: dict[str, dict[str, dict[int, float]]],
     claims = list(claims)
     for metric, title in (battery_titles or {}).items():
         if metric in values:
-            claims += battery_claims(metric, title, HIGHER_IS_BETTER.get(metric, False), compared)
+            claims += battery_claims(metric, title, higher_is_better(metric), compared)
     out = []
     for claim, metric, a, b in claims:
         by_method = values.get(metric, {})

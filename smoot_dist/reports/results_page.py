@@ -32,13 +32,14 @@ from ..method.masking import mask_counts
 from ..plots import (plot_claims, plot_drop_curves, plot_k_histograms, plot_k_trajectory,
                      plot_mprt, svg_copies)
 from ..run_folder import RunFolder
-from .comparison import (BATTERY_COLUMNS, columns_mean_std, families_line, record_from_folder,
+from .comparison import (columns_mean_std, families_line, record_from_folder,
                       select_protocol)
 from .paper_tables import PAPER_TABLES
 from .comparison_report import saliency_figure
 from .results_tables import (battery_columns_of, by_method, claim_lines, claim_rows,
                              k_epochs_table, k_label, method_title, our_table, record_name,
                              wall_time_text, is_tuned)
+from ..metrics import table_columns
 from ..metrics.randomisation.sanity import randomisation_order
 from .tuned_page import tuned_section
 from ..evaluation.trained_run import load_trained
@@ -108,7 +109,7 @@ def run_entry(folder: Path, evaluation: str | None, auc_method: str = "grad") ->
     summary = RunFolder(folder).read_summary() or {}
     trajectory, source = k_trajectory(summary)
     curves, chosen = record.curves, record.evaluation
-    battery = {key: record.value(key, auc_method) for _, key, _ in BATTERY_COLUMNS}
+    battery = {key: record.value(key, auc_method) for _, key, _ in table_columns()}
     return {
         "run": folder.name, "method": record.method, "seed": record.seed,
         "accuracy": 100.0 * record.accuracy, "num_test": record.num_test,

@@ -9,11 +9,17 @@ from typing import Any
 
 from ..catalog import dataset_label
 from ..config import METHODS
-from .comparison import BATTERY_COLUMNS, arrow, count_label, mean_std, plus_minus
+from ..metrics import columns, table_columns
+from .comparison import arrow, count_label, mean_std, plus_minus
 from .paired import TUNED_CLAIMS, TUNED_COMPARED, PairedDifference, claim_table
 
 
 TUNED_SUFFIX = "_tuned"  # a run label: the method with its sweep's best settings
+
+
+def percent_keys() -> set[str]:
+    """The columns that are shares of images, shown as percentages."""
+    return {c.key for _, c in columns() if c.percent}
 
 
 def method_title(label: str) -> str:
@@ -55,7 +61,7 @@ def fmt_values(values: list[float], digits: int = 2, unit: str = "") -> str:
 
 
 def battery_columns_of(record: dict[str, Any]) -> list[tuple[str, str, str]]:
-    return [c for c in BATTERY_COLUMNS if any(c[1] in r.get("battery", {}) for r in record["runs"])]
+    return [c for c in table_columns() if any(c[1] in r.get("battery", {}) for r in record["runs"])]
 
 
 def our_table(record: dict[str, Any]) -> list[str]:
@@ -71,7 +77,7 @@ def our_table(record: dict[str, Any]) -> list[str]:
         battery = ""
         for _, key, _ in columns:
             values = [r["battery"][key] for r in rs if key in r.get("battery", {})]
-            scale = 100.0 if key == "pgd_accuracy" else 1.0
+            scale = 100.0 if key in percent_keys() else 1.0
             battery += (fmt_values([scale * v for v in values], 3) if len(values) == len(rs) else "-") + " | "
         lines.append(f"| {method_title(method)} | {count_label(max(r['num_test'] for r in rs))} | "
                      f"{k} | {fmt_values([r['accuracy'] for r in rs], unit='%')} | "
@@ -87,9 +93,9 @@ def claim_rows(record: dict[str, Any]) -> list[PairedDifference]:
         if r["auc"] is not None:
             values["auc"].setdefault(r["method"], {})[r["seed"]] = r["auc"]
         for key, value in (r.get("battery") or {}).items():
-            scale = 100.0 if key == "pgd_accuracy" else 1.0
+            scale = 100.0 if key in percent_keys() else 1.0
             values.setdefault(key, {}).setdefault(r["method"], {})[r["seed"]] = scale * value
-    titles = {key: title for _, key, title in BATTERY_COLUMNS}
+    titles = {key: title for _, key, title in table_columns()}
     if is_tuned(record):
         return claim_table(values, titles, TUNED_CLAIMS, TUNED_COMPARED)
     return claim_table(values, titles)

@@ -8,7 +8,7 @@ import torch
 from smoot_dist.config import DataConfig, build_config
 from smoot_dist.data.loading import channel_stats, load_splits, normalize
 from smoot_dist.training.trainer import Trainer
-from smoot_dist.attribution.methods import ATTRIBUTION_METHODS
+from smoot_dist.attribution import attribution_methods
 from smoot_dist.metrics.faithfulness.drop import accuracy_drop
 from tests.helpers.cifar_layout import write_cifar
 
@@ -67,9 +67,9 @@ def fashion_model(real_data_root):
 @pytest.mark.slow
 def test_every_attribution_method_on_a_real_fashion_mnist_model(fashion_model):
     model, splits = fashion_model
-    curves = accuracy_drop(model, splits.test, splits.spec, list(ATTRIBUTION_METHODS),
+    curves = accuracy_drop(model, splits.test, splits.spec, list(attribution_methods()),
                            device=torch.device("cpu"), batch_size=100, progress=False)
-    assert list(curves.accuracy) == list(ATTRIBUTION_METHODS)
+    assert list(curves.accuracy) == list(attribution_methods())
     clean = {acc[0] for acc in curves.accuracy.values()}
     assert len(clean) == 1 and clean.pop() > 50  # d = 0 removes nothing: one clean accuracy
     for method, acc in curves.accuracy.items():

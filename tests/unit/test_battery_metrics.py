@@ -235,7 +235,8 @@ def test_the_battery_sums_are_the_same_however_the_batches_are_dealt():
     """0 workers vs 2: each process sums its own batches; added up, the numbers are identical,
     because every draw is seeded per batch (and MPRT's weights per step)."""
     from smoot_dist.data.loading import ImageTensors
-    from smoot_dist.evaluation.battery import BATTERY, BatteryOptions, battery_sums, means
+    from smoot_dist.metrics import battery_metrics
+    from smoot_dist.evaluation.battery import BatteryOptions, battery_sums, means
 
     torch.manual_seed(0)
     spec = DATASETS["mnist"]
@@ -245,9 +246,9 @@ def test_the_battery_sums_are_the_same_however_the_batches_are_dealt():
     data = ImageTensors(images, torch.randint(0, 10, (24,), generator=gen))
     options = BatteryOptions(sensitivity_samples=3, infidelity_samples=3, pgd_steps=2)
     run = dict(device=torch.device("cpu"), batch_size=8, seed=4, options=options)
-    whole = battery_sums(model, data, spec, ["grad", "random"], list(BATTERY), **run)
-    first = battery_sums(model, data, spec, ["grad", "random"], list(BATTERY), starts=[0, 16], **run)
-    second = battery_sums(model, data, spec, ["grad", "random"], list(BATTERY), starts=[8], **run)
+    whole = battery_sums(model, data, spec, ["grad", "random"], list(battery_metrics()), **run)
+    first = battery_sums(model, data, spec, ["grad", "random"], list(battery_metrics()), starts=[0, 16], **run)
+    second = battery_sums(model, data, spec, ["grad", "random"], list(battery_metrics()), starts=[8], **run)
     assert set(whole) == set(first) == set(second)
     for key in whole:
         assert torch.allclose(whole[key], first[key] + second[key], rtol=1e-12, atol=0), key

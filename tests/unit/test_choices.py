@@ -4,8 +4,9 @@ import pytest
 
 from smoot_dist.choices import choose_names, split_names
 from smoot_dist.errors import ConfigError
-from smoot_dist.attribution.methods import ATTRIBUTION_METHODS, parse_methods
-from smoot_dist.evaluation.protocol import METRICS, parse_metrics
+from smoot_dist.attribution import attribution_methods, parse_methods
+from smoot_dist.evaluation.protocol import parse_metrics
+from smoot_dist.metrics import metric_names
 
 
 def test_split_drops_blanks_keeps_order_and_names_a_repeat_once():
@@ -23,13 +24,13 @@ def test_choose_names_the_unknown_ones_the_flag_and_the_choices():
 
 
 def test_attribution_and_metric_lists():
-    assert parse_methods("all") == parse_methods("") == list(ATTRIBUTION_METHODS)
+    assert parse_methods("all") == parse_methods("") == list(attribution_methods())
     assert parse_methods(["random", "grad"]) == ["random", "grad"]
     with pytest.raises(ConfigError, match=r"attribution method\(s\) lime in --attributions"):
         parse_methods("grad,lime", "--attributions")
     # metrics come back in table order (drop curves first), each once
     assert parse_metrics("pgd, lerf,morf,lerf") == ("morf", "lerf", "pgd")
-    assert parse_metrics("all") == METRICS
+    assert parse_metrics("all") == metric_names()
     with pytest.raises(ConfigError, match=r"unknown metric\(s\) sideways in --metrics; choose "
                                           r"from: morf, lerf, mprt, "):
         parse_metrics("morf,sideways")

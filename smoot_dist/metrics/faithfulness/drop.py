@@ -15,8 +15,10 @@ from ...data.loading import ImageTensors, channel_stats, normalize
 from ...catalog import DatasetSpec
 from ...data.sharding import mix_seed
 from ...progress import Progress, with_progress
-from ...attribution.methods import TITLES, make_attributor, quiet_captum, saliency_model, seed_all
+from ...attribution import title as method_title
+from ...attribution.methods import make_attributor, quiet_captum, saliency_model, seed_all
 from .morf import FRACTIONS, auc, correct_after_removal, srg
+from ..registry import Metric, register_metric
 
 SHAP_REFERENCES = 16  # test images that serve as the Shap methods' reference distribution
 
@@ -74,7 +76,7 @@ class DropCurves:
             for method, acc in curves.items():
                 gain = f"{self.srg[method]:.2f} | " if with_lerf and method in self.srg else (
                     "- | " if with_lerf else "")
-                lines.append(f"{TITLES.get(method, method)} | {order} | {aucs[method]:.2f} | {gain}"
+                lines.append(f"{method_title(method)} | {order} | {aucs[method]:.2f} | {gain}"
                              + " | ".join(f"{a:.1f}" for a in acc))
         return "\n".join(lines)
 
@@ -121,7 +123,7 @@ def drop_counts(model: nn.Module, data: ImageTensors, spec: DatasetSpec, methods
             for order in orders:
                 counts[name, order] = torch.zeros(len(FRACTIONS), dtype=torch.long, device=device)
             tick = time.perf_counter()
-            for start in with_progress(starts, TITLES[name], progress):
+            for start in with_progress(starts, method_title(name), progress):
                 batch_seed = mix_seed(seed, i, start)
                 seed_all(batch_seed)
                 x = normalize(images[start:start + batch_size], mean, std)
@@ -177,3 +179,11 @@ def sharded_auc(model: nn.Module, shard: ImageTensors, total: int, spec: Dataset
     correct = all_reduce(correct)
     return auc((100.0 * correct / total).tolist())
 
+
+# The drop curves are computed here for all their orders at once (drop_counts), not per batch by
+# the battery: their declarations carry no function. Their numbers (auc, lerf_auc, srg) are the
+# record's own columns.
+register_metric(Metric("morf", "faithfulness", "accuracy-drop curve, most relevant first",
+                       drop_curve=True))
+register_metric(Metric("lerf", "faithfulness", "least relevant first; with morf, SRG",
+                       drop_curve=True))

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from .similarity import spearman, ssim
+from ..registry import Column, Metric, MethodBatch, register_metric
 
 Attribute = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x, y) -> |a| (B, H*W)
 
@@ -82,3 +83,27 @@ def random_logit(attribute: Attribute, x: torch.Tensor, y: torch.Tensor, num_cla
     true = attribute(x, y).detach() if reference is None else reference
     other = attribute(x, other_classes(y, num_classes, generator)).detach()
     return ssim(true.view(-1, h, w), other.view(-1, h, w))
+
+
+def _mprt(mb: MethodBatch) -> dict[str, torch.Tensor]:
+    b = mb.batch
+    curves = model_parameter_randomisation(b.model, mb.attributor, b.x, b.y, seed=b.seed,
+                                           before_each=lambda step: mb.draw(10 + step))
+    return {"mprt_spearman": curves.spearman, "mprt_ssim": curves.ssim}
+
+
+def _random_logit(mb: MethodBatch) -> dict[str, torch.Tensor]:
+    b = mb.batch
+    return {"random_logit": random_logit(mb.attribute, b.x, b.y, b.spec.num_classes, mb.draw(1),
+                                         reference=mb.a)}
+
+
+# MPRT's table number is the Spearman curve's last step: everything randomised
+register_metric(Metric(
+    "mprt", "randomisation", "model-parameter randomisation",
+    (Column("mprt_spearman", higher_is_better=False, curve=True),
+     Column("mprt_ssim", higher_is_better=False, curve=True),
+     Column("mprt", "MPRT", False, last_of="mprt_spearman")), per_method=_mprt))
+register_metric(Metric("random_logit", "randomisation", "the explained class randomised",
+                       (Column("random_logit", "Random logit", False),),
+                       per_method=_random_logit))
