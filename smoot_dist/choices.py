@@ -3,9 +3,12 @@ datasets): one parser, and one error line for a name outside the known ones."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import TypeVar
 
 from .errors import ConfigError
+
+T = TypeVar("T")
 
 
 def split_names(text: str | None) -> list[str]:
@@ -23,3 +26,11 @@ def choose_names(text: str | None, known: Iterable[str], what: str, flag: str,
         raise ConfigError(f"unknown {what}(s) {', '.join(unknown) or '(none given)'} in {flag}; "
                           f"choose from: {', '.join(known)}{hint}")
     return names
+
+
+def look_up(declared: Mapping[str, T], name: str, what: str) -> T:
+    """The declaration of `name` in a registry, else a ConfigError naming the choices."""
+    try:
+        return declared[name]
+    except KeyError:
+        raise ConfigError(f"unknown {what} {name!r}; choose from: {', '.join(declared)}") from None

@@ -1,5 +1,7 @@
 #!/usr/bin/env python
-"""`python tune/sweep.py ...` runs the sweep job, jobs/sweep.py (where every job lives)."""
+"""`python tune/sweep.py ...` runs the sweep job, jobs/sweep.py (where every job lives). Beside it:
+search_space.yaml, the default space, and search_spaces/, the tuned-against-tuned pair
+(docs/sweeps.md)."""
 
 import os
 import sys

@@ -11,8 +11,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from ..choices import choose_names, split_names
-from ..errors import ConfigError
+from ..choices import choose_names, look_up, split_names
 
 Attribute = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x, y) -> |a| (B, H*W)
 
@@ -58,11 +57,7 @@ def title(name: str) -> str:
 
 
 def get_attribution(name: str) -> AttributionMethod:
-    try:
-        return _METHODS[name]
-    except KeyError:
-        raise ConfigError(f"unknown attribution method {name!r}; choose from: "
-                          f"{', '.join(_METHODS)}") from None
+    return look_up(_METHODS, name, "attribution method")
 
 
 def parse_methods(text: str | list[str], flag: str = "--methods") -> list[str]:

@@ -1,5 +1,5 @@
 """The schema of every job's settings: one dataclass per section, each field with its default,
-range and help text (written once here; the flags are derived from it in cli.py), and how a
+range and help text (written once here; the flags are derived from it in cli/flags.py), and how a
 field is named in YAML and on the command line.
 
     JobConfig

@@ -113,6 +113,6 @@ def make_protocol(metrics: tuple[str, ...], methods: list[str] | tuple[str, ...]
 
 
 def closing_protocol(images: int, ranks: int) -> Protocol:
-    """Every run's closing evaluation (job/final_evaluation.py): Random's draws come from the
+    """Every run's closing evaluation (workflows/final_evaluation.py): Random's draws come from the
     run's own seed and rank, so runs of one configuration share this protocol across seeds."""
     return Protocol(("morf",), CLOSING_METHODS, images, seed=None, closing_ranks=max(ranks, 1))

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ..catalog import DatasetSpec
-from ..errors import ConfigError
+from ..choices import look_up
 
 Attribute = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x, y) -> |a| (B, H*W)
 
@@ -107,11 +107,7 @@ def battery_metrics() -> tuple[str, ...]:
 
 
 def get_metric(name: str) -> Metric:
-    try:
-        return _METRICS[name]
-    except KeyError:
-        raise ConfigError(f"unknown metric {name!r}; choose from: "
-                          f"{', '.join(_METRICS)}") from None
+    return look_up(_METRICS, name, "metric")
 
 
 def columns() -> list[tuple[Metric, Column]]:

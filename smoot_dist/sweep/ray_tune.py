@@ -19,7 +19,7 @@ from ray.tune.integration.ray_train import TuneReportCallback
 from ray.tune.schedulers import ASHAScheduler
 
 from ..config import JobConfig, merge, validate
-from ..job.train_job import run_training
+from ..workflows.train import run_training
 from .objective import MODES, ObjectiveHook
 from .search_space import SearchSpace
 

@@ -48,7 +48,7 @@ def _dimensions(space: SearchSpace) -> list[dict[str, Any]]:
 def _copy_outcome(source: Path, target: Path) -> None:
     """The outcome files from `source` into `target`, each written whole (files.write_bytes:
     a temporary sibling swapped in), sweep.json last: it is what says the sweep is done."""
-    from .run import OUTCOME_FILES  # run.py loads torch (the data): reproduce --help does not
+    from .search import OUTCOME_FILES  # run.py loads torch (the data): reproduce --help does not
 
     target.mkdir(parents=True, exist_ok=True)
     for name in sorted(OUTCOME_FILES, key=lambda n: n == "sweep.json"):
@@ -83,7 +83,7 @@ def tune_space(cfg: JobConfig, name: str, out: Path, id_prefix: str,
     objective) unless `out/sweeps/<space>/sweep.json` says it has been swept, or `kept/<space>/`
     (beside the results page) holds this sweep's outcome from another machine; with `kept`,
     the outcome is copied there once the sweep is done."""
-    from .run import failed_trials, run_sweep  # torch, via the data: not for reproduce --help
+    from .search import failed_trials, run_sweep  # torch, via the data: not for reproduce --help
 
     base, space = cfg, load_search_space(name, cfg.method.name)
     stem = search_space_file(name).stem

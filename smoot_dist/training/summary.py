@@ -19,7 +19,7 @@ def build_summary(cfg: JobConfig, history: list[dict[str, Any]], **extra: Any) -
         "test_accuracy": last["test_accuracy"],
         **({"val_accuracy": last["val_accuracy"]} if "val_accuracy" in last else {}),
         "k": {key: last["k"][key] for key in K_SUMMARY_KEYS},
-        # MoRF AUC (background fill) of the run's final evaluation (job/final_evaluation.py)
+        # MoRF AUC (background fill) of the run's final evaluation (workflows/final_evaluation.py)
         "auc": {key[4:]: last[key] for key in ("auc_grad", "auc_random") if key in last},
         "epochs": history,
         **extra,

@@ -109,7 +109,7 @@ def test_divergence_keeps_the_last_good_checkpoint(real_data_root, tmp_path, mon
     continues from it once the cause is gone."""
     from smoot_dist.config import build_config
     from smoot_dist.training.checkpoint import completed_epochs
-    from smoot_dist.job.train_job import run_training
+    from smoot_dist.workflows.train import run_training
     from smoot_dist.training.trainer import Trainer, TrainingDiverged
 
     cfg = build_config(overrides={"data": {"dataset": "fashion_mnist", "train_subset": 300,

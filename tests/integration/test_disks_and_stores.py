@@ -38,7 +38,7 @@ def test_a_disk_that_fills_mid_run_keeps_the_last_checkpoint(real_data_root, tmp
     from smoot_dist.config import build_config
     from smoot_dist.errors import UserError
     from smoot_dist.training.checkpoint import completed_epochs
-    from smoot_dist.job.train_job import run_training
+    from smoot_dist.workflows.train import run_training
 
     with tmpfs(tmp_path / "disk", "60m") as disk:  # a checkpoint takes 14.5 MiB; 3 at the peak
         cfg = build_config(overrides={

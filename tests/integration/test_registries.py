@@ -11,12 +11,12 @@ from mlflow.tracking import MlflowClient
 
 from smoot_dist.attribution import register_attribution
 from smoot_dist.attribution import registry as attribution_registry
-from smoot_dist.cli import build_parser
-from smoot_dist.commands import evaluate, explain, reproduce
+from smoot_dist.cli.flags import build_parser
+from smoot_dist.cli import evaluate, explain, reproduce
 from smoot_dist.config import build_config
 from smoot_dist.evaluation.trained_run import load_trained
-from smoot_dist.job.evaluate_job import evaluate_run
-from smoot_dist.job.train_job import run_training
+from smoot_dist.workflows.evaluate import evaluate_run
+from smoot_dist.workflows.train import run_training
 from smoot_dist.metrics import Column, Metric, register_metric
 from smoot_dist.metrics import registry as metric_registry
 from smoot_dist.reports.comparison_report import compare_and_report

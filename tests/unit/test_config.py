@@ -115,8 +115,8 @@ def test_defaults_are_the_designs():
 
 
 def _train_flags(*argv):
-    from smoot_dist.cli import parse
-    from smoot_dist.commands.train import FLAGS
+    from smoot_dist.cli.flags import parse
+    from smoot_dist.cli.train import FLAGS
 
     return parse(FLAGS, list(argv)).run
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from smoot_dist.cli import build_parser
+from smoot_dist.cli.flags import build_parser
 
 REPO = Path(__file__).resolve().parents[2]
 PAGES = [REPO / "README.md", REPO / "tests" / "README.md", *sorted((REPO / "docs").glob("*.md"))]
@@ -78,7 +78,7 @@ def _job_commands(page: Path) -> list[tuple[str, list[str], str]]:
                 if m[2] and i != 0:
                     continue
                 job = (m[1] or m[2]).replace("-", "_")
-                if (REPO / "smoot_dist" / "commands" / f"{job}.py").is_file():
+                if (REPO / "smoot_dist" / "cli" / f"{job}.py").is_file() and job != "flags":
                     found.append((job, words[i + 1:], line.strip()))
                 break
     return found
@@ -86,7 +86,7 @@ def _job_commands(page: Path) -> list[tuple[str, list[str], str]]:
 
 def _parse(job: str, args: list[str]) -> str | None:
     """None if `args` parse with the job's own parser; else what it printed."""
-    flags = importlib.import_module(f"smoot_dist.commands.{job}").FLAGS
+    flags = importlib.import_module(f"smoot_dist.cli.{job}").FLAGS
     said = io.StringIO()
     with contextlib.redirect_stdout(said), contextlib.redirect_stderr(said):
         try:

@@ -11,8 +11,8 @@ import yaml
 
 from smoot_dist.config import build_config
 from smoot_dist.errors import UserError
-from smoot_dist.sweep import run as sweep_run
-from smoot_dist.sweep.run import OUTCOME_FILES
+from smoot_dist.sweep import search as sweep_run
+from smoot_dist.sweep.search import OUTCOME_FILES
 from smoot_dist.sweep.tuned import tune_space
 
 PREFIX = "tuned-x-fashion_mnist-sweep"

@@ -1,6 +1,6 @@
 import torch
 
-from smoot_dist.job.motivation_job import rises_then_falls
+from smoot_dist.workflows.motivation import rises_then_falls
 
 
 def test_rise_then_fall_needs_a_later_peak_above_both_ends():

@@ -6,11 +6,11 @@ import sys
 
 import pytest
 
-from smoot_dist.cli import run_cli
+from smoot_dist.cli.flags import run_cli
 from smoot_dist.config import build_config
 from smoot_dist.errors import UserError
 from smoot_dist.attribution.methods import import_captum
-from smoot_dist.job.preflight import check_closing_evaluation
+from smoot_dist.workflows.preflight import check_closing_evaluation
 from smoot_dist.signals import Terminated
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from smoot_dist.commands.reproduce import configs_from_args
+from smoot_dist.cli.reproduce import configs_from_args
 from smoot_dist.errors import ConfigError
 
 

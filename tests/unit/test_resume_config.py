@@ -4,8 +4,8 @@ import os
 
 import yaml
 
-from smoot_dist.cli import parse
-from smoot_dist.commands.train import FLAGS
+from smoot_dist.cli.flags import parse
+from smoot_dist.cli.train import FLAGS
 from smoot_dist.config import build_config
 from smoot_dist.run_folder import CONFIG_FILE, RUN_FILE, RunFolder, recorded_config
 

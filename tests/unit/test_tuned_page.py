@@ -3,7 +3,7 @@ the tuned protocol's configuration."""
 
 import copy
 
-from smoot_dist.commands.reproduce import configs_from_args
+from smoot_dist.cli.reproduce import configs_from_args
 from smoot_dist.config import build_config
 from smoot_dist.reports.results_page import render_page, write_report
 from smoot_dist.reports.tuned_page import tuning_record

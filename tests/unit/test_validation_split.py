@@ -89,7 +89,7 @@ def test_the_sweep_objective_fails_loudly_with_only_test_metrics(real_data_root)
 
 
 def test_a_sweep_without_a_validation_split_gets_one(real_data_root):
-    from smoot_dist.sweep.run import with_validation
+    from smoot_dist.sweep.search import with_validation
 
     cfg = build_config(overrides={"data": {"dataset": "mnist", "train_subset": 3000}})
     held, n = with_validation(cfg)
@@ -99,7 +99,7 @@ def test_a_sweep_without_a_validation_split_gets_one(real_data_root):
 
 
 def test_the_sweep_says_on_how_many_validation_images_each_objective_is_measured():
-    from smoot_dist.sweep.run import objective_images_text
+    from smoot_dist.sweep.search import objective_images_text
 
     assert objective_images_text("accuracy", 200, 100) == "200 validation images"
     assert objective_images_text("auc", 200, 100) == "100 validation images"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..cli import JobFlags, command
+from .flags import JobFlags, command
 from ..config import JobConfig
 from ..training.summary import paper_row
 
@@ -31,7 +31,7 @@ def where_to_look(summary: dict[str, Any]) -> str:
 
 
 def train(cfg: JobConfig) -> int:
-    from ..job.train_job import run_training
+    from ..workflows.train import run_training
 
     summary = run_training(cfg)  # also writes --summary-json
     print(f"\n{paper_row(summary)}\n\n{where_to_look(summary)}\n({summary['wall_time_s']:.1f} s)")

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..cli import JobFlags, command
+from .flags import JobFlags, command
 from ..config import JobConfig
 from ..errors import ConfigError
 from ..files import StagedFolder

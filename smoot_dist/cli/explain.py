@@ -22,7 +22,7 @@ import contextlib
 import time
 from pathlib import Path
 
-from ..cli import JobFlags, command
+from .flags import JobFlags, command
 from ..config import JobConfig
 from ..data.user_images import collect, read_for_model
 from ..files import StagedFolder
@@ -45,7 +45,7 @@ def _say_what_was_left(found, limit: int, left_out: list[str]) -> None:
 
 def explain(cfg: JobConfig) -> int:
     from ..attribution import parse_methods
-    from ..job.explain_job import (BATCH_IMAGES, check_methods, explain_images,
+    from ..workflows.explain import (BATCH_IMAGES, check_methods, explain_images,
                                       load_model_to_explain)
 
     e = cfg.explain

@@ -1,88 +1,23 @@
-"""Reproduce the paper's comparison: train traditional, SGT, SMOOT and the random-mask ablation
-(--methods) with each dataset's Table 1 preset for several seeds, evaluate each (accuracy-drop
-AUC and SRG, Grad, and the battery's --metrics), print the table; with --report, write the results page (tables beside the
-paper's, paired intervals for its claims, figures).
-
-  python jobs/reproduce.py --protocol cpu --report docs/results.md    # both datasets, ~1 h each here
-  python jobs/reproduce.py --protocol cpu --dataset mnist --report docs/results.md
-  python jobs/reproduce.py --dataset fashion_mnist --epochs 1 --train-subset 4000 --eval-images 2000
-  python jobs/reproduce.py --protocol paper --report docs/results.md  # 100 epochs, 60k, one GPU
-  python jobs/reproduce.py --protocol tuned --report docs/results.md  # sweep SGT and SMOOT first
-
-A protocol with `tune:` (--tune SPACES; the tuned protocol: tuned_sgt,tuned_smoot) first sweeps
-each space with Ray Tune on a validation split held out of the training data (the sweep section:
-trials, objective; one MLflow parent run each), then trains each sweep's best setting for every
-seed beside the untuned --methods, on the same images; the page gets a "Tuned against tuned"
-section. With --id, finished sweeps are reused (their sweep.json), an unfinished one searched again.
-
-A protocol (configs/reproduce/<name>.yaml) is a config file with the scale (train subset, epochs),
-the seeds, methods and datasets; flags override it. Every run is a normal training run (its own
-folder and MLflow run, tagged reproduction=<id>), named repro-<id>-<dataset>-<method>-s<seed>:
-the same command with `--id <id>` after an interruption reuses the finished runs and continues
-the others from their checkpoints. The table, curves and saliency figure also go to --output-dir.
-"""
+"""The paper's comparison over seeds, as jobs/reproduce.py runs it (its flags: cli/reproduce.py):
+for each dataset, the sweeps of a tuned protocol first, then every method's runs for every seed
+(each a normal training run, reused by --id), their evaluations, the comparison table and, with
+--report, the results page. Above sweep/ (a tuned protocol sweeps first) and workflows/ (each
+run is a training job)."""
 
 from __future__ import annotations
 
-import dataclasses
-import shlex
-import sys
 import time
 from pathlib import Path
 
+from ..catalog import dataset_label
 from ..choices import choose_names, split_names
-from ..cli import JobFlags, build_parser, overrides_from_args, resolve_progress, run_cli
-from ..config import METHODS, JobConfig, build_config, merge, validate
-from ..config.presets import PROTOCOLS
-from ..catalog import dataset_label, parse_dataset
+from ..config import METHODS, JobConfig, merge, validate
 from ..errors import ConfigError
 from ..home import output_dir
 from ..progress import progress_mode
 from ..run_folder import RunFolder, locate_run
 from ..sweep.search_space import load_search_space
 from ..sweep.tuned import tune_space
-
-FLAGS = JobFlags("reproduce.py", __doc__,
-                 (("data", "dataset", "train_subset", "val_images", "test_subset"),
-                  ("train", "epochs", "device", "precision"),
-                  ("run", "workers", "use_gpu", "storage_path", "progress"),
-                  ("tracking", "uri", "enabled"),
-                  ("sweep", "num_samples", "max_concurrent", "objective", "objective_images",
-                   "sweep_seed"), "reproduce"),
-                 defaults={"train": {"epochs": 100}})  # the paper's schedule
-
-
-def protocol_file(name: str) -> Path:
-    """A protocol's YAML: configs/reproduce/<name>.yaml, or a file path."""
-    named = PROTOCOLS / f"{name}.yaml"
-    if named.is_file():
-        return named
-    path = Path(name).expanduser()
-    if path.suffix in (".yaml", ".yml") and path.is_file():
-        return path
-    known = ", ".join(sorted(p.stem for p in PROTOCOLS.glob("*.yaml")))
-    raise ConfigError(f"unknown protocol {name!r}: choose one of {known} (configs/reproduce/), or "
-                      f"pass the path of a YAML file like them")
-
-
-def configs_from_args(argv: list[str] | None) -> tuple[list[JobConfig], str]:
-    """One config per dataset to reproduce (protocol < flags), and the protocol's name."""
-    args = build_parser(FLAGS).parse_args(argv)
-    overrides = overrides_from_args(FLAGS, args)
-    protocol = (overrides.get("reproduce") or {}).get("protocol")
-    config_file = str(protocol_file(protocol)) if protocol else None
-    base = build_config(config_file, overrides, FLAGS.defaults)
-    if "dataset" in (overrides.get("data") or {}):
-        datasets = [base.data.dataset]  # --dataset picks one (of the protocol's, or any)
-    else:
-        datasets = split_names(base.reproduce.datasets) or [base.data.dataset]
-    cfgs = []
-    for dataset in datasets:
-        parse_dataset(dataset)  # an unknown name: one line
-        layer = {**overrides, "data": {**(overrides.get("data") or {}), "dataset": dataset}}
-        cfg = build_config(config_file, layer, FLAGS.defaults)
-        cfgs.append(dataclasses.replace(cfg, run=resolve_progress(cfg.run)))
-    return cfgs, Path(config_file).stem if config_file else "custom"
 
 
 def _methods(cfg: JobConfig) -> list[str]:
@@ -111,7 +46,7 @@ def _tune(cfg: JobConfig, rid: str, out: Path) -> list:
     """Sweep each of --tune's spaces (or reuse this --id's finished sweeps, here or kept beside
     the results page): their best settings, each with the config they were chosen under (a
     validation split held out)."""
-    from ..sweep.run import with_validation  # torch, via the data
+    from ..sweep.search import with_validation  # torch, via the data
 
     cfg, _ = with_validation(cfg)  # one split for the sweeps and the confirmation alike
     label = dataset_label(cfg.data.dataset)
@@ -126,11 +61,11 @@ def reproduce_dataset(cfg: JobConfig, rid: str, protocol: str, command: str, com
     from ..attribution import parse_methods
     from ..evaluation.protocol import parse_metrics  # the metric registry: torch
     from ..evaluation.record import read_records
-    from ..job.evaluate_job import evaluate_run
+    from ..workflows.evaluate import evaluate_run
     from ..reports.comparison_report import compare_and_report
     from ..reports.results_tables import TUNED_SUFFIX
     from ..evaluation.trained_run import load_trained
-    from ..job.train_job import run_training
+    from ..workflows.train import run_training
 
     r, dataset = cfg.reproduce, cfg.data.dataset
     attributions = parse_methods(r.attributions, "--attributions")
@@ -213,15 +148,15 @@ def reproduce_dataset(cfg: JobConfig, rid: str, protocol: str, command: str, com
         print(f"results page: {page} (figures and records in {page.with_suffix('')}/)")
 
 
-def reproduce(argv: list[str] | None = None) -> int:
-    cfgs, protocol = configs_from_args(argv)
+def reproduce_datasets(cfgs: list[JobConfig], protocol: str, command: str) -> int:
+    """Reproduce each dataset's comparison (`cfgs`: one config per dataset, of the protocol named
+    `protocol`; `command`: the command line, for the page), after checking every dataset's
+    settings and sweep spaces before the first run starts."""
     for cfg in cfgs:
         _methods(cfg)  # every dataset's settings checked before the first run starts
         if cfg.reproduce.report and Path(cfg.reproduce.report).suffix != ".md":
             raise ConfigError(f"--report {cfg.reproduce.report}: give a Markdown page (.md)")
     rid = cfgs[0].reproduce.id or f"{protocol}-{time.strftime('%Y%m%d-%H%M%S')}"
-    argv = sys.argv[1:] if argv is None else argv
-    command = shlex.join(["python", "jobs/reproduce.py", *argv])
     print(f"reproduction {rid}: {', '.join(c.data.dataset for c in cfgs)}; after an interruption, "
           f"the same command with --id {rid} continues it", flush=True)
     from ..reports.results_page import git_commit
@@ -237,7 +172,3 @@ def reproduce(argv: list[str] | None = None) -> int:
     for cfg in cfgs:
         reproduce_dataset(cfg, rid, protocol, command, commit, several=len(cfgs) > 1)
     return 0
-
-
-def main(argv: list[str] | None = None) -> None:
-    run_cli(lambda: reproduce(argv))

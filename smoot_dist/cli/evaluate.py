@@ -32,7 +32,7 @@ run as <protocol id>/<metric>_<method> (e.g. .../auc_grad, .../relevance_mass_gr
 
 from __future__ import annotations
 
-from ..cli import JobFlags, command
+from .flags import JobFlags, command
 from ..config import JobConfig
 from ..errors import ConfigError
 from ..progress import progress_mode
@@ -53,7 +53,7 @@ def battery_options(e):
 def evaluate(cfg: JobConfig) -> int:
     from ..attribution import parse_methods
     from ..evaluation.protocol import parse_metrics  # the metric registry: torch
-    from ..job.evaluate_job import evaluate_run, last_metrics
+    from ..workflows.evaluate import evaluate_run, last_metrics
     from ..evaluation.trained_run import load_trained
 
     e = cfg.evaluate

@@ -10,7 +10,7 @@ both kinds) to --output-dir.
 
 from __future__ import annotations
 
-from ..cli import JobFlags, command
+from .flags import JobFlags, command
 from ..config import JobConfig
 
 FLAGS = JobFlags("motivation.py", __doc__,
@@ -19,7 +19,7 @@ FLAGS = JobFlags("motivation.py", __doc__,
 
 
 def motivation(cfg: JobConfig) -> int:
-    from ..job.motivation_job import run_motivation
+    from ..workflows.motivation import run_motivation
 
     result = run_motivation(cfg)
     n, share = result["num_images"], result["share_rise_then_fall"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 
-from ..cli import JobFlags, command
+from .flags import JobFlags, command
 from ..config import JobConfig
 from ..sweep.search_space import load_search_space
 
@@ -26,7 +26,7 @@ FLAGS = JobFlags("sweep.py", __doc__,
 
 
 def sweep(cfg: JobConfig) -> int:
-    from ..sweep.run import run_sweep
+    from ..sweep.search import run_sweep
 
     space = load_search_space(cfg.sweep.search_space, cfg.method.name)
     run_sweep(cfg, space, sweep_id=f"sweep-{time.strftime('%Y%m%d-%H%M%S')}")

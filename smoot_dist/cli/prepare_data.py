@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from ..catalog import get_dataset_spec, parse_dataset
-from ..cli import JobFlags, command
+from .flags import JobFlags, command
 from ..config import JobConfig
 from ..data.image_folder import scan
 from ..data.paths import data_root

@@ -17,11 +17,11 @@ from typing import Any, Callable, NoReturn
 
 import yaml
 
-from .config import (EXPERIMENT_SECTIONS, SECTIONS, JobConfig, RunConfig, base_type,
+from ..config import (EXPERIMENT_SECTIONS, SECTIONS, JobConfig, RunConfig, base_type,
                      build_config, external_name, flag_of, preset_differences)
-from .errors import UserError
-from .run_folder import resumed_layer
-from .signals import SIGTERM_EXIT, handle_sigterm, interrupt_behind, was_terminated
+from ..errors import UserError
+from ..run_folder import resumed_layer
+from ..signals import SIGTERM_EXIT, handle_sigterm, interrupt_behind, was_terminated
 
 USER_ERROR_EXIT = 2
 
@@ -74,8 +74,8 @@ def _registered(text: str) -> str:
     {attributions}): --help lists what is declared, a metric or method added included."""
     if not any(p in text for p in ("{metrics}", "{metric_names}", "{attributions}")):
         return text
-    from .attribution import attribution_methods  # torch: only for the jobs that list them
-    from .metrics import help_line, metric_names
+    from ..attribution import attribution_methods  # torch: only for the jobs that list them
+    from ..metrics import help_line, metric_names
 
     return (text.replace("{metrics}", help_line())
             .replace("{metric_names}", ", ".join(metric_names()))
