@@ -4,9 +4,11 @@ method, as one record named by the evaluation's protocol.
 Metrics (--metrics, comma-separated, or all; arrows: which direction is better):
   morf, lerf       accuracy with 0%, 10%, ..., 90% of the most (least) salient pixels removed;
                    AUC of MoRF (lower), of LeRF (higher), SRG = their difference (higher)
-  mprt             sanity: similarity of the attribution after the layers' weights are randomised
-                   from the output down (Spearman of |a| once all are; lower: it depends on them)
-  random_logit     sanity: SSIM of the attribution for the label and for a random class (lower)
+  mprt             randomisation: similarity of the attribution after the layers' weights are
+                   randomised from the output down (Spearman of |a| once all are; lower: it
+                   depends on them)
+  random_logit     randomisation: SSIM of the attribution for the label and for a random class
+                   (lower)
   localisation     share of the attribution on the object (relevance mass, rank; higher), the
                    pointing game (higher), and the object's share of the image (Random's score)
   max_sensitivity  largest relative change of the attribution under small noise (lower)

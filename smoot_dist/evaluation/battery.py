@@ -1,15 +1,17 @@
-"""The evaluation battery beside the drop curves: sanity, localisation, robustness, complexity
-and the model's own robustness, for each attribution method, over the batches of a test split.
+"""The evaluation battery beside the drop curves: every metric the registry declares with a
+function (metrics/registry.py: randomisation, localisation, robustness, complexity, the model's
+own robustness), for each attribution method, over the batches of a test split.
 
 Like drop.py's counts, everything comes back as sums over images (float64), so that the batches
 can be dealt to any number of processes and the sums added: every random draw (perturbations,
-the random class, PGD's start, the attribution's own noise) is seeded from (seed, metric family,
-method, batch start), and MPRT's randomised weights from (seed, step) alone. Means are
+the random class, PGD's start, the attribution's own noise) is seeded from (seed, the metric's
+stream, method, batch start), and MPRT's randomised weights from (seed, step) alone. Means are
 sums / images (`means`).
 
-Keys: `<metric>_<method>` (e.g. `relevance_mass_grad`, `max_sensitivity_random`), the MPRT curves
+Keys: `<column>_<method>` (e.g. `relevance_mass_grad`, `max_sensitivity_random`), the curves
 `mprt_spearman_<method>` and `mprt_ssim_<method>` (one value per randomisation step), and the
-method-free `object_share` and `pgd_accuracy` (a share of correct images, not a percentage).
+method-free columns `object_share` and `pgd_accuracy` (a share of correct images, not a
+percentage).
 """
 
 from __future__ import annotations

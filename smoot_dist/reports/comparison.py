@@ -222,7 +222,7 @@ def battery_columns(rows: list[TableRow]) -> list[tuple[str, str, str]]:
 
 
 def families_line(columns: list[tuple[str, str, str]]) -> str:
-    """`sanity: MPRT, Random logit; localisation: ...`: the column groups in words."""
+    """`randomisation: MPRT, Random logit; localisation: ...`: the column groups in words."""
     groups: dict[str, list[str]] = {}
     for family, _, title in columns:
         groups.setdefault(family, []).append(title)
