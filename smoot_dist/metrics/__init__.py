@@ -11,10 +11,11 @@ from .randomisation import sanity as _randomisation  # noqa: F401  (mprt, random
 from . import localisation, robustness, complexity, model_robustness  # noqa: F401, I001
 from .registry import (Batch, Column, Metric, MethodBatch, battery_metrics, columns, curve_keys,
                        drop_metrics, get_metric, help_line, higher_is_better, method_free_keys,
-                       metric_names, register_metric, settings_of, table_columns)
+                       metric_names, percent_keys, register_metric, settings_of,
+                       table_columns)
 
 __all__ = [
     "Batch", "Column", "Metric", "MethodBatch", "battery_metrics", "columns", "curve_keys",
     "drop_metrics", "get_metric", "help_line", "higher_is_better", "method_free_keys",
-    "metric_names", "register_metric", "settings_of", "table_columns",
+    "metric_names", "percent_keys", "register_metric", "settings_of", "table_columns",
 ]

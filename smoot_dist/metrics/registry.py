@@ -18,10 +18,10 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from ..attribution.registry import Attribute
 from ..catalog import DatasetSpec
 from ..choices import look_up
 
-Attribute = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x, y) -> |a| (B, H*W)
 
 
 @dataclass(frozen=True)
@@ -134,6 +134,11 @@ def method_free_keys() -> tuple[str, ...]:
 
 def curve_keys() -> tuple[str, ...]:
     return tuple(c.key for _, c in columns() if c.curve)
+
+
+def percent_keys() -> frozenset[str]:
+    """The columns that are shares of images, which tables show as percentages."""
+    return frozenset(c.key for _, c in columns() if c.percent)
 
 
 def settings_of(metric: str) -> tuple[str, ...]:

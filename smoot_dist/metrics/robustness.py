@@ -15,15 +15,14 @@ the model at once), never looped over one by one.
 
 from __future__ import annotations
 
-from typing import Callable
 
 import torch
 from torch import nn
 
 from ..attribution.methods import in_chunks
+from ..attribution.registry import Attribute
 from .registry import Column, Metric, MethodBatch, register_metric
 
-Attribute = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x, y) -> |a| (B, H*W)
 SENSITIVITY_RADIUS, SENSITIVITY_SAMPLES = 0.02, 10
 INFIDELITY_STD, INFIDELITY_SAMPLES = 0.1, 10
 

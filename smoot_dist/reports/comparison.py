@@ -28,7 +28,7 @@ from ..errors import UserError
 from ..run_folder import EVALUATION_DIR, SUMMARY_FILE, RunFolder
 from ..metrics.faithfulness.drop import DropCurves
 from ..evaluation.protocol import Protocol
-from ..metrics import columns, higher_is_better, method_free_keys, table_columns
+from ..metrics import higher_is_better, method_free_keys, percent_keys, table_columns
 from ..evaluation.record import EvaluationRecord, run_records
 from ..tracking import finished_run_ids, try_download
 
@@ -198,7 +198,7 @@ def row_title(row: "TableRow") -> str:
 def _battery(rs: list[RunRecord], method: str) -> dict[str, tuple[float, float]]:
     """Mean and std of each battery column that every run of the group has."""
     out = {}
-    percent = {c.key for _, c in columns() if c.percent}
+    percent = percent_keys()
     for _, key, _ in table_columns():
         values = [r.value(key, method) for r in rs]
         if values and all(v is not None for v in values):

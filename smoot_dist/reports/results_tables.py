@@ -9,17 +9,13 @@ from typing import Any
 
 from ..catalog import dataset_label
 from ..config import METHODS
-from ..metrics import columns, table_columns
+from ..metrics import percent_keys, table_columns
 from .comparison import arrow, count_label, mean_std, plus_minus
 from .paired import TUNED_CLAIMS, TUNED_COMPARED, PairedDifference, claim_table
 
 
 TUNED_SUFFIX = "_tuned"  # a run label: the method with its sweep's best settings
 
-
-def percent_keys() -> set[str]:
-    """The columns that are shares of images, shown as percentages."""
-    return {c.key for _, c in columns() if c.percent}
 
 
 def method_title(label: str) -> str:
@@ -65,7 +61,7 @@ def battery_columns_of(record: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 
 def our_table(record: dict[str, Any]) -> list[str]:
-    columns = battery_columns_of(record)
+    columns, percent = battery_columns_of(record), percent_keys()
     lines = [f"| {record['title']} | # Test | Min(K) | Median(K) | Max(K) | Accuracy | "
              "AUC (Grad, MoRF) ↓ | SRG (Grad) ↑ | "
              + "".join(f"{title} {arrow(key)} | " for _, key, title in columns) + "seeds |",
@@ -77,7 +73,7 @@ def our_table(record: dict[str, Any]) -> list[str]:
         battery = ""
         for _, key, _ in columns:
             values = [r["battery"][key] for r in rs if key in r.get("battery", {})]
-            scale = 100.0 if key in percent_keys() else 1.0
+            scale = 100.0 if key in percent else 1.0
             battery += (fmt_values([scale * v for v in values], 3) if len(values) == len(rs) else "-") + " | "
         lines.append(f"| {method_title(method)} | {count_label(max(r['num_test'] for r in rs))} | "
                      f"{k} | {fmt_values([r['accuracy'] for r in rs], unit='%')} | "
@@ -88,12 +84,13 @@ def our_table(record: dict[str, Any]) -> list[str]:
 
 def claim_rows(record: dict[str, Any]) -> list[PairedDifference]:
     values: dict[str, dict[str, dict[int, float]]] = {"accuracy": {}, "auc": {}}
+    percent = percent_keys()
     for r in record["runs"]:
         values["accuracy"].setdefault(r["method"], {})[r["seed"]] = r["accuracy"]
         if r["auc"] is not None:
             values["auc"].setdefault(r["method"], {})[r["seed"]] = r["auc"]
         for key, value in (r.get("battery") or {}).items():
-            scale = 100.0 if key in percent_keys() else 1.0
+            scale = 100.0 if key in percent else 1.0
             values.setdefault(key, {}).setdefault(r["method"], {})[r["seed"]] = scale * value
     titles = {key: title for _, key, title in table_columns()}
     if is_tuned(record):

@@ -20,9 +20,9 @@ import torch
 from torch import nn
 
 from .similarity import spearman, ssim
+from ...attribution.registry import Attribute
 from ..registry import Column, Metric, MethodBatch, register_metric
 
-Attribute = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x, y) -> |a| (B, H*W)
 
 
 def randomisation_order(model: nn.Module) -> list[str]:
