@@ -22,7 +22,7 @@ import torch
 from common import describe, print_table
 
 from smoot_dist.config import build_config
-from smoot_dist.run_folder import RunFolder
+from smoot_dist.runs.folder import RunFolder
 from smoot_dist.training.background_writer import BackgroundWriter
 from smoot_dist.training.epoch_loop import CompletedEpoch
 from smoot_dist.training.trainer import Trainer

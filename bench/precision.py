@@ -32,8 +32,8 @@ from common import describe
 
 from smoot_dist.reports.comparison import record_from_folder, select_protocol
 from smoot_dist.reports.paired import paired_difference
-from smoot_dist.files import write_json
-from smoot_dist.home import runs_root
+from smoot_dist.foundations.files import write_json
+from smoot_dist.foundations.home import runs_root
 
 ACCURACY_BOUND = 0.5  # points
 AUC_BOUND = 1.0  # AUC units (the curves are in %, 0-90% removed)

@@ -22,7 +22,7 @@ from common import describe
 from smoot_dist.config import build_config
 from smoot_dist.data.loading import channel_stats, load_splits, normalize
 from smoot_dist.method.step import method_step
-from smoot_dist.models import create_model
+from smoot_dist.models.registry import create_model
 from smoot_dist.training.trainer import build_optimizer
 
 CONV = ("convolution", "conv2d", "_convolution")

@@ -33,7 +33,7 @@ from smoot_dist.training.graph_step import StaticStep
 from smoot_dist.training.trainer import build_optimizer
 from smoot_dist.attribution.methods import quiet_captum
 from smoot_dist.method.step import method_step
-from smoot_dist.models import create_model
+from smoot_dist.models.registry import create_model
 
 
 def reference_sgt_step(model, optimizer, x, y, count: int, lam: float = 1.0) -> None:

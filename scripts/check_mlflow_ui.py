@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from smoot_dist.tracking import MODEL_TRAINING, experiment_url, resolve_tracking_uri  # noqa: E402
+from smoot_dist.runs.tracking import MODEL_TRAINING, experiment_url, resolve_tracking_uri  # noqa: E402
 
 
 def free_port() -> int:

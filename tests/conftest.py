@@ -43,7 +43,7 @@ def real_data_root() -> Path:
     """The prepared data directory; the tests fail (not skip) if setup did not prepare it."""
     from smoot_dist.data.paths import data_root
     from smoot_dist.data.prepare import is_prepared
-    from smoot_dist.catalog import DATASETS
+    from smoot_dist.foundations.catalog import DATASETS
 
     root = data_root()
     for name in ("mnist", "fashion_mnist"):

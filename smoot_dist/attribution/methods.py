@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import UserError
-from ..signals import interrupt_behind
+from ..foundations.errors import UserError
+from ..foundations.signals import interrupt_behind
 from .registry import Attribute, Build, get_attribution, register_attribution
 
 # Settings of the noisy / path methods (Captum's defaults where they are sensible).

@@ -21,9 +21,9 @@ from pathlib import Path
 
 from .flags import JobFlags, command
 from ..config import JobConfig
-from ..errors import ConfigError
-from ..files import StagedFolder
-from ..home import output_dir
+from ..foundations.errors import ConfigError
+from ..foundations.files import StagedFolder
+from ..foundations.home import output_dir
 
 FLAGS = JobFlags("compare.py", __doc__, ("compare", ("tracking", "uri", "experiment")))
 

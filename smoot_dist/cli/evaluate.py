@@ -1,21 +1,8 @@
 """Evaluate a trained run: accuracy-drop curves and the evaluation battery, for each attribution
 method, as one record named by the evaluation's protocol.
 
-Metrics (--metrics, comma-separated, or all; arrows: which direction is better):
-  morf, lerf       accuracy with 0%, 10%, ..., 90% of the most (least) salient pixels removed;
-                   AUC of MoRF (lower), of LeRF (higher), SRG = their difference (higher)
-  mprt             randomisation: similarity of the attribution after the layers' weights are
-                   randomised from the output down (Spearman of |a| once all are; lower: it
-                   depends on them)
-  random_logit     randomisation: SSIM of the attribution for the label and for a random class
-                   (lower)
-  localisation     share of the attribution on the object (relevance mass, rank; higher), the
-                   pointing game (higher), and the object's share of the image (Random's score)
-  max_sensitivity  largest relative change of the attribution under small noise (lower)
-  infidelity       squared error of the attribution's prediction of output changes (lower)
-  sparseness       Gini index of |a| (higher); complexity: entropy of |a| (lower)
-  pgd              the model's accuracy under an L-infinity PGD attack (higher)
-docs/method.md defines each one.
+--metrics below lists every metric the registry declares (smoot_dist/metrics/); docs/evaluation.md
+says what each measures and which direction is better.
 
   python jobs/evaluate.py ~/smoot_dist/runs/fashion_mnist-smoot-20261128-070056
   python jobs/evaluate.py RUN --metrics morf,lerf,mprt,localisation --methods grad,random
@@ -36,8 +23,8 @@ from __future__ import annotations
 
 from .flags import JobFlags, command
 from ..config import JobConfig
-from ..errors import ConfigError
-from ..progress import progress_mode
+from ..foundations.errors import ConfigError
+from ..foundations.progress import progress_mode
 
 FLAGS = JobFlags("evaluate.py", __doc__,
                  ("evaluate", ("data", "test_subset"), ("train", "device"),

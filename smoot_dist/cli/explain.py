@@ -25,8 +25,8 @@ from pathlib import Path
 from .flags import JobFlags, command
 from ..config import JobConfig
 from ..data.user_images import collect, read_for_model
-from ..files import StagedFolder
-from ..home import output_dir
+from ..foundations.files import StagedFolder
+from ..foundations.home import output_dir
 
 FLAGS = JobFlags("explain.py", __doc__, ("explain", ("tracking", "uri")))
 

@@ -19,9 +19,9 @@ import yaml
 
 from ..config import (EXPERIMENT_SECTIONS, SECTIONS, JobConfig, RunConfig, base_type,
                      build_config, external_name, flag_of, preset_differences)
-from ..errors import UserError
-from ..run_folder import resumed_layer
-from ..signals import SIGTERM_EXIT, handle_sigterm, interrupt_behind, was_terminated
+from ..foundations.errors import UserError
+from ..runs.folder import resumed_layer
+from ..foundations.signals import SIGTERM_EXIT, handle_sigterm, interrupt_behind, was_terminated
 
 USER_ERROR_EXIT = 2
 
@@ -220,14 +220,14 @@ def command(job: JobFlags, body: Callable[[JobConfig], int | None]
 
 def run_cli(main: Callable[[], int | None]) -> None:
     """Run `main`; a UserError becomes one line on stderr and exit code 2; Ctrl-C and SIGTERM
-    stop it the same way (signals.py), with exit codes 130 and 143."""
+    stop it the same way (foundations/signals.py), with exit codes 130 and 143."""
     handle_sigterm()
     try:
         code = main()
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(USER_ERROR_EXIT)
-    except KeyboardInterrupt as err:  # Ctrl-C, or SIGTERM (signals.py)
+    except KeyboardInterrupt as err:  # Ctrl-C, or SIGTERM (foundations/signals.py)
         _interrupted(err)
     except ImportError as err:  # an interrupt inside an import can come out as one
         interrupt = interrupt_behind(err)

@@ -18,13 +18,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ..catalog import get_dataset_spec, parse_dataset
+from ..foundations.catalog import get_dataset_spec, parse_dataset
 from .flags import JobFlags, command
 from ..config import JobConfig
 from ..data.image_folder import scan
 from ..data.paths import data_root
 from ..data.prepare import prepare
-from ..errors import ConfigError
+from ..foundations.errors import ConfigError
 
 FLAGS = JobFlags("prepare_data.py", __doc__,
                  ("prepare", ("data", "root", "image_size", "channels", "val_fraction", "split_seed")),

@@ -29,12 +29,12 @@ import shlex
 import sys
 from pathlib import Path
 
-from ..choices import split_names
+from ..foundations.choices import split_names
 from .flags import JobFlags, build_parser, overrides_from_args, resolve_progress, run_cli
 from ..config import JobConfig, build_config
 from ..config.presets import PROTOCOLS
-from ..catalog import parse_dataset
-from ..errors import ConfigError
+from ..foundations.catalog import parse_dataset
+from ..foundations.errors import ConfigError
 from ..reproduction.reproduce import reproduce_datasets
 
 FLAGS = JobFlags("reproduce.py", __doc__,

@@ -10,8 +10,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from ..catalog import DATASETS, absolute_dataset
-from ..errors import ConfigError, shown
+from ..foundations.catalog import DATASETS, absolute_dataset
+from ..foundations.errors import ConfigError, shown
 from .presets import preset_path, read_preset
 from .schema import SECTIONS, DataConfig, JobConfig, base_type, external_name, section_fields
 from .validation import validate

@@ -12,8 +12,8 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from ..catalog import DATASETS
-from ..errors import ConfigError
+from ..foundations.catalog import DATASETS
+from ..foundations.errors import ConfigError
 from .schema import JobConfig, section_fields
 from .yaml_file import read_yaml
 

@@ -22,7 +22,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..catalog import DATASET_CHOICES
+from ..foundations.catalog import DATASET_CHOICES
 
 # name -> title in tables, in the order the paper's tables list them
 # random_mask: the ablation of SGT that masks random pixels instead of the least salient ones

@@ -7,8 +7,8 @@ import dataclasses
 import math
 from typing import Any
 
-from ..catalog import parse_dataset
-from ..errors import ConfigError, shown
+from ..foundations.catalog import parse_dataset
+from ..foundations.errors import ConfigError, shown
 from .schema import (EXPERIMENT_SECTIONS, RUN_NAME, SECTIONS, JobConfig, MethodConfig,
                      external_name, flag_of)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from ..errors import ConfigError
+from ..foundations.errors import ConfigError
 
 # A config file holds a few dozen values; YAML aliases repeated inside each other (a "billion
 # laughs" file) expand a few lines into billions: refused past this many, before anything

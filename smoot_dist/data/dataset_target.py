@@ -18,7 +18,7 @@ from pathlib import Path
 import pyarrow.fs
 import pyarrow.parquet as pq
 
-from ..errors import DataError
+from ..foundations.errors import DataError
 from .storage import filesystem
 
 COMMON_METADATA = "_common_metadata"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..errors import DataError
+from ..foundations.errors import DataError
 
 FORMAT_VERSION = 1
 MAX_IMAGE_SIZE = 4096  # pixels a side: far beyond any dataset this tool trains at (ImageNet: 224)

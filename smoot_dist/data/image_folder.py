@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
+from ..foundations.errors import DataError
 
 # The held-out folders: test/ is the test split; val/ is the test split where it stands alone
 # (ImageNet's layout) and the validation split beside test/.

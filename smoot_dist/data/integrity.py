@@ -10,9 +10,9 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from ..errors import DataError
+from ..foundations.errors import DataError
 from .paths import prepare_command, raw_folder
-from ..catalog import DatasetSpec
+from ..foundations.catalog import DatasetSpec
 
 RAW_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")

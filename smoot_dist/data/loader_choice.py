@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..config import DataConfig
-from ..catalog import parse_dataset
+from ..foundations.catalog import parse_dataset
 
 # A decoded train split above this is streamed under `--data-loader auto`: every worker would
 # otherwise hold a copy (ImageNet at 224 x 224: 193 GB; CIFAR-10: 150 MB).

@@ -16,10 +16,10 @@ import numpy as np
 import torch
 
 from ..config import DataConfig
-from ..errors import ConfigError, DataError
+from ..foundations.errors import ConfigError, DataError
 from .integrity import raw_file_bytes
 from .paths import data_root, prepare_command, raw_folder
-from ..catalog import DatasetSpec, get_dataset_spec, parse_dataset
+from ..foundations.catalog import DatasetSpec, get_dataset_spec, parse_dataset
 from .subset import balanced_subset, held_out_validation
 from . import image_folder as folder
 

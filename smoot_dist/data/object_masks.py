@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..catalog import parse_dataset
+from ..foundations.catalog import parse_dataset
 from ..config import DataConfig
-from ..errors import ConfigError, DataError
+from ..foundations.errors import ConfigError, DataError
 from . import image_folder as folder
 
 

@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.fs
 import pyarrow.parquet as pq
 
-from ..errors import DataError
+from ..foundations.errors import DataError
 from . import image_folder
 from .dataset_target import (COMMON_METADATA, META_KEY, SPLITS, check_target, discard,
                              staging_location, swap_in)

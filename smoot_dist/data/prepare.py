@@ -27,11 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
-from ..files import write_bytes
+from ..foundations.errors import DataError
+from ..foundations.files import write_bytes
 from .integrity import verify_raw_files
 from .paths import raw_folder
-from ..catalog import DatasetSpec, get_dataset_spec
+from ..foundations.catalog import DatasetSpec, get_dataset_spec
 
 FASHION_MNIST_SOURCE = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_DEBIAN_PACKAGE = "dataset-fashion-mnist"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.fs
 
-from ..errors import DataError
+from ..foundations.errors import DataError
 
 
 def filesystem(location: str) -> tuple[pyarrow.fs.FileSystem, str]:

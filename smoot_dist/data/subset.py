@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import ConfigError
+from ..foundations.errors import ConfigError
 
 # Fixed, so that runs with different training seeds see the same subset and compare.
 SUBSET_SEED = 20231002

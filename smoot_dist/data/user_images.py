@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
+from ..foundations.errors import DataError
 from .image_folder import describe, read_image
 
 _KIND = {1: "grey", 3: "colour"}

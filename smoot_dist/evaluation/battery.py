@@ -22,11 +22,11 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..catalog import DatasetSpec
+from ..foundations.catalog import DatasetSpec
 from ..data.loading import ImageTensors, channel_stats, normalize
 from ..data.sharding import mix_seed
-from ..errors import ConfigError
-from ..progress import Progress, with_progress
+from ..foundations.errors import ConfigError
+from ..foundations.progress import Progress, with_progress
 from ..metrics import battery_metrics, get_metric
 from ..metrics.localisation import object_masks
 from ..metrics.model_robustness import PGD_STEPS

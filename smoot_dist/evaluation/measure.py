@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ..catalog import DatasetSpec
+from ..foundations.catalog import DatasetSpec
 from ..data.loading import ImageTensors
-from ..progress import Progress
+from ..foundations.progress import Progress
 from .battery import BatteryOptions, Sums, battery_sums, means
 from ..metrics.faithfulness.drop import Counts, DropCurves, curves_from_counts, drop_counts
 from ..metrics import battery_metrics, drop_metrics

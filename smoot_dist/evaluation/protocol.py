@@ -17,8 +17,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..choices import choose_names, split_names
-from ..errors import ConfigError
+from ..foundations.choices import choose_names, split_names
+from ..foundations.errors import ConfigError
 from ..metrics import drop_metrics, metric_names, settings_of
 
 DEFAULT_METRICS = ("morf", "lerf")

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..files import fsync, write_json
+from ..foundations.files import fsync, write_json
 from ..metrics.faithfulness.drop import DropCurves
 from ..metrics import columns, curve_keys, drop_metrics, method_free_keys
 from .protocol import Protocol, closing_protocol

@@ -1,6 +1,6 @@
 """A finished training run, loaded back for evaluation: its config, model and identity.
 
-A run is named by its folder (see run_folder.py), by a run name under the default runs root,
+A run is named by its folder (see runs/folder.py), by a run name under the default runs root,
 or by an MLflow run id, whose artifacts hold the same files.
 """
 
@@ -15,14 +15,14 @@ import torch
 from torch import nn
 
 from ..config import JobConfig, build_config
-from ..catalog import DatasetSpec, get_dataset_spec
-from ..errors import UserError
-from ..home import runs_root
-from ..models import create_model
-from ..run_folder import (CONFIG_FILE, MODEL_FILE, RUN_FILE, SUMMARY_FILE, RunFolder,
+from ..foundations.catalog import DatasetSpec, get_dataset_spec
+from ..foundations.errors import UserError
+from ..foundations.home import runs_root
+from ..models.registry import create_model
+from ..runs.folder import (CONFIG_FILE, MODEL_FILE, RUN_FILE, SUMMARY_FILE, RunFolder,
                           read_config_yaml, recorded_run_name)
-from ..tracking import download_run_files
-from ..tracking import resolve_tracking_uri
+from ..runs.tracking import download_run_files
+from ..runs.tracking import resolve_tracking_uri
 
 
 @dataclass

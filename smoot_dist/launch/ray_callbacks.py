@@ -7,7 +7,7 @@ from typing import Any
 
 from ray.train import UserCallback
 
-from ..tracking import MlflowRun
+from ..runs.tracking import MlflowRun
 from ..training.trainer import format_epoch
 
 

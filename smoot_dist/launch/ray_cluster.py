@@ -13,10 +13,10 @@ import math
 import os
 import socket
 
-from ..deadline import first_line
-from ..errors import UserError
-from ..home import CHECKOUT
-from ..signals import handle_sigterm
+from ..foundations.deadline import first_line
+from ..foundations.errors import UserError
+from ..foundations.home import CHECKOUT
+from ..foundations.signals import handle_sigterm
 
 LOOPBACK_ONLY_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 # Where Ray's state API clients (ray.util.state, Ray Train's controller) find the dashboard,

@@ -20,7 +20,7 @@ import torch
 
 from ..config import JobConfig
 from ..data import parquet_shards
-from ..catalog import parse_dataset
+from ..foundations.catalog import parse_dataset
 from ..data.sharding import mix_seed
 from ..training.batches import Batch, planned_sizes, shuffled_batches, stream_seed
 

@@ -16,7 +16,7 @@ from ..data.loading import load_test_split
 from ..data.paths import pin_data_root
 from ..metrics.faithfulness.drop import batch_starts
 from ..evaluation.measure import Measurement, measure
-from ..models import create_model
+from ..models.registry import create_model
 from .ray_cluster import check_local_capacity, check_resources, connect
 
 

@@ -18,15 +18,15 @@ from tqdm import tqdm
 
 from ..config import JobConfig
 from ..data.paths import pin_data_root
-from ..errors import UserError
-from ..files import disk_problem
-from ..run_folder import RunSpec
-from ..signals import Terminated
+from ..foundations.errors import UserError
+from ..foundations.files import disk_problem
+from ..runs.folder import RunSpec
+from ..foundations.signals import Terminated
 from ..training.checkpoint import load_checkpoint
 from ..training.outcome import TrainingOutcome
 from ..training.step_progress import StepReport, step_sink
 from ..training.trainer import EpochHook, TrainingDiverged
-from ..tracking import MlflowRun
+from ..runs.tracking import MlflowRun
 
 from .ray_callbacks import EpochRelay, MlflowEpochLogger
 from .ray_cluster import connect

@@ -21,7 +21,7 @@ from ..training.checkpoint import checks_for, completed_epochs, intact_epochs
 from ..training.epoch_loop import CompletedEpoch, EpochLoop
 from ..training.step_progress import StepReport, step_sink
 from ..training.trainer import Trainer, TrainingDiverged
-from ..tracking import flat_epoch_metrics
+from ..runs.tracking import flat_epoch_metrics
 from .collectives import all_reduce_sum, gather_k
 from .ray_data_stream import StreamBatches
 

@@ -14,6 +14,7 @@ own (docs/api.md, examples/own_loop.py):
 """
 
 from ..config import MethodConfig, validate_method
+from ..foundations.errors import ConfigError
 from .controller import update_k
 from .kstats import k_statistics, k_stats_payload, summarize_k_stats
 from .loss import saliency_guided_loss
@@ -23,7 +24,7 @@ from .saliency import input_saliency
 from .step import StepResult, method_step
 
 __all__ = [
-    "MaskState", "MethodConfig", "StepResult", "apply_mask", "input_saliency", "k_statistics",
+    "ConfigError", "MaskState", "MethodConfig", "StepResult", "apply_mask", "input_saliency", "k_statistics",
     "k_stats_payload", "lowest_saliency_mask", "mask_counts", "method_step",
     "read_mask_parquet", "saliency_guided_loss", "summarize_k_stats", "update_k",
     "validate_method", "write_mask_parquet",

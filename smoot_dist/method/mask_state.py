@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import torch
 
 from ..data.sharding import shard_indices, shard_positions, shard_size
-from ..errors import UserError
+from ..foundations.errors import UserError
 
 
 class MaskState:

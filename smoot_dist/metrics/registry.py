@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from ..attribution.registry import Attribute
-from ..catalog import DatasetSpec
-from ..choices import look_up
+from ..foundations.catalog import DatasetSpec
+from ..foundations.choices import look_up
 
 
 

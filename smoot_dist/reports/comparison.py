@@ -21,16 +21,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..catalog import dataset_title
+from ..foundations.catalog import dataset_title
 from ..config import METHODS
 from ..config.identity import differing, settings_label, training_settings
-from ..errors import UserError
-from ..run_folder import EVALUATION_DIR, SUMMARY_FILE, RunFolder
+from ..foundations.errors import UserError
+from ..runs.folder import EVALUATION_DIR, SUMMARY_FILE, RunFolder
 from ..metrics.faithfulness.drop import DropCurves
 from ..evaluation.protocol import Protocol
 from ..metrics import higher_is_better, method_free_keys, percent_keys, table_columns
 from ..evaluation.record import EvaluationRecord, run_records
-from ..tracking import finished_run_ids, try_download
+from ..runs.tracking import finished_run_ids, try_download
 
 
 def arrow(metric: str) -> str:

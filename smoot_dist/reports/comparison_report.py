@@ -7,10 +7,11 @@ from pathlib import Path
 
 from ..config import METHODS, TrackingConfig
 from ..data.loading import channel_stats, load_test_split, normalize
-from ..catalog import DATASETS, dataset_label, dataset_title
+from ..foundations.catalog import DATASETS, dataset_label, dataset_title
 from ..data.subset import balanced_subset
-from ..errors import UserError
-from ..plots import plot_drop_curves, plot_saliency_grid
+from ..foundations.errors import UserError
+from ..plots.curves import plot_drop_curves
+from ..plots.images import plot_saliency_grid
 from ..attribution import title as method_title
 from ..attribution.methods import make_attributor, quiet_captum
 from .comparison import (RunRecord, aggregate, battery_columns, families_line, markdown_table,
@@ -18,7 +19,7 @@ from .comparison import (RunRecord, aggregate, battery_columns, families_line, m
                       write_csv)
 from ..metrics.faithfulness.morf import FRACTIONS
 from ..evaluation.trained_run import load_trained
-from ..tracking import resolve_tracking_uri
+from ..runs.tracking import resolve_tracking_uri
 
 
 def saliency_figure(records: list[RunRecord], path: Path, n_images: int,

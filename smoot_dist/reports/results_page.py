@@ -23,15 +23,16 @@ import torch
 
 from ..config import METHODS
 from ..config.identity import differing
-from ..catalog import DATASETS, dataset_label
-from ..errors import UserError
-from ..files import write_json, write_text
-from ..home import CHECKOUT
+from ..foundations.catalog import DATASETS, dataset_label
+from ..foundations.errors import UserError
+from ..foundations.files import write_json, write_text
+from ..foundations.home import CHECKOUT
 from ..method.mask_state import read_mask_parquet
 from ..method.masking import mask_counts
-from ..plots import (plot_claims, plot_drop_curves, plot_k_histograms, plot_k_trajectory,
-                     plot_mprt, svg_copies)
-from ..run_folder import RunFolder
+from ..plots.curves import plot_claims, plot_drop_curves, plot_mprt
+from ..plots.figure import svg_copies
+from ..plots.k_distribution import plot_k_histograms, plot_k_trajectory
+from ..runs.folder import RunFolder
 from .comparison import (columns_mean_std, families_line, record_from_folder,
                       select_protocol)
 from .paper_tables import PAPER_TABLES

@@ -7,7 +7,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from ..catalog import dataset_label
+from ..foundations.catalog import dataset_label
 from ..config import METHODS
 from ..metrics import percent_keys, table_columns
 from .comparison import arrow, count_label, mean_std, plus_minus

@@ -9,13 +9,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ..catalog import dataset_label
-from ..choices import choose_names, split_names
+from ..foundations.catalog import dataset_label
+from ..foundations.choices import choose_names, split_names
 from ..config import METHODS, JobConfig, merge, validate
-from ..errors import ConfigError
-from ..home import output_dir
-from ..progress import progress_mode
-from ..run_folder import RunFolder, locate_run
+from ..foundations.errors import ConfigError
+from ..foundations.home import output_dir
+from ..foundations.progress import progress_mode
+from ..runs.folder import RunFolder, locate_run
 from ..sweep.search_space import load_search_space
 from ..sweep.tuned import tune_space
 

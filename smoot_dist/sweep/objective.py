@@ -13,7 +13,7 @@ from typing import Any
 
 from ..config import OBJECTIVES
 from ..data.subset import balanced_subset
-from ..errors import UserError
+from ..foundations.errors import UserError
 from ..metrics.faithfulness.drop import sharded_auc
 
 MODES = {name: mode for name, (_what, mode) in OBJECTIVES.items()}

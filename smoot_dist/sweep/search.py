@@ -14,15 +14,15 @@ import yaml
 from ..config import OBJECTIVES, JobConfig
 from ..data.loading import load_splits
 from ..data.paths import pin_data_root
-from ..errors import UserError
-from ..files import StagedFolder, write_json, write_text
-from ..home import output_dir, runs_root
-from ..tracking import (MlflowRun, check_tracking_uri, close_stopped_trials, resolve_tracking_uri,
+from ..foundations.errors import UserError
+from ..foundations.files import StagedFolder, write_json, write_text
+from ..foundations.home import output_dir, runs_root
+from ..runs.tracking import (MlflowRun, check_tracking_uri, close_stopped_trials, resolve_tracking_uri,
                         ui_command)
 from .objective import MODES
 from .search_space import SearchSpace, check_space_fits
 from ..launch.ray_cluster import connect
-from ..plots import plot_objective_vs_params
+from ..plots.curves import plot_objective_vs_params
 
 # Validation images a sweep holds out of the training data when its config names none.
 DEFAULT_VAL_IMAGES = 5000

@@ -24,7 +24,7 @@ from typing import Any
 
 from ..config import JobConfig, MethodConfig, merge, read_yaml, section_fields, validate
 from ..config.presets import SEARCH_SPACE, SEARCH_SPACES
-from ..errors import ConfigError
+from ..foundations.errors import ConfigError
 
 DISTRIBUTIONS = ("uniform", "loguniform", "choice")
 SEARCHABLE = ("beta", "lambda", "alpha", "k_min", "k_max", "k0", "n", "fill")

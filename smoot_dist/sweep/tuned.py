@@ -25,8 +25,8 @@ from typing import Any
 import yaml
 
 from ..config import JobConfig
-from ..errors import UserError
-from ..files import write_bytes
+from ..foundations.errors import UserError
+from ..foundations.files import write_bytes
 from .search_space import SearchSpace, load_search_space, search_space_file
 
 

@@ -29,8 +29,8 @@ from typing import Any, Callable
 import pyarrow as pa
 import torch
 
-from ..errors import UserError
-from ..files import file_sha256, fsync
+from ..foundations.errors import UserError
+from ..foundations.files import file_sha256, fsync
 from ..method.mask_state import mask_table, mask_table_bytes, read_mask_parquet
 
 STATE_FILE = "state.pt"

@@ -20,13 +20,13 @@ from tqdm import tqdm
 from ..config import JobConfig
 from ..data.loading import Splits, channel_stats, load_splits, normalize
 from ..data.sharding import mix_seed, shard_indices, shard_owner
-from ..errors import UserError
+from ..foundations.errors import UserError
 from ..method.kstats import k_stats_payload, summarize_k_stats
 from ..method.mask_state import MaskState
 from ..method.step import method_step
 from .graph_step import StaticStep
 from .precision import resolve_precision
-from ..models import create_model
+from ..models.registry import create_model
 from .batches import MemoryBatches, TrainBatches
 from .step_progress import StepReport, report_steps
 

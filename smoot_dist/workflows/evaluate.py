@@ -11,9 +11,9 @@ from typing import Any
 
 from ..data.loading import load_test_split
 from ..data.object_masks import read_object_masks
-from ..plots import plot_drop_curves, plot_mprt
-from ..progress import Progress
-from ..run_folder import EVALUATION_DIR
+from ..plots.curves import plot_drop_curves, plot_mprt
+from ..foundations.progress import Progress
+from ..runs.folder import EVALUATION_DIR
 from ..training.trainer import resolve_device
 from ..attribution import title as method_title
 from ..metrics import columns as registered_columns, curve_keys
@@ -26,7 +26,7 @@ from ..evaluation.record import (DROP_CURVES_PNG, MPRT_PNG, EvaluationRecord, me
                                  read_records, write_record)
 from ..metrics.randomisation.sanity import randomisation_order
 from ..evaluation.trained_run import TrainedRun
-from ..tracking import MlflowRun
+from ..runs.tracking import MlflowRun
 
 
 def last_metrics(run: TrainedRun) -> tuple[str, ...]:

@@ -17,9 +17,9 @@ import torch
 
 from ..data.loading import channel_stats, normalize
 from ..data.user_images import UserImages, class_index
-from ..errors import ConfigError
-from ..plots import plot_explanation, plot_saliency_grid
-from ..tracking import registered_model_run, resolve_tracking_uri
+from ..foundations.errors import ConfigError
+from ..plots.images import plot_explanation, plot_saliency_grid
+from ..runs.tracking import registered_model_run, resolve_tracking_uri
 from ..attribution import title as method_title
 from ..attribution.methods import make_attributor, quiet_captum
 from ..evaluation.trained_run import TrainedRun, load_trained

@@ -12,7 +12,7 @@ import torch
 
 from ..data.sharding import mix_seed
 from ..data.subset import balanced_subset
-from ..errors import ConfigError
+from ..foundations.errors import ConfigError
 from ..metrics.faithfulness.drop import sharded_auc
 from ..evaluation.protocol import CLOSING_METHODS
 

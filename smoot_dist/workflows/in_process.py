@@ -7,8 +7,8 @@ from typing import Sequence
 
 from ..config import JobConfig
 from ..data.loading import Splits
-from ..run_folder import RunSpec
-from ..tracking import MlflowRun
+from ..runs.folder import RunSpec
+from ..runs.tracking import MlflowRun
 from ..training.background_writer import BackgroundWriter
 from ..training.epoch_loop import CompletedEpoch, EpochLoop
 from ..training.outcome import TrainingOutcome

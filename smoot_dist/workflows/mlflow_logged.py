@@ -20,10 +20,10 @@ import torch
 from torch import nn
 
 from ..config import JobConfig
-from ..catalog import DATASETS, parse_dataset
+from ..foundations.catalog import DATASETS, parse_dataset
 from ..data.loading import ImageTensors, Splits
 from ..data.paths import data_root, raw_folder
-from ..models import create_model
+from ..models.registry import create_model
 
 
 def _source(cfg: JobConfig) -> tuple[str, str]:

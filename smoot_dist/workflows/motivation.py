@@ -20,12 +20,12 @@ from torch import nn
 
 from ..config import JobConfig, merge
 from ..data.loading import ImageTensors, channel_stats, load_splits, normalize
-from ..catalog import DatasetSpec, dataset_label
-from ..files import StagedFolder, write_json
-from ..home import output_dir
+from ..foundations.catalog import DatasetSpec, dataset_label
+from ..foundations.files import StagedFolder, write_json
+from ..foundations.home import output_dir
 from ..method.saliency import input_saliency
 from ..metrics.faithfulness.morf import remove_most_relevant
-from ..plots import plot_motivation
+from ..plots.curves import plot_motivation
 from ..training.trainer import Trainer, resolve_device
 from ..evaluation.trained_run import load_trained
 

@@ -11,11 +11,11 @@ import torch
 
 from ..config import JobConfig, MethodConfig
 from ..data.loading import Splits, load_splits
-from ..deadline import failure_within, first_line
-from ..errors import UserError
+from ..foundations.deadline import failure_within, first_line
+from ..foundations.errors import UserError
 from ..attribution.methods import import_captum
-from ..files import existing_folder, free_space
-from ..models import create_model
+from ..foundations.files import existing_folder, free_space
+from ..models.registry import create_model
 
 DEFAULT_TOP_N = MethodConfig.n
 

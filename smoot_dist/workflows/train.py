@@ -20,13 +20,13 @@ import torch
 from ..config import JobConfig
 from ..data.loader_choice import choose_loader
 from ..data.loading import Splits
-from ..errors import UserError
+from ..foundations.errors import UserError
 from ..evaluation.record import closing_record, write_record
-from ..files import disk_errors, file_sha256, write_json
+from ..foundations.files import disk_errors, file_sha256, write_json
 from ..method.mask_state import write_mask_parquet
-from ..plots import plot_k_histogram
-from ..run_folder import EVALUATION_DIR, RunSpec, lock_run, locate_run, restart_run, write_run_record
-from ..tracking import (MlflowRun, check_tracking_uri, logged_epochs, resolve_tracking_uri,
+from ..plots.k_distribution import plot_k_histogram
+from ..runs.folder import EVALUATION_DIR, RunSpec, lock_run, locate_run, restart_run, write_run_record
+from ..runs.tracking import (MlflowRun, check_tracking_uri, logged_epochs, resolve_tracking_uri,
                         ui_command, without_credentials)
 from ..training.checkpoint import (ResumePoint, check_same_data, checks_for, identity_of, k_digest,
                                    mask_table_of, newest_intact, read_record)

@@ -5,7 +5,7 @@ import shutil
 import pytest
 import torch
 
-from smoot_dist.models import MnistCNN
+from smoot_dist.models.cnn import MnistCNN
 from tests.conftest import expect_one_line, run_job
 from tests.integration.conftest import free_port
 

@@ -36,7 +36,7 @@ def test_a_disk_that_fills_mid_run_keeps_the_last_checkpoint(real_data_root, tmp
     the second checkpoint fails with one line, the first stays whole, nothing half-written
     stays; the same command on the full disk is refused before it writes anything."""
     from smoot_dist.config import build_config
-    from smoot_dist.errors import UserError
+    from smoot_dist.foundations.errors import UserError
     from smoot_dist.training.checkpoint import completed_epochs
     from smoot_dist.workflows.train import run_training
 

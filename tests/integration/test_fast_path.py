@@ -8,10 +8,10 @@ import torch
 
 from smoot_dist.config import DataConfig, MethodConfig, build_config
 from smoot_dist.data.loading import channel_stats, load_splits, normalize
-from smoot_dist.catalog import DATASETS
+from smoot_dist.foundations.catalog import DATASETS
 from smoot_dist.training.trainer import Trainer
 from smoot_dist.method.step import method_step
-from smoot_dist.models import MnistCNN
+from smoot_dist.models.cnn import MnistCNN
 
 pytestmark = pytest.mark.integration
 

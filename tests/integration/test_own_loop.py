@@ -11,7 +11,7 @@ import torch
 from smoot_dist.config import build_config
 from smoot_dist.data.loading import normalize
 from smoot_dist.data.sharding import mix_seed
-from smoot_dist.errors import ConfigError
+from smoot_dist.foundations.errors import ConfigError
 from smoot_dist.method import MaskState, MethodConfig, validate_method
 from smoot_dist.training.trainer import Trainer
 from tests.conftest import PYTHON, REPO

@@ -131,7 +131,7 @@ def test_a_run_has_one_config_and_every_reader_checks_it(tiny, tmp_path):
     assert not (run / "checkpoint_epoch_0002").exists()
     # both edited and the digests made to match: the summary still says what it trained on
     run, env = _copy(tiny, tmp_path, "both")
-    from smoot_dist.run_folder import CONFIG_DIGEST, config_digest
+    from smoot_dist.runs.folder import CONFIG_DIGEST, config_digest
     import yaml
 
     record = json.loads((run / "run.json").read_text())

@@ -55,7 +55,7 @@ def _outside(bin_dir: Path, *args: str, cwd: Path) -> subprocess.CompletedProces
 
 
 def test_the_installed_wheel_resolves_the_checkouts_config(installed, tmp_path):
-    where = _outside(installed, "python", "-c", "import smoot_dist, smoot_dist.home as h; "
+    where = _outside(installed, "python", "-c", "import smoot_dist, smoot_dist.foundations.home as h; "
                      "print(smoot_dist.__file__); print(h.CHECKOUT)", cwd=tmp_path)
     assert where.returncode == 0, where.stderr
     assert str(installed.parent) in where.stdout and str(REPO) not in where.stdout, where.stdout

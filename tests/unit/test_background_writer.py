@@ -9,8 +9,8 @@ import time
 import pytest
 import torch
 
-from smoot_dist.files import file_sha256
-from smoot_dist.run_folder import RunFolder
+from smoot_dist.foundations.files import file_sha256
+from smoot_dist.runs.folder import RunFolder
 from smoot_dist.training import checkpoint as ckpt
 from smoot_dist.training.background_writer import BackgroundWriter, cpu_copy
 from smoot_dist.training.checkpoint import load_checkpoint, read_record

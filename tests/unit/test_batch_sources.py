@@ -8,7 +8,7 @@ import torch
 
 from smoot_dist.config import build_config
 from smoot_dist.data.loading import ImageTensors, Splits
-from smoot_dist.catalog import get_dataset_spec
+from smoot_dist.foundations.catalog import get_dataset_spec
 from smoot_dist.data.sharding import (batch_sizes, shard_indices, shard_owner, shard_positions,
                                       shard_size, steps_per_epoch)
 from smoot_dist.method.mask_state import MaskState, global_k

@@ -18,8 +18,8 @@ from smoot_dist.metrics.randomisation.sanity import (model_parameter_randomisati
                                           random_logit, randomisation_order)
 from smoot_dist.metrics.randomisation.similarity import average_ranks, spearman, ssim
 from smoot_dist.config import ModelConfig
-from smoot_dist.models import create_model
-from smoot_dist.catalog import DATASETS
+from smoot_dist.models.registry import create_model
+from smoot_dist.foundations.catalog import DATASETS
 
 
 def _gen(seed=0):
@@ -263,7 +263,7 @@ def test_the_battery_sums_are_the_same_however_the_batches_are_dealt():
 
 
 def test_an_unknown_metric_is_one_line():
-    from smoot_dist.errors import ConfigError
+    from smoot_dist.foundations.errors import ConfigError
     from smoot_dist.evaluation.battery import check_metrics
 
     with pytest.raises(ConfigError, match=r"unknown metric\(s\) mprt2; choose from: mprt, "):

@@ -2,8 +2,8 @@
 
 import pytest
 
-from smoot_dist.choices import choose_names, split_names
-from smoot_dist.errors import ConfigError
+from smoot_dist.foundations.choices import choose_names, split_names
+from smoot_dist.foundations.errors import ConfigError
 from smoot_dist.attribution import attribution_methods, parse_methods
 from smoot_dist.evaluation.protocol import parse_metrics
 from smoot_dist.metrics import metric_names

@@ -1,7 +1,7 @@
 import pytest
 
 from smoot_dist.config import JobConfig, build_config
-from smoot_dist.errors import ConfigError
+from smoot_dist.foundations.errors import ConfigError
 
 
 def test_dataset_presets_follow_the_papers_table_1():

@@ -1,7 +1,7 @@
 """What the driver prints for a reported epoch (the workers' own printing is off)."""
 
 from smoot_dist.launch.ray_callbacks import epoch_lines
-from smoot_dist.tracking import flat_epoch_metrics
+from smoot_dist.runs.tracking import flat_epoch_metrics
 from smoot_dist.training.trainer import format_epoch
 
 

@@ -8,7 +8,7 @@ from smoot_dist.config import DataConfig
 from smoot_dist.data.loading import LOCAL_MD5_MANIFEST, load_splits
 from smoot_dist.data.prepare import MNIST_PICKLE_MEMBER, load_mnist_pickle
 from smoot_dist.data.subset import balanced_subset
-from smoot_dist.errors import ConfigError, DataError
+from smoot_dist.foundations.errors import ConfigError, DataError
 from tests.helpers.cifar_layout import write_cifar
 
 

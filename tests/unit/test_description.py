@@ -4,7 +4,7 @@ items 11 and 12): each way of lying is named, none reaches an allocation or a di
 import pytest
 
 from smoot_dist.data.description import check_description
-from smoot_dist.errors import DataError
+from smoot_dist.foundations.errors import DataError
 
 GOOD = {"version": 1, "classes": ["a", "b"], "image_size": 28, "channels": 1, "mean": [0.3],
         "std": [0.35], "rows_per_shard": 10, "splits": {"train": {"rows": 25, "shards": 3},

@@ -109,3 +109,14 @@ def test_every_job_command_line_parses_with_its_jobs_parser(page):
     failures = [f"{line}\n    -> {said}" for job, args, line in _job_commands(page)
                 if (said := _parse(job, args)) is not None]
     assert not failures, f"{page.relative_to(REPO)}:\n" + "\n".join(failures)
+
+
+def test_the_battery_table_names_every_declared_metric_with_its_family():
+    # evaluate.py --help points here for what each metric measures: a metric added to the
+    # registry, or moved to another family, must be stated on the page too
+    from smoot_dist.metrics import battery_metrics, get_metric
+
+    page = (REPO / "docs" / "evaluation.md").read_text()
+    rows = dict(re.findall(r"^\| `(\w+)` \| ([\w ]+?) \|", page, re.M))
+    stated = {name: rows.get(name) for name in battery_metrics()}
+    assert stated == {name: get_metric(name).family for name in battery_metrics()}

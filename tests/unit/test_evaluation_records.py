@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from smoot_dist.errors import ConfigError, DataError, UserError
+from smoot_dist.foundations.errors import ConfigError, DataError, UserError
 from smoot_dist.evaluation.battery import BatteryOptions
 from smoot_dist.reports.comparison import RunRecord, select_protocol
 from smoot_dist.metrics.faithfulness.drop import DropCurves

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from smoot_dist.config import build_config
-from smoot_dist.errors import ConfigError
+from smoot_dist.foundations.errors import ConfigError
 from smoot_dist.config import validate
 from smoot_dist.training.trainer import Trainer
 

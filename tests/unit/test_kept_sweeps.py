@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from smoot_dist.config import build_config
-from smoot_dist.errors import UserError
+from smoot_dist.foundations.errors import UserError
 from smoot_dist.sweep import search as sweep_run
 from smoot_dist.sweep.search import OUTCOME_FILES
 from smoot_dist.sweep.tuned import tune_space

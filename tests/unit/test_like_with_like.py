@@ -4,7 +4,7 @@ import pytest
 
 from smoot_dist.config import JobConfig
 from smoot_dist.config.identity import differing, training_settings
-from smoot_dist.errors import UserError
+from smoot_dist.foundations.errors import UserError
 from smoot_dist.reports.comparison import RunRecord, aggregate, markdown_table, write_csv
 from smoot_dist.evaluation.protocol import make_protocol
 from smoot_dist.evaluation.record import EvaluationRecord

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from smoot_dist.data.sharding import epoch_batches, shard_indices, steps_per_epoch
-from smoot_dist.errors import UserError
+from smoot_dist.foundations.errors import UserError
 from smoot_dist.method.mask_state import (MaskState, global_k, read_mask_parquet,
                                           write_mask_parquet)
 

@@ -4,9 +4,10 @@ import torch
 from torch import nn
 
 from smoot_dist.config import ModelConfig
-from smoot_dist.catalog import DATASETS
-from smoot_dist.errors import ConfigError, UserError
-from smoot_dist.models import MnistCNN, ResizeInput, create_model
+from smoot_dist.foundations.catalog import DATASETS
+from smoot_dist.foundations.errors import ConfigError, UserError
+from smoot_dist.models.cnn import MnistCNN
+from smoot_dist.models.registry import ResizeInput, create_model
 
 
 def test_cnn_is_the_papers_architecture():
@@ -83,7 +84,7 @@ def test_cnn_pretrained_round_trip(tmp_path):
 
 
 def test_the_cnns_dropout_keeps_the_right_share_and_scales_as_nn_dropout():
-    from smoot_dist.layers import UniformDropout
+    from smoot_dist.models.layers import UniformDropout
 
     x = torch.rand(1000, 1000) + 0.5  # no zeros: every zero in the output was dropped
     for p in (0.25, 0.3, 0.5):

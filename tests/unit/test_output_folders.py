@@ -3,9 +3,9 @@ filled under a temporary sibling, renamed in whole; a default folder never meets
 
 import pytest
 
-from smoot_dist.errors import UserError
-from smoot_dist.files import StagedFolder
-from smoot_dist.home import output_dir
+from smoot_dist.foundations.errors import UserError
+from smoot_dist.foundations.files import StagedFolder
+from smoot_dist.foundations.home import output_dir
 
 
 def test_a_default_folder_of_the_same_second_gets_a_name_of_its_own(tmp_path, monkeypatch):

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from smoot_dist.config import build_config
-from smoot_dist.run_folder import _first_difference
+from smoot_dist.runs.folder import _first_difference
 from smoot_dist.training import precision
 from smoot_dist.training.precision import native_bf16, resolve_precision
 from smoot_dist.training.trainer import Trainer

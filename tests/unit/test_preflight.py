@@ -8,10 +8,10 @@ import pytest
 
 from smoot_dist.cli.flags import run_cli
 from smoot_dist.config import build_config
-from smoot_dist.errors import UserError
+from smoot_dist.foundations.errors import UserError
 from smoot_dist.attribution.methods import import_captum
 from smoot_dist.workflows.preflight import check_closing_evaluation
-from smoot_dist.signals import Terminated
+from smoot_dist.foundations.signals import Terminated
 
 
 def test_a_closing_evaluation_without_captum_is_refused_before_training(monkeypatch):

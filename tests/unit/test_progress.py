@@ -3,7 +3,7 @@ when progress is off, and the items themselves untouched."""
 
 import re
 
-from smoot_dist.progress import progress_mode, with_progress
+from smoot_dist.foundations.progress import progress_mode, with_progress
 
 
 def _lines(capsys):

@@ -5,7 +5,7 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from smoot_dist.errors import UserError  # noqa: E402
+from smoot_dist.foundations.errors import UserError  # noqa: E402
 from smoot_dist.launch import ray_cluster  # noqa: E402
 
 

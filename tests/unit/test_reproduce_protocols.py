@@ -3,7 +3,7 @@
 import pytest
 
 from smoot_dist.cli.reproduce import configs_from_args
-from smoot_dist.errors import ConfigError
+from smoot_dist.foundations.errors import ConfigError
 
 
 def test_cpu_protocol_covers_both_datasets_with_their_presets():

@@ -106,7 +106,7 @@ def test_claims_figure_needs_two_paired_seeds_and_sits_under_the_claims_table(tm
 
 def test_k_histogram_bins_hold_whole_pixel_counts():
     """Bins of a fractional width hold one count in some, two in others: a comb not in the data."""
-    from smoot_dist.plots import integer_bins
+    from smoot_dist.plots.figure import integer_bins
 
     for lo, hi, most in ((157, 627, 60), (0, 784, 80), (300, 310, 80)):
         edges = integer_bins(lo, hi, most)
@@ -116,7 +116,8 @@ def test_k_histogram_bins_hold_whole_pixel_counts():
 
 
 def test_results_page_figures_come_as_svg_beside_png(tmp_path):
-    from smoot_dist.plots import plot_drop_curves, svg_copies
+    from smoot_dist.plots.curves import plot_drop_curves
+    from smoot_dist.plots.figure import svg_copies
 
     curves = {"Grad": [90.0, 50.0, 20.0], "Random": [90.0, 85.0, 80.0]}
     plot_drop_curves(curves, [0.0, 0.5, 0.9], tmp_path / "run.png", chance=10.0,

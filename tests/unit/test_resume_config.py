@@ -7,7 +7,7 @@ import yaml
 from smoot_dist.cli.flags import parse
 from smoot_dist.cli.train import FLAGS
 from smoot_dist.config import build_config
-from smoot_dist.run_folder import CONFIG_FILE, RUN_FILE, RunFolder, recorded_config
+from smoot_dist.runs.folder import CONFIG_FILE, RUN_FILE, RunFolder, recorded_config
 
 
 def _recorded_run(root, name, mtime, **layer):

@@ -14,9 +14,9 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from smoot_dist.errors import UserError
+from smoot_dist.foundations.errors import UserError
 from smoot_dist.method.mask_state import read_mask_parquet
-from smoot_dist.run_folder import RunFolder, RunSpec, lock_run
+from smoot_dist.runs.folder import RunFolder, RunSpec, lock_run
 from smoot_dist.training import checkpoint as ckpt
 from smoot_dist.training.checkpoint import (DamagedCheckpoint, ResumePoint, completed_epochs,
                                             intact_epochs, load_checkpoint, newest_intact,
@@ -194,7 +194,7 @@ def _write_with_kill(folder: RunFolder, epoch: int, kill_at: int | None, monkeyp
         m.setattr(ckpt, "fsync", wrap(ckpt.fsync))
         m.setattr(ckpt.torch, "save", wrap(torch.save))
         m.setattr(ckpt, "_write_hashed", wrap(ckpt._write_hashed))  # each file written
-        import smoot_dist.run_folder as rf
+        import smoot_dist.runs.folder as rf
         m.setattr(rf.shutil, "rmtree", wrap(rf.shutil.rmtree))
         m.setattr(rf, "fsync", wrap(rf.fsync))
         m.setattr(rf.Path, "rename", wrap(rf.Path.rename))
@@ -256,7 +256,7 @@ def test_a_held_run_folder_is_refused_with_who_holds_it(tmp_path):
 
 def test_a_lock_left_by_a_dead_job_is_taken_over(tmp_path):
     code = ("import sys, time; sys.path.insert(0, sys.argv[1]);"
-            "from smoot_dist.run_folder import RunFolder, RunSpec, lock_run;"
+            "from smoot_dist.runs.folder import RunFolder, RunSpec, lock_run;"
             "from pathlib import Path;"
             "spec = RunSpec('locked', RunFolder(Path(sys.argv[2]) / 'locked'), sys.argv[2]);"
             "cm = lock_run(spec); cm.__enter__(); print('held', flush=True); time.sleep(60)")

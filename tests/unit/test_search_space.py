@@ -2,7 +2,7 @@ import pytest
 from ray import tune
 
 from smoot_dist.config import build_config
-from smoot_dist.errors import ConfigError
+from smoot_dist.foundations.errors import ConfigError
 from smoot_dist.sweep.ray_tune import param_space, trial_config
 from smoot_dist.sweep.search_space import load_search_space
 

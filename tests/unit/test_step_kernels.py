@@ -10,7 +10,7 @@ import torch
 
 from smoot_dist.config import build_config
 from smoot_dist.method.step import method_step
-from smoot_dist.models import MnistCNN
+from smoot_dist.models.cnn import MnistCNN
 from smoot_dist.training.trainer import build_optimizer
 
 _COMMON = Path(__file__).resolve().parents[2] / "bench" / "common.py"

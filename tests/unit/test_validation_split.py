@@ -9,7 +9,7 @@ import torch
 from smoot_dist.config import DataConfig, build_config
 from smoot_dist.data.loading import load_splits
 from smoot_dist.data.subset import held_out_validation
-from smoot_dist.errors import ConfigError
+from smoot_dist.foundations.errors import ConfigError
 
 
 def test_held_out_images_are_balanced_disjoint_and_seeded():

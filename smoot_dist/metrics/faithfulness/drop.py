@@ -12,9 +12,9 @@ import torch
 from torch import nn
 
 from ...data.loading import ImageTensors, channel_stats, normalize
-from ...catalog import DatasetSpec
+from ...foundations.catalog import DatasetSpec
 from ...data.sharding import mix_seed
-from ...progress import Progress, with_progress
+from ...foundations.progress import Progress, with_progress
 from ...attribution import title as method_title
 from ...attribution.methods import make_attributor, quiet_captum, saliency_model, seed_all
 from .morf import FRACTIONS, auc, correct_after_removal, srg

@@ -30,10 +30,10 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlparse, urlsplit, urlunsplit
 
-from .deadline import failure_within, first_line
-from .errors import UserError
-from .files import file_lock
-from .home import smoot_home
+from ..foundations.deadline import failure_within, first_line
+from ..foundations.errors import UserError
+from ..foundations.files import file_lock
+from ..foundations.home import smoot_home
 
 # Keys of the per-epoch metrics logged for every epoch (and reported to Ray).
 EPOCH_METRIC_KEYS = ("train_ce", "train_kl", "train_accuracy", "val_accuracy", "val_loss",

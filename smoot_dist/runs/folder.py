@@ -33,13 +33,13 @@ from urllib.parse import urlparse
 
 import yaml
 
-from .config import JobConfig
-from .config.schema import RUN_NAME
-from .config.yaml_file import read_yaml
-from .catalog import dataset_label
-from .errors import UserError, shown
-from .files import disk_errors, file_lock, fsync, write_json, write_text
-from .home import runs_root
+from ..config import JobConfig
+from ..config.schema import RUN_NAME
+from ..config.yaml_file import read_yaml
+from ..foundations.catalog import dataset_label
+from ..foundations.errors import UserError, shown
+from ..foundations.files import disk_errors, file_lock, fsync, write_json, write_text
+from ..foundations.home import runs_root
 
 RUN_FILE = "run.json"
 LOCK_FILE = "run.lock"
@@ -250,7 +250,7 @@ class RunFolder:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         if final.exists():  # this epoch again (the run resumed from before it): the older copy
-            from .training.checkpoint import completed_epochs
+            from ..training.checkpoint import completed_epochs
 
             if completed_epochs(final) < 0:
                 self.set_aside(final)
@@ -265,7 +265,7 @@ class RunFolder:
         """Drop in-process checkpoints older than the newest two (as Ray keeps two), and what
         interrupted writes left, and intact copies of an epoch written again; damaged
         checkpoints (kept aside or not) and Ray's checkpoints are left alone."""
-        from .training.checkpoint import completed_epochs
+        from ..training.checkpoint import completed_epochs
 
         own = sorted(p for p in self.path.glob(f"{CHECKPOINT_DIR}_epoch_*") if p.is_dir())
         intact = [p for p in own if p.suffix == "" and completed_epochs(p) >= 0]
