@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from .flags import JobFlags, command
 from ..config import JobConfig
+from ..foundations.catalog import decoy_source
 from ..foundations.errors import ConfigError
 from ..foundations.progress import progress_mode
 
@@ -47,8 +48,11 @@ def evaluate(cfg: JobConfig) -> int:
 
     e = cfg.evaluate
     methods = parse_methods(e.methods)
-    metrics = parse_metrics(e.metrics) if e.metrics is not None else None
+    if e.metrics is not None:
+        parse_metrics(e.metrics)  # a wrong name: one line before the run is loaded
     run = load_trained(e.run, cfg.tracking.uri)
+    decoy = decoy_source(run.cfg.data.dataset) is not None
+    metrics = parse_metrics(e.metrics, decoy=decoy) if e.metrics is not None else None
     if metrics is None:
         metrics = last_metrics(run)
         print(f"metrics: {', '.join(metrics)} (the run's last evaluation's, else the default; "

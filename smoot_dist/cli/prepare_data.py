@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ..foundations.catalog import get_dataset_spec, parse_dataset
+from ..foundations.catalog import decoy_source, get_dataset_spec, parse_dataset
 from .flags import JobFlags, command
 from ..config import JobConfig
 from ..data.image_folder import scan
@@ -59,6 +59,7 @@ def prepare_data(cfg: JobConfig) -> int:
     p = cfg.prepare
     root = data_root(cfg.data.root)
     for name in p.datasets:
+        name = decoy_source(name) or name  # a decoy dataset is made from its source's files
         kind, _location = parse_dataset(name)
         if kind == "imagefolder":
             _convert_image_folder(cfg, name)

@@ -5,7 +5,7 @@ flags (layering.py) and the checks (validation.py). Callers import from here."""
 
 from .layering import build_config, merge
 from .presets import preset_differences
-from .schema import (DEVICES, EXPERIMENT_SECTIONS, FILLS, METHODS, OBJECTIVES, OPTIMIZERS,
+from .schema import (ANNOTATION_METHODS, DEVICES, EXPERIMENT_SECTIONS, FILLS, METHODS, OBJECTIVES, OPTIMIZERS,
                      PRECISIONS, RUN_NAME, SECTIONS, CompareConfig, DataConfig, EvaluateConfig,
                      JobConfig, MethodConfig, ModelConfig, MotivationConfig, PrepareConfig,
                      ReproduceConfig, RunConfig, SweepConfig, TrackingConfig, TrainConfig,
@@ -14,7 +14,7 @@ from .validation import validate, validate_method
 from .yaml_file import MAX_CONFIG_BYTES, MAX_CONFIG_VALUES, read_yaml
 
 __all__ = [
-    "DEVICES", "EXPERIMENT_SECTIONS", "FILLS", "METHODS", "OBJECTIVES", "OPTIMIZERS", "PRECISIONS",
+    "ANNOTATION_METHODS", "DEVICES", "EXPERIMENT_SECTIONS", "FILLS", "METHODS", "OBJECTIVES", "OPTIMIZERS", "PRECISIONS",
     "RUN_NAME", "SECTIONS", "CompareConfig", "DataConfig", "EvaluateConfig", "JobConfig",
     "MAX_CONFIG_BYTES", "MAX_CONFIG_VALUES", "MethodConfig", "ModelConfig", "MotivationConfig",
     "PrepareConfig", "ReproduceConfig", "RunConfig", "SweepConfig", "TrackingConfig",

@@ -22,9 +22,11 @@ OPERATIONAL = frozenset({
     "train.compile", "train.channels_last",
 })
 
-# The method options each method reads (method/step.py); SMOOT reads every one.
+# The method options each method reads (method/step.py); SMOOT reads every one but RRR's.
 _SGT_OPTIONS = ("k0", "lambda", "fill", "saliency_abs")  # YAML names (lam is "lambda")
-METHOD_OPTIONS = {"traditional": (), "random_mask": ("k0", "lambda", "fill"), "sgt": _SGT_OPTIONS}
+METHOD_OPTIONS = {"traditional": (), "random_mask": ("k0", "lambda", "fill"), "sgt": _SGT_OPTIONS,
+                  "smoot": (*_SGT_OPTIONS, "k_min", "k_max", "alpha", "beta", "n"),
+                  "rrr": ("rrr_lambda",)}
 
 
 def training_settings(config: dict[str, Any]) -> dict[str, Any]:

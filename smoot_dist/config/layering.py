@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from ..foundations.catalog import DATASETS, absolute_dataset
+from ..foundations.catalog import DATASETS, absolute_dataset, decoy_source
 from ..foundations.errors import ConfigError, shown
 from .presets import preset_path, read_preset
 from .schema import SECTIONS, DataConfig, JobConfig, base_type, external_name, section_fields
@@ -82,8 +82,9 @@ def build_config(config_file: str | None = None,
     base = recorded[1] if recorded else user
     dataset = _named_dataset(overrides) or _named_dataset(base) or DataConfig.dataset
     cfg = merge(JobConfig(), job_defaults or {}, "the job's defaults")
-    if dataset in DATASETS:  # a user's own data (imagefolder:, parquet:) has no preset
-        cfg = merge(cfg, read_preset(dataset), str(preset_path(dataset)))
+    preset = decoy_source(dataset) or dataset  # a decoy dataset: its source's settings
+    if preset in DATASETS:  # a user's own data (imagefolder:, parquet:) has no preset
+        cfg = merge(cfg, read_preset(preset), str(preset_path(preset)))
     if config_file:
         cfg = merge(cfg, user, str(config_file))
     if recorded:

@@ -25,8 +25,15 @@ from typing import Any
 from ..foundations.catalog import DATASET_CHOICES
 
 # name -> title in tables, in the order the paper's tables list them
-# random_mask: the ablation of SGT that masks random pixels instead of the least salient ones
-METHODS = {"traditional": "Traditional", "sgt": "SGT", "smoot": "SMOOT", "random_mask": "Random mask"}
+# random_mask: the ablation of SGT that masks random pixels instead of the least salient ones;
+# rrr: Right for the Right Reasons (Ross et al. 2017), told where the irrelevant region is
+METHODS = {"traditional": "Traditional", "sgt": "SGT", "smoot": "SMOOT", "random_mask": "Random mask",
+           "rrr": "RRR"}
+# The methods that train on annotation masks (a decoy dataset's patch): a reference that uses
+# what SGT and SMOOT never see; a reproduction takes them only when asked.
+ANNOTATION_METHODS = ("rrr",)
+# RRR's default weight, measured on Decoy MNIST (docs/method.md, "RRR")
+RRR_LAMBDA = 100.0
 FILLS = ("random", "background", "mean")
 OPTIMIZERS = ("adadelta", "sgd", "adam", "adamw")
 DEVICES = ("auto", "cpu", "cuda")
@@ -128,6 +135,9 @@ class MethodConfig:
                      flag="--top-n", gloss=" (top-n classes)")
     lam: float = setting(1.0, "weight of the KL term", name="lambda", ge=0.0,
                          gloss=" (the KL weight)")
+    rrr_lam: float = setting(RRR_LAMBDA, "RRR: weight of the squared input gradient on the "
+                             "annotation (the decoy patch)", name="rrr_lambda", ge=0.0,
+                             gloss=" (RRR's weight)")
     fill: str = setting("random", "what replaces masked pixels", choices=FILLS)
     saliency_abs: bool = setting(False, "rank pixels by |gradient| (default: signed gradient)")
 
@@ -281,8 +291,10 @@ class CompareConfig:
 @dataclass
 class ReproduceConfig:
     seeds: int = setting(3, "runs per method (seeds 0..N-1)", ge=1)
-    methods: str = setting(",".join(METHODS), "training methods, comma-separated (random_mask: "
-                                               "SGT masking random pixels, the ablation)")
+    methods: str = setting(",".join(m for m in METHODS if m not in ANNOTATION_METHODS),
+                           "training methods, comma-separated (random_mask: SGT masking random "
+                           "pixels, the ablation; rrr: on a decoy dataset, the reference told where "
+                           "the decoy is)")
     attributions: str = setting("grad,random", "attribution methods to evaluate (comma-separated, "
                                                "or all: {attributions}); the table's AUC is Grad's")
     metrics: str = setting("morf,lerf", "what each run's evaluation measures (jobs/evaluate.py's "

@@ -7,10 +7,10 @@ import dataclasses
 import math
 from typing import Any
 
-from ..foundations.catalog import parse_dataset
+from ..foundations.catalog import DECOY, parse_dataset
 from ..foundations.errors import ConfigError, shown
-from .schema import (EXPERIMENT_SECTIONS, RUN_NAME, SECTIONS, JobConfig, MethodConfig,
-                     external_name, flag_of)
+from .schema import (ANNOTATION_METHODS, EXPERIMENT_SECTIONS, RUN_NAME, SECTIONS, JobConfig,
+                     MethodConfig, external_name, flag_of)
 
 
 def _label(section: str, f: dataclasses.Field) -> str:
@@ -105,6 +105,13 @@ def validate(cfg: JobConfig) -> None:
         _check(cfg.data.val_images is None,
                "--val-images holds images out of a split in memory; with --data-loader stream, "
                "use --data-loader memory")
+    if cfg.method.name in ANNOTATION_METHODS:
+        _check(parse_dataset(cfg.data.dataset)[0] == DECOY,
+               f"--method {cfg.method.name} trains on annotation masks, which {cfg.data.dataset} "
+               f"does not carry; use a decoy dataset (decoy_mnist, decoy_fashion_mnist, "
+               f"decoy:DATASET)")
+        _check(not cfg.train.cuda_graph, f"--cuda-graph does not capture {cfg.method.name}'s "
+                                         f"double backpropagation; leave it off")
     _check(not (cfg.train.cuda_graph and cfg.train.compile),
            "--cuda-graph and --compile both rewrite the step; choose one (torch.compile's own "
            "graphs: mode reduce-overhead)")

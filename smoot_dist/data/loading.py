@@ -9,7 +9,7 @@ memory than float; the conversion is cheap).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,9 @@ from ..config import DataConfig
 from ..foundations.errors import ConfigError, DataError
 from .integrity import raw_file_bytes
 from .paths import data_root, prepare_command, raw_folder
-from ..foundations.catalog import DatasetSpec, get_dataset_spec, parse_dataset
+from ..foundations.catalog import (DECOY, DatasetSpec, dataset_title, get_dataset_spec,
+                                   parse_dataset)
+from .decoy import Decoy, decoy_test, decoy_train
 from .subset import balanced_subset, held_out_validation
 from . import image_folder as folder
 
@@ -32,15 +34,18 @@ LOCAL_MD5_MANIFEST = "LOCAL_MD5SUMS"
 class ImageTensors:
     images: torch.Tensor  # uint8, (N, C, H, W)
     labels: torch.Tensor  # int64, (N,)
+    decoy: Decoy | None = None  # a decoy dataset's patches (and a test split's other views)
 
     def __len__(self) -> int:
         return self.labels.numel()
 
     def to(self, device: torch.device | str) -> "ImageTensors":
-        return ImageTensors(self.images.to(device), self.labels.to(device))
+        return ImageTensors(self.images.to(device), self.labels.to(device),
+                            self.decoy.to(device) if self.decoy is not None else None)
 
     def select(self, indices: torch.Tensor) -> "ImageTensors":
-        return ImageTensors(self.images[indices], self.labels[indices])
+        return ImageTensors(self.images[indices], self.labels[indices],
+                            self.decoy.select(indices) if self.decoy is not None else None)
 
 
 @dataclass
@@ -165,6 +170,11 @@ def load_splits(cfg: DataConfig, train: bool = True) -> Splits:
     """The dataset's spec and its splits, whole in memory. `train=False`: leave the train split
     out (it is streamed); only Parquet shards can be read that way."""
     kind, location = parse_dataset(cfg.dataset)
+    if kind == DECOY:  # the dataset it is made from, then its patches (data/decoy.py)
+        cfg, decoy_of = replace(cfg, dataset=location), cfg.dataset
+        kind, location = parse_dataset(location)
+    else:
+        decoy_of = None
     for name in ("image_size", "channels"):
         if getattr(cfg, name) is not None and kind != "imagefolder":
             raise ConfigError(f"--{name.replace('_', '-')} applies to image folders "
@@ -189,6 +199,8 @@ def load_splits(cfg: DataConfig, train: bool = True) -> Splits:
         root = data_root(cfg.root)
         train = _load_split(spec, root, train=True)
         test = _load_split(spec, root, train=False)
+    if decoy_of is not None:
+        spec, train, test, own_val = _with_decoys(cfg, decoy_of, spec, train, test, own_val)
     source = torch.arange(len(train)) if train is not None else None
     val, val_source, rest = _validation(cfg, spec, train, own_val)
     if rest is not None:  # held out of the training data: train on the rest
@@ -203,6 +215,22 @@ def load_splits(cfg: DataConfig, train: bool = True) -> Splits:
         test_source = balanced_subset(test.labels, cfg.test_subset, spec.num_classes, "test")
         test = test.select(test_source)
     return Splits(spec, train, test, source, rows, test_source, val, val_source)
+
+
+def _with_decoys(cfg: DataConfig, name: str, spec: DatasetSpec, train: ImageTensors,
+                 test: ImageTensors, own_val: ImageTensors | None):
+    """The whole splits with their patches, drawn from --split-seed (before any subset or
+    validation split is taken, so that an image keeps its patch in every selection)."""
+    def trained(split: ImageTensors, stream: str) -> ImageTensors:
+        images, decoy = decoy_train(split.images, split.labels, spec.num_classes,
+                                    cfg.split_seed, stream)
+        return ImageTensors(images, split.labels, decoy)
+
+    spec = replace(spec, name=name, title=dataset_title(name))
+    images, decoy = decoy_test(test.images, test.labels, spec.num_classes, cfg.split_seed)
+    test = ImageTensors(images, test.labels, decoy)
+    return (spec, trained(train, "train"), test,
+            trained(own_val, "val") if own_val is not None else None)
 
 
 def _validation(cfg: DataConfig, spec: DatasetSpec, train: ImageTensors | None,

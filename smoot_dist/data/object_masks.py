@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..foundations.catalog import parse_dataset
+from ..foundations.catalog import decoy_source, parse_dataset
 from ..config import DataConfig
 from ..foundations.errors import ConfigError, DataError
 from . import image_folder as folder
@@ -52,7 +52,7 @@ def read_object_masks(cfg: DataConfig, masks_dir: str | Path, size: int,
                       test_source_index: torch.Tensor) -> torch.Tensor:
     """(N, size*size) bool: the object of each test image the evaluation uses (the images at
     `test_source_index` of the folder's test split, in that order)."""
-    kind, location = parse_dataset(cfg.dataset)
+    kind, location = parse_dataset(decoy_source(cfg.dataset) or cfg.dataset)
     if kind != "imagefolder":
         raise ConfigError(f"--masks applies to image folders (imagefolder:PATH), not "
                           f"{cfg.dataset}; the built-in datasets' objects are the pixels above "

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from ..foundations.catalog import DatasetSpec
+from ..data.decoy import Decoy
 from ..data.loading import ImageTensors, channel_stats, normalize
 from ..data.sharding import mix_seed
 from ..foundations.errors import ConfigError
@@ -94,16 +95,27 @@ def battery_sums(model: nn.Module, data: ImageTensors, spec: DatasetSpec, method
             raw = data.images[start:start + batch_size].to(device)
             y = data.labels[start:start + batch_size].to(device)
             sums["images"] += len(y)
+            rows = torch.arange(start, min(start + batch_size, len(data)))
+            decoy = data.decoy.select(rows).to(device) if data.decoy is not None else None
             batch = Batch(explained, model, raw, normalize(raw, mean, std), y,
                           masks[start:start + batch_size].to(device) if masks is not None
-                          else object_masks(raw), spec, options, mean, std, seed,
-                          lambda stream, start=start: _seed_everything(mix_seed(seed, stream, start)))
+                          else _objects(raw, decoy), spec, options, mean, std, seed,
+                          lambda stream, start=start: _seed_everything(mix_seed(seed, stream, start)),
+                          decoy)
             for metric in chosen:
                 if metric.per_batch is not None:
                     _add_all(sums, metric.per_batch(batch), "")
             for i, name in enumerate(methods):
                 _method_sums(sums, batch, name, chosen, attributor, i, start)
     return sums
+
+
+def _objects(raw: torch.Tensor, decoy: Decoy | None) -> torch.Tensor:
+    """A built-in image's object: its pixels above its background; on a decoy dataset, those of
+    the clean image, off the patch."""
+    if decoy is None:
+        return object_masks(raw)
+    return object_masks(decoy.views["clean"]) & ~decoy.region
 
 
 def _add_all(sums: Sums, values: dict[str, torch.Tensor], suffix: str) -> None:

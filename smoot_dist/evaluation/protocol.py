@@ -19,18 +19,19 @@ from typing import Any
 
 from ..foundations.choices import choose_names, split_names
 from ..foundations.errors import ConfigError
-from ..metrics import drop_metrics, metric_names, settings_of
+from ..metrics import decoy_metrics, drop_metrics, metric_names, settings_of
 
 DEFAULT_METRICS = ("morf", "lerf")
 CLOSING_METHODS = ("grad", "random")  # what every training run's closing evaluation measures
 
 
-def parse_metrics(text: str | list[str] | tuple[str, ...], flag: str = "--metrics"
-                  ) -> tuple[str, ...]:
-    """Metric names from a comma list, in the registry's order; 'all': every one."""
+def parse_metrics(text: str | list[str] | tuple[str, ...], flag: str = "--metrics",
+                  decoy: bool = True) -> tuple[str, ...]:
+    """Metric names from a comma list, in the registry's order; 'all': every one (`decoy`
+    False: every one but those that need a decoy dataset)."""
     names, known = split_names(",".join(text) if not isinstance(text, str) else text), metric_names()
     if names == ["all"]:
-        return known
+        return tuple(m for m in known if decoy or m not in decoy_metrics())
     if not names:
         raise ConfigError(f"{flag} names no metric; choose from: {', '.join(known)} (or all)")
     chosen = choose_names(",".join(names), known, "metric", flag, " (or all)")

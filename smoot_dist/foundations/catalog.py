@@ -5,6 +5,10 @@ A dataset is a built-in name (mnist, fashion_mnist, cifar10, cifar100) or a user
 `imagefolder:PATH` (torchvision's ImageFolder layout) or `parquet:PATH_OR_URI` (shards written by
 `jobs/prepare_data.py`). Built-ins have their spec here; a user's dataset has it computed from
 its files (data/image_folder.py, data/parquet_shards.py).
+
+`decoy:<dataset>` is a built-in dataset or an image folder with a decoy patch whose grey level
+encodes the label (Ross et al. 2017's Decoy MNIST: data/decoy.py); `decoy_mnist` and
+`decoy_fashion_mnist` are the benchmark's own two.
 """
 
 from __future__ import annotations
@@ -60,14 +64,33 @@ DATASETS: dict[str, DatasetSpec] = {
                     (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
     )
 }
-DATASET_CHOICES = (*DATASETS, "imagefolder:PATH", "parquet:PATH_OR_URI")
+DECOY = "decoy"
+DECOY_DATASETS = {"decoy_mnist": "mnist", "decoy_fashion_mnist": "fashion_mnist"}
+DATASET_CHOICES = (*DATASETS, *DECOY_DATASETS, "imagefolder:PATH", "parquet:PATH_OR_URI",
+                   "decoy:DATASET")
+
+
+def decoy_source(name: str) -> str | None:
+    """The dataset a decoy dataset is made from (`decoy_mnist` -> mnist, `decoy:X` -> X); None
+    for any other name."""
+    if name in DECOY_DATASETS:
+        return DECOY_DATASETS[name]
+    kind, sep, inner = name.partition(":")
+    return inner if sep and kind == DECOY else None
 
 
 def parse_dataset(name: str) -> tuple[str, str]:
-    """("builtin", name) or (kind, location) of `imagefolder:PATH` / `parquet:PATH_OR_URI`;
-    ConfigError for anything else."""
+    """("builtin", name), (kind, location) of `imagefolder:PATH` / `parquet:PATH_OR_URI`, or
+    ("decoy", the dataset it is made from); ConfigError for anything else."""
     if name in DATASETS:
         return "builtin", name
+    source = decoy_source(name)
+    if source is not None:
+        kind, _location = parse_dataset(source)  # a known dataset, checked
+        if kind not in ("builtin", "imagefolder"):
+            raise ConfigError(f"{name}: a decoy dataset is made from a built-in dataset or an "
+                              f"image folder (decoy:mnist, decoy:imagefolder:PATH), not {source}")
+        return DECOY, source
     kind, sep, location = name.partition(":")
     if sep and kind in CUSTOM_KINDS:
         if not location.strip():
@@ -77,15 +100,20 @@ def parse_dataset(name: str) -> tuple[str, str]:
 
 
 def dataset_title(name: str) -> str:
-    """How tables and figures name a dataset: Fashion-MNIST, not fashion_mnist."""
-    return DATASETS[name].title if name in DATASETS else dataset_label(name)
+    """How tables and figures name a dataset: Fashion-MNIST, not fashion_mnist; Decoy MNIST."""
+    if name in DATASETS:
+        return DATASETS[name].title
+    source = decoy_source(name)
+    return f"Decoy {dataset_title(source)}" if source is not None else dataset_label(name)
 
 
 def dataset_label(name: str) -> str:
     """A short name fit for a folder name: the built-in name, or `<kind>-<last path part>`."""
     kind, location = parse_dataset(name)
-    if kind == "builtin":
+    if kind == "builtin" or name in DECOY_DATASETS:
         return name
+    if kind == DECOY:
+        return f"{DECOY}-{dataset_label(location)}"[:40]
     last = re.sub(r"[^A-Za-z0-9._-]+", "_", location.rstrip("/").rsplit("/", 1)[-1]).strip("._-")
     return f"{kind}-{last or 'data'}"[:40]
 
@@ -102,6 +130,8 @@ def absolute_dataset(name: str) -> str:
     """`imagefolder:PATH` / `parquet:PATH` with PATH made absolute (a run may resume, or a Ray
     worker read it, from another working directory); other names as they are."""
     kind, sep, location = name.partition(":")
+    if sep and kind == DECOY:
+        return f"{DECOY}:{absolute_dataset(location)}"
     if sep and kind in CUSTOM_KINDS and location and "://" not in location:
         return f"{kind}:{Path(location).expanduser().resolve()}"
     return name

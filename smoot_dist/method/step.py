@@ -1,5 +1,5 @@
-"""One training step's loss for each method: traditional, SGT, SMOOT and the random-mask
-ablation (docs/method.md)."""
+"""One training step's loss for each method: traditional, SGT, SMOOT, the random-mask ablation
+and RRR, the reference told where the irrelevant region is (docs/method.md)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from ..config import MethodConfig
 from .controller import update_k
 from .loss import saliency_guided_loss
 from .masking import apply_mask, lowest_saliency_mask, mask_counts, random_mask
+from .rrr import rrr_loss
 from .saliency import input_saliency
 
 
@@ -20,21 +21,27 @@ from .saliency import input_saliency
 class StepResult:
     loss: torch.Tensor  # what backward() takes
     ce: torch.Tensor  # detached batch means, for the epoch's metrics
-    kl: torch.Tensor
+    kl: torch.Tensor  # the method's second term: SGT's and SMOOT's KL; RRR's gradient penalty
     logits: torch.Tensor  # clean-branch logits, detached
     new_k: torch.Tensor | None  # SMOOT's updated fractions for this batch; None: k unchanged
 
 
 def method_step(cfg: MethodConfig, model: nn.Module, plain_model: nn.Module,
                 x: torch.Tensor, y: torch.Tensor, k: torch.Tensor | None,
-                fuse: bool = False) -> StepResult:
+                fuse: bool = False, annotation: torch.Tensor | None = None) -> StepResult:
     """Loss of one batch.
 
     `model` is what trains (possibly a DDP wrapper); `plain_model` is the same module
     unwrapped, used for the saliency pass. `k` holds the batch's masking fractions
     (SGT: all k0; ignored by traditional). `fuse` runs the clean and the masked batch through
     one forward pass instead of two (the same result for models without batch statistics).
+    `annotation` (B, H*W) bool: the region RRR penalises (only RRR reads it, and needs it).
     """
+    if cfg.name == "rrr":
+        if annotation is None:
+            raise ValueError("rrr needs the batch's annotation masks")
+        out = rrr_loss(model, x, y, annotation, cfg.rrr_lam)
+        return StepResult(out.total, out.ce.detach(), out.penalty.detach(), out.logits.detach(), None)
     if cfg.name == "traditional":
         logits = model(x).float()
         ce = F.cross_entropy(logits, y)

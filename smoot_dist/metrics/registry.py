@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ..attribution.registry import Attribute
+from ..data.decoy import Decoy
 from ..foundations.catalog import DatasetSpec
 from ..foundations.choices import look_up
 
@@ -51,6 +52,7 @@ class Batch:
     std: torch.Tensor
     seed: int  # the evaluation's
     draw: Callable[[int], torch.Generator]  # a generator (and Captum's) seeded for a stream
+    decoy: Decoy | None = None  # a decoy dataset's patches and other test views (data/decoy.py)
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,7 @@ class Metric:
     per_batch: Callable[[Batch], Values] | None = None  # what it measures of the model
     per_method: Callable[[MethodBatch], Values] | None = None  # of each method's maps
     drop_curve: bool = False  # a removal order of the accuracy-drop curves (faithfulness/drop.py)
+    needs_decoy: bool = False  # measures a decoy dataset's patches or views; refused on other data
 
 
 _METRICS: dict[str, Metric] = {}
@@ -106,6 +109,10 @@ def battery_metrics() -> tuple[str, ...]:
     return tuple(n for n, m in _METRICS.items() if not m.drop_curve)
 
 
+def decoy_metrics() -> tuple[str, ...]:
+    return tuple(n for n, m in _METRICS.items() if m.needs_decoy)
+
+
 def get_metric(name: str) -> Metric:
     return look_up(_METRICS, name, "metric")
 
@@ -126,6 +133,12 @@ def higher_is_better(key: str) -> bool:
         if key in (c.key, m.name) and c.higher_is_better is not None:
             return c.higher_is_better
     return False
+
+
+def has_direction(key: str) -> bool:
+    """False for a column declared without one (a reference, such as the accuracy with the
+    shortcut intact), True otherwise."""
+    return next((c.higher_is_better is not None for _, c in columns() if c.key == key), True)
 
 
 def method_free_keys() -> tuple[str, ...]:

@@ -28,13 +28,16 @@ from ..foundations.errors import UserError
 from ..runs.folder import EVALUATION_DIR, SUMMARY_FILE, RunFolder
 from ..metrics.faithfulness.drop import DropCurves
 from ..evaluation.protocol import Protocol
-from ..metrics import higher_is_better, method_free_keys, percent_keys, table_columns
+from ..metrics import (has_direction, higher_is_better, method_free_keys, percent_keys,
+                       table_columns)
 from ..evaluation.record import EvaluationRecord, run_records
 from ..runs.tracking import finished_run_ids, try_download
 
 
 def arrow(metric: str) -> str:
-    """The direction that counts as better, for a table's header."""
+    """The direction that counts as better, for a table's header ("" for a column without one)."""
+    if not has_direction(metric):
+        return ""
     return "↑" if higher_is_better(metric) else "↓"
 
 

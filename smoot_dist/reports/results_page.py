@@ -23,7 +23,7 @@ import torch
 
 from ..config import METHODS
 from ..config.identity import differing
-from ..foundations.catalog import DATASETS, dataset_label
+from ..foundations.catalog import DATASETS, dataset_title
 from ..foundations.errors import UserError
 from ..foundations.files import write_json, write_text
 from ..foundations.home import CHECKOUT
@@ -136,7 +136,7 @@ def dataset_record(dataset: str, folders: list[Path], evaluation: str | None = N
     """The JSON record of one reproduced dataset: `about` holds protocol, command, machine, ...
     `labels` (run folder name -> label) sets runs apart from their method's others, e.g. the
     tuned SMOOT runs (smoot_tuned) beside the preset's."""
-    title = DATASETS[dataset].title if dataset in DATASETS else dataset_label(dataset)
+    title = dataset_title(dataset)
     runs = [run_entry(Path(f), evaluation) for f in folders]
     for run in runs:
         run["method"] = (labels or {}).get(run["run"], run["method"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ..foundations.catalog import dataset_label
+from ..foundations.catalog import dataset_label, decoy_source
 from ..foundations.choices import choose_names, split_names
 from ..config import METHODS, JobConfig, merge, validate
 from ..foundations.errors import ConfigError
@@ -73,7 +73,7 @@ def reproduce_dataset(cfg: JobConfig, rid: str, protocol: str, command: str, com
     if "grad" not in attributions:
         attributions.insert(0, "grad")
     eval_images = r.eval_images or cfg.data.test_subset
-    metrics = parse_metrics(r.metrics)
+    metrics = parse_metrics(r.metrics, decoy=decoy_source(dataset) is not None)
     if "morf" not in metrics:  # the table's AUC
         metrics = ("morf", *metrics)
 

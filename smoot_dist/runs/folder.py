@@ -297,10 +297,14 @@ def _latest_run(root: Path) -> str:
 
 def _first_difference(old: dict[str, Any], new: dict[str, Any]) -> str | None:
     """The first setting of `new` (the experiment) that a resume may not change and `old` (the
-    run's config) has otherwise."""
+    run's config) has otherwise. A setting newer than the run (absent from its record) counts
+    as recorded at its default."""
+    defaults = JobConfig().to_dict()
     for section, values in new.items():
         for key, value in values.items():
             if (section, key) in RESUMABLE_CHANGES:
+                continue
+            if key not in (old.get(section) or {}) and value == defaults.get(section, {}).get(key):
                 continue
             if (section, key) == ("train", "precision") and value == "auto":
                 continue  # auto continues in the precision the run recorded (train_job)

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from ..config import JobConfig
+from ..config import ANNOTATION_METHODS, JobConfig
 from ..data.loading import Splits, channel_stats, load_splits, normalize
 from ..data.sharding import mix_seed, shard_indices, shard_owner
 from ..foundations.errors import UserError
@@ -151,7 +151,10 @@ class Trainer:
         self.graph_step: StaticStep | None = None
         self.optimizer = build_optimizer(cfg.train.optimizer, self.model.parameters(), cfg.train.lr,
                                          capturable=self.graph_wanted and self.device.type == "cuda")
-        self.uses_mask = cfg.method.name != "traditional"
+        self.uses_mask = cfg.method.name not in ("traditional", *ANNOTATION_METHODS)
+        # RRR's annotation of each training sample, by global index: a decoy dataset's patch
+        self.annotations = (self.splits.train.decoy.region.to(self.device)
+                            if cfg.method.name in ANNOTATION_METHODS else None)
         self.mask_state = MaskState.initial(self.num_train, cfg.method.k0, rank, world_size,
                                             self.device, block=self.train_batches.block)
         self.epoch = 0  # completed epochs
@@ -194,7 +197,9 @@ class Trainer:
             else:
                 with self.autocast(cache=not self.graph_wanted):
                     out = method_step(cfg.method, self.train_model, self.saliency_model, x, y, k,
-                                      fuse=cfg.train.fuse_branches)
+                                      fuse=cfg.train.fuse_branches,
+                                      annotation=self.annotations[idx]
+                                      if self.annotations is not None else None)
                 if self.graph_wanted:  # the tail batch: gradients stay where the graph has them
                     for p in self.model.parameters():
                         if p.grad is not None:

@@ -16,7 +16,8 @@ from ..foundations.progress import Progress
 from ..runs.folder import EVALUATION_DIR
 from ..training.trainer import resolve_device
 from ..attribution import title as method_title
-from ..metrics import columns as registered_columns, curve_keys
+from ..foundations.errors import ConfigError
+from ..metrics import columns as registered_columns, curve_keys, decoy_metrics
 from ..metrics.model_robustness import default_eps
 from ..evaluation.battery import BatteryOptions
 from ..evaluation.measure import measure
@@ -69,6 +70,9 @@ def evaluate_run(run: TrainedRun, methods: list[str], *,
     splits = load_test_split(data_cfg)
     masks = (read_object_masks(data_cfg, masks_dir, splits.spec.image_size,
                                splits.test_source_index) if masks_dir else None)
+    if splits.test.decoy is None and (wanted := [m for m in metrics if m in decoy_metrics()]):
+        raise ConfigError(f"{', '.join(wanted)} measure(s) a decoy dataset (decoy_mnist, "
+                          f"decoy:DATASET); {run.name} was trained on {run.cfg.data.dataset}")
     if options.pgd_eps is None:  # the protocol states the radius it used
         options = replace(options, pgd_eps=default_eps(splits.spec.channels))
     protocol = make_protocol(metrics, methods, len(splits.test), fill=fill,
@@ -159,6 +163,7 @@ def table(record: EvaluationRecord) -> str:
     model_wide = [c for _, c in registered_columns() if not c.per_method and c.key in record.metrics]
     if model_wide:
         shares = [c.key for c in model_wide if c.percent]
-        parts.append("; ".join(f"{c.key} {record.metrics[c.key]:.4f}" for c in model_wide)
-                     + "".join(f"  ({k} {arrow(k)}: a share of the images)" for k in shares))
+        parts.append("; ".join(f"{c.key} {arrow(c.key)} {record.metrics[c.key]:.4f}".replace("  ", " ")
+                               for c in model_wide)
+                     + (f"  ({', '.join(shares)}: shares of the images)" if shares else ""))
     return "\n\n".join(parts)

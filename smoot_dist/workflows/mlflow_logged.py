@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from ..config import JobConfig
-from ..foundations.catalog import DATASETS, parse_dataset
+from ..foundations.catalog import DATASETS, decoy_source, parse_dataset
 from ..data.loading import ImageTensors, Splits
 from ..data.paths import data_root, raw_folder
 from ..models.registry import create_model
@@ -28,11 +28,12 @@ from ..models.registry import create_model
 
 def _source(cfg: JobConfig) -> tuple[str, str]:
     """(source, source type) of the dataset: where its files are."""
-    kind, location = parse_dataset(cfg.data.dataset)
+    name = decoy_source(cfg.data.dataset) or cfg.data.dataset  # a decoy's: its source's files
+    kind, location = parse_dataset(name)
     if kind in ("imagefolder", "parquet"):
         scheme = location.split("://", 1)[0] if "://" in location else "local"
         return location, scheme
-    spec = DATASETS[cfg.data.dataset]
+    spec = DATASETS[name]
     return str(raw_folder(spec.torchvision_class, data_root(cfg.data.root))), "local"
 
 

@@ -233,7 +233,9 @@ def test_pgd_at_eps_zero_is_clean_accuracy_and_an_attack_never_helps():
 # -- the battery over batches ------------------------------------------------------------------
 def test_the_battery_sums_are_the_same_however_the_batches_are_dealt():
     """0 workers vs 2: each process sums its own batches; added up, the numbers are identical,
-    because every draw is seeded per batch (and MPRT's weights per step)."""
+    because every draw is seeded per batch (and MPRT's weights per step). The images carry
+    decoy patches and views (data/decoy.py), so every metric runs, the shortcut's included."""
+    from smoot_dist.data.decoy import decoy_test
     from smoot_dist.data.loading import ImageTensors
     from smoot_dist.metrics import battery_metrics
     from smoot_dist.evaluation.battery import BatteryOptions, battery_sums, means
@@ -243,7 +245,9 @@ def test_the_battery_sums_are_the_same_however_the_batches_are_dealt():
     model = create_model(ModelConfig(name="cnn"), spec).eval()
     gen = _gen(20)
     images = (torch.rand(24, 1, 28, 28, generator=gen) > 0.7).to(torch.uint8) * 200
-    data = ImageTensors(images, torch.randint(0, 10, (24,), generator=gen))
+    labels = torch.randint(0, 10, (24,), generator=gen)
+    patched, decoy = decoy_test(images, labels, 10, seed=3)
+    data = ImageTensors(patched, labels, decoy)
     options = BatteryOptions(sensitivity_samples=3, infidelity_samples=3, pgd_steps=2)
     run = dict(device=torch.device("cpu"), batch_size=8, seed=4, options=options)
     whole = battery_sums(model, data, spec, ["grad", "random"], list(battery_metrics()), **run)
@@ -256,7 +260,8 @@ def test_the_battery_sums_are_the_same_however_the_batches_are_dealt():
     assert values["mprt_spearman_grad"][0] == 1.0 and len(values["mprt_spearman_grad"]) == 5
     assert {"relevance_mass_grad", "relevance_rank_random", "pointing_game_grad", "object_share",
             "random_logit_grad", "max_sensitivity_random", "infidelity_grad", "sparseness_grad",
-            "complexity_random", "pgd_accuracy"} <= set(values)
+            "complexity_random", "pgd_accuracy", "shortcut_gap", "decoy_share_grad",
+            "decoy_area"} <= set(values)
     assert 0 <= values["pgd_accuracy"] <= 1
     # Random's mass lands on the object in proportion to its share (24 images: loosely)
     assert values["relevance_mass_random"] == pytest.approx(values["object_share"], abs=0.03)
