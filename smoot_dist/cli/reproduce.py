@@ -8,6 +8,7 @@ paper's, paired intervals for its claims, figures).
   python jobs/reproduce.py --dataset fashion_mnist --epochs 1 --train-subset 4000 --eval-images 2000
   python jobs/reproduce.py --protocol paper --report docs/results.md  # 100 epochs, 60k, one GPU
   python jobs/reproduce.py --protocol tuned --report docs/results.md  # sweep SGT and SMOOT first
+  python jobs/reproduce.py --protocol decoy --report docs/results.md  # the Shortcuts part, with RRR
 
 A protocol with `tune:` (--tune SPACES; the tuned protocol: tuned_sgt,tuned_smoot) first sweeps
 each space with Ray Tune on a validation split held out of the training data (the sweep section:

@@ -300,7 +300,7 @@ class ReproduceConfig:
     metrics: str = setting("morf,lerf", "what each run's evaluation measures (jobs/evaluate.py's "
                                         "--metrics: {metric_names}, or all)", metavar="LIST")
     output_dir: str | None = setting(None, "default: $SMOOT_HOME/reproductions/<dataset>-<time>")
-    protocol: str | None = setting(None, "a protocol of configs/reproduce/ (cpu | paper) or a YAML "
+    protocol: str | None = setting(None, "a protocol of configs/reproduce/ (cpu | paper | tuned | decoy) or a YAML "
                                          "file like them: scale, seeds, methods and datasets; "
                                          "flags override it", metavar="NAME_OR_FILE")
     datasets: str | None = setting(None, "datasets to reproduce, comma-separated (default: a "

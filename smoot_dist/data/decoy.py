@@ -12,6 +12,10 @@ corners:
     shortcut  the patch encodes the label, as in training (the shortcut intact)
     clean     no patch
 
+A validation split (held out of the training images, or an image folder's val/) is shown as the
+test's `decoy` view: the patch's level encodes a random class, so that a setting chosen on it
+(RRR's weight, a sweep's) aims at what the benchmark measures, without a test image.
+
 A model that relies on the patch loses accuracy from `shortcut` to `decoy` (the shortcut gap);
 one that relies on the object does not. The patch is 4x4 on 28x28 images (Ross et al.'s) and
 scaled with the image's side elsewhere; colour images get a grey patch (every channel the same
@@ -31,8 +35,9 @@ from .sharding import mix_seed
 PATCH_SIDE_AT_28 = 4  # Ross et al.'s 4x4 patch on MNIST's 28x28
 TOP_SHADE, SHADE_RANGE = 255, 225  # class 0 is white, the last class grey level 30
 TEST_VIEWS = ("decoy", "shortcut", "clean")  # the first is the images the evaluation measures
-# the generators' streams: one per split's corners, one for the test's random classes
-_STREAMS = {"train": 1, "val": 2, "test": 3, "test_shades": 4}
+# the generators' streams: each split's corners, and the random classes of the test split, of a
+# validation split held out of the training images, and of an image folder's own val/
+_STREAMS = {"train": 1, "val": 2, "test": 3, "test_shades": 4, "train_shades": 5, "val_shades": 6}
 
 
 @dataclass
@@ -93,11 +98,22 @@ def decoy_train(images: torch.Tensor, labels: torch.Tensor, num_classes: int, se
     return stamp(images, region, shades(labels, num_classes)), Decoy(region)
 
 
+def random_shades(count: int, num_classes: int, seed: int, split: str) -> torch.Tensor:
+    """The level of a class drawn at random for each of a split's `count` images."""
+    drawn = torch.randint(num_classes, (count,), generator=_generator(seed, f"{split}_shades"))
+    return shades(drawn, num_classes)
+
+
+def as_decoy_view(images: torch.Tensor, decoy: Decoy, shade: torch.Tensor) -> torch.Tensor:
+    """Images whose patch (decoy.region) takes the level `shade` instead."""
+    return stamp(images, decoy.region, shade)
+
+
 def decoy_test(images: torch.Tensor, labels: torch.Tensor, num_classes: int, seed: int
                ) -> tuple[torch.Tensor, Decoy]:
     """The test split's `decoy` view (the patch encodes a random class), with the `shortcut`
     and `clean` views of the same images."""
     region = regions(corners(len(labels), seed, "test"), images.shape[-1])
-    random_classes = torch.randint(num_classes, labels.shape, generator=_generator(seed, "test_shades"))
     views = {"shortcut": stamp(images, region, shades(labels, num_classes)), "clean": images}
-    return stamp(images, region, shades(random_classes, num_classes)), Decoy(region, views)
+    return (stamp(images, region, random_shades(len(labels), num_classes, seed, "test")),
+            Decoy(region, views))

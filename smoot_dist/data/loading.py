@@ -21,7 +21,7 @@ from .integrity import raw_file_bytes
 from .paths import data_root, prepare_command, raw_folder
 from ..foundations.catalog import (DECOY, DatasetSpec, dataset_title, get_dataset_spec,
                                    parse_dataset)
-from .decoy import Decoy, decoy_test, decoy_train
+from .decoy import Decoy, as_decoy_view, decoy_test, decoy_train, random_shades
 from .subset import balanced_subset, held_out_validation
 from . import image_folder as folder
 
@@ -203,6 +203,11 @@ def load_splits(cfg: DataConfig, train: bool = True) -> Splits:
         spec, train, test, own_val = _with_decoys(cfg, decoy_of, spec, train, test, own_val)
     source = torch.arange(len(train)) if train is not None else None
     val, val_source, rest = _validation(cfg, spec, train, own_val)
+    if decoy_of is not None and val is not None:  # shown as the test's decoy view
+        split = "train" if own_val is None else "val"
+        whole = len(train) if own_val is None else len(own_val)
+        shade = random_shades(whole, spec.num_classes, cfg.split_seed, split)[val_source]
+        val = ImageTensors(as_decoy_view(val.images, val.decoy, shade), val.labels, val.decoy)
     if rest is not None:  # held out of the training data: train on the rest
         source = rest
     if cfg.train_subset is not None:

@@ -33,7 +33,7 @@ class Column:
     higher_is_better: bool | None = None  # the direction tables and claims state
     per_method: bool = True  # one value per attribution method, or one for the model
     curve: bool = False  # one value per step (MPRT's curves), not a number
-    percent: bool = False  # a share of images, shown in tables as a percentage
+    percent: bool = False  # a share (of the images, of a map), shown in tables as a percentage
     last_of: str | None = None  # the last value of this curve column (MPRT's scalar)
 
 
@@ -150,7 +150,7 @@ def curve_keys() -> tuple[str, ...]:
 
 
 def percent_keys() -> frozenset[str]:
-    """The columns that are shares of images, which tables show as percentages."""
+    """The columns that are shares (of the images, of a map), which tables show as percentages."""
     return frozenset(c.key for _, c in columns() if c.percent)
 
 

@@ -62,5 +62,6 @@ register_metric(Metric(
     per_batch=view_accuracy, needs_decoy=True))
 register_metric(Metric(
     "decoy_share", "shortcut", "share of the attribution on the decoy patch",
-    (Column("decoy_area", per_method=False), Column("decoy_share", "Decoy share", False)),
+    (Column("decoy_area", per_method=False, percent=True),
+     Column("decoy_share", "Decoy share", False, percent=True)),
     per_batch=_decoy_area, per_method=_decoy_share, needs_decoy=True))

@@ -10,11 +10,14 @@ from .figure import pyplot, save
 
 
 def plot_saliency_grid(images: torch.Tensor, maps: dict[str, torch.Tensor], path: str | Path,
-                       title: str = "", row_labels: list[str] | None = None) -> Path:
+                       title: str = "", row_labels: list[str] | None = None,
+                       outlines: torch.Tensor | None = None) -> Path:
     """Rows: test images; columns: the input, then one saliency map per label (Figure 2 style).
 
     `images` uint8 (N, C, H, W); `maps[label]` (N, H, W), each row scaled to its own maximum (the
-    colour bar: saliency relative to that maximum); `row_labels`: each image's class.
+    colour bar: saliency relative to that maximum); `row_labels`: each image's class;
+    `outlines` (N, H*W) bool: a region (a decoy patch) outlined by its bounding box on every
+    panel of its row.
     """
     plt = pyplot()
 
@@ -34,6 +37,8 @@ def plot_saliency_grid(images: torch.Tensor, maps: dict[str, torch.Tensor], path
         for ax in axes[i]:
             ax.set_xticks([])
             ax.set_yticks([])
+            if outlines is not None:
+                _outline(ax, outlines[i].view(images.shape[2], images.shape[3]))
     for j, label in enumerate(["input", *maps], start=0):
         axes[0][j].set_title(label, fontsize=9)
     if shown is not None:
@@ -42,6 +47,19 @@ def plot_saliency_grid(images: torch.Tensor, maps: dict[str, torch.Tensor], path
     if title:
         fig.suptitle(title, fontsize=10)
     return save(fig, path, tight=shown is None)
+
+
+def _outline(ax, region: torch.Tensor) -> None:
+    """The bounding box of a (H, W) bool region, drawn on the pixel edges (a contour would leave
+    a corner patch open along the image's border)."""
+    from matplotlib.patches import Rectangle
+
+    rows, cols = region.any(dim=1).nonzero().flatten(), region.any(dim=0).nonzero().flatten()
+    if len(rows):
+        top, left = rows.min().item() - 0.5, cols.min().item() - 0.5
+        ax.add_patch(Rectangle((left, top), cols.max().item() + 0.5 - left,
+                               rows.max().item() + 0.5 - top, fill=False, edgecolor="cyan",
+                               linewidth=1.0))
 
 
 def plot_explanation(image: torch.Tensor, maps: dict[str, torch.Tensor], path: str | Path,

@@ -30,19 +30,20 @@ def plot_k_histogram(k: torch.Tensor, num_pixels: int, k_min: float, k_max: floa
 
 
 def plot_k_histograms(counts: dict[str, torch.Tensor], num_pixels: int, k_min: float,
-                      k_max: float, path: str | Path, title: str = "") -> Path:
-    """The final K (masked-pixel counts) over the training set, one outline per label (a seed)."""
+                      k_max: float, path: str | Path, title: str = "", density: bool = False) -> Path:
+    """The final K (masked-pixel counts) over the training set, one outline per label (a seed);
+    `density`: each outline's share of its own samples (groups of different sizes)."""
     plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
     lo, hi = round(k_min * num_pixels), round(k_max * num_pixels)
     edges = integer_bins(lo, hi, 60)
     for label, c in counts.items():
-        ax.hist(c.numpy(), bins=edges, histtype="step", linewidth=1.2, label=label)
+        ax.hist(c.numpy(), bins=edges, histtype="step", linewidth=1.2, label=label, density=density)
     for x in (lo, hi):
         ax.axvline(x, color="#c44e52", linestyle="--", linewidth=1)
     ax.set_xlabel(f"masked pixels K (of P = {num_pixels}); dashed: the bounds k_min, k_max")
-    ax.set_ylabel("training samples")
+    ax.set_ylabel("share of the samples per pixel" if density else "training samples")
     ax.legend(fontsize=8)
     ax.set_title(title or "K over the training set", fontsize=10)
     return save(fig, path)

@@ -34,6 +34,11 @@ from ..evaluation.record import EvaluationRecord, run_records
 from ..runs.tracking import finished_run_ids, try_download
 
 
+def headed(title: str, key: str) -> str:
+    """A table column's header: its title and its direction's arrow, where it has one."""
+    return f"{title} {arrow(key)}".rstrip()
+
+
 def arrow(metric: str) -> str:
     """The direction that counts as better, for a table's header ("" for a column without one)."""
     if not has_direction(metric):
@@ -240,7 +245,7 @@ def markdown_table(rows: list[TableRow]) -> str:
         columns = battery_columns(these)
         out.append(f"{dataset_title(dataset)} | # Test | Min(K) | Median(K) | Max(K) | Accuracy | AUC ↓ | "
                    + ("SRG ↑ | " if with_srg else "")
-                   + "".join(f"{title} {arrow(key)} | " for _, key, title in columns) + "runs")
+                   + "".join(f"{headed(title, key)} | " for _, key, title in columns) + "runs")
         out.append("---|" * (7 + with_srg + len(columns)) + "---")
         for r in these:
             k = " | ".join(plus_minus(*r.k[key], r.runs, 0) for key in ("min", "median", "max"))

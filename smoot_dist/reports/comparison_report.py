@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..config import METHODS, TrackingConfig
 from ..data.loading import channel_stats, load_test_split, normalize
-from ..foundations.catalog import DATASETS, dataset_label, dataset_title
+from ..foundations.catalog import DATASETS, dataset_label, dataset_title, decoy_source
 from ..data.subset import balanced_subset
 from ..foundations.errors import UserError
 from ..plots.curves import plot_drop_curves
@@ -46,8 +46,11 @@ def saliency_figure(records: list[RunRecord], path: Path, n_images: int,
             model = runs[method].model.eval()
             with quiet_captum():
                 maps[title] = make_attributor("grad", model)(x, labels).view(-1, h, w)
-    return plot_saliency_grid(images, maps, path, f"{splits.spec.title}: Grad saliency",
-                              row_labels=names)
+    decoy = splits.test.decoy
+    return plot_saliency_grid(images, maps, path, f"{splits.spec.title}: Grad saliency"
+                              + (" (the decoy patch outlined)" if decoy is not None else ""),
+                              row_labels=names,
+                              outlines=decoy.region[pick] if decoy is not None else None)
 
 
 def compare_and_report(out: Path, *, folders: list[Path] | None = None,
@@ -84,7 +87,7 @@ def compare_and_report(out: Path, *, folders: list[Path] | None = None,
     for dataset in dict.fromkeys(r.dataset for r in rows):
         these = [r for r in rows if r.dataset == dataset and r.curve]
         if these:
-            spec = DATASETS.get(dataset)
+            spec = DATASETS.get(decoy_source(dataset) or dataset)
             plot_drop_curves({row_title(r): r.curve[0] for r in these}, FRACTIONS,
                              out / f"drop_curves_{dataset_label(dataset)}.png",
                              f"{dataset_title(dataset)}: accuracy drop, "

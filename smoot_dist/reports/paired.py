@@ -11,7 +11,7 @@ import math
 import statistics
 from dataclasses import dataclass
 
-from ..metrics import higher_is_better
+from ..metrics import has_direction, higher_is_better
 
 # t(0.975, df), Student's t quantile for a two-sided 95% interval; between the listed degrees
 # of freedom above 30 it is interpolated in 1/df (error < 0.001). A table, not scipy: the
@@ -96,8 +96,12 @@ TUNED_CLAIMS = (
 # the battery's comparisons: (better, than), each on every metric the runs have
 COMPARED = (("smoot", "sgt"), ("sgt", "traditional"), ("smoot", "traditional"))
 TUNED_COMPARED = (("smoot_tuned", "sgt_tuned"), ("smoot_tuned", "smoot"), ("sgt_tuned", "sgt"))
-TITLES = {"smoot": "SMOOT", "sgt": "SGT", "traditional": "Traditional",
-          "smoot_tuned": "Tuned SMOOT", "sgt_tuned": "Tuned SGT"}
+# On a decoy dataset (the Shortcuts part): SGT and SMOOT against traditional training, SMOOT
+# against SGT, and how far each is from RRR (told where the decoy is)
+DECOY_COMPARED = (("sgt", "traditional"), ("smoot", "traditional"), ("smoot", "sgt"),
+                  ("rrr", "sgt"), ("rrr", "smoot"))
+TITLES = {"smoot": "SMOOT", "sgt": "SGT", "traditional": "Traditional", "rrr": "RRR",
+          "random_mask": "Random mask", "smoot_tuned": "Tuned SMOOT", "sgt_tuned": "Tuned SGT"}
 
 
 def battery_claims(metric: str, title: str, higher_is_better: bool,
@@ -121,7 +125,7 @@ def claim_table(values: dict[str, dict[str, dict[int, float]]],
     (`battery_titles`: metric -> its title, in table order)."""
     claims = list(claims)
     for metric, title in (battery_titles or {}).items():
-        if metric in values:
+        if metric in values and has_direction(metric):  # a reference column claims nothing
             claims += battery_claims(metric, title, higher_is_better(metric), compared)
     out = []
     for claim, metric, a, b in claims:

@@ -23,7 +23,7 @@ import torch
 
 from ..config import METHODS
 from ..config.identity import differing
-from ..foundations.catalog import DATASETS, dataset_title
+from ..foundations.catalog import DATASETS, dataset_title, decoy_source
 from ..foundations.errors import UserError
 from ..foundations.files import write_json, write_text
 from ..foundations.home import CHECKOUT
@@ -42,6 +42,7 @@ from .results_tables import (battery_columns_of, by_method, claim_lines, claim_r
                              wall_time_text, is_tuned)
 from ..metrics import table_columns
 from ..metrics.randomisation.sanity import randomisation_order
+from .shortcut_page import SHORTCUTS_INTRO, is_decoy, shortcut_section
 from .tuned_page import tuned_section
 from ..evaluation.trained_run import load_trained
 
@@ -178,7 +179,7 @@ def _write_figures(record: dict[str, Any], folders: list[Path], figdir: Path,
     fractions = next((r["fractions"] for r in record["runs"] if r["fractions"]), None)
     if curves and fractions:
         name = f"{label}_drop_curves.png"
-        spec = DATASETS.get(record["dataset"])
+        spec = DATASETS.get(decoy_source(record["dataset"]) or record["dataset"])
         aucs = {method_title(m): statistics.fmean(r["auc"] for r in rs)
                 for m, rs in groups.items() if all(r["auc"] is not None for r in rs)}
         plot_drop_curves({k: v[0] for k, v in curves.items()}, fractions, figdir / name,
@@ -351,8 +352,14 @@ def render_page(records: list[dict[str, Any]], figdir_name: str, discussion: str
            "the most salient pixels (Grad) are removed, 0% to 90% (MoRF; lower is better); SRG = "
            "AUC(LeRF) - AUC(MoRF) (higher is better). Numbers are mean ± std over seeds; the "
            "paper's tables are single runs.", ""]
-    for record in sorted((r for r in records if not is_tuned(r)), key=lambda r: r["dataset"]):
+    for record in sorted((r for r in records if not is_tuned(r) and not is_decoy(r)),
+                         key=lambda r: r["dataset"]):
         out += _dataset_section(record, figdir_name)
+    decoys = sorted((r for r in records if is_decoy(r) and not is_tuned(r)), key=lambda r: r["dataset"])
+    if decoys:
+        out += SHORTCUTS_INTRO
+        for record in decoys:
+            out += shortcut_section(record, figdir_name)
     tuned = sorted((r for r in records if is_tuned(r)), key=lambda r: r["dataset"])
     if tuned:
         out += TUNED_INTRO

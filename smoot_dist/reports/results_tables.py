@@ -7,11 +7,12 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from ..foundations.catalog import dataset_label
+from ..foundations.catalog import dataset_label, decoy_source
 from ..config import METHODS
 from ..metrics import percent_keys, table_columns
-from .comparison import arrow, count_label, mean_std, plus_minus
-from .paired import TUNED_CLAIMS, TUNED_COMPARED, PairedDifference, claim_table
+from .comparison import count_label, headed, mean_std, plus_minus
+from .paired import (DECOY_COMPARED, TUNED_CLAIMS, TUNED_COMPARED, PairedDifference,
+                     claim_table)
 
 
 TUNED_SUFFIX = "_tuned"  # a run label: the method with its sweep's best settings
@@ -64,7 +65,7 @@ def our_table(record: dict[str, Any]) -> list[str]:
     columns, percent = battery_columns_of(record), percent_keys()
     lines = [f"| {record['title']} | # Test | Min(K) | Median(K) | Max(K) | Accuracy | "
              "AUC (Grad, MoRF) ↓ | SRG (Grad) ↑ | "
-             + "".join(f"{title} {arrow(key)} | " for _, key, title in columns) + "seeds |",
+             + "".join(f"{headed(title, key)} | " for _, key, title in columns) + "seeds |",
              "|---" * (9 + len(columns)) + "|"]
     for method, rs in by_method(record).items():
         k = " | ".join(fmt_values([float(r["k"][key]) for r in rs], 0) for key in ("min", "median", "max"))
@@ -95,6 +96,9 @@ def claim_rows(record: dict[str, Any]) -> list[PairedDifference]:
     titles = {key: title for _, key, title in table_columns()}
     if is_tuned(record):
         return claim_table(values, titles, TUNED_CLAIMS, TUNED_COMPARED)
+    if decoy_source(record["dataset"]) is not None:  # the Shortcuts part: the shortcut's columns
+        shortcut = {key: title for family, key, title in table_columns() if family == "shortcut"}
+        return claim_table(values, shortcut, (), DECOY_COMPARED)
     return claim_table(values, titles)
 
 
@@ -105,7 +109,7 @@ def claim_lines(record: dict[str, Any]) -> list[str]:
     lines = ["| Claim | A - B, mean over seeds | 95% interval | seeds | at this scale |",
              "|---|---|---|---|---|"]
     for c in rows:
-        unit = " points" if c.metric in ("accuracy", "pgd_accuracy") else ""
+        unit = " points" if c.metric == "accuracy" or c.metric in percent_keys() else ""
         interval = f"[{c.low:+.2f}, {c.high:+.2f}]" if c.n > 1 else "-"
         lines.append(f"| {c.claim} (A = {method_title(c.a)}, B = {method_title(c.b)}) | {c.mean:+.2f}{unit} | "
                      f"{interval} | {c.n} | {c.verdict} |")

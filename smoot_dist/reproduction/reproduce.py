@@ -132,6 +132,7 @@ def reproduce_dataset(cfg: JobConfig, rid: str, protocol: str, command: str, com
     if r.report:
         from ..reports.results_page import (dataset_record, machine_description, write_figures,
                                                write_report)
+        from ..reports.shortcut_page import is_decoy, write_k_split
         from ..reports.tuned_page import copy_sweep_plots, tuning_record
 
         page = Path(r.report)
@@ -143,6 +144,8 @@ def reproduce_dataset(cfg: JobConfig, rid: str, protocol: str, command: str, com
             record.update(tuning_record(tuned, cfg))
         record["figures"] = write_figures(record, folders, page.with_suffix(""))
         record["figures"].update(copy_sweep_plots(record, page.with_suffix("")))
+        if is_decoy(record):
+            record["figures"].update(write_k_split(record, folders, page.with_suffix("")))
         record["wall_s"] = time.perf_counter() - start  # the runs, the page's figures included
         write_report(page, record)
         print(f"results page: {page} (figures and records in {page.with_suffix('')}/)")

@@ -21,7 +21,7 @@ from ..metrics import columns as registered_columns, curve_keys, decoy_metrics
 from ..metrics.model_robustness import default_eps
 from ..evaluation.battery import BatteryOptions
 from ..evaluation.measure import measure
-from ..reports.comparison import arrow
+from ..reports.comparison import arrow, headed
 from ..evaluation.protocol import DEFAULT_METRICS, make_protocol
 from ..evaluation.record import (DROP_CURVES_PNG, MPRT_PNG, EvaluationRecord, metrics_of,
                                  read_records, write_record)
@@ -155,7 +155,7 @@ def table(record: EvaluationRecord) -> str:
     columns = [c.key for _, c in registered_columns()
                if c.per_method and not c.curve and c.key in record.metrics]
     if columns:
-        head = "method | " + " | ".join(f"{c} {arrow(c)}" for c in columns)
+        head = "method | " + " | ".join(headed(c, c) for c in columns)
         rows = [head] + [f"{method_title(m)} | " + " | ".join(
             f"{record.metrics[c][m]:.4g}" if m in record.metrics[c] else "-" for c in columns)
             for m in methods]

@@ -116,9 +116,19 @@ def test_patches_are_deterministic_per_seed_and_kept_by_subsets(real_data_root):
     assert not torch.equal(whole.test.images, other.test.images)
     # a subset, a validation split and a test subset take their images' own patches
     part = load_splits(replace(cfg, train_subset=500, val_images=200, test_subset=300))
-    for split, source in ((part.train, part.train_source_index), (part.val, part.val_source_index)):
-        assert torch.equal(split.images, whole.train.images[source])
-        assert torch.equal(split.decoy.region, whole.train.decoy.region[source])
+    assert torch.equal(part.train.images, whole.train.images[part.train_source_index])
+    assert torch.equal(part.train.decoy.region, whole.train.decoy.region[part.train_source_index])
+    # the validation images are shown as the test's decoy view: a random class's level
+    val, source = part.val, part.val_source_index
+    region = whole.train.decoy.region[source]
+    assert torch.equal(val.decoy.region, region)
+    off = ~region.view(-1, 1, 28, 28)
+    assert torch.equal(val.images[off], whole.train.images[source][off])
+    level = _shade_in(val.images, region)
+    assert set(level.tolist()) <= {255 - 25 * c for c in range(10)}
+    assert (level == 255 - 25 * val.labels).float().mean() < 0.25  # about 1 in 10
+    assert torch.equal(level, _shade_in(load_splits(replace(cfg, val_images=200)).val.images,
+                                        region))  # the same draw without a training subset
     assert torch.equal(part.test.images, whole.test.images[part.test_source_index])
     assert torch.equal(part.test.decoy.views["shortcut"],
                        whole.test.decoy.views["shortcut"][part.test_source_index])

@@ -37,6 +37,22 @@ def test_without_a_protocol_it_is_one_dataset_at_the_papers_epochs():
     assert name == "custom" and len(cfgs) == 1 and cfgs[0].train.epochs == 100
 
 
+def test_decoy_protocol_is_the_cpu_scale_on_both_decoy_datasets_with_rrr():
+    cfgs, name = configs_from_args(["--protocol", "decoy"])
+    assert name == "decoy"
+    assert [c.data.dataset for c in cfgs] == ["decoy_mnist", "decoy_fashion_mnist"]
+    for c, preset in zip(cfgs, ("mnist", "fashion_mnist")):
+        assert (c.data.train_subset, c.train.epochs, c.reproduce.seeds) == (10000, 10, 6)
+        assert c.reproduce.methods == "traditional,sgt,smoot,random_mask,rrr"
+        assert "shortcut" in c.reproduce.metrics and "decoy_share" in c.reproduce.metrics
+        # the source dataset's Table 1 preset lies under it
+        plain, _ = configs_from_args(["--protocol", "cpu", "--dataset", preset])
+        assert (c.method.beta, c.train.lr, c.train.optimizer) == (
+            plain[0].method.beta, plain[0].train.lr, plain[0].train.optimizer)
+    # a reproduction without a protocol leaves the annotation-trained reference out
+    assert "rrr" not in configs_from_args(["--dataset", "mnist"])[0][0].reproduce.methods
+
+
 def test_a_protocol_file_path_works(tmp_path):
     f = tmp_path / "tiny.yaml"
     f.write_text("train: {epochs: 2}\nreproduce: {datasets: fashion_mnist, seeds: 1}\n")
@@ -46,7 +62,7 @@ def test_a_protocol_file_path_works(tmp_path):
 
 
 @pytest.mark.parametrize("argv, words", [
-    (["--protocol", "laptop"], "unknown protocol 'laptop': choose one of cpu, paper"),
+    (["--protocol", "laptop"], "unknown protocol 'laptop': choose one of cpu, decoy, paper, tuned"),
     (["--protocol", "cpu", "--datasets", "mnist,imagenet"], "imagenet"),
 ])
 def test_bad_protocols_and_datasets_are_one_line(argv, words):
