@@ -37,7 +37,7 @@ from .comparison import (columns_mean_std, families_line, record_from_folder,
                       select_protocol)
 from .paper_tables import PAPER_TABLES
 from .comparison_report import saliency_figure
-from .results_tables import (battery_columns_of, by_method, claim_lines, claim_rows,
+from .results_tables import (battery_columns_of, by_method, claim_lines, claim_rows, figure_lines,
                              k_epochs_table, k_label, method_title, our_table, record_name,
                              wall_time_text, is_tuned)
 from ..metrics import table_columns
@@ -319,14 +319,13 @@ def _dataset_section(record: dict[str, Any], figdir_name: str) -> list[str]:
     k_rows = k_epochs_table(record)
     if k_rows:
         out += ["### K during training (SMOOT, mean over seeds)", "", *k_rows, ""]
-    for key, caption in (("k_trajectory", "K per epoch and the samples at each bound"),
-                         ("drop_curves", "Accuracy drop as the most salient pixels are removed"),
-                         ("mprt", "Grad's similarity to itself as the layers are randomised "
-                                  "(lower: it depends on the weights)"),
-                         ("k_histogram", "Final K over the training samples (SMOOT)"),
-                         ("saliency", "Grad saliency of each method's seed-0 model")):
-        if key in figures:
-            out += [f"![{record['title']}: {caption}]({figdir_name}/{figures[key]})", ""]
+    out += figure_lines(record, figdir_name,
+                        ("k_trajectory", "K per epoch and the samples at each bound"),
+                        ("drop_curves", "Accuracy drop as the most salient pixels are removed"),
+                        ("mprt", "Grad's similarity to itself as the layers are randomised "
+                                 "(lower: it depends on the weights)"),
+                        ("k_histogram", "Final K over the training samples (SMOOT)"),
+                        ("saliency", "Grad saliency of each method's seed-0 model"))
     diffs = _differences(record)
     if diffs:
         out += ["### Ours beside the paper's", "", *diffs, ""]

@@ -130,6 +130,13 @@ def k_epochs_table(record: dict[str, Any]) -> list[str]:
     return lines
 
 
+def figure_lines(record: dict[str, Any], figdir_name: str, *captioned: tuple[str, str]) -> list[str]:
+    """Each (figure key, caption) the record has a figure for, as a Markdown image line."""
+    figures = record.get("figures", {})
+    return [line for key, caption in captioned if key in figures
+            for line in (f"![{record['title']}: {caption}]({figdir_name}/{figures[key]})", "")]
+
+
 def wall_time_text(record: dict[str, Any]) -> str:
     """This command's wall time; when it reused runs of an earlier command with the same --id
     (added seeds), also what all the runs took, which is what the command costs from scratch."""

@@ -23,8 +23,8 @@ from ..metrics.localisation import relevance_mass
 from ..plots.figure import svg_copies
 from ..plots.k_distribution import plot_k_histograms
 from ..runs.folder import RunFolder
-from .results_tables import (by_method, claim_lines, k_label, method_title, our_table,
-                             record_name, wall_time_text)
+from .results_tables import (by_method, claim_lines, figure_lines, k_label, method_title,
+                             our_table, record_name, wall_time_text)
 
 SHORTCUTS_INTRO = [
     "# Shortcuts: does saliency-guided training ignore a decoy?", "",
@@ -116,7 +116,6 @@ def _k_split_lines(record: dict[str, Any]) -> list[str]:
 
 
 def shortcut_section(record: dict[str, Any], figdir_name: str) -> list[str]:
-    figures = record.get("figures", {})
     seeds = sorted({r["seed"] for r in record["runs"]})
     images = next((r["auc_images"] for r in record["runs"] if r["auc_images"]), None)
     out = [f"## {record['title']}", "", "```", record["command"], "```", "",
@@ -132,21 +131,16 @@ def shortcut_section(record: dict[str, Any], figdir_name: str) -> list[str]:
                 "with a 95% Student-t interval; a claim holds when the whole interval is on its "
                 "side of 0. Rows against RRR say how far a method is from the reference.", "",
                 *claims, ""]
-        if "claims" in figures:
-            out += [f"![{record['title']}: the claims' intervals]({figdir_name}/{figures['claims']})", ""]
-    if "drop_curves" in figures:
-        out += [f"![{record['title']}: accuracy drop as the most salient pixels are removed]"
-                f"({figdir_name}/{figures['drop_curves']})", ""]
-    if "saliency" in figures:
-        out += [f"![{record['title']}: Grad saliency of each method's seed-0 model, the patch "
-                f"outlined]({figdir_name}/{figures['saliency']})", ""]
+        out += figure_lines(record, figdir_name, ("claims", "the claims' intervals"))
+    out += figure_lines(record, figdir_name,
+                        ("drop_curves", "accuracy drop as the most salient pixels are removed"),
+                        ("saliency", "Grad saliency of each method's seed-0 model, the patch "
+                                     "outlined"))
     split = _k_split_lines(record)
     if split:
         out += [f"### Where {method_title(k_label(record))}'s K went", "",
                 "The final K of each training sample, split by whether the final model's Grad "
                 "saliency put more than the patch's share of the image on the sample's patch.",
-                "", *split, ""]
-        if "k_split" in figures:
-            out += [f"![{record['title']}: final K by decoy attention]({figdir_name}/"
-                    f"{figures['k_split']})", ""]
+                "", *split, "", *figure_lines(record, figdir_name,
+                                              ("k_split", "final K by decoy attention"))]
     return out

@@ -15,8 +15,8 @@ from typing import Any
 
 from ..config import JobConfig
 from .paper_tables import PAPER_TABLES
-from .results_tables import (TUNED_SUFFIX, by_method, claim_lines, k_epochs_table, k_label,
-                             method_title, our_table, record_name, wall_time_text)
+from .results_tables import (TUNED_SUFFIX, by_method, claim_lines, figure_lines, k_epochs_table,
+                             k_label, method_title, our_table, record_name, wall_time_text)
 
 # what a trial's sweep row holds beside its settings (sweep/ray_tune.trial_rows)
 _ROW_KEYS = ("trial", "epochs", "objective", "val_accuracy", "val_auc_grad", "K_min", "K_median",
@@ -190,13 +190,9 @@ def tuned_section(record: dict[str, Any], figdir_name: str) -> list[str]:
     if k_final:
         out += [f"### K under the tuned alpha ({_fmt_value(_tuned_alpha(record))})", "",
                 *k_final, "", *k_epochs_table(record), ""]
-    if "k_trajectory" in figures:
-        out += [f"![{record['title']}: tuned SMOOT's K per epoch]({figdir_name}/"
-                f"{figures['k_trajectory']})", ""]
-    if "drop_curves" in figures:
-        out += [f"![{record['title']}: accuracy drop, tuned and untuned]({figdir_name}/"
-                f"{figures['drop_curves']})", ""]
-    return out
+    return out + figure_lines(record, figdir_name,
+                              ("k_trajectory", "tuned SMOOT's K per epoch"),
+                              ("drop_curves", "accuracy drop, tuned and untuned"))
 
 
 def _tuned_alpha(record: dict[str, Any]) -> Any:

@@ -126,3 +126,35 @@ def test_results_page_figures_come_as_svg_beside_png(tmp_path):
     with svg_copies():
         plot_drop_curves(curves, [0.0, 0.5, 0.9], tmp_path / "page.png")
     assert "<svg" in (tmp_path / "page.svg").read_text()[:500]
+
+
+def test_a_decoy_record_is_a_section_of_the_shortcuts_part_with_its_own_claims():
+    runs = []
+    for seed in range(3):
+        for method, gap, share in (("traditional", 0.06, 0.08), ("sgt", 0.05, 0.06),
+                                   ("smoot", 0.04 + 0.01 * seed, 0.05), ("rrr", 0.0, 0.001)):
+            run = _run(method, seed, 92.0, 10.0, 50.0)
+            run["battery"] = {"decoy_accuracy": 0.92 - gap / 2, "shortcut_accuracy": 0.92 + gap / 2,
+                              "clean_accuracy": 0.92, "shortcut_gap": gap, "decoy_share": share}
+            runs.append(run)
+    decoy = dict(_record("decoy_mnist", "Decoy MNIST"), runs=runs, protocol="decoy",
+                 command="python jobs/reproduce.py --protocol decoy",
+                 k_split=[{"seed": s, "looked": 100 * (s + 1), "samples": 10000,
+                           "median_k_looked": 400.0 + s, "median_k_other": 390.0} for s in range(3)],
+                 figures={"k_split": "decoy_mnist_k_split.png"})
+    page = render_page([_record(), decoy], "results", None)
+    ours, shortcuts = page.split("# Shortcuts")
+    assert "Decoy MNIST" not in ours and "## Fashion-MNIST" in ours
+    assert "## Decoy MNIST" in shortcuts and "python jobs/reproduce.py --protocol decoy" in shortcuts
+    # shares in %, the reference view's accuracy without an arrow, the gap and share lower-better
+    assert "| Shortcut acc. | Clean acc. ↑ | Shortcut gap ↓ | Decoy share ↓ |" in shortcuts
+    assert "| RRR | 10K |" in shortcuts and "0.100 ± 0.000" in shortcuts  # RRR's 0.001 share
+    # its claims: the shortcut's columns, RRR as the reference; not the paper's AUC claims
+    assert ("| SGT Shortcut gap < Traditional Shortcut gap (↓) (A = Traditional, B = SGT) | "
+            "+1.00 points | [+1.00, +1.00] | 3 | holds |") in shortcuts
+    assert "| RRR Decoy share < SMOOT Decoy share (↓) (A = SMOOT, B = RRR) | +4.90 points |" in shortcuts
+    assert "SMOOT AUC < SGT AUC" not in shortcuts and "Shortcut acc. >" not in shortcuts
+    # where SMOOT's K went, per seed, and its figure
+    assert "| 2 | 10,000 | 300 (3.0%) | 402 | 390 |" in shortcuts
+    assert "(median K of the samples whose saliency looked at the patch) minus (the others'): +11.0" in shortcuts
+    assert "(results/decoy_mnist_k_split.png)" in shortcuts
