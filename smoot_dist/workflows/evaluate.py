@@ -165,5 +165,5 @@ def table(record: EvaluationRecord) -> str:
         shares = [c.key for c in model_wide if c.percent]
         parts.append("; ".join(f"{c.key} {arrow(c.key)} {record.metrics[c.key]:.4f}".replace("  ", " ")
                                for c in model_wide)
-                     + (f"  ({', '.join(shares)}: shares of the images)" if shares else ""))
+                     + (f"  ({', '.join(shares)}: shares, in tables as percentages)" if shares else ""))
     return "\n\n".join(parts)
