@@ -110,8 +110,9 @@ def validate(cfg: JobConfig) -> None:
                f"--method {cfg.method.name} trains on annotation masks, which {cfg.data.dataset} "
                f"does not carry; use a decoy dataset (decoy_mnist, decoy_fashion_mnist, "
                f"decoy:DATASET)")
-        _check(not cfg.train.cuda_graph, f"--cuda-graph does not capture {cfg.method.name}'s "
-                                         f"double backpropagation; leave it off")
+        for flag, on in (("--cuda-graph", cfg.train.cuda_graph), ("--compile", cfg.train.compile)):
+            _check(not on, f"{flag} does not take {cfg.method.name}'s double backpropagation "
+                           f"(a gradient of a gradient); leave it off")
     _check(not (cfg.train.cuda_graph and cfg.train.compile),
            "--cuda-graph and --compile both rewrite the step; choose one (torch.compile's own "
            "graphs: mode reduce-overhead)")

@@ -84,6 +84,7 @@ def test_a_job_takes_rrr_only_where_the_data_carries_annotations():
     assert cfg.method.rrr_lam > 0
     with pytest.raises(ConfigError, match="annotation masks, which mnist does not carry"):
         build_config(overrides={"data": {"dataset": "mnist"}, "method": {"name": "rrr"}})
-    with pytest.raises(ConfigError, match="--cuda-graph"):
-        build_config(overrides={"data": {"dataset": "decoy_mnist"}, "method": {"name": "rrr"},
-                                "train": {"cuda_graph": True}})
+    for option in ("cuda_graph", "compile"):
+        with pytest.raises(ConfigError, match=f"--{option.replace('_', '-')} does not take rrr's"):
+            build_config(overrides={"data": {"dataset": "decoy_mnist"}, "method": {"name": "rrr"},
+                                    "train": {option: True}})
