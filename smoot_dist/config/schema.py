@@ -33,7 +33,7 @@ METHODS = {"traditional": "Traditional", "sgt": "SGT", "smoot": "SMOOT", "random
 # what SGT and SMOOT never see; a reproduction takes them only when asked.
 ANNOTATION_METHODS = ("rrr",)
 # RRR's default weight, measured on Decoy MNIST (docs/method.md, "RRR")
-RRR_LAMBDA = 100.0
+RRR_LAMBDA = 1.0
 FILLS = ("random", "background", "mean")
 OPTIMIZERS = ("adadelta", "sgd", "adam", "adamw")
 DEVICES = ("auto", "cpu", "cuda")
