@@ -5,16 +5,18 @@ flags (layering.py) and the checks (validation.py). Callers import from here."""
 
 from .layering import build_config, merge
 from .presets import preset_differences
-from .schema import (ANNOTATION_METHODS, DEVICES, EXPERIMENT_SECTIONS, FILLS, METHODS, OBJECTIVES, OPTIMIZERS,
-                     PRECISIONS, RUN_NAME, SECTIONS, CompareConfig, DataConfig, EvaluateConfig,
-                     JobConfig, MethodConfig, ModelConfig, MotivationConfig, PrepareConfig,
-                     ReproduceConfig, RunConfig, SweepConfig, TrackingConfig, TrainConfig,
-                     base_type, external_name, flag_of, section_fields, setting)
+from .schema import (ANNOTATION_METHODS, DEVICES, EXPERIMENT_SECTIONS, FILLS, METHODS,
+                     OBJECTIVES, OPTIMIZERS, PRECISIONS, RUN_NAME, SECTIONS, CompareConfig,
+                     DataConfig, EvaluateConfig, JobConfig, MethodConfig, ModelConfig,
+                     MotivationConfig, PrepareConfig, ReproduceConfig, RunConfig, SweepConfig,
+                     TrackingConfig, TrainConfig, base_type, external_name, flag_of,
+                     section_fields, setting)
 from .validation import validate, validate_method
 from .yaml_file import MAX_CONFIG_BYTES, MAX_CONFIG_VALUES, read_yaml
 
 __all__ = [
-    "ANNOTATION_METHODS", "DEVICES", "EXPERIMENT_SECTIONS", "FILLS", "METHODS", "OBJECTIVES", "OPTIMIZERS", "PRECISIONS",
+    "ANNOTATION_METHODS", "DEVICES", "EXPERIMENT_SECTIONS", "FILLS", "METHODS", "OBJECTIVES",
+    "OPTIMIZERS", "PRECISIONS",
     "RUN_NAME", "SECTIONS", "CompareConfig", "DataConfig", "EvaluateConfig", "JobConfig",
     "MAX_CONFIG_BYTES", "MAX_CONFIG_VALUES", "MethodConfig", "ModelConfig", "MotivationConfig",
     "PrepareConfig", "ReproduceConfig", "RunConfig", "SweepConfig", "TrackingConfig",

@@ -27,8 +27,8 @@ from ..foundations.catalog import DATASET_CHOICES
 # name -> title in tables, in the order the paper's tables list them
 # random_mask: the ablation of SGT that masks random pixels instead of the least salient ones;
 # rrr: Right for the Right Reasons (Ross et al. 2017), told where the irrelevant region is
-METHODS = {"traditional": "Traditional", "sgt": "SGT", "smoot": "SMOOT", "random_mask": "Random mask",
-           "rrr": "RRR"}
+METHODS = {"traditional": "Traditional", "sgt": "SGT", "smoot": "SMOOT",
+           "random_mask": "Random mask", "rrr": "RRR"}
 # The methods that train on annotation masks (a decoy dataset's patch): a reference that uses
 # what SGT and SMOOT never see; a reproduction takes them only when asked.
 ANNOTATION_METHODS = ("rrr",)
@@ -293,16 +293,16 @@ class ReproduceConfig:
     seeds: int = setting(3, "runs per method (seeds 0..N-1)", ge=1)
     methods: str = setting(",".join(m for m in METHODS if m not in ANNOTATION_METHODS),
                            "training methods, comma-separated (random_mask: SGT masking random "
-                           "pixels, the ablation; rrr: on a decoy dataset, the reference told where "
-                           "the decoy is)")
+                           "pixels, the ablation; rrr: on a decoy dataset, the reference told "
+                           "where the decoy is)")
     attributions: str = setting("grad,random", "attribution methods to evaluate (comma-separated, "
                                                "or all: {attributions}); the table's AUC is Grad's")
     metrics: str = setting("morf,lerf", "what each run's evaluation measures (jobs/evaluate.py's "
                                         "--metrics: {metric_names}, or all)", metavar="LIST")
     output_dir: str | None = setting(None, "default: $SMOOT_HOME/reproductions/<dataset>-<time>")
-    protocol: str | None = setting(None, "a protocol of configs/reproduce/ (cpu | paper | tuned | decoy) or a YAML "
-                                         "file like them: scale, seeds, methods and datasets; "
-                                         "flags override it", metavar="NAME_OR_FILE")
+    protocol: str | None = setting(None, "a protocol of configs/reproduce/ (cpu | paper | tuned | "
+                                         "decoy) or a YAML file like them: scale, seeds, methods "
+                                         "and datasets; flags override it", metavar="NAME_OR_FILE")
     datasets: str | None = setting(None, "datasets to reproduce, comma-separated (default: a "
                                          "protocol's list, else --dataset; --dataset picks one)")
     eval_images: int | None = setting(None, "saliency evaluation (AUC, SRG) on N class-balanced "

@@ -44,7 +44,8 @@ _STREAMS = {"train": 1, "val": 2, "test": 3, "test_shades": 4, "train_shades": 5
 class Decoy:
     """What a decoy split carries beside its images (rows as the images' rows)."""
     region: torch.Tensor  # (N, H*W) bool: the patch, the region a model should ignore
-    views: dict[str, torch.Tensor] = field(default_factory=dict)  # test: the other views' uint8 images
+    # the test split's other views (shortcut, clean): uint8 images as `images`
+    views: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def select(self, rows: torch.Tensor) -> "Decoy":
         return Decoy(self.region[rows], {k: v[rows] for k, v in self.views.items()})

@@ -24,8 +24,8 @@ from .saliency import input_saliency
 from .step import StepResult, method_step
 
 __all__ = [
-    "ConfigError", "MaskState", "MethodConfig", "StepResult", "apply_mask", "input_saliency", "k_statistics",
-    "k_stats_payload", "lowest_saliency_mask", "mask_counts", "method_step",
+    "ConfigError", "MaskState", "MethodConfig", "StepResult", "apply_mask", "input_saliency",
+    "k_statistics", "k_stats_payload", "lowest_saliency_mask", "mask_counts", "method_step",
     "read_mask_parquet", "saliency_guided_loss", "summarize_k_stats", "update_k",
     "validate_method", "write_mask_parquet",
 ]

@@ -41,7 +41,8 @@ def method_step(cfg: MethodConfig, model: nn.Module, plain_model: nn.Module,
         if annotation is None:
             raise ValueError("rrr needs the batch's annotation masks")
         out = rrr_loss(model, x, y, annotation, cfg.rrr_lam)
-        return StepResult(out.total, out.ce.detach(), out.penalty.detach(), out.logits.detach(), None)
+        return StepResult(out.total, out.ce.detach(), out.penalty.detach(), out.logits.detach(),
+                          None)
     if cfg.name == "traditional":
         logits = model(x).float()
         ce = F.cross_entropy(logits, y)

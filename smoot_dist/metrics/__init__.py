@@ -18,6 +18,7 @@ from .registry import (Batch, Column, Metric, MethodBatch, battery_metrics, colu
 
 __all__ = [
     "Batch", "Column", "Metric", "MethodBatch", "battery_metrics", "columns", "curve_keys",
-    "decoy_metrics", "drop_metrics", "get_metric", "has_direction", "help_line", "higher_is_better", "method_free_keys",
+    "decoy_metrics", "drop_metrics", "get_metric", "has_direction", "help_line",
+    "higher_is_better", "method_free_keys",
     "metric_names", "percent_keys", "register_metric", "settings_of", "table_columns",
 ]
