@@ -8,6 +8,7 @@ type fails like a bad flag: one ConfigError line."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 from ..foundations.catalog import DATASETS, absolute_dataset, decoy_source
@@ -90,7 +91,9 @@ def build_config(config_file: str | None = None,
     if recorded:
         cfg = merge(cfg, recorded[1], recorded[0])
     cfg = merge(cfg, overrides, "the command line")
+    masks = cfg.data.annotation_masks  # absolute, as the dataset: read from any directory
     cfg = dataclasses.replace(cfg, data=dataclasses.replace(
-        cfg.data, dataset=absolute_dataset(cfg.data.dataset)))
+        cfg.data, dataset=absolute_dataset(cfg.data.dataset),
+        annotation_masks=str(Path(masks).expanduser().resolve()) if masks else None))
     validate(cfg)
     return cfg

@@ -85,11 +85,16 @@ class DataConfig:
     channels: int | None = setting(
         None, "image folders: convert every image to 1 (gray) or 3 (RGB) channels (needed when "
               "they differ)", choices=(1, 3))
+    annotation_masks: str | None = setting(
+        None, "image folders, --method rrr: a folder of object masks with the image folder's "
+              "layout, one per training image (any non-zero pixel is object); RRR penalises the "
+              "input gradient off the object", metavar="DIR")
     val_fraction: float = setting(
         0.1, "image folders without val/ (or test/): the share of each class held out as the "
              "test split", gt=0.0, lt=1.0, rule="lie in (0, 1)")
-    split_seed: int = setting(0, "the seed of the held-out splits: --val-images, and an image "
-                                 "folder's test split where it has no val/ or test/", ge=0)
+    split_seed: int = setting(0, "the seed of the held-out splits (--val-images, and an image "
+                                 "folder's test split where it has no val/ or test/) and of a "
+                                 "decoy dataset's patches", ge=0)
     # How the train split reaches the workers:
     loader: str = setting(
         "auto", "memory: every worker holds the train split whole; stream: each Ray worker "

@@ -105,11 +105,16 @@ def validate(cfg: JobConfig) -> None:
         _check(cfg.data.val_images is None,
                "--val-images holds images out of a split in memory; with --data-loader stream, "
                "use --data-loader memory")
+    kind = parse_dataset(cfg.data.dataset)[0]
+    if cfg.data.annotation_masks is not None:
+        _check(kind == "imagefolder" and cfg.method.name in ANNOTATION_METHODS,
+               "--annotation-masks are RRR's annotation of an image folder's training images; "
+               "use them with --method rrr on imagefolder:PATH (a decoy dataset brings its own)")
     if cfg.method.name in ANNOTATION_METHODS:
-        _check(parse_dataset(cfg.data.dataset)[0] == DECOY,
+        _check(kind == DECOY or cfg.data.annotation_masks is not None,
                f"--method {cfg.method.name} trains on annotation masks, which {cfg.data.dataset} "
                f"does not carry; use a decoy dataset (decoy_mnist, decoy_fashion_mnist, "
-               f"decoy:DATASET)")
+               f"decoy:DATASET), or an image folder with --annotation-masks DIR")
         for flag, on in (("--cuda-graph", cfg.train.cuda_graph), ("--compile", cfg.train.compile)):
             _check(not on, f"{flag} does not take {cfg.method.name}'s double backpropagation "
                            f"(a gradient of a gradient); leave it off")

@@ -22,6 +22,7 @@ from .paths import data_root, prepare_command, raw_folder
 from ..foundations.catalog import (DECOY, DatasetSpec, dataset_title, get_dataset_spec,
                                    parse_dataset)
 from .decoy import Decoy, as_decoy_view, decoy_test, decoy_train, random_shades
+from .object_masks import read_object_masks
 from .subset import balanced_subset, held_out_validation
 from . import image_folder as folder
 
@@ -64,6 +65,9 @@ class Splits:
     # Position of each validation image in the split it was drawn from (the dataset's whole
     # training split, or the folder's val/).
     val_source_index: torch.Tensor | None = None
+    # (N_train, H*W) bool by global index: the region RRR penalises (a decoy dataset's patch, or
+    # everything off the object of an image folder's --annotation-masks); None without one.
+    train_annotation: torch.Tensor | None = None
 
     @property
     def num_train(self) -> int:
@@ -180,7 +184,7 @@ def load_splits(cfg: DataConfig, train: bool = True) -> Splits:
             raise ConfigError(f"--{name.replace('_', '-')} applies to image folders "
                               f"(imagefolder:PATH); {cfg.dataset} has its {name.replace('_', ' ')} "
                               f"fixed")
-    rows, own_val = None, None
+    rows, own_val, annotation = None, None, None
     if not train:  # (no validation split then: config validation refuses it for training)
         if kind != "parquet":
             raise ConfigError(f"only Parquet shards can be streamed, not {cfg.dataset}; convert "
@@ -192,6 +196,9 @@ def load_splits(cfg: DataConfig, train: bool = True) -> Splits:
         rows = check_split(location, "train", description)  # the footers, not the images
     elif kind == "imagefolder":
         spec, train, test, own_val = _load_image_folder(cfg, location)
+        if cfg.annotation_masks:  # off the object: all that RRR's gradient should leave alone
+            annotation = ~read_object_masks(cfg, cfg.annotation_masks, spec.image_size,
+                                            torch.arange(len(train)), split="train")
     elif kind == "parquet":
         spec, train, test = _load_parquet(cfg, location)
     else:
@@ -215,11 +222,15 @@ def load_splits(cfg: DataConfig, train: bool = True) -> Splits:
                                         spec.num_classes, "train")]
     if source is not None and len(source) != len(train):
         train = train.select(source)
+    if train is not None and train.decoy is not None:
+        annotation = train.decoy.region
+    elif annotation is not None:
+        annotation = annotation[source]
     test_source = torch.arange(len(test))
     if cfg.test_subset is not None:
         test_source = balanced_subset(test.labels, cfg.test_subset, spec.num_classes, "test")
         test = test.select(test_source)
-    return Splits(spec, train, test, source, rows, test_source, val, val_source)
+    return Splits(spec, train, test, source, rows, test_source, val, val_source, annotation)
 
 
 def _with_decoys(cfg: DataConfig, name: str, spec: DatasetSpec, train: ImageTensors,

@@ -49,9 +49,10 @@ def _read_mask(path: Path, image: Path, size: int) -> np.ndarray:
 
 
 def read_object_masks(cfg: DataConfig, masks_dir: str | Path, size: int,
-                      test_source_index: torch.Tensor) -> torch.Tensor:
-    """(N, size*size) bool: the object of each test image the evaluation uses (the images at
-    `test_source_index` of the folder's test split, in that order)."""
+                      source_index: torch.Tensor, split: str = "test") -> torch.Tensor:
+    """(N, size*size) bool: the object of each image of the folder's `split` (test or train) at
+    `source_index`, in that order: the test images an evaluation uses, or RRR's training
+    images (--annotation-masks)."""
     kind, location = parse_dataset(decoy_source(cfg.dataset) or cfg.dataset)
     if kind != "imagefolder":
         raise ConfigError(f"--masks applies to image folders (imagefolder:PATH), not "
@@ -59,17 +60,19 @@ def read_object_masks(cfg: DataConfig, masks_dir: str | Path, size: int,
                           f"their background")
     masks = Path(masks_dir).expanduser()
     if not masks.is_dir():
-        raise DataError(f"--masks {masks} is not a folder; give the folder that mirrors the "
-                        f"image folder's layout with one mask per test image")
+        flag = "--masks" if split == "test" else "--annotation-masks"
+        raise DataError(f"{flag} {masks} is not a folder; give the folder that mirrors the "
+                        f"image folder's layout with one mask per {split} image")
     layout = folder.scan(location, cfg.val_fraction, cfg.split_seed)
-    out = np.zeros((len(test_source_index), size * size), dtype=bool)
-    for row, index in enumerate(test_source_index.tolist()):
-        image = layout.test.files[index]
+    files = (layout.train if split == "train" else layout.test).files
+    out = np.zeros((len(source_index), size * size), dtype=bool)
+    for row, index in enumerate(source_index.tolist()):
+        image = files[index]
         relative = image.relative_to(layout.root)
         path = _mask_file(masks, relative)
         if path is None:
             raise DataError(f"no mask for {image} in {masks} (looked for {masks / relative}); "
-                            f"give each test image a mask at the same relative path")
+                            f"give each {split} image a mask at the same relative path")
         mask = _read_mask(path, image, size)
         if not mask.any():
             raise DataError(f"mask {path} has no object pixel (all zero); mark the object with "

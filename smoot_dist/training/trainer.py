@@ -152,8 +152,8 @@ class Trainer:
         self.optimizer = build_optimizer(cfg.train.optimizer, self.model.parameters(), cfg.train.lr,
                                          capturable=self.graph_wanted and self.device.type == "cuda")
         self.uses_mask = cfg.method.name not in ("traditional", *ANNOTATION_METHODS)
-        # RRR's annotation of each training sample, by global index: a decoy dataset's patch
-        self.annotations = (self.splits.train.decoy.region.to(self.device)
+        # RRR's annotation of each training sample, by global index (data/loading.Splits)
+        self.annotations = (self.splits.train_annotation.to(self.device)
                             if cfg.method.name in ANNOTATION_METHODS else None)
         self.mask_state = MaskState.initial(self.num_train, cfg.method.k0, rank, world_size,
                                             self.device, block=self.train_batches.block)
