@@ -15,6 +15,9 @@ from smoot_dist.workflows.evaluate import evaluate_run
 from smoot_dist.workflows.train import run_training
 from tests.conftest import mlflow_store
 
+# one xdist worker trains the module's runs once for all its tests
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("decoy")]
+
 METRICS = ("shortcut", "decoy_share", "localisation")
 IMAGES = 1000
 
