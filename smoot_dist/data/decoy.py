@@ -34,7 +34,6 @@ from .sharding import mix_seed
 
 PATCH_SIDE_AT_28 = 4  # Ross et al.'s 4x4 patch on MNIST's 28x28
 TOP_SHADE, SHADE_RANGE = 255, 225  # class 0 is white, the last class grey level 30
-TEST_VIEWS = ("decoy", "shortcut", "clean")  # the first is the images the evaluation measures
 # the generators' streams: each split's corners, and the random classes of the test split, of a
 # validation split held out of the training images, and of an image folder's own val/
 _STREAMS = {"train": 1, "val": 2, "test": 3, "test_shades": 4, "train_shades": 5, "val_shades": 6}
@@ -103,11 +102,6 @@ def random_shades(count: int, num_classes: int, seed: int, split: str) -> torch.
     """The level of a class drawn at random for each of a split's `count` images."""
     drawn = torch.randint(num_classes, (count,), generator=_generator(seed, f"{split}_shades"))
     return shades(drawn, num_classes)
-
-
-def as_decoy_view(images: torch.Tensor, decoy: Decoy, shade: torch.Tensor) -> torch.Tensor:
-    """Images whose patch (decoy.region) takes the level `shade` instead."""
-    return stamp(images, decoy.region, shade)
 
 
 def decoy_test(images: torch.Tensor, labels: torch.Tensor, num_classes: int, seed: int

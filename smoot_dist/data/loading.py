@@ -21,7 +21,7 @@ from .integrity import raw_file_bytes
 from .paths import data_root, prepare_command, raw_folder
 from ..foundations.catalog import (DECOY, DatasetSpec, dataset_title, get_dataset_spec,
                                    parse_dataset)
-from .decoy import Decoy, as_decoy_view, decoy_test, decoy_train, random_shades
+from .decoy import Decoy, decoy_test, decoy_train, random_shades, stamp
 from .object_masks import read_object_masks
 from .subset import balanced_subset, held_out_validation
 from . import image_folder as folder
@@ -214,7 +214,7 @@ def load_splits(cfg: DataConfig, train: bool = True) -> Splits:
         split = "train" if own_val is None else "val"
         whole = len(train) if own_val is None else len(own_val)
         shade = random_shades(whole, spec.num_classes, cfg.split_seed, split)[val_source]
-        val = ImageTensors(as_decoy_view(val.images, val.decoy, shade), val.labels, val.decoy)
+        val = ImageTensors(stamp(val.images, val.decoy.region, shade), val.labels, val.decoy)
     if rest is not None:  # held out of the training data: train on the rest
         source = rest
     if cfg.train_subset is not None:

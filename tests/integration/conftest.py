@@ -172,9 +172,18 @@ def public_listeners() -> set[tuple[str, int, str]]:
 def pytest_collection_modifyitems(config, items):
     """For a run in two pytest-xdist workers (`-n 2 --dist loadgroup`): the tests that use a Ray
     cluster all go to one of them, one after another, so the session's cluster starts once and
-    two Rays never share the 2 cores; the others fill both workers. The Ray tests come first
-    (a stable sort): the longest unit of work starts at once."""
+    two Rays never share the 2 cores. Every other integration module goes to one worker whole,
+    so that its module-scoped runs are trained once (split over both workers, each would train
+    them: measured, test_engine_real_data's three runs twice, 70 s each). The groups come first
+    (a stable sort), the Ray one first of all: the longest units of work start at once, the
+    unit tests fill in."""
     for item in items:
         if {"ray_cluster", "one_worker_cluster"} & set(item.fixturenames):
             item.add_marker(pytest.mark.xdist_group("ray"))
-    items.sort(key=lambda item: item.get_closest_marker("xdist_group") is None)
+        elif "integration" in item.path.parts and item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.path.stem))
+
+    def order(item) -> int:
+        group = item.get_closest_marker("xdist_group")
+        return 0 if group and group.args == ("ray",) else 1 if group else 2
+    items.sort(key=order)
