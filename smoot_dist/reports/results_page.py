@@ -38,6 +38,7 @@ from .comparison import (columns_mean_std, families_line, record_from_folder,
 from .paper_tables import PAPER_TABLES
 from .comparison_report import saliency_figure
 from .results_tables import (battery_columns_of, by_method, claim_lines, claim_rows, figure_lines,
+                             folder_of,
                              k_epochs_table, k_label, method_title, our_table, record_name,
                              wall_time_text, is_tuned)
 from ..metrics import table_columns
@@ -200,7 +201,7 @@ def _write_figures(record: dict[str, Any], folders: list[Path], figdir: Path,
         files["k_trajectory"] = name
         counts = {}
         for r in smoot:
-            folder = RunFolder(_folder_of(folders, r["run"]))
+            folder = RunFolder(folder_of(folders, r["run"]))
             if folder.mask_state_path.is_file():
                 k = read_mask_parquet(folder.mask_state_path)
                 counts[f"seed {r['seed']}"] = mask_counts(k, num_pixels)
@@ -240,10 +241,6 @@ def write_claims_figure(record: dict[str, Any], figdir: Path) -> str | None:
                 f"{'tuned comparison' if is_tuned(record) else 'paper'}'s claims over "
                 f"{max(c.n for c in claims)} seeds\n(green: holds, grey: not resolved, red: reversed)")
     return name
-
-
-def _folder_of(folders: list[Path], run: str) -> Path:
-    return next(Path(f) for f in folders if Path(f).name == run)
 
 
 # -- the page ----------------------------------------------------------------------------------

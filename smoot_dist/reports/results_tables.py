@@ -5,6 +5,7 @@ K per epoch and the wall time, each as Markdown lines from a dataset record."""
 from __future__ import annotations
 
 import statistics
+from pathlib import Path
 from typing import Any
 
 from ..foundations.catalog import dataset_label, decoy_source
@@ -128,6 +129,11 @@ def k_epochs_table(record: dict[str, Any]) -> list[str]:
                      f"{avg('k_max'):.0f} | {avg('k_share_at_min', 100):.1f}% | "
                      f"{avg('k_share_at_max', 100):.1f}% |")
     return lines
+
+
+def folder_of(folders: list, run: str) -> Path:
+    """The folder of the record's run named `run`, among the reproduction's run folders."""
+    return next(Path(f) for f in folders if Path(f).name == run)
 
 
 def figure_lines(record: dict[str, Any], figdir_name: str, *captioned: tuple[str, str]) -> list[str]:

@@ -23,7 +23,7 @@ from ..metrics.localisation import relevance_mass
 from ..plots.figure import svg_copies
 from ..plots.k_distribution import plot_k_histograms
 from ..runs.folder import RunFolder
-from .results_tables import (by_method, claim_lines, figure_lines, k_label, method_title,
+from .results_tables import (by_method, claim_lines, figure_lines, folder_of, k_label, method_title,
                              our_table, record_name, wall_time_text)
 
 SHORTCUTS_INTRO = [
@@ -72,7 +72,7 @@ def write_k_split(record: dict[str, Any], folders: list[Path], figdir: Path) -> 
     counts: dict[str, list[torch.Tensor]] = {"saliency on its patch": [], "elsewhere": []}
     rows = []
     for r in smoot:
-        split = decoy_attention(next(Path(f) for f in folders if Path(f).name == r["run"]))
+        split = decoy_attention(folder_of(folders, r["run"]))
         if split is None:
             continue
         k, looked = split
