@@ -265,7 +265,9 @@ def _standard_tags(tags: dict[str, str]) -> dict[str, str]:
 def _fluent_uri(uri: str) -> Iterator[None]:
     """MLflow's fluent API pointed at `uri` for the block. mlflow.set_tracking_uri also exports
     $MLFLOW_TRACKING_URI to this whole process and every process it starts (a reproduction's
-    next runs, a test's next job): the variable is put back as it was."""
+    next runs, a test's next job), and pins the URI in MLflow's module state, where it outranks
+    the variable for the rest of the process (a later runs:/ URI would be looked up in this
+    store): both are put back, the pin cleared and the variable as it was."""
     import mlflow
 
     before = os.environ.get("MLFLOW_TRACKING_URI")
@@ -273,6 +275,7 @@ def _fluent_uri(uri: str) -> Iterator[None]:
     try:
         yield
     finally:
+        mlflow.set_tracking_uri(None)  # clears the pin (and the variable, restored below)
         if before is None:
             os.environ.pop("MLFLOW_TRACKING_URI", None)
         else:

@@ -5,6 +5,7 @@ registered here and nowhere else, appear in every place that lists or records th
 import json
 import os
 
+import mlflow
 import pytest
 import torch
 from mlflow.tracking import MlflowClient
@@ -58,6 +59,10 @@ def test_a_toy_metric_and_method_reach_every_place_without_another_edit(
     # logging the model points MLflow's fluent API at the store, which exports the variable to
     # the whole process; the job puts it back (else every later job here would track there)
     assert "MLFLOW_TRACKING_URI" not in os.environ
+    # ... nor does MLflow keep the store pinned in the process, above the variable
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///elsewhere.db")
+    assert mlflow.get_tracking_uri() == "sqlite:///elsewhere.db"
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
     run = load_trained(str(tmp_path / "runs" / "toy"), uri)
     result = evaluate_run(run, ["grad", "toy_ones"], metrics=("morf", "toy_mean"),
                           test_subset=100, device="cpu", batch_size=50)
