@@ -39,7 +39,8 @@ def view_accuracy(b: Batch) -> dict[str, torch.Tensor]:
     """Per image, 1 where the model is right on each view; the gap per image in {-1, 0, 1}."""
     views = _decoy(b).views
     with torch.no_grad():
-        decoy = (b.classifier(b.x).argmax(dim=1) == b.y).float()  # b.x: the decoy view
+        # b.x: the decoy view, normalised already (the views are pixels, hence _correct)
+        decoy = (b.classifier(b.x).argmax(dim=1) == b.y).float()
     shortcut, clean = _correct(b, views["shortcut"]), _correct(b, views["clean"])
     return {"decoy_accuracy": decoy, "shortcut_accuracy": shortcut, "clean_accuracy": clean,
             "shortcut_gap": shortcut - decoy}

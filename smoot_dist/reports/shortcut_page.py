@@ -43,7 +43,12 @@ def is_decoy(record: dict[str, Any]) -> bool:
     return decoy_source(record["dataset"]) is not None
 
 
-def decoy_attention(folder: Path, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor] | None:
+def _median(k: torch.Tensor) -> float | None:
+    return float(k.float().median()) if len(k) else None
+
+
+def decoy_attention(folder: Path,
+                    batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor] | None:
     """(the final K of each training sample, whether its Grad saliency under the final model
     put more than the patch's area on its patch), or None for a run without a mask state."""
     run = load_trained(str(folder))
@@ -79,8 +84,7 @@ def write_k_split(record: dict[str, Any], folders: list[Path], figdir: Path) -> 
         counts["saliency on its patch"].append(k[looked])
         counts["elsewhere"].append(k[~looked])
         rows.append({"seed": r["seed"], "looked": int(looked.sum()), "samples": len(k),
-                     "median_k_looked": float(k[looked].float().median()) if looked.any() else None,
-                     "median_k_other": float(k[~looked].float().median()) if (~looked).any() else None})
+                     "median_k_looked": _median(k[looked]), "median_k_other": _median(k[~looked])})
     record["k_split"] = rows
     if not rows:
         return {}

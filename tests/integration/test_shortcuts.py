@@ -89,3 +89,35 @@ def test_the_shortcut_metrics_refuse_data_without_a_decoy(decoy_runs):
     with pytest.raises(ConfigError, match="shortcut measure.* a decoy dataset"):
         evaluate_run(on_mnist, ["grad"], metrics=("shortcut",), test_subset=100, device="cpu",
                      tracking=False)
+
+
+def test_smoots_k_is_split_by_where_a_plain_gradient_looks(decoy_runs, tmp_path):
+    """decoy_attention (the Shortcuts part's K split) against a plain reference: each training
+    sample's final K from the run's mask state, and whether torch.autograd's |input gradient|
+    of its label's logit puts more than the patch's area on its patch."""
+    from smoot_dist.data.loading import channel_stats, load_splits, normalize
+    from smoot_dist.method.mask_state import read_mask_parquet
+    from smoot_dist.reports.shortcut_page import decoy_attention
+
+    assert decoy_attention(decoy_runs[0] / "runs" / "traditional") is None  # no K to split
+    run_training(build_config(overrides={
+        "data": {"dataset": "decoy_mnist", "train_subset": 300, "test_subset": 100},
+        "method": {"name": "smoot"},
+        "train": {"epochs": 1, "precision": PRECISION, "device": "cpu", "eval_images": 0},
+        "run": {"workers": 0, "run_name": "smoot", "storage_path": str(tmp_path),
+                "progress": False},
+        "tracking": {"enabled": False}}))
+    counts, looked = decoy_attention(tmp_path / "smoot", batch_size=128)  # 3 batches, one short
+
+    run = load_trained(str(tmp_path / "smoot"))
+    train = load_splits(run.cfg.data).train
+    k = read_mask_parquet(tmp_path / "smoot" / "mask_state.parquet", 300)
+    assert counts.tolist() == [round(float(v) * 784) for v in k]
+    mean, std = channel_stats(run.spec, "cpu")
+    x = normalize(train.images, mean, std).requires_grad_(True)
+    run.model.eval()(x).gather(1, train.labels[:, None]).sum().backward()
+    gradient = x.grad.abs().flatten(1)
+    region = train.decoy.region
+    share = (gradient * region).sum(1) / gradient.sum(1)
+    assert looked.tolist() == (share > region.float().mean(1)).tolist()
+    assert 0 < int(looked.sum()) < 300  # both sides of the split are there to compare
