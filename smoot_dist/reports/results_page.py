@@ -38,9 +38,8 @@ from .comparison import (columns_mean_std, families_line, record_from_folder,
 from .paper_tables import PAPER_TABLES
 from .comparison_report import saliency_figure
 from .results_tables import (battery_columns_of, by_method, claim_lines, claim_rows, figure_lines,
-                             folder_of,
-                             k_epochs_table, k_label, method_title, our_table, record_name,
-                             wall_time_text, is_tuned)
+                             folder_of, k_epochs_table, k_label, method_title, our_table,
+                             record_name, wall_time_text, is_tuned)
 from ..metrics import table_columns
 from ..metrics.randomisation.sanity import randomisation_order
 from .shortcut_page import SHORTCUTS_INTRO, is_decoy, shortcut_section

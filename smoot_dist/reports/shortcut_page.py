@@ -51,10 +51,10 @@ def decoy_attention(folder: Path,
                     batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor] | None:
     """(the final K of each training sample, whether its Grad saliency under the final model
     put more than the patch's area on its patch), or None for a run without a mask state."""
-    run = load_trained(str(folder))
     state = RunFolder(folder).mask_state_path
-    if not state.is_file():
+    if not state.is_file():  # before loading the model and the training images it would need
         return None
+    run = load_trained(str(folder))
     train = load_splits(run.cfg.data).train  # the training images as the run had them
     num_pixels = run.spec.num_pixels
     counts = mask_counts(read_mask_parquet(state, len(train)), num_pixels)
