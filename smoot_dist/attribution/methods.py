@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import random
 import warnings
-from typing import Callable
 
 import numpy as np
 import torch
@@ -19,6 +18,7 @@ from torch import nn
 
 from ..foundations.errors import UserError
 from ..foundations.signals import interrupt_behind
+from ..models.inference import in_chunks
 from .registry import Attribute, Build, get_attribution, register_attribution
 
 # Settings of the noisy / path methods (Captum's defaults where they are sensible).
@@ -65,16 +65,6 @@ def seed_all(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
     random.seed(seed)
-
-
-def in_chunks(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], rows: int
-               ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """Apply `fn` to at most `rows` images at a time (methods that expand the batch internally)."""
-    def chunked(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        if len(x) <= rows:
-            return fn(x, y)
-        return torch.cat([fn(x[i:i + rows], y[i:i + rows]) for i in range(0, len(x), rows)])
-    return chunked
 
 
 def import_captum():

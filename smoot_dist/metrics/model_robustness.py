@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..models.inference import forward_in_slices
 from .registry import Batch, Column, Metric, register_metric
 
 PGD_STEPS = 20
@@ -30,18 +31,19 @@ def pgd_correct(model: nn.Module, pixels: torch.Tensor, y: torch.Tensor,
     turns pixels into what the model takes (the dataset's normalisation)."""
     if eps == 0:
         with torch.no_grad():
-            return model(to_input(pixels)).argmax(dim=1) == y
+            return forward_in_slices(model, to_input(pixels)).argmax(dim=1) == y
     step = eps / 4
     delta = (torch.rand(pixels.shape, generator=generator).to(pixels) * 2 - 1) * eps
     delta = ((pixels + delta).clamp(0, 1) - pixels).detach()
     for _ in range(steps):
         delta.requires_grad_(True)
-        loss = F.cross_entropy(model(to_input(pixels + delta)), y, reduction="sum")
+        loss = F.cross_entropy(forward_in_slices(model, to_input(pixels + delta)), y,
+                               reduction="sum")
         grad, = torch.autograd.grad(loss, delta)
         delta = (delta.detach() + step * grad.sign()).clamp(-eps, eps)
         delta = ((pixels + delta).clamp(0, 1) - pixels).detach()
     with torch.no_grad():
-        return model(to_input(pixels + delta)).argmax(dim=1) == y
+        return forward_in_slices(model, to_input(pixels + delta)).argmax(dim=1) == y
 
 
 def _pgd(b: Batch) -> dict[str, torch.Tensor]:

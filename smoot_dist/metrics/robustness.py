@@ -19,8 +19,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..attribution.methods import in_chunks
 from ..attribution.registry import Attribute
+from ..models.inference import forward_in_slices, in_chunks
 from .registry import Column, Metric, MethodBatch, register_metric
 
 SENSITIVITY_RADIUS, SENSITIVITY_SAMPLES = 0.02, 10
@@ -51,7 +51,7 @@ def infidelity(model: nn.Module, attribution: torch.Tensor, x: torch.Tensor, y: 
     noise = (torch.randn((samples, *x.shape), generator=generator) * std).to(x)
 
     def label_output(inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return model(inputs).gather(1, labels.view(-1, 1)).squeeze(1)
+        return forward_in_slices(model, inputs).gather(1, labels.view(-1, 1)).squeeze(1)
 
     with torch.no_grad():
         clean = label_output(x, y)

@@ -18,6 +18,7 @@ import torch
 from ..data.decoy import Decoy
 from ..data.loading import normalize
 from ..foundations.errors import ConfigError
+from ..models.inference import forward_in_slices
 from .localisation import relevance_mass
 from .registry import Batch, Column, Metric, MethodBatch, register_metric
 
@@ -31,7 +32,7 @@ def _decoy(b: Batch) -> Decoy:
 
 def _correct(b: Batch, images: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
-        logits = b.classifier(normalize(images, b.mean, b.std))
+        logits = forward_in_slices(b.classifier, normalize(images, b.mean, b.std))
     return (logits.argmax(dim=1) == b.y).float()
 
 
@@ -40,7 +41,7 @@ def view_accuracy(b: Batch) -> dict[str, torch.Tensor]:
     views = _decoy(b).views
     with torch.no_grad():
         # b.x: the decoy view, normalised already (the views are pixels, hence _correct)
-        decoy = (b.classifier(b.x).argmax(dim=1) == b.y).float()
+        decoy = (forward_in_slices(b.classifier, b.x).argmax(dim=1) == b.y).float()
     shortcut, clean = _correct(b, views["shortcut"]), _correct(b, views["clean"])
     return {"decoy_accuracy": decoy, "shortcut_accuracy": shortcut, "clean_accuracy": clean,
             "shortcut_gap": shortcut - decoy}

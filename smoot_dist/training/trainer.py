@@ -26,6 +26,7 @@ from ..method.mask_state import MaskState
 from ..method.step import method_step
 from .graph_step import StaticStep
 from .precision import resolve_precision
+from ..models.inference import forward_in_slices
 from ..models.registry import create_model
 from .batches import MemoryBatches, TrainBatches
 from .step_progress import StepReport, report_steps
@@ -288,7 +289,7 @@ class Trainer:
             y = data.labels[start:start + bs]
             # fp32 whatever the training precision: a model's accuracy is measured the same
             # way in every run, so runs trained in bf16 and fp32 compare like with like
-            logits = self.model(x).float()
+            logits = forward_in_slices(self.model, x).float()
             correct += (logits.argmax(1) == y).sum()
             loss += torch.nn.functional.cross_entropy(logits, y, reduction="sum").double()
         n = torch.tensor(float(len(data)), dtype=torch.float64, device=self.device)

@@ -25,6 +25,7 @@ from ..foundations.files import StagedFolder, write_json
 from ..foundations.home import output_dir
 from ..method.saliency import input_saliency
 from ..metrics.faithfulness.morf import remove_most_relevant
+from ..models.inference import forward_in_slices
 from ..plots.curves import plot_motivation
 from ..training.trainer import Trainer, resolve_device
 from ..evaluation.trained_run import load_trained
@@ -36,7 +37,8 @@ FRACTIONS = tuple(round(0.05 * i, 2) for i in range(20))  # 0, 5%, ..., 95%
 def _label_probability(model: nn.Module, x: torch.Tensor, y: torch.Tensor, saliency: torch.Tensor,
                        fractions) -> torch.Tensor:
     b = x.shape[0]
-    p = F.softmax(model(remove_most_relevant(x, saliency, fractions)), dim=1).view(len(fractions), b, -1)
+    removed = remove_most_relevant(x, saliency, fractions)
+    p = F.softmax(forward_in_slices(model, removed), dim=1).view(len(fractions), b, -1)
     return p.gather(2, y.view(1, b, 1).expand(len(fractions), b, 1)).squeeze(2).T  # (B, F)
 
 

@@ -113,3 +113,27 @@ def test_the_cnn_scripts_and_its_scripted_eval_forward_equals_the_module():
     m = create_model(ModelConfig("cnn"), DATASETS["mnist"]).eval()
     x = torch.randn(4, 1, 28, 28)
     assert torch.equal(torch.jit.script(m)(x), m(x))
+
+
+def test_a_cpu_forward_in_slices_equals_the_whole_batch():
+    from smoot_dist.models.inference import forward_in_slices, in_chunks
+
+    torch.manual_seed(0)
+    model = MnistCNN().eval()
+    x = torch.randn(300, 1, 28, 28)  # two whole slices of 128 and a short one of 44
+    with torch.no_grad():
+        whole, sliced = model(x), forward_in_slices(model, x)
+    assert torch.allclose(sliced, whole, rtol=0, atol=1e-5)  # bit-identical here, measured
+    assert torch.equal(sliced.argmax(1), whole.argmax(1))
+    seen = []
+
+    def fn(a, b):  # every batch argument is split alike
+        seen.append((len(a), len(b)))
+        return a + b
+
+    a, b = torch.arange(300.), torch.arange(300.) * 10
+    assert torch.equal(in_chunks(fn, 128)(a, b), a + b) and seen == [(128, 128), (128, 128), (44, 44)]
+    calls = []
+    on_meta = torch.empty(300, 1, 28, 28, device="meta")  # not a CPU: one call, the whole batch
+    forward_in_slices(lambda t: calls.append(len(t)) or t, on_meta)
+    assert calls == [300]

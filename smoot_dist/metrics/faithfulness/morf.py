@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ...method.masking import mask_counts
+from ...models.inference import forward_in_slices
 from .road import road_impute
 
 FRACTIONS = tuple(round(0.1 * i, 1) for i in range(10))
@@ -64,7 +65,7 @@ def correct_after_removal(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                           attribution: torch.Tensor, fractions=FRACTIONS, order: str = "morf",
                           fill: str = "background", seed: int = 0) -> torch.Tensor:
     """Number of correct predictions for each removed fraction (len(fractions),), one forward."""
-    pred = model(remove_pixels(x, attribution, fractions, order, fill, seed)).argmax(1)
+    pred = forward_in_slices(model, remove_pixels(x, attribution, fractions, order, fill, seed)).argmax(1)
     return (pred.view(len(fractions), x.shape[0]) == y[None, :]).sum(1)
 
 
