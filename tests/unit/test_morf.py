@@ -120,3 +120,7 @@ def test_the_logprob_saliency_target_differentiates_the_labels_log_probability()
     got_logit = make_attributor("grad", saliency_model(model, "logit"))(x, y).view(5, 4)
     assert torch.allclose(got_logprob, want_logprob, atol=1e-6)
     assert torch.allclose(got_logit, want_logit, atol=1e-6)
+    # over more images than a CPU slice (models/inference.py): each image keeps its own gradient
+    many_x, many_y = torch.randn(300, 1, 2, 2), torch.arange(300) % 3
+    got = make_attributor("grad", saliency_model(model, "logit"))(many_x, many_y)
+    assert torch.allclose(got, w[many_y].abs(), atol=1e-6)
