@@ -27,7 +27,7 @@ def test_reproduce_without_ray_or_mlflow(real_data_root, tmp_path):
     out = tmp_path / "out"
     page = tmp_path / "docs" / "results.md"
     argv = ("reproduce.py", "--dataset", "fashion_mnist", "--epochs", "1", "--seeds", "2",
-            "--train-subset", "500", "--test-subset", "100", "--workers", "0",
+            "--train-subset", "500", "--test-subset", "50", "--workers", "0",
             "--methods", "traditional,sgt,smoot,random_mask",
             "--no-tracking", "--attributions", "grad,random", "--metrics", "morf,lerf,mprt,pgd",
             "--storage-path",
@@ -36,11 +36,11 @@ def test_reproduce_without_ray_or_mlflow(real_data_root, tmp_path):
     r = run_job(*argv, env={"PYTHONPATH": str(blocked)})
     assert r.returncode == 0, r.stderr[-3000:]
     table = (out / "comparison.md").read_text()
-    for title in ("Traditional | 100 | 0 ± 0 | 0 ± 0 | 0 ± 0 |",
-                  "SGT | 100 | 392 ± 0 | 392 ± 0 | 392 ± 0 |", "SMOOT | 100 |",
-                  "Random mask | 100 | 392 ± 0 | 392 ± 0 | 392 ± 0 |",
+    for title in ("Traditional | 50 | 0 ± 0 | 0 ± 0 | 0 ± 0 |",
+                  "SGT | 50 | 392 ± 0 | 392 ± 0 | 392 ± 0 |", "SMOOT | 50 |",
+                  "Random mask | 50 | 392 ± 0 | 392 ± 0 | 392 ± 0 |",
                   "| AUC ↓ | SRG ↑ | MPRT ↓ | PGD acc. ↑ | runs",
-                  "100 test images, background fill, seed 0; metrics morf, lerf, mprt, pgd"):
+                  "50 test images, background fill, seed 0; metrics morf, lerf, mprt, pgd"):
         assert title in table, table
     rows = {row["method"]: row for row in csv.DictReader(open(out / "comparison.csv"))}
     assert set(rows) == {"traditional", "sgt", "smoot", "random_mask"}
@@ -65,7 +65,7 @@ def test_reproduce_without_ray_or_mlflow(real_data_root, tmp_path):
         assert float(row["srg_mean"]) == pytest.approx(
             sum(e["srg"]["grad"] for e in evaluations) / 2, abs=1e-3)
         for summary, auc in zip(summaries, aucs):
-            # every run ends with its own Grad/Random MoRF AUC on the (100) test images: the
+            # every run ends with its own Grad/Random MoRF AUC on the (50) test images: the
             # same Grad AUC as the fuller evaluation of the same images
             assert summary["auc"]["grad"] == pytest.approx(auc, abs=1e-6)
             assert set(summary["auc"]) == {"grad", "random"}
@@ -186,8 +186,9 @@ def test_evaluation_fanned_out_over_ray_equals_the_single_process_one(real_data_
     for workers in ("0", "2"):
         # noisy methods, ROAD's noise and the battery's draws included: every draw is seeded
         # per batch
-        r = run_job("evaluate.py", run_dir, "--test-subset", "80", "--methods",
-                    "grad,smoothgrad,random", "--metrics", "all", "--removal-fill", "road", "--batch-size", "40", "--workers",
+        r = run_job("evaluate.py", run_dir, "--test-subset", "40", "--methods",
+                    "grad,smoothgrad,random", "--metrics", "all", "--removal-fill", "road",
+                    "--batch-size", "20", "--workers",
                     workers, "--ray-address", ray_cluster["address"], "--no-tracking",
                     "--output-dir", str(tmp_path / workers), env=ray_cluster["env"])
         assert r.returncode == 0, r.stderr[-3000:]
@@ -201,7 +202,7 @@ def test_evaluation_fanned_out_over_ray_equals_the_single_process_one(real_data_
         assert results["0"][key] == results["2"][key], key
     assert {"auc", "lerf_auc", "srg", "mprt", "relevance_mass", "max_sensitivity", "infidelity",
             "pgd_accuracy"} <= set(results["0"]["metrics"])
-    assert results["2"]["workers"] == 2 and results["0"]["num_images"] == 80
+    assert results["2"]["workers"] == 2 and results["0"]["num_images"] == 40
 
 
 def test_evaluate_rejects_unknown_methods_and_runs(tmp_path):
