@@ -42,9 +42,10 @@ def main() -> None:
         for size in (int(s) for s in args.slices.split(",")):
             ms = time_ms(lambda: forward_in_slices(model, x, size), args.steps, device, warmup=1)
             same = torch.equal(forward_in_slices(model, x, size), whole)
-            rows.append([size, round(1000 * args.images / ms), whole_ms / ms, "yes" if same else "no"])
-    print(f"{args.images} images, {torch.get_num_threads()} thread(s), median of {args.steps} calls; "
-          f"whole batch: {1000 * args.images / whole_ms:.0f} images/s")
+            rows.append([size, round(1000 * args.images / ms), whole_ms / ms,
+                         "yes" if same else "no"])
+    print(f"{args.images} images, {torch.get_num_threads()} thread(s), median of {args.steps} "
+          f"calls; whole batch: {1000 * args.images / whole_ms:.0f} images/s")
     print_table(["slice", "images/s", "speed-up vs whole", "bit-identical"], rows)
 
 

@@ -18,7 +18,7 @@ from torch import nn
 
 from ..foundations.errors import UserError
 from ..foundations.signals import interrupt_behind
-from ..models.inference import CPU_SLICE, in_chunks
+from ..models.inference import in_chunks, on_cpu_in_slices
 from .registry import Attribute, Build, get_attribution, register_attribution
 
 # Settings of the noisy / path methods (Captum's defaults where they are sensible).
@@ -104,10 +104,8 @@ def per_pixel(attr: torch.Tensor) -> torch.Tensor:
 @register_attribution("grad", "Grad")
 def _grad(model: nn.Module, b: Build) -> Attribute:
     method = b.captum.Saliency(model)
-    attribute = in_chunks(lambda x, y: per_pixel(method.attribute(x, target=y, abs=True)), CPU_SLICE)
     # each image's gradient is its own: on a CPU a slice at a time is faster (models/inference.py)
-    return lambda x, y: attribute(x, y) if x.device.type == "cpu" else per_pixel(
-        method.attribute(x, target=y, abs=True))
+    return on_cpu_in_slices(lambda x, y: per_pixel(method.attribute(x, target=y, abs=True)))
 
 
 @register_attribution("smoothgrad", "SmoothGrad")

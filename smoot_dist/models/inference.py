@@ -33,7 +33,15 @@ def in_chunks(fn: Callable[..., torch.Tensor], rows: int) -> Callable[..., torch
     return chunked
 
 
+def on_cpu_in_slices(fn: Callable[..., torch.Tensor], size: int = CPU_SLICE
+                     ) -> Callable[..., torch.Tensor]:
+    """`fn` over its batch arguments `size` images at a time where they lie on a CPU, whole
+    elsewhere. For work in which each image's result is its own (evaluation mode, no batch
+    statistics, no draw shared by the batch)."""
+    sliced = in_chunks(fn, size)
+    return lambda *batch: sliced(*batch) if batch[0].device.type == "cpu" else fn(*batch)
+
+
 def forward_in_slices(model: nn.Module, x: torch.Tensor, size: int = CPU_SLICE) -> torch.Tensor:
-    """`model(x)`, computed `size` images at a time when `x` is on a CPU (each image's output
-    does not depend on the others': evaluation mode, no batch statistics)."""
-    return in_chunks(model, size)(x) if x.device.type == "cpu" else model(x)
+    """`model(x)`, a slice at a time on a CPU (on_cpu_in_slices)."""
+    return on_cpu_in_slices(model, size)(x)

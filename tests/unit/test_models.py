@@ -132,7 +132,8 @@ def test_a_cpu_forward_in_slices_equals_the_whole_batch():
         return a + b
 
     a, b = torch.arange(300.), torch.arange(300.) * 10
-    assert torch.equal(in_chunks(fn, 128)(a, b), a + b) and seen == [(128, 128), (128, 128), (44, 44)]
+    assert torch.equal(in_chunks(fn, 128)(a, b), a + b)
+    assert seen == [(128, 128), (128, 128), (44, 44)]
     calls = []
     on_meta = torch.empty(300, 1, 28, 28, device="meta")  # not a CPU: one call, the whole batch
     forward_in_slices(lambda t: calls.append(len(t)) or t, on_meta)

@@ -65,7 +65,8 @@ def correct_after_removal(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                           attribution: torch.Tensor, fractions=FRACTIONS, order: str = "morf",
                           fill: str = "background", seed: int = 0) -> torch.Tensor:
     """Number of correct predictions for each removed fraction (len(fractions),), one forward."""
-    pred = forward_in_slices(model, remove_pixels(x, attribution, fractions, order, fill, seed)).argmax(1)
+    removed = remove_pixels(x, attribution, fractions, order, fill, seed)
+    pred = forward_in_slices(model, removed).argmax(1)
     return (pred.view(len(fractions), x.shape[0]) == y[None, :]).sum(1)
 
 
