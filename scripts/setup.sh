@@ -23,7 +23,7 @@ fi
 
 step "installing smoot_dist and its dependencies into .venv (torch pinned by constraints.txt)"
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -c constraints.txt -e ".[dev]"
+.venv/bin/python -m pip install -q -c constraints.txt -e ".[dev,cluster-test]"
 
 step "laying out MNIST and Fashion-MNIST for torchvision"
 .venv/bin/python jobs/prepare_data.py mnist fashion_mnist

@@ -8,6 +8,7 @@ import pyarrow as pa
 import pyarrow.fs
 
 from ..foundations.errors import DataError
+from ..foundations.uris import without_credentials
 
 
 def filesystem(location: str) -> tuple[pyarrow.fs.FileSystem, str]:
@@ -16,5 +17,5 @@ def filesystem(location: str) -> tuple[pyarrow.fs.FileSystem, str]:
         try:
             return pyarrow.fs.FileSystem.from_uri(location)
         except (pa.ArrowInvalid, OSError) as err:
-            raise DataError(f"cannot open {location} ({str(err).splitlines()[0][:200]})") from None
+            raise DataError(f"cannot open {without_credentials(location)} ({str(err).splitlines()[0][:200]})") from None
     return pyarrow.fs.LocalFileSystem(), str(Path(location).expanduser().resolve())

@@ -28,7 +28,7 @@ import time
 import warnings
 from pathlib import Path
 from typing import Any, Iterator
-from urllib.parse import urlparse, urlsplit, urlunsplit
+from urllib.parse import urlparse
 
 from ..foundations.deadline import failure_within, first_line
 from ..foundations.errors import UserError
@@ -49,16 +49,6 @@ def default_tracking_uri() -> str:
 
 def resolve_tracking_uri(uri: str | None) -> str:
     return uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
-
-
-def without_credentials(uri: str) -> str:
-    """A tracking URI as a run records it: a user and password in it (https://u:p@host) are
-    never written down (MLflow takes them from MLFLOW_TRACKING_USERNAME/PASSWORD as well)."""
-    parts = urlsplit(uri)
-    if parts.username is None and parts.password is None:
-        return uri
-    host = parts.hostname or ""
-    return urlunsplit(parts._replace(netloc=host + (f":{parts.port}" if parts.port else "")))
 
 
 # MLflow 3's UI shows an experiment in its GenAI view (traces, "No data available") unless told

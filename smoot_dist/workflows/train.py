@@ -21,13 +21,14 @@ from ..config import JobConfig
 from ..data.loader_choice import choose_loader
 from ..data.loading import Splits
 from ..foundations.errors import UserError
+from ..foundations.uris import without_credentials
 from ..evaluation.record import closing_record, write_record
 from ..foundations.files import disk_errors, file_sha256, write_json
 from ..method.mask_state import write_mask_parquet
 from ..plots.k_distribution import plot_k_histogram
 from ..runs.folder import EVALUATION_DIR, RunSpec, lock_run, locate_run, restart_run, write_run_record
 from ..runs.tracking import (MlflowRun, check_tracking_uri, logged_epochs, resolve_tracking_uri,
-                        ui_command, without_credentials)
+                        ui_command)
 from ..training.checkpoint import (ResumePoint, check_same_data, checks_for, identity_of, k_digest,
                                    mask_table_of, newest_intact, read_record)
 from .final_evaluation import FinalEvaluation

@@ -3,7 +3,8 @@ run once the store answers again (epochs are backfilled by the next run of the c
 
 from mlflow.tracking import MlflowClient
 
-from smoot_dist.runs.tracking import MlflowRun, without_credentials
+from smoot_dist.foundations.uris import without_credentials
+from smoot_dist.runs.tracking import MlflowRun
 
 
 def test_steps_missed_in_an_outage_are_named_in_the_run(tmp_path):

@@ -1,0 +1,79 @@
+"""An S3-compatible server on 127.0.0.1 for the storage tests: moto in server mode (as Ray's own
+tests simulate S3), started and stopped by the tests, never a runtime dependency (the
+`cluster-test` extra, which scripts/setup.sh installs for the tests)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Credentials the server accepts (it checks none); the jobs read them from the environment, as
+# they would a real store's, and must never write them anywhere.
+S3_ENV = {"AWS_ACCESS_KEY_ID": "smoot-test-key", "AWS_SECRET_ACCESS_KEY": "smoot-test-secret",
+          "AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class S3Server:
+    port: int
+    log: Path
+    process: subprocess.Popen | None = None
+    env: dict[str, str] = field(default_factory=lambda: dict(S3_ENV))
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def uri(self, bucket: str, prefix: str = "runs") -> str:
+        """A pyarrow / Ray storage URI of `bucket/prefix` on this server."""
+        return f"s3://{bucket}/{prefix}?endpoint_override={self.endpoint}&scheme=http"
+
+    def make_bucket(self, bucket: str) -> None:
+        request = urllib.request.Request(f"http://{self.endpoint}/{bucket}", method="PUT")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200, response.status
+
+    def start(self, timeout_s: float = 60) -> None:
+        """Start (or start again, on the same port) and wait until it answers."""
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+                stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env})
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"moto server exited: {self.log.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"http://{self.endpoint}/", timeout=2):
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"moto server did not answer in {timeout_s} s")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+
+def start_s3_server(folder: Path) -> S3Server:
+    server = S3Server(_free_port(), folder / "moto.log")
+    server.start()
+    return server
