@@ -40,6 +40,8 @@ from ..foundations.catalog import dataset_label
 from ..foundations.errors import UserError, shown
 from ..foundations.files import disk_errors, file_lock, fsync, write_json, write_text
 from ..foundations.home import runs_root
+from ..foundations.uris import without_credentials
+from .remote import RemoteRuns, is_remote
 
 RUN_FILE = "run.json"
 LOCK_FILE = "run.lock"
@@ -282,10 +284,20 @@ class RunSpec:
     storage_path: str  # where Ray Train keeps checkpoints (a local folder or a URI)
     resumed: bool = False
     record: dict[str, Any] = field(default_factory=dict)
+    # remote storage: where the run's folder lives (`folder` is then its local cache)
+    remote: RemoteRuns | None = None
 
     @property
     def mlflow_run_id(self) -> str | None:
         return self.record.get("mlflow_run_id")
+
+    def publish(self, *paths: Path) -> None:
+        """Files (or folders) of the run folder, complete, to the remote storage it lives in;
+        nothing to do for a run in a local folder."""
+        if self.remote is not None:
+            for path in paths:
+                self.remote.publish(self.name, path,
+                                    Path(path).relative_to(self.folder.path).as_posix())
 
 
 def _latest_run(root: Path) -> str:
@@ -332,13 +344,34 @@ def storage_of(storage_path: str | None) -> tuple[str, Path | None]:
     return str(local), local
 
 
+def _runs_root(storage: str, local: Path | None) -> tuple[Path, RemoteRuns | None]:
+    """(the local root of the run folders, the remote storage they live in or None): a remote
+    storage path keeps them in its cache on this machine."""
+    if local is not None:
+        return local, None
+    remote = RemoteRuns(storage) if is_remote(storage) else None
+    return (remote.cache_root if remote else runs_root()), remote
+
+
+def _latest_name(root: Path, remote: RemoteRuns | None) -> str:
+    if remote is None:
+        return _latest_run(root)
+    name = remote.latest_run(RUN_FILE)
+    if name is None:
+        raise UserError(f"--resume found no run under {without_credentials(remote.uri)}; pass "
+                        f"--run-name or start a new run")
+    return name
+
+
 def resumed_layer(storage_path: str | None, name: str | None) -> tuple[str, dict[str, Any]]:
     """(its source, the config layer) of `--resume [RUN]`: the config the run recorded (the
     latest run under the storage root, or the one named), its own name included, under which
-    the command line's flags go."""
-    _, local = storage_of(storage_path)
-    root = local or runs_root()
-    name = name or _latest_run(root)
+    the command line's flags go. A run on remote storage is fetched into this machine's cache
+    first."""
+    root, remote = _runs_root(*storage_of(storage_path))
+    name = name or _latest_name(root, remote)
+    if remote is not None:
+        remote.fetch(recorded_run_name(name, "--resume"))
     folder = RunFolder(root / name)
     if not folder.has_record():
         raise UserError(f"--resume: no run named {name!r} under {root}")
@@ -354,28 +387,37 @@ def locate_run(cfg: JobConfig, name: str | None = None) -> RunSpec:
     """The folder of the run `cfg.run` names (or `name`): a new one, or one to continue."""
     resume = cfg.run.resume
     storage, local = storage_location(cfg)
-    local_root = local or runs_root()
+    local_root, remote = _runs_root(storage, local)
     name = name or cfg.run.run_name
     if resume and not name:
-        name = _latest_run(local_root)
+        name = _latest_name(local_root, remote)
     name = name or (f"{dataset_label(cfg.data.dataset)}-{cfg.method.name}-"
                     f"{time.strftime('%Y%m%d-%H%M%S')}")
     folder = RunFolder(local_root / name)
+    if remote is not None:
+        remote.fetch(name)  # the run's files, as another machine may have left them
+    where = without_credentials(storage) if remote is not None else local_root
     if not folder.has_record():
         if resume:
-            raise UserError(f"--resume: no run named {name!r} under {local_root}")
-        return RunSpec(name, folder, storage)
+            raise UserError(f"--resume: no run named {name!r} under {where}")
+        if remote is not None and remote.holds(name):
+            raise UserError(f"{where} holds objects under {name}/ but no run record: they are "
+                            f"not a run this tool can continue, and it never writes over them; "
+                            f"choose another --run-name")
+        return RunSpec(name, folder, storage, remote=remote)
     record = folder.read_record()
     diff = _first_difference(folder.read_config(), cfg.to_dict())
     if diff:
         raise UserError(f"run {name!r} exists with another config ({diff}); continue it with the "
                         f"same settings, or choose a new --run-name")
-    return RunSpec(name, folder, storage, resumed=True, record=record)
+    return RunSpec(name, folder, storage, resumed=True, record=record, remote=remote)
 
 
 def write_run_record(spec: RunSpec, cfg: JobConfig, **fields: Any) -> None:
     spec.record = spec.folder.write_record({**spec.record, "name": spec.name,
-                                            "storage_path": spec.storage_path, **fields}, cfg)
+                                            "storage_path": without_credentials(spec.storage_path),
+                                            **fields}, cfg)
+    spec.publish(spec.folder.path / RUN_FILE, spec.folder.config_path)
 
 
 def restart_run(spec: RunSpec) -> RunSpec:
@@ -391,7 +433,8 @@ def restart_run(spec: RunSpec) -> RunSpec:
     record = {k: v for k, v in spec.record.items() if k not in ("mlflow_run_id", "tracking_uri")}
     record["restarts"] = spec.record.get("restarts", []) + [
         {"time": time.strftime("%Y-%m-%d %H:%M:%S"), "earlier_mlflow_run_id": earlier}]
-    return RunSpec(spec.name, spec.folder, spec.storage_path, resumed=False, record=record)
+    return RunSpec(spec.name, spec.folder, spec.storage_path, resumed=False, record=record,
+                   remote=spec.remote)
 
 
 @contextlib.contextmanager

@@ -30,7 +30,8 @@ from ..foundations.uris import without_credentials
 
 CACHE_DIR = "remote"  # $SMOOT_HOME/remote/<scheme>/<bucket/prefix>-<hash>/<run name>/
 NOT_MIRRORED_PREFIXES = ("checkpoint",)  # Ray Train's, under the same prefix; read by Ray
-NOT_MIRRORED_NAMES = ("run.lock",)  # this machine's lock on its cache folder
+NOT_MIRRORED_NAMES = ("run.lock",  # this machine's lock on its cache folder
+                      ".validate_storage_marker")  # Ray Train's probe of the storage
 NOT_MIRRORED_SUFFIXES = (".tmp",)  # a local write in progress
 
 

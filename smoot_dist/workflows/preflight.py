@@ -6,6 +6,7 @@ import importlib.util
 import os
 import shutil
 from pathlib import Path
+from urllib.parse import urlparse
 
 import torch
 
@@ -15,6 +16,8 @@ from ..foundations.deadline import failure_within, first_line
 from ..foundations.errors import UserError
 from ..attribution.methods import import_captum
 from ..foundations.files import existing_folder, free_space
+from ..foundations.uris import without_credentials
+from ..runs.folder import storage_location
 from ..models.registry import create_model
 
 DEFAULT_TOP_N = MethodConfig.n
@@ -119,25 +122,41 @@ def _reachable_storage(uri: str, timeout_s: float = 20.0) -> None:
     first epoch."""
     import pyarrow.fs
 
+    found: list[bool] = []
+
     def probe() -> None:
         fs, path = pyarrow.fs.FileSystem.from_uri(uri)
-        fs.get_file_info(path)
+        # an object store answers a path in a bucket that does not exist with "not found":
+        # the bucket itself is asked for
+        found.append(fs.get_file_info(path.split("/", 1)[0]).type != pyarrow.fs.FileType.NotFound)
 
+    shown = without_credentials(uri)
     problem = failure_within(probe, timeout_s)
     if problem:
-        raise UserError(f"--storage-path {uri} is not reachable ({problem}); check the URI, "
+        raise UserError(f"--storage-path {shown} is not reachable ({problem}); check the URI, "
                         f"the network and the credentials")
+    if not found[0]:
+        raise UserError(f"--storage-path {shown}: its bucket {urlparse(uri).netloc.split('@')[-1]!r} "
+                        f"does not exist; create it (or fix the URI) and run the same command again")
+
+
+def check_storage(cfg: JobConfig) -> None:
+    """A remote storage path answers, and is used by Ray workers only: before the run is looked
+    for there. In process, Ray Train's checkpointing (which writes to any storage) is not there:
+    a second way of putting checkpoints on remote storage is not worth a second code path."""
+    storage, local = storage_location(cfg)
+    if local is None:
+        if cfg.run.workers == 0:
+            raise UserError(f"--storage-path {without_credentials(storage)} is remote, and a run "
+                            f"in this process (--workers 0) keeps its checkpoints in a local "
+                            f"folder: give a folder, or train on Ray workers (--workers 1 or more)")
+        _reachable_storage(storage)
 
 
 def check_outputs(cfg: JobConfig, spec) -> None:
-    """Where the run will write is usable: the storage path (a folder this process can create
-    or write; a remote URI that answers, and only with Ray workers) and --summary-json."""
-    if "://" in spec.storage_path:
-        if cfg.run.workers == 0:
-            raise UserError(f"--storage-path {spec.storage_path} is remote, and a run in this "
-                            f"process (--workers 0) keeps its checkpoints in a local folder: give "
-                            f"a folder, or train on Ray workers (--workers 1 or more)")
-        _reachable_storage(spec.storage_path)
+    """Where the run will write is usable: the run folder (for remote storage, its local cache:
+    check_storage checked the rest), which this process can create or write, and
+    --summary-json."""
     _creatable_folder(spec.folder.path, "the run folder")
     if cfg.run.summary_json:
         target = Path(cfg.run.summary_json).expanduser()

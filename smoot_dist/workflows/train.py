@@ -34,7 +34,7 @@ from ..training.checkpoint import (ResumePoint, check_same_data, checks_for, ide
 from .final_evaluation import FinalEvaluation
 from ..training.outcome import TrainingOutcome
 from .preflight import (check_closing_evaluation, check_data_and_model, check_device,
-                        check_outputs, check_room)
+                        check_outputs, check_room, check_storage)
 from ..training.summary import build_summary
 from ..training.trainer import EpochHook, resolve_device
 from ..launch.ray_cluster import check_local_capacity, check_resources, connect, worker_precision
@@ -104,6 +104,9 @@ def _finish(cfg: JobConfig, spec: RunSpec, splits: Splits, outcome: TrainingOutc
             record_dir = write_record(folder.evaluation_dir, closing, {})
             artifacts += [(path, f"{EVALUATION_DIR}/{closing.id}")
                           for path in sorted(record_dir.iterdir())]
+    # remote storage: the run's final files join its record there (whole files, each once
+    # complete); a storage that fails here is one line, and the same command publishes them
+    spec.publish(*(item[0] if isinstance(item, tuple) else item for item in artifacts))
     if cfg.run.summary_json:
         with disk_errors(cfg.run.summary_json, "--summary-json"):
             write_json(cfg.run.summary_json, summary)
@@ -241,6 +244,7 @@ def run_training(cfg: JobConfig, *, tags: dict[str, str] | None = None,
     epoch_hooks = (FinalEvaluation(cfg.train.eval_images, cfg.train.seed), *epoch_hooks)
     if cfg.tracking.enabled:
         check_tracking_uri(resolve_tracking_uri(cfg.tracking.uri), cfg.tracking.experiment)
+    check_storage(cfg)
     spec = locate_run(cfg)
     check_outputs(cfg, spec)
     check_device(cfg)

@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from smoot_dist.launch.ray_cluster import free_port
+from tests.helpers.s3_server import S3_ENV, start_s3_server
 
 BIN = Path(sys.executable).parent
 
@@ -86,6 +87,9 @@ def ray_cluster(tmp_path_factory):
     gcs, dash = free_port(), free_port()
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
                RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32),
+               # the test S3 server's credentials on every node, as a real cluster's nodes have
+               # theirs (an instance role, the environment): Ray Train's checkpoint uploads
+               **S3_ENV,
                # single machine: every Ray process binds to 127.0.0.1 (see smoot_dist/local_ray.py)
                RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
     env.pop("RAY_ADDRESS", None)
@@ -106,6 +110,15 @@ def ray_cluster(tmp_path_factory):
     finally:
         stop_sessions([session])
         shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """An S3-compatible server (moto) on 127.0.0.1 with a bucket `bucket`, for the session."""
+    server = start_s3_server(tmp_path_factory.mktemp("s3"))
+    server.make_bucket("bucket")
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -164,6 +164,15 @@ def test_remote_storage_is_refused_in_process_and_checked_before_ray(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_missing_bucket_is_refused_before_ray(s3_server, tmp_path):
+    uri = s3_server.uri("no-such-bucket")
+    r = run_job("train.py", "--workers", "1", "--storage-path", uri, "--no-tracking",
+                env={**s3_server.env, "SMOOT_HOME": str(tmp_path / "home")}, timeout=120)
+    expect_one_line(r, f"--storage-path {uri}: its bucket 'no-such-bucket' does not exist")
+    assert "Ray:" not in r.stdout and not (tmp_path / "home").exists()
+
+
+@pytest.mark.slow
 def test_unusable_output_paths_are_refused_before_anything_exists(tmp_path):
     (tmp_path / "afile").write_text("x")
     r = _train(tmp_path, "--storage-path", str(tmp_path / "afile" / "runs"))
