@@ -7,6 +7,7 @@
   python jobs/compare.py --run-ids ID1,ID2,ID3
   python jobs/compare.py --runs ~/smoot_dist/runs/a ~/smoot_dist/runs/b    # no MLflow needed
   python jobs/compare.py --runs RUN1 RUN2 --evaluation 2000img-background-s0-1f56d303
+  python jobs/compare.py --runs RUN1 RUN2 --storage-path s3://bucket/runs  # runs on object storage
 
 The AUC, SRG and battery columns come from one evaluation of each run, the same protocol for all
 (--evaluation ID, else the one the most runs share); the table says which (images, fill, seed).
@@ -24,8 +25,19 @@ from ..config import JobConfig
 from ..foundations.errors import ConfigError
 from ..foundations.files import StagedFolder
 from ..foundations.home import output_dir
+from ..runs.folder import folder_on_storage
+from ..runs.remote import is_remote
 
-FLAGS = JobFlags("compare.py", __doc__, ("compare", ("tracking", "uri", "experiment")))
+FLAGS = JobFlags("compare.py", __doc__, ("compare", ("tracking", "uri", "experiment"),
+                                         ("run", "storage_path")))
+
+
+def _folders(runs: list[str], storage_path: str | None) -> list[Path]:
+    """--runs: folders, or with a remote --storage-path run names, fetched from there into this
+    machine's cache."""
+    if not is_remote(storage_path):
+        return [Path(f) for f in runs]
+    return [folder_on_storage(name, storage_path)[0].path for name in runs]
 
 
 def compare(cfg: JobConfig) -> int:
@@ -42,7 +54,8 @@ def compare(cfg: JobConfig) -> int:
     staged = StagedFolder(Path(c.output_dir) if c.output_dir else output_dir("comparisons", fresh=True),
                           "--output-dir")
     with staged:
-        compare_and_report(staged.staging, folders=[Path(f) for f in c.runs] if c.runs else None,
+        compare_and_report(staged.staging,
+                           folders=_folders(c.runs, cfg.run.storage_path) if c.runs else None,
                            run_ids=c.run_ids.split(",") if c.run_ids else None,
                            experiment=cfg.tracking.experiment, tags=tags,
                            tracking_uri=cfg.tracking.uri, auc_method=c.auc_method,

@@ -11,6 +11,7 @@ says what each measures and which direction is better.
   python jobs/evaluate.py RUN --workers 4 --use-gpu     # the batches fanned out over Ray tasks
   python jobs/evaluate.py imagefolder-run --metrics localisation --masks ~/data/masks
   python jobs/evaluate.py 3f8a825d35a64fc786e3f323e6934f05 --tracking-uri http://mlflow:5000
+  python jobs/evaluate.py RUN --storage-path s3://bucket/runs   # a run on object storage: its record goes there
 
 Writes <run folder>/evaluation/<protocol id>/ (metrics.json, metrics.csv, drop_curves.csv and
 .png, mprt.png); the id names the images, fill and seed, and a digest of the whole protocol, so
@@ -30,7 +31,7 @@ from ..foundations.progress import progress_mode
 FLAGS = JobFlags("evaluate.py", __doc__,
                  ("evaluate", ("data", "test_subset"), ("train", "device"),
                   ("tracking", "uri", "enabled"),
-                  ("run", "progress", "use_gpu", "ray_address", "verbose")))
+                  ("run", "progress", "use_gpu", "ray_address", "verbose", "storage_path")))
 
 
 def battery_options(e):
@@ -50,7 +51,7 @@ def evaluate(cfg: JobConfig) -> int:
     methods = parse_methods(e.methods)
     if e.metrics is not None:
         parse_metrics(e.metrics)  # a wrong name: one line before the run is loaded
-    run = load_trained(e.run, cfg.tracking.uri)
+    run = load_trained(e.run, cfg.tracking.uri, cfg.run.storage_path)
     decoy = decoy_source(run.cfg.data.dataset) is not None
     metrics = parse_metrics(e.metrics, decoy=decoy) if e.metrics is not None else None
     if metrics is None:

@@ -7,6 +7,7 @@ with its colour bar) and a grid of them.
   python jobs/explain.py RUN ~/labelled/ --methods grad,integrated_gradients  # <class>/<image>: true class too
   python jobs/explain.py 3f8a825d35a64fc786e3f323e6934f05 img.png            # an MLflow run id
   python jobs/explain.py models:/fmnist-smoot/1 img.png                      # a registered model
+  python jobs/explain.py RUN img.png --storage-path s3://bucket/runs         # a run on object storage
 
 Images of another size or channel count are converted as the run's dataset requires (grey or
 colour, a bilinear resize to its size), and the conversion is listed; --no-convert refuses
@@ -28,7 +29,7 @@ from ..data.user_images import collect, read_for_model
 from ..foundations.files import StagedFolder
 from ..foundations.home import output_dir
 
-FLAGS = JobFlags("explain.py", __doc__, ("explain", ("tracking", "uri")))
+FLAGS = JobFlags("explain.py", __doc__, ("explain", ("tracking", "uri"), ("run", "storage_path")))
 
 
 def _say_what_was_left(found, limit: int, left_out: list[str]) -> None:
@@ -57,7 +58,7 @@ def explain(cfg: JobConfig) -> int:
     # the run) as soon as the run's name is known, still before any image is explained.
     given_folder = StagedFolder(Path(e.output_dir), "--output-dir", given) if e.output_dir else None
     with given_folder or contextlib.nullcontext():
-        run = load_model_to_explain(e.run, cfg.tracking.uri)
+        run = load_model_to_explain(e.run, cfg.tracking.uri, cfg.run.storage_path)
     staged = given_folder or StagedFolder(
         output_dir("explanations", f"{run.name}-{time.strftime('%Y%m%d-%H%M%S')}", fresh=True),
         "the output folder", given)

@@ -280,7 +280,8 @@ class EvaluateConfig:
 
 @dataclass
 class CompareConfig:
-    runs: list[str] | None = setting(None, "run folders (default: every finished run of the "
+    runs: list[str] | None = setting(None, "run folders, or run names under a remote "
+                                           "--storage-path (default: every finished run of the "
                                            "MLflow experiment)", nargs="+")
     run_ids: str | None = setting(None, "comma-separated MLflow run ids")
     tags: list[str] | None = setting(None, "only MLflow runs with this tag (repeatable)",

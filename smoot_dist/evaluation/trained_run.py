@@ -20,7 +20,8 @@ from ..foundations.errors import UserError
 from ..foundations.home import runs_root
 from ..models.registry import create_model
 from ..runs.folder import (CONFIG_FILE, MODEL_FILE, RUN_FILE, SUMMARY_FILE, RunFolder,
-                          read_config_yaml, recorded_run_name)
+                          folder_on_storage, read_config_yaml, recorded_run_name, storage_of)
+from ..runs.remote import RemoteRuns, is_remote
 from ..runs.tracking import download_run_files
 from ..runs.tracking import resolve_tracking_uri
 
@@ -34,6 +35,14 @@ class TrainedRun:
     mlflow_run_id: str | None
     tracking_uri: str | None
     summary: dict[str, Any] | None
+    # a run on remote storage: where its folder lives (`folder` is this machine's cache of it)
+    remote: RemoteRuns | None = None
+
+    def publish(self, path: Path) -> None:
+        """A file or folder written into the run folder (an evaluation's record), to the remote
+        storage the run lives in; nothing to do for a local run."""
+        if self.remote is not None:
+            self.remote.publish(self.name, path, path.relative_to(self.folder.path).as_posix())
 
     @property
     def spec(self) -> DatasetSpec:
@@ -95,13 +104,25 @@ def _from_mlflow(run_id: str, tracking_uri: str) -> TrainedRun:
     return trained
 
 
-def load_trained(source: str, tracking_uri: str | None = None) -> TrainedRun:
-    """`source`: a run folder, a run name under the default runs root, or an MLflow run id."""
-    for candidate in (Path(source).expanduser(), runs_root() / source):
+def _from_storage(name: str, storage_path: str, tracking_uri: str | None) -> TrainedRun:
+    folder, remote = folder_on_storage(name, storage_path)
+    trained = _from_folder(folder, tracking_uri)
+    trained.remote = remote
+    return trained
+
+
+def load_trained(source: str, tracking_uri: str | None = None,
+                 storage_path: str | None = None) -> TrainedRun:
+    """`source`: a run folder, a run name under the default runs root (or under
+    `storage_path`, local or remote), or an MLflow run id."""
+    if is_remote(storage_path):
+        return _from_storage(source, storage_path, tracking_uri)
+    root = storage_of(storage_path)[1] if storage_path else runs_root()
+    for candidate in (Path(source).expanduser(), root / source):
         if candidate.is_dir():
             return _from_folder(RunFolder(candidate.resolve()), tracking_uri)
 
     if all(c in "0123456789abcdef" for c in source) and len(source) == 32:
         return _from_mlflow(source, resolve_tracking_uri(tracking_uri))
-    raise UserError(f"{source!r} is neither a run folder, a run under {runs_root()}, nor an "
+    raise UserError(f"{source!r} is neither a run folder, a run under {root}, nor an "
                     f"MLflow run id")

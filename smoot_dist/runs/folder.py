@@ -363,6 +363,16 @@ def _latest_name(root: Path, remote: RemoteRuns | None) -> str:
     return name
 
 
+def folder_on_storage(name: str, storage_path: str) -> tuple[RunFolder, RemoteRuns]:
+    """A run on remote storage, named: its folder fetched into this machine's cache."""
+    remote = RemoteRuns(storage_path)
+    folder = RunFolder(remote.fetch(recorded_run_name(name, "the command line")))
+    if not folder.has_record():
+        raise UserError(f"no run named {name!r} under --storage-path "
+                        f"{without_credentials(storage_path)}")
+    return folder, remote
+
+
 def resumed_layer(storage_path: str | None, name: str | None) -> tuple[str, dict[str, Any]]:
     """(its source, the config layer) of `--resume [RUN]`: the config the run recorded (the
     latest run under the storage root, or the one named), its own name included, under which

@@ -115,6 +115,8 @@ def evaluate_run(run: TrainedRun, methods: list[str], *,
     out = write_record(root, record, _plots(run, record, splits.spec.title))
     if replacing:
         print(f"replaced the earlier evaluation of the same protocol in {out}", flush=True)
+    if not output_dir:  # the run's own record: where the run lives
+        run.publish(out)
     result: dict[str, Any] = {"record": record, "output_dir": str(out)}
     if tracking and run.mlflow_run_id and run.tracking_uri:
         tracker = MlflowRun(run.tracking_uri, run.mlflow_run_id)

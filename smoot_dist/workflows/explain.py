@@ -44,12 +44,14 @@ def check_methods(methods: list[str], chosen_all: bool = False) -> tuple[list[st
     return [m for m in methods if m not in refused], refused
 
 
-def load_model_to_explain(source: str, tracking_uri: str | None = None) -> TrainedRun:
-    """A run folder, run name or MLflow run id (load_trained), or a registered model."""
+def load_model_to_explain(source: str, tracking_uri: str | None = None,
+                          storage_path: str | None = None) -> TrainedRun:
+    """A run folder, run name (under `storage_path`, local or remote) or MLflow run id
+    (load_trained), or a registered model."""
     if source.startswith("models:/"):
         uri = resolve_tracking_uri(tracking_uri)
         return load_trained(registered_model_run(uri, source), uri)
-    return load_trained(source, tracking_uri)
+    return load_trained(source, tracking_uri, storage_path)
 
 
 def _file_stem(i: int, path: Path) -> str:

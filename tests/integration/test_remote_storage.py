@@ -1,10 +1,13 @@
 """A run on S3-compatible storage (moto's server on 127.0.0.1): the whole run folder lives at its
 storage path, and another machine (an empty SMOOT_HOME) continues it from there alone."""
 
+import csv
 import json
 
+import numpy as np
 import pyarrow.fs
 import pytest
+from PIL import Image
 
 from tests.conftest import expect_one_line, run_job
 
@@ -61,6 +64,33 @@ def test_a_run_lives_on_s3_and_another_machine_continues_it(real_data_root, ray_
     assert summary["resumes"] == [{"epoch": 1, "workers": 1, "k_sha256": first["k_sha256"]}]
     assert summary["run_dir"].startswith(str(tmp_path / "b"))
     assert not (tmp_path / "b" / "runs").exists()  # nothing went to the local runs root
+
+    # a third machine evaluates, explains and compares the run from the storage path alone
+    env_c = {**env_a, "SMOOT_HOME": str(tmp_path / "c")}
+    r = run_job("evaluate.py", "s3run", "--storage-path", uri, "--methods", "grad",
+                "--metrics", "morf", "--test-subset", "50", "--no-tracking", env=env_c)
+    assert r.returncode == 0, r.stderr[-3000:]
+    objects = _objects(uri, s3_server.env, monkeypatch)
+    [protocol] = {k.split("/")[2] for k in objects
+                  if k.startswith("s3run/evaluation/") and not k.split("/")[2].startswith("closing-")}
+    record = json.loads(objects[f"s3run/evaluation/{protocol}/metrics.json"])
+    assert record["num_images"] == 50 and record["run"] == "s3run"
+    image = tmp_path / "mine" / "img.png"
+    image.parent.mkdir()
+    Image.fromarray(np.arange(784, dtype=np.uint8).reshape(28, 28) % 255).save(image)
+    r = run_job("explain.py", "s3run", str(image.parent), "--storage-path", uri, "--output-dir",
+                str(tmp_path / "explained"), env=env_c)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (tmp_path / "explained" / "explanations.csv").is_file()
+    r = run_job("compare.py", "--runs", "s3run", "--storage-path", uri, "--evaluation", protocol,
+                "--output-dir", str(tmp_path / "compared"), "--figure-images", "0", env=env_c)
+    assert r.returncode == 0, r.stderr[-3000:]
+    [row] = csv.DictReader(open(tmp_path / "compared" / "comparison.csv"))
+    assert float(row["accuracy_mean"]) == pytest.approx(100 * summary["test_accuracy"], abs=1e-3)
+    assert float(row["auc_mean"]) == pytest.approx(record["metrics"]["auc"]["grad"], abs=1e-3)
+    assert not (tmp_path / "c" / "runs").exists()
+    r = run_job("evaluate.py", "no-such-run", "--storage-path", uri, env=env_c)
+    expect_one_line(r, "no run named 'no-such-run' under --storage-path s3://bucket/runs")
 
     # a name whose prefix holds objects that are no run: refused, never written over
     fs, base = pyarrow.fs.FileSystem.from_uri(uri)

@@ -112,7 +112,7 @@ def test_storage_failures_are_one_line(s3, home, tmp_path):
                                         r"s3://no-such-bucket/runs\?endpoint_override=.* failed "
                                         r"\(.*NO_SUCH_BUCKET.*\); check the storage"):
         runs.publish("r", tmp_path / "f.json", "f.json")
-    down = RemoteRuns(f"s3://bucket/runs?endpoint_override=127.0.0.1:1&scheme=http")
+    down = RemoteRuns("s3://bucket/runs?endpoint_override=127.0.0.1:1&scheme=http")
     with pytest.raises(UserError, match="listing run r at --storage-path .* failed"):
         down.fetch("r")
     with pytest.raises(UserError, match="--storage-path: cannot open s3://bucket/runs"):
