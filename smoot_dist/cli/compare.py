@@ -26,7 +26,7 @@ from ..foundations.errors import ConfigError
 from ..foundations.files import StagedFolder
 from ..foundations.home import output_dir
 from ..runs.folder import folder_on_storage
-from ..runs.remote import is_remote
+from ..foundations.uris import is_remote
 
 FLAGS = JobFlags("compare.py", __doc__, ("compare", ("tracking", "uri", "experiment"),
                                          ("run", "storage_path")))

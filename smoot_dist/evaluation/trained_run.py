@@ -9,7 +9,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -21,9 +21,12 @@ from ..foundations.home import runs_root
 from ..models.registry import create_model
 from ..runs.folder import (CONFIG_FILE, MODEL_FILE, RUN_FILE, SUMMARY_FILE, RunFolder,
                           folder_on_storage, read_config_yaml, recorded_run_name, storage_of)
-from ..runs.remote import RemoteRuns, is_remote
+from ..foundations.uris import is_remote
 from ..runs.tracking import download_run_files
 from ..runs.tracking import resolve_tracking_uri
+
+if TYPE_CHECKING:
+    from ..runs.remote import RemoteRuns
 
 
 @dataclass

@@ -13,3 +13,9 @@ def without_credentials(uri: str) -> str:
         return uri
     host = parts.hostname or ""
     return urlunsplit(parts._replace(netloc=host + (f":{parts.port}" if parts.port else "")))
+
+
+def is_remote(storage_path: str | None) -> bool:
+    """A storage path on another machine's disks (s3://, gs://, ...), not a local folder or a
+    file:// URI."""
+    return bool(storage_path) and "://" in storage_path and not storage_path.startswith("file://")

@@ -28,7 +28,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 from urllib.parse import urlparse
 
 import yaml
@@ -40,8 +40,10 @@ from ..foundations.catalog import dataset_label
 from ..foundations.errors import UserError, shown
 from ..foundations.files import disk_errors, file_lock, fsync, write_json, write_text
 from ..foundations.home import runs_root
-from ..foundations.uris import without_credentials
-from .remote import RemoteRuns, is_remote
+from ..foundations.uris import is_remote, without_credentials
+
+if TYPE_CHECKING:  # imported where a storage path is remote: pyarrow, for those jobs only
+    from .remote import RemoteRuns
 
 RUN_FILE = "run.json"
 LOCK_FILE = "run.lock"
@@ -349,8 +351,12 @@ def _runs_root(storage: str, local: Path | None) -> tuple[Path, RemoteRuns | Non
     storage path keeps them in its cache on this machine."""
     if local is not None:
         return local, None
-    remote = RemoteRuns(storage) if is_remote(storage) else None
-    return (remote.cache_root if remote else runs_root()), remote
+    if not is_remote(storage):
+        return runs_root(), None
+    from .remote import RemoteRuns
+
+    remote = RemoteRuns(storage)
+    return remote.cache_root, remote
 
 
 def _latest_name(root: Path, remote: RemoteRuns | None) -> str:
@@ -365,6 +371,8 @@ def _latest_name(root: Path, remote: RemoteRuns | None) -> str:
 
 def folder_on_storage(name: str, storage_path: str) -> tuple[RunFolder, RemoteRuns]:
     """A run on remote storage, named: its folder fetched into this machine's cache."""
+    from .remote import RemoteRuns
+
     remote = RemoteRuns(storage_path)
     folder = RunFolder(remote.fetch(recorded_run_name(name, "the command line")))
     if not folder.has_record():

@@ -35,10 +35,6 @@ NOT_MIRRORED_NAMES = ("run.lock",  # this machine's lock on its cache folder
 NOT_MIRRORED_SUFFIXES = (".tmp",)  # a local write in progress
 
 
-def is_remote(storage_path: str | None) -> bool:
-    return bool(storage_path) and "://" in storage_path and not storage_path.startswith("file://")
-
-
 def mirrored(rel: str) -> bool:
     """Whether a file of the run folder (its path relative to the folder) lives remotely too."""
     first, name = rel.split("/", 1)[0], rel.rsplit("/", 1)[-1]

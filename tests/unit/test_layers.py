@@ -42,14 +42,17 @@ def _module_name(path: Path) -> str:
 
 
 def _imports(path: Path) -> list[tuple[str, bool, int]]:
-    """(imported module, inside a function?, line) of every import in the file, relative ones
-    resolved; `from X import name` counts as X.name where that is a module of ours."""
+    """(imported module, inside a function?, line) of every import in the file that can run
+    (not those under `if TYPE_CHECKING:`), relative ones resolved; `from X import name` counts
+    as X.name where that is a module of ours."""
     name = _module_name(path)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = []
 
     def visit(node: ast.AST, in_function: bool) -> None:
         for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and ast.unparse(child.test) == "TYPE_CHECKING":
+                continue  # for the type checker only: never run
             if isinstance(child, ast.Import):
                 found.extend((a.name, in_function, child.lineno) for a in child.names)
             elif isinstance(child, ast.ImportFrom):

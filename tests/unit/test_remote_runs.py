@@ -8,7 +8,8 @@ import time
 import pytest
 
 from smoot_dist.foundations.errors import UserError
-from smoot_dist.runs.remote import RemoteRuns, is_remote, mirrored
+from smoot_dist.foundations.uris import is_remote
+from smoot_dist.runs.remote import RemoteRuns, mirrored
 from tests.helpers.s3_server import start_s3_server
 
 
