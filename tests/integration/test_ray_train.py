@@ -1,5 +1,6 @@
-"""The Ray Train path on a real local cluster: `ray job submit`, sharded K statistics, resume on
-another worker count, and agreement with the in-process engine."""
+"""The Ray Train path on a real local cluster: `ray job submit`, sharded K statistics, and
+agreement with the in-process engine (resuming on another worker count, on another machine:
+test_remote_storage.py)."""
 
 import json
 import subprocess
@@ -8,7 +9,6 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from smoot_dist.training.checkpoint import k_digest
 from smoot_dist.method.mask_state import read_mask_parquet
 from smoot_dist.method.masking import mask_counts
 from tests.conftest import REPO, mlflow_store, run_job
@@ -60,54 +60,6 @@ def test_ray_job_submit_trains_and_tracks(real_data_root, ray_cluster, tmp_path)
     for key in ("auc_grad", "auc_random"):
         assert [(m.step, m.value) for m in client.get_metric_history(run_id, key)] == \
             [(2, summary["auc"][key[4:]])]
-
-
-@pytest.mark.slow
-def test_resume_on_another_worker_count(real_data_root, ray_cluster, tmp_path):
-    common = ["--dataset", "fashion_mnist", "--method", "smoot", "--train-subset", "2000",
-              "--test-subset", "400", "--eval-images", "100", "--run-name", "resumable",
-              "--storage-path", str(tmp_path),
-              "--tracking-uri", mlflow_store(tmp_path / "mlflow.db"), "--no-progress",
-              "--ray-address", ray_cluster["address"]]
-    first = run_job("train.py", *[a for a in common if a != "--no-progress"], "--workers", "2",
-                    "--epochs", "1", "--summary-json", str(tmp_path / "s1.json"),
-                    env=ray_cluster["env"])
-    assert first.returncode == 0, first.stderr[-3000:]
-    # a quiet console: each epoch once (from the driver), none of Ray's report dumps, internal
-    # warnings or colour codes; off a terminal, rank 0's progress within the epoch comes
-    # through the driver's relay (8 steps of 256 over 2 workers: a line at each 10%)
-    console = first.stdout + first.stderr
-    lines = first.stdout.splitlines()
-    assert sum(line.startswith("epoch 1/1 ") for line in lines) == 1
-    steps = [line.split("(")[0].strip() for line in lines if line.startswith("  epoch 1/1  step")]
-    assert steps == [f"epoch 1/1  step {s}/8" for s in range(1, 8)]
-    for noise in ("TrainingReport(", "core_worker.cc", "\x1b[", "RayTrainWorker"):
-        assert noise not in console, noise
-    s1 = json.loads((tmp_path / "s1.json").read_text())
-    checkpointed = k_digest(read_mask_parquet(tmp_path / "resumable" / "mask_state.parquet", 2000))
-
-    # `--resume` alone takes the latest run's recorded config (dataset, method, subsets, ...):
-    # only how and how long it runs is given again
-    second = run_job("train.py", "--resume", "--workers", "1", "--epochs", "2",
-                     "--storage-path", str(tmp_path), "--ray-address", ray_cluster["address"],
-                     "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}", "--no-progress",
-                     "--summary-json", str(tmp_path / "s2.json"), env=ray_cluster["env"])
-    assert second.returncode == 0, second.stderr[-3000:]
-    s2 = json.loads((tmp_path / "s2.json").read_text())
-    # The state re-sharded from 2 workers to 1 and gathered back is the checkpointed one, bit for bit.
-    assert s2["resumes"] == [{"epoch": 1, "workers": 1, "k_sha256": checkpointed}]
-    assert "resumed after epoch 1 on 1 worker(s)\nepoch 2/2 " in second.stdout
-    assert [e["epoch"] for e in s2["epochs"]] == [1, 2]
-    assert s2["epochs"][0] == s1["epochs"][0]  # epoch 1 is carried over, not re-run
-    assert s2["mlflow"]["run_id"] == s1["mlflow"]["run_id"]  # one MLflow run across the restart
-    client = MlflowClient(s2["mlflow"]["tracking_uri"])
-    assert [m.step for m in client.get_metric_history(s2["mlflow"]["run_id"], "test_accuracy")] == [1, 2]
-    # the step metrics, logged by the driver: epoch 2's steps continue after epoch 1's
-    ce = client.get_metric_history(s2["mlflow"]["run_id"], "train_ce_step")
-    assert sorted(m.step for m in ce) == list(range(1, 17))
-    # MLflow's system metrics, of the driver (the workers never write to MLflow)
-    assert any(k.startswith("system/cpu_utilization") for k in client.get_run(
-        s2["mlflow"]["run_id"]).data.metrics)
 
 
 @pytest.mark.slow

@@ -1,5 +1,6 @@
-"""A run on S3-compatible storage (moto's server on 127.0.0.1): the whole run folder lives at its
-storage path, and another machine (an empty SMOOT_HOME) continues it from there alone."""
+"""A run on S3-compatible storage (moto's server on 127.0.0.1), as a cluster whose nodes share no
+disk keeps it: the whole run folder lives at its storage path, and other machines (empty
+SMOOT_HOMEs) continue it there on another worker count, evaluate, explain and compare it."""
 
 import csv
 import json
@@ -7,9 +8,12 @@ import json
 import numpy as np
 import pyarrow.fs
 import pytest
+from mlflow.tracking import MlflowClient
 from PIL import Image
 
-from tests.conftest import expect_one_line, run_job
+from smoot_dist.method.mask_state import read_mask_parquet
+from smoot_dist.training.checkpoint import k_digest
+from tests.conftest import expect_one_line, mlflow_store, run_job
 
 pytestmark = pytest.mark.integration
 
@@ -25,17 +29,33 @@ def _objects(uri, env, monkeypatch):
 
 
 @pytest.mark.slow
-def test_a_run_lives_on_s3_and_another_machine_continues_it(real_data_root, ray_cluster, s3_server,
-                                                            tmp_path, monkeypatch):
+def test_a_run_on_s3_resumes_elsewhere_on_another_worker_count(real_data_root, ray_cluster,
+                                                               s3_server, tmp_path, monkeypatch):
     uri = s3_server.uri("bucket", "runs")
-    common = ("--workers", "1", "--train-subset", "300", "--test-subset", "100", "--eval-images",
-              "50", "--no-tracking", "--no-progress", "--storage-path", uri,
-              "--ray-address", ray_cluster["address"])
+    store = mlflow_store(tmp_path / "mlflow.db")
+    where = ("--storage-path", uri, "--ray-address", ray_cluster["address"],
+             "--tracking-uri", store)
     env_a = {**ray_cluster["env"], **s3_server.env, "SMOOT_HOME": str(tmp_path / "a")}
-    r = run_job("train.py", *common, "--epochs", "1", "--run-name", "s3run", env=env_a)
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
-    objects = _objects(uri, s3_server.env, monkeypatch)
-    run = {k[len("s3run/"):]: v for k, v in objects.items() if k.startswith("s3run/")}
+    first = run_job("train.py", "--dataset", "fashion_mnist", "--method", "smoot",
+                    "--train-subset", "2000", "--test-subset", "400", "--eval-images", "100",
+                    "--run-name", "resumable", *where, "--workers", "2", "--epochs", "1",
+                    "--summary-json", str(tmp_path / "s1.json"), env=env_a)
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-3000:]
+    # a quiet console: each epoch once (from the driver), none of Ray's report dumps, internal
+    # warnings or colour codes; off a terminal, rank 0's progress within the epoch comes
+    # through the driver's relay (8 steps of 256 over 2 workers: a line at each 10%)
+    console = first.stdout + first.stderr
+    lines = first.stdout.splitlines()
+    assert sum(line.startswith("epoch 1/1 ") for line in lines) == 1
+    steps = [line.split("(")[0].strip() for line in lines if line.startswith("  epoch 1/1  step")]
+    assert steps == [f"epoch 1/1  step {s}/8" for s in range(1, 8)]
+    for noise in ("TrainingReport(", "core_worker.cc", "\x1b[", "RayTrainWorker"):
+        assert noise not in console, noise
+    s1 = json.loads((tmp_path / "s1.json").read_text())
+
+    # the run folder lives at the storage path: every file of it, beside Ray's checkpoints
+    run = {k[len("resumable/"):]: v for k, v in _objects(uri, s3_server.env, monkeypatch).items()
+           if k.startswith("resumable/")}
     [closing] = {k.split("/")[1] for k in run if k.startswith("evaluation/")}
     mirrored = {"run.json", "config.yaml", "summary.json", "model.pt", "mask_state.parquet",
                 "k_histogram.png", f"evaluation/{closing}/metrics.json",
@@ -44,49 +64,66 @@ def test_a_run_lives_on_s3_and_another_machine_continues_it(real_data_root, ray_
     assert any(k.startswith("checkpoint_") and k.endswith("/state.pt") for k in run)  # Ray's
     assert "run.lock" not in run
     # the objects are the local folder's files, byte for byte: that folder is only a cache
-    cache = tmp_path / "a" / "remote"
-    [folder] = list(cache.glob("s3/*/s3run"))
+    [folder] = list((tmp_path / "a" / "remote").glob("s3/*/resumable"))
+    assert s1["run_dir"] == str(folder)
     for rel in mirrored:
         assert (folder / rel).read_bytes() == run[rel], rel
+    (tmp_path / "mask.parquet").write_bytes(run["mask_state.parquet"])
+    checkpointed = k_digest(read_mask_parquet(tmp_path / "mask.parquet", 2000))
     # the credentials appear in no record and no output
-    for text in (r.stdout, r.stderr, *(run[k].decode() for k in ("run.json", "config.yaml",
-                                                                    "summary.json"))):
+    for text in (console, *(run[k].decode() for k in ("run.json", "config.yaml", "summary.json"))):
         assert s3_server.env["AWS_SECRET_ACCESS_KEY"] not in text
-    first = json.loads(run["summary.json"])
 
-    # another machine, nothing local: the run, named, continues from the storage path alone
+    # another machine, nothing local: `--resume` alone takes the latest run at the storage path
+    # and its recorded config (dataset, method, subsets, tracking store, ...); only how and how
+    # long it runs is given again
     env_b = {**env_a, "SMOOT_HOME": str(tmp_path / "b")}
-    r = run_job("train.py", "--resume", "s3run", *common, "--epochs", "2", env=env_b)
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
-    assert "(resuming)" in r.stdout
-    summary = json.loads(_objects(uri, s3_server.env, monkeypatch)["s3run/summary.json"])
-    assert len(summary["epochs"]) == 2 and summary["epochs"][0] == first["epochs"][0]
-    assert summary["resumes"] == [{"epoch": 1, "workers": 1, "k_sha256": first["k_sha256"]}]
-    assert summary["run_dir"].startswith(str(tmp_path / "b"))
+    second = run_job("train.py", "--resume", "--workers", "1", "--epochs", "2", "--storage-path",
+                     uri, "--ray-address", ray_cluster["address"], "--no-progress",
+                     "--summary-json", str(tmp_path / "s2.json"), env=env_b)
+    assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-3000:]
+    s2 = json.loads((tmp_path / "s2.json").read_text())
+    # The state re-sharded from 2 workers to 1 and gathered back is the checkpointed one, bit for bit.
+    assert s2["resumes"] == [{"epoch": 1, "workers": 1, "k_sha256": checkpointed}]
+    assert "resumed after epoch 1 on 1 worker(s)\nepoch 2/2 " in second.stdout
+    assert [e["epoch"] for e in s2["epochs"]] == [1, 2]
+    assert s2["epochs"][0] == s1["epochs"][0]  # epoch 1 is carried over, not re-run
+    assert s2["mlflow"]["run_id"] == s1["mlflow"]["run_id"]  # one MLflow run across the restart
+    assert s2["run_dir"].startswith(str(tmp_path / "b"))
+    assert json.loads(_objects(uri, s3_server.env, monkeypatch)["resumable/summary.json"]) == s2
     assert not (tmp_path / "b" / "runs").exists()  # nothing went to the local runs root
+    client = MlflowClient(store)
+    assert [m.step for m in client.get_metric_history(s2["mlflow"]["run_id"], "test_accuracy")] == [1, 2]
+    # the step metrics, logged by the driver: epoch 2's steps continue after epoch 1's
+    ce = client.get_metric_history(s2["mlflow"]["run_id"], "train_ce_step")
+    assert sorted(m.step for m in ce) == list(range(1, 17))
+    # MLflow's system metrics, of the driver (the workers never write to MLflow)
+    assert any(k.startswith("system/cpu_utilization") for k in client.get_run(
+        s2["mlflow"]["run_id"]).data.metrics)
 
     # a third machine evaluates, explains and compares the run from the storage path alone
     env_c = {**env_a, "SMOOT_HOME": str(tmp_path / "c")}
-    r = run_job("evaluate.py", "s3run", "--storage-path", uri, "--methods", "grad",
+    r = run_job("evaluate.py", "resumable", "--storage-path", uri, "--methods", "grad",
                 "--metrics", "morf", "--test-subset", "50", "--no-tracking", env=env_c)
     assert r.returncode == 0, r.stderr[-3000:]
     objects = _objects(uri, s3_server.env, monkeypatch)
-    [protocol] = {k.split("/")[2] for k in objects
-                  if k.startswith("s3run/evaluation/") and not k.split("/")[2].startswith("closing-")}
-    record = json.loads(objects[f"s3run/evaluation/{protocol}/metrics.json"])
-    assert record["num_images"] == 50 and record["run"] == "s3run"
+    [protocol] = {k.split("/")[2] for k in objects if k.startswith("resumable/evaluation/")
+                  and not k.split("/")[2].startswith("closing-")}
+    record = json.loads(objects[f"resumable/evaluation/{protocol}/metrics.json"])
+    assert record["num_images"] == 50 and record["run"] == "resumable"
     image = tmp_path / "mine" / "img.png"
     image.parent.mkdir()
-    Image.fromarray(np.arange(784, dtype=np.uint8).reshape(28, 28) % 255).save(image)
-    r = run_job("explain.py", "s3run", str(image.parent), "--storage-path", uri, "--output-dir",
-                str(tmp_path / "explained"), env=env_c)
+    Image.fromarray((np.arange(784) % 255).astype(np.uint8).reshape(28, 28)).save(image)
+    r = run_job("explain.py", "resumable", str(image.parent), "--storage-path", uri,
+                "--output-dir", str(tmp_path / "explained"), env=env_c)
     assert r.returncode == 0, r.stderr[-3000:]
     assert (tmp_path / "explained" / "explanations.csv").is_file()
-    r = run_job("compare.py", "--runs", "s3run", "--storage-path", uri, "--evaluation", protocol,
-                "--output-dir", str(tmp_path / "compared"), "--figure-images", "0", env=env_c)
+    r = run_job("compare.py", "--runs", "resumable", "--storage-path", uri, "--evaluation",
+                protocol, "--output-dir", str(tmp_path / "compared"), "--figure-images", "0",
+                env=env_c)
     assert r.returncode == 0, r.stderr[-3000:]
     [row] = csv.DictReader(open(tmp_path / "compared" / "comparison.csv"))
-    assert float(row["accuracy_mean"]) == pytest.approx(100 * summary["test_accuracy"], abs=1e-3)
+    assert float(row["accuracy_mean"]) == pytest.approx(100 * s2["test_accuracy"], abs=1e-3)
     assert float(row["auc_mean"]) == pytest.approx(record["metrics"]["auc"]["grad"], abs=1e-3)
     assert not (tmp_path / "c" / "runs").exists()
     r = run_job("evaluate.py", "no-such-run", "--storage-path", uri, env=env_c)
@@ -96,6 +133,7 @@ def test_a_run_lives_on_s3_and_another_machine_continues_it(real_data_root, ray_
     fs, base = pyarrow.fs.FileSystem.from_uri(uri)
     with fs.open_output_stream(f"{base}/theirs/notes.txt") as out:
         out.write(b"mine")
-    r = run_job("train.py", *common, "--epochs", "1", "--run-name", "theirs", env=env_b)
+    r = run_job("train.py", "--workers", "1", "--epochs", "1", "--run-name", "theirs", *where,
+                env=env_c)
     expect_one_line(r, "holds objects under theirs/ but no run record")
     assert _objects(uri, s3_server.env, monkeypatch)["theirs/notes.txt"] == b"mine"
