@@ -103,7 +103,10 @@ def reproduce_dataset(cfg: JobConfig, rid: str, protocol: str, command: str, com
                                   "run": {"run_name": f"repro-{rid}-{dataset_label(dataset)}-{variant}-s{seed}"}},
                             "the reproduction")
             validate(run_cfg)
-            folder = locate_run(run_cfg).folder
+            # on remote storage, the run is fetched into this machine's cache: its folder is
+            # this one, whichever machine's folder its summary names
+            spec = locate_run(run_cfg)
+            folder = spec.folder
             summary = folder.read_summary()
             finished = summary is not None and len(summary.get("epochs", ())) >= cfg.train.epochs
             evaluated = evaluation_of(folder)
@@ -114,14 +117,15 @@ def reproduce_dataset(cfg: JobConfig, rid: str, protocol: str, command: str, com
             if not finished:
                 summary = run_training(run_cfg, tags={"reproduction": rid})
             if not reuse:
-                run = load_trained(summary["run_dir"])
+                run = load_trained(str(folder.path))
+                run.remote = spec.remote  # its evaluation's record goes where the run lives
                 evaluated = evaluate_run(run, attributions, metrics=metrics,
                                          test_subset=eval_images, device=cfg.train.device,
                                          tracking=cfg.tracking.enabled,
                                          progress=progress_mode(cfg.run.progress,
                                                                  cfg.run.progress_lines))["record"].id
             evaluation = evaluation or evaluated
-            folders.append(RunFolder(summary["run_dir"]).path)
+            folders.append(folder.path)
             if tuning:
                 labels[folders[-1].name] = f"{method}{TUNED_SUFFIX}"
     wall = time.perf_counter() - start
