@@ -366,7 +366,8 @@ def _latest_name(root: Path, remote: RemoteRuns | None) -> str:
     if name is None:
         raise UserError(f"--resume found no run under {without_credentials(remote.uri)}; pass "
                         f"--run-name or start a new run")
-    return name
+    # read off an object's key: checked as a name before it becomes a folder
+    return recorded_run_name(name, f"the object keys under {without_credentials(remote.uri)}")
 
 
 def folder_on_storage(name: str, storage_path: str) -> tuple[RunFolder, RemoteRuns]:
@@ -392,7 +393,8 @@ def resumed_layer(storage_path: str | None, name: str | None) -> tuple[str, dict
         remote.fetch(recorded_run_name(name, "--resume"))
     folder = RunFolder(root / name)
     if not folder.has_record():
-        raise UserError(f"--resume: no run named {name!r} under {root}")
+        where = without_credentials(remote.uri) if remote is not None else root
+        raise UserError(f"--resume: no run named {name!r} under {where}")
     config = dict(folder.read_config())
     config["run"] = {**config.get("run", {}), "run_name": name, "resume": True}
     uri = folder.read_record().get("tracking_uri")
