@@ -16,6 +16,8 @@ from typing import Iterator
 import pytest
 import torch
 
+from tests.helpers.s3_server import start_s3_server
+
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 
@@ -37,6 +39,15 @@ def private_home(tmp_path_factory) -> Iterator[Path]:
     with pytest.MonkeyPatch.context() as patch:  # the user's own value comes back after
         patch.setenv("SMOOT_HOME", str(home))
         yield home
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """An S3-compatible server (moto) on 127.0.0.1 with a bucket `bucket`, for the session."""
+    server = start_s3_server(tmp_path_factory.mktemp("s3"))
+    server.make_bucket("bucket")
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from smoot_dist.launch.ray_cluster import free_port
-from tests.helpers.s3_server import S3_ENV, start_s3_server
+from tests.helpers.s3_server import S3_ENV
 
 BIN = Path(sys.executable).parent
 
@@ -110,15 +110,6 @@ def ray_cluster(tmp_path_factory):
     finally:
         stop_sessions([session])
         shutil.rmtree(temp, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def s3_server(tmp_path_factory):
-    """An S3-compatible server (moto) on 127.0.0.1 with a bucket `bucket`, for the session."""
-    server = start_s3_server(tmp_path_factory.mktemp("s3"))
-    server.make_bucket("bucket")
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="session")

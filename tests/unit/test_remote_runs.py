@@ -10,15 +10,11 @@ import pytest
 from smoot_dist.foundations.errors import UserError
 from smoot_dist.foundations.uris import is_remote
 from smoot_dist.runs.remote import RemoteRuns, mirrored
-from tests.helpers.s3_server import start_s3_server
 
 
-@pytest.fixture(scope="module")
-def s3(tmp_path_factory):
-    server = start_s3_server(tmp_path_factory.mktemp("s3"))
-    server.make_bucket("bucket")
-    yield server
-    server.stop()
+@pytest.fixture
+def s3(s3_server):
+    return s3_server
 
 
 @pytest.fixture
