@@ -58,7 +58,7 @@ def git_commit() -> str:
     docs: writing the page changes docs/results/ itself)."""
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=CHECKOUT, capture_output=True, text=True,
-                              timeout=10).stdout.strip()
+                              timeout=60).stdout.strip()
     if CHECKOUT is None:  # an installed package: no git history to name
         return "unknown"
     try:

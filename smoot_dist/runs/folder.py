@@ -340,7 +340,7 @@ def storage_of(storage_path: str | None) -> tuple[str, Path | None]:
     storage = storage_path or str(runs_root())
     if storage.startswith("file://"):
         storage = urlparse(storage).path
-    if "://" in storage:
+    if is_remote(storage):
         return storage, None
     local = Path(storage).expanduser().resolve()
     return str(local), local

@@ -21,7 +21,7 @@ from ..config import JobConfig
 from ..data.loader_choice import choose_loader
 from ..data.loading import Splits
 from ..foundations.errors import UserError
-from ..foundations.uris import without_credentials
+from ..foundations.uris import is_remote, without_credentials
 from ..evaluation.record import closing_record, write_record
 from ..foundations.files import disk_errors, file_sha256, write_json
 from ..method.mask_state import write_mask_parquet
@@ -146,7 +146,7 @@ def _log_model_once(cfg: JobConfig, splits: Splits, outcome: TrainingOutcome,
 def _trained_epochs(spec: RunSpec, point: ResumePoint) -> int:
     """Epochs the run has trained: its newest intact checkpoint's, or, where its checkpoints
     live in remote storage, its finished summary's."""
-    if point.folder is not None or "://" not in spec.storage_path:
+    if point.folder is not None or not is_remote(spec.storage_path):
         return point.epochs
     summary = spec.folder.read_summary()
     return len(summary.get("epochs", [])) if summary else 0
@@ -157,7 +157,7 @@ def _resume_point(cfg: JobConfig, spec: RunSpec, splits: Splits) -> ResumePoint:
     run before anything is written), and whether continuing is what the command can mean: not
     fewer epochs than were trained, and no second start of a run whose checkpoints are gone
     while MLflow or the run folder remembers its epochs (that needs --restart)."""
-    name, local = spec.name, "://" not in spec.storage_path
+    name, local = spec.name, not is_remote(spec.storage_path)
     if not spec.resumed:
         if cfg.run.restart:
             raise UserError(f"--restart: there is no run named {name!r} under "
@@ -253,7 +253,7 @@ def run_training(cfg: JobConfig, *, tags: dict[str, str] | None = None,
     cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, loader=loader))
     splits, model_bytes = check_data_and_model(cfg)  # the train split only when held in memory
     point = _resume_point(cfg, spec, splits)
-    if "://" not in spec.storage_path:
+    if not is_remote(spec.storage_path):
         check_room(cfg, spec.folder.path, model_bytes, splits.num_train,
                    cfg.train.epochs - point.epochs, len(spec.folder.checkpoints()))
     if cfg.run.workers > 0:
