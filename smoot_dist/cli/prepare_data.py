@@ -15,6 +15,7 @@ becomes Parquet shards (index, label, PNG bytes) that `--dataset parquet:PATH_OR
 
 from __future__ import annotations
 
+import shlex
 import time
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from ..data.image_folder import scan
 from ..data.paths import data_root
 from ..data.prepare import prepare
 from ..foundations.errors import ConfigError
+from ..foundations.uris import without_credentials
 
 FLAGS = JobFlags("prepare_data.py", __doc__,
                  ("prepare", ("data", "root", "image_size", "channels", "val_fraction", "split_seed")),
@@ -44,7 +46,7 @@ def _convert_image_folder(cfg: JobConfig, name: str) -> None:
     start = time.perf_counter()
     layout = scan(location, d.val_fraction, d.split_seed)
     print(f"converting {location}: {len(layout.classes)} classes, {len(layout.train.files)} train "
-          f"and {len(layout.test.files)} test images -> {p.to}", flush=True)
+          f"and {len(layout.test.files)} test images -> {without_credentials(p.to)}", flush=True)
     described = write_dataset(layout, p.to, d.channels, d.image_size, p.rows_per_shard, p.jobs,
                               force=p.force)
     splits = ", ".join(f"{s} {v['rows']} images in {v['shards']} shard(s)"
@@ -52,7 +54,9 @@ def _convert_image_folder(cfg: JobConfig, name: str) -> None:
     print(f"  ready ({time.perf_counter() - start:.1f} s): {splits}; {described['channels']}x"
           f"{described['image_size']}x{described['image_size']}; train mean "
           f"{[round(m, 4) for m in described['mean']]}, std {[round(s, 4) for s in described['std']]}\n"
-          f"  train on it: python jobs/train.py --dataset parquet:{p.to}")
+          # quoted: a URI's query (?endpoint_override=...&scheme=http) means something to a shell
+          f"  train on it: python jobs/train.py --dataset "
+          f"{shlex.quote('parquet:' + without_credentials(p.to))}")
 
 
 def prepare_data(cfg: JobConfig) -> int:

@@ -14,11 +14,13 @@ import os
 import re
 import shutil
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pyarrow.fs
 import pyarrow.parquet as pq
 
 from ..foundations.errors import DataError
+from ..foundations.uris import without_credentials
 from .storage import filesystem
 
 COMMON_METADATA = "_common_metadata"
@@ -71,38 +73,41 @@ def check_target(source: Path, out: str, force: bool) -> tuple[pyarrow.fs.FileSy
     """(file system, path) of OUT once it is safe to prepare a dataset there; else one DataError
     line, before anything is read or written."""
     fs, base = filesystem(out)
+    shown = without_credentials(out)  # a URI's user and password are never printed
     if _is_local(fs):
         how = _overlap(source, Path(base))
         if how:
-            raise DataError(f"--to {out} {how} the image folder being converted ({source}); "
+            raise DataError(f"--to {shown} {how} the image folder being converted ({source}); "
                             f"choose a folder outside it")
     info = fs.get_file_info(base)
     if info.type == pyarrow.fs.FileType.NotFound:
         return fs, base
     if info.type != pyarrow.fs.FileType.Directory:
-        raise DataError(f"--to {out} is a file, not a folder; choose a new or empty folder")
+        raise DataError(f"--to {shown} is a file, not a folder; choose a new or empty folder")
     if not _entries(fs, base):
         return fs, base
     if not _holds_our_description(fs, base):
         entries = _entries(fs, base)
         first = next((i.path for i in entries if i.type == pyarrow.fs.FileType.File), entries[0].path)
-        raise DataError(f"--to {out} is not empty and holds no dataset prepared by smoot_dist "
+        raise DataError(f"--to {shown} is not empty and holds no dataset prepared by smoot_dist "
                         f"(it has {first}); nothing was written: choose a new or empty folder")
     foreign = _foreign(fs, base)
     if foreign:
-        raise DataError(f"--to {out} holds a prepared dataset and files smoot_dist did not write "
+        raise DataError(f"--to {shown} holds a prepared dataset and files smoot_dist did not write "
                         f"({foreign}); nothing was written: move them away, or choose another --to")
     if not force:
-        raise DataError(f"{out} already holds a prepared dataset; pass --force to replace it, "
+        raise DataError(f"{shown} already holds a prepared dataset; pass --force to replace it, "
                         f"or choose another --to")
     return fs, base
 
 
 def staging_location(out: str) -> str:
     """The temporary sibling the new dataset is written into (same file system as OUT)."""
-    fs, base = filesystem(out)
-    location = out.rstrip("/") if "://" in out else base
-    return f"{location}{STAGING_SUFFIX}{os.getpid()}"
+    suffix = f"{STAGING_SUFFIX}{os.getpid()}"
+    if "://" in out:  # on the URI's path: its query (endpoint_override=...) stays the query
+        parts = urlsplit(out)
+        return urlunsplit(parts._replace(path=parts.path.rstrip("/") + suffix))
+    return filesystem(out)[1] + suffix
 
 
 def discard(location: str) -> None:

@@ -1,10 +1,13 @@
 """The streaming data path (Ray Data, each rank reading its own Parquet shard files) on real
 Fashion-MNIST PNGs: ownership and visits, training on 2 Ray workers against the in-memory path
-on the same images, resume on 1 worker with the identical mask state, and the bad-input cases."""
+on the same images, resume on 1 worker with the identical mask state, and the bad-input cases.
+The training runs read shards that prepare_data.py wrote to S3 (the test server), as a cluster
+without a shared disk would: the same shards as the local ones, object for file."""
 
 import json
 import subprocess
 
+import pyarrow.fs
 import pyarrow.parquet as pq
 import pytest
 
@@ -27,6 +30,17 @@ def shards(real_data_root, tmp_path_factory):
                 "--rows-per-shard", str(ROWS_PER_SHARD), "--jobs", "2")
     assert r.returncode == 0, r.stderr[-2000:]
     return out
+
+
+@pytest.fixture(scope="module")
+def s3_shards(shards, s3_server):
+    """The same image folder prepared to S3 (`--to s3://...`): its URI."""
+    uri = s3_server.uri("bucket", "stream-shards")
+    r = run_job("prepare_data.py", f"imagefolder:{shards.parent / 'tree'}", "--to", uri,
+                "--rows-per-shard", str(ROWS_PER_SHARD), "--jobs", "2", env=s3_server.env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert f"--dataset 'parquet:{uri}'" in r.stdout  # the hint a shell can run as printed
+    return uri
 
 
 @pytest.mark.slow
@@ -62,21 +76,30 @@ def test_each_rank_streams_exactly_its_own_files_reshuffled_every_epoch(shards, 
         assert orders[0] != orders[1]  # reshuffled per epoch
 
 
-def _train(tmp_path, cluster, *args):
+def _train(tmp_path, cluster, *args, env=None):
     """train.py without its closing evaluation (the test evaluates the streamed run itself)."""
     summary = tmp_path / f"s{len(list(tmp_path.glob('s*.json')))}.json"
     r = run_job("train.py", "--no-tracking", "--no-progress", "--storage-path", str(tmp_path / "runs"),
                 "--summary-json", str(summary), "--eval-images", "0", *args,
                 *(("--ray-address", cluster["address"]) if cluster else ()),
-                env=cluster["env"] if cluster else None)
+                env=cluster["env"] if cluster else env)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     return json.loads(summary.read_text()), r
 
 
 @pytest.mark.slow
-def test_streamed_training_on_two_workers_matches_memory_and_resumes_on_one(shards, ray_cluster,
-                                                                          tmp_path):
-    data = ("--dataset", f"parquet:{shards}", "--method", "smoot")
+def test_streamed_training_on_two_workers_matches_memory_and_resumes_on_one(shards, s3_shards,
+                                                                          s3_server, ray_cluster,
+                                                                          tmp_path, monkeypatch):
+    # what --to s3:// wrote is what --to a folder writes: the same shards, row for row
+    for key, value in s3_server.env.items():
+        monkeypatch.setenv(key, value)
+    fs, base = pyarrow.fs.FileSystem.from_uri(s3_shards)
+    for local in sorted(shards.rglob("*.parquet")):
+        with fs.open_input_file(f"{base}/{local.relative_to(shards)}") as remote:
+            assert pq.read_table(remote).equals(pq.read_table(local)), local.name
+    # the cluster's nodes have the server's credentials (ray_cluster's env), as the driver has
+    data = ("--dataset", f"parquet:{s3_shards}", "--method", "smoot")
     stream, r = _train(tmp_path, ray_cluster, *data, "--data-loader", "stream",
                        "--workers", "2", "--epochs", "2", "--run-name", "streamed")
     assert "streaming" in r.stdout
@@ -86,7 +109,7 @@ def test_streamed_training_on_two_workers_matches_memory_and_resumes_on_one(shar
     assert k_digest(k) == stream["k_sha256"] and stream["k"]["min"] < stream["k"]["max"]
 
     memory, _ = _train(tmp_path, None, *data, "--data-loader", "memory", "--workers", "0",
-                       "--epochs", "2", "--run-name", "in-memory")
+                       "--epochs", "2", "--run-name", "in-memory", env=s3_server.env)
     # Same images, same method, another sample order: measured 0.724 (stream) and 0.742
     # (memory) here; seeds alone move a 2-epoch run by about 0.02 (README's table).
     assert stream["test_accuracy"] >= 0.66 and memory["test_accuracy"] >= 0.66
@@ -100,7 +123,7 @@ def test_streamed_training_on_two_workers_matches_memory_and_resumes_on_one(shar
     assert resumed["epochs"][2]["visited_once"] == 3000
     # a streamed run is evaluated like any other (the test split alone is read)
     r = run_job("evaluate.py", resumed["run_dir"], "--methods", "grad,random", "--test-subset", "200",
-                "--no-tracking")
+                "--no-tracking", env=s3_server.env)
     assert r.returncode == 0, r.stderr[-2000:]
     auc = evaluation_record(tmp_path / "runs" / "streamed")
     assert auc["num_images"] == 200 and auc["metrics"]["auc"]["grad"] < auc["metrics"]["auc"]["random"]
