@@ -113,15 +113,19 @@ def ray_cluster(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory):
-    """A real MLflow tracking server: SQLite backend, artifacts proxied, on 127.0.0.1."""
+def mlflow_server(tmp_path_factory, s3_server):
+    """A real MLflow tracking server on 127.0.0.1: SQLite backend, artifacts proxied to the test
+    S3 server's bucket (`s3://bucket/mlartifacts`), as a cluster's server keeps them. Only the
+    server holds the S3 credentials: clients upload and download through it."""
     root = tmp_path_factory.mktemp("mlflow_server")
     port = free_port()
+    env = dict(os.environ, **s3_server.env, MLFLOW_S3_ENDPOINT_URL=f"http://{s3_server.endpoint}")
+    log = open(root / "server.log", "wb")
     proc = subprocess.Popen(
         [str(BIN / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-         "--artifacts-destination", str(root / "artifacts"), "--host", "127.0.0.1",
+         "--artifacts-destination", "s3://bucket/mlartifacts", "--host", "127.0.0.1",
          "--port", str(port), "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=str(root))
+        stdout=log, stderr=subprocess.STDOUT, cwd=str(root), env=env)
     uri = f"http://127.0.0.1:{port}"
     try:
         wait_http(f"{uri}/health", 120, proc)
@@ -132,6 +136,7 @@ def mlflow_server(tmp_path_factory):
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+        log.close()
 
 
 def _socket_owners() -> dict[str, str]:

@@ -1,19 +1,40 @@
-"""MLflow: a real tracking server over HTTP, the embedded store, an unreachable server."""
+"""MLflow: a real tracking server over HTTP (its artifacts in an S3 bucket), the embedded store,
+an unreachable server."""
 
 import json
+import os
+import subprocess
 
+import pyarrow.fs
 import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
 from smoot_dist.training.precision import resolve_precision
-from tests.conftest import run_job
+from tests.conftest import PYTHON, run_job
 
 pytestmark = pytest.mark.integration
 
 
+LOAD_MODEL = """
+import sys, mlflow, mlflow.pytorch, torch
+mlflow.set_tracking_uri(sys.argv[1])
+model = mlflow.pytorch.load_model(f"runs:/{sys.argv[2]}/model").eval()
+print(tuple(model(torch.zeros(5, 1, 28, 28)).shape))
+"""
+
+
+def _bucket_keys(s3_server, prefix, monkeypatch):
+    for key, value in s3_server.env.items():
+        monkeypatch.setenv(key, value)
+    fs, base = pyarrow.fs.FileSystem.from_uri(s3_server.uri("bucket", prefix))
+    selector = pyarrow.fs.FileSelector(base, recursive=True, allow_not_found=True)
+    return [i.path for i in fs.get_file_info(selector) if i.type == pyarrow.fs.FileType.File]
+
+
 @pytest.mark.slow
-def test_run_reaches_a_real_tracking_server_over_http(real_data_root, mlflow_server, tmp_path):
+def test_run_reaches_a_real_tracking_server_over_http(real_data_root, mlflow_server, s3_server,
+                                                      tmp_path, monkeypatch):
     r = run_job("train.py", "--workers", "0", "--dataset", "fashion_mnist", "--method", "sgt",
                 "--epochs", "2", "--train-subset", "1000", "--test-subset", "500",
                 "--eval-images", "200", "--tracking-uri", mlflow_server, "--storage-path", str(tmp_path),
@@ -47,6 +68,17 @@ def test_run_reaches_a_real_tracking_server_over_http(real_data_root, mlflow_ser
     assert [m.value for m in k_max] == [392.0, 392.0]
     names = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"summary.json", "config.yaml", "mask_state.parquet", "k_histogram.png"} <= names
+    # ... which the server keeps in its bucket (the job had no S3 credentials: it uploaded
+    # through the server), the logged model among them
+    keys = _bucket_keys(s3_server, "mlartifacts", monkeypatch)
+    assert any(k.endswith(f"{run.info.run_id}/artifacts/summary.json") for k in keys), keys[:20]
+    assert any(k.endswith("/artifacts/MLmodel") for k in keys), keys[:20]
+    # another process, given only the server's address, loads the model and it predicts
+    loaded = subprocess.run([PYTHON, "-c", LOAD_MODEL, mlflow_server, run.info.run_id],
+                            capture_output=True, text=True, timeout=300,
+                            env={k: v for k, v in os.environ.items() if not k.startswith("AWS_")})
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    assert loaded.stdout.strip().splitlines()[-1] == "(5, 10)"
     # continued with `auto` (a default that may resolve otherwise elsewhere): the run keeps the
     # precision it recorded, in the same MLflow run
     again = run_job("train.py", "--workers", "0", "--dataset", "fashion_mnist", "--method", "sgt",
