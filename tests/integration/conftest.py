@@ -52,13 +52,55 @@ def session_members(sid: int) -> list[int]:
     return pids
 
 
-def start_ray_node(args: list[str], env: dict[str, str]) -> int:
+# A node with disks of its own: in a mount namespace of its own, a private tmpfs over the
+# temporary folder and the home folder, so that nothing another node (or the test) writes there
+# is visible to it, nor what it writes to them. What setup installs on every real node
+# (cluster.yaml's setup_commands: the prepared data, the Python the virtualenv is made from) is
+# bound back read-only where it lies under them. The repository and its virtualenv stay
+# visible: a real cluster ships the code to every node.
+_PRIVATE_DISK = r"""
+set -e
+mount -t tmpfs tmpfs /mnt  # this namespace's own: what is kept, while /tmp and ~ are hidden
+IFS=: read -ra keep <<< "$SMOOT_NODE_KEEP"
+for i in "${!keep[@]}"; do mkdir -p "/mnt/$i" && mount --bind "${keep[$i]}" "/mnt/$i"; done
+mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs "$HOME"
+for i in "${!keep[@]}"; do
+  mkdir -p "${keep[$i]}" && mount --bind "/mnt/$i" "${keep[$i]}"
+  mount -o remount,bind,ro "${keep[$i]}"
+done
+mkdir -p "$SMOOT_NODE_TEMP"
+exec "$@"
+"""
+
+
+def private_disk_available() -> str | None:
+    """None where a node can have private disks here (unshare --mount, as root); else why not."""
+    if shutil.which("unshare") is None:
+        return "no unshare(1) on this machine"
+    probe = subprocess.run(["unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
+                            "mount -t tmpfs tmpfs /mnt"], capture_output=True, text=True)
+    return None if probe.returncode == 0 else f"unshare --mount is not allowed here ({probe.stderr.strip()[:200]})"
+
+
+def start_ray_node(args: list[str], env: dict[str, str], *, private_disk: Path | None = None,
+                   ray_temp: str | None = None) -> int:
     """`ray start ARGS` in a process session of its own; returns the session id to stop it by.
     Ray's fixed default ports (agent, metrics, client server) are replaced by free ones, so
-    these nodes never meet another Ray on the machine, a user's or another test's."""
+    these nodes never meet another Ray on the machine, a user's or another test's.
+    `private_disk`: the node's prepared data folder; the node then has disks of its own
+    (_PRIVATE_DISK). A node joining a head takes the head's Ray temporary folder (`ray_temp`:
+    its sockets and logs go there, Ray ignores --temp-dir off the head); a private node gets
+    its own, empty folder of that name in its own /tmp."""
     ports = [f"--dashboard-agent-listen-port={free_port()}", f"--metrics-export-port={free_port()}",
              f"--ray-client-server-port={free_port()}"]
-    proc = subprocess.Popen([str(BIN / "ray"), "start", *args, *ports], env=env,
+    command = [str(BIN / "ray"), "start", *args, *ports]
+    if private_disk is not None:
+        command = ["unshare", "--mount", "--propagation", "private", "--", "bash", "-c",
+                   _PRIVATE_DISK, "private-disk", *command]
+        keep = [str(private_disk), os.path.realpath(sys.base_prefix)]
+        env = dict(env, SMOOT_NODE_KEEP=":".join(keep), SMOOT_NODE_TEMP=ray_temp or "/tmp/ray")
+    proc = subprocess.Popen(command, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
     out, _ = proc.communicate(timeout=180)

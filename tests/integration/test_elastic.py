@@ -1,8 +1,10 @@
 """Elastic training (`--workers 1:2`) on a cluster of its own that fits one worker, grown by a
-second local Ray node joining mid-run. The exception to one cluster per session: the session's
-cluster has room for two workers from the start, and nodes can't be taken away from it. Each
-`ray start` runs in its own process session, so this cluster's processes (and only they) are
-stopped at the end, while the session cluster keeps running."""
+second local Ray node joining mid-run: a node with disks of its own (a private /tmp and home
+folder, tests/integration/conftest.py), so the run lives on S3 (the test server) and nothing
+may pass between the nodes through a local path. The exception to one cluster per session: the
+session's cluster has room for two workers from the start, and nodes can't be taken away from
+it. Each `ray start` runs in its own process session, so this cluster's processes (and only
+they) are stopped at the end, while the session cluster keeps running."""
 
 import json
 import os
@@ -12,53 +14,83 @@ import subprocess
 import tempfile
 import time
 
+import pyarrow.fs
 import pytest
 from mlflow.tracking import MlflowClient
 
 from smoot_dist.method.mask_state import read_mask_parquet
 from smoot_dist.training.checkpoint import k_digest
 from tests.conftest import PYTHON, REPO, mlflow_store
-from tests.integration.conftest import free_port, start_ray_node, stop_sessions, wait_http
+from tests.integration.conftest import (free_port, private_disk_available, start_ray_node,
+                                        stop_sessions, wait_http)
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def one_worker_cluster():
+def one_worker_cluster(real_data_root, s3_server):
+    why_not = private_disk_available()
+    if why_not:
+        pytest.skip(f"a node with disks of its own needs a mount namespace: {why_not}")
     # a short path: Ray's socket paths under it must fit the 107 characters Unix allows
     temp = tempfile.mkdtemp(prefix="smoot-elastic-")
     gcs, dash = free_port(), free_port()
     env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token",
                # two nodes: Ray refuses a second node in its loopback-only mode; every node
                # still binds to 127.0.0.1 (--node-ip-address, --dashboard-host)
-               RAY_AUTH_TOKEN=secrets.token_hex(32), RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="1")
+               RAY_AUTH_TOKEN=secrets.token_hex(32), RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="1",
+               **s3_server.env)  # every node's credentials, as a real node's instance role
     env.pop("RAY_ADDRESS", None)
     common = ["--num-cpus=1", "--node-ip-address=127.0.0.1", "--object-store-memory=150000000",
-              "--disable-usage-stats", f"--temp-dir={temp}"]
+              "--disable-usage-stats"]
     sessions = []
+    sessions.append(start_ray_node(["--head", f"--port={gcs}", "--dashboard-host=127.0.0.1",
+                                    f"--dashboard-port={dash}", "--include-dashboard=true",
+                                    f"--temp-dir={temp}", *common], env))
 
-    def start(*args):
-        sessions.append(start_ray_node([*args, *common], env))
-
-    start("--head", f"--port={gcs}", "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}",
-          "--include-dashboard=true")
+    def add_node():
+        sessions.append(start_ray_node([f"--address=127.0.0.1:{gcs}", *common], env,
+                                       private_disk=real_data_root, ray_temp=temp))
     try:
         wait_http(f"http://127.0.0.1:{dash}/api/version", 90, any_status=True)
-        yield {"address": f"127.0.0.1:{gcs}", "env": env,
-               "add_node": lambda: start(f"--address=127.0.0.1:{gcs}")}
+        yield {"address": f"127.0.0.1:{gcs}", "env": env, "add_node": add_node}
     finally:
         stop_sessions(sessions)
         shutil.rmtree(temp, ignore_errors=True)
 
 
+def _keep_checkpoints(fs, run_key, kept):
+    """Copy every Ray checkpoint's history and mask state out of the bucket as soon as it is
+    complete (Ray keeps the newest two only); its history names its epoch."""
+    selector = pyarrow.fs.FileSelector(run_key, allow_not_found=True)
+    for info in fs.get_file_info(selector):
+        if not info.base_name.startswith("checkpoint_"):
+            continue
+        try:
+            with fs.open_input_stream(f"{info.path}/history.json") as f:
+                epochs = len(json.loads(f.read())["history"])
+            if (kept / str(epochs)).exists():
+                continue
+            with fs.open_input_stream(f"{info.path}/mask_state.parquet") as f:
+                data = f.read()
+        except (OSError, ValueError, KeyError):
+            continue  # still being uploaded
+        (kept / str(epochs)).mkdir(parents=True)
+        (kept / str(epochs) / "mask_state.parquet").write_bytes(data)
+
+
 @pytest.mark.slow
-def test_a_run_grows_to_two_workers_when_a_node_joins(real_data_root, one_worker_cluster, tmp_path):
-    storage, kept = tmp_path / "runs", tmp_path / "kept"
+def test_a_run_grows_to_two_workers_when_a_node_joins(real_data_root, one_worker_cluster, s3_server,
+                                                      tmp_path, monkeypatch):
+    storage, kept = s3_server.uri("bucket", "elastic-runs"), tmp_path / "kept"
+    for key, value in s3_server.env.items():
+        monkeypatch.setenv(key, value)
+    fs, base = pyarrow.fs.FileSystem.from_uri(storage)
     store = mlflow_store(tmp_path / "mlflow.db")
     args = ["--dataset", "fashion_mnist", "--method", "smoot", "--train-subset", "2000",
             "--test-subset", "500", "--eval-images", "200", "--workers", "1:2", "--resize-check-s",
             "2", "--epochs", "8",
-            "--run-name", "elastic", "--storage-path", str(storage), "--tracking-uri", store,
+            "--run-name", "elastic", "--storage-path", storage, "--tracking-uri", store,
             "--no-progress", "--summary-json", str(tmp_path / "s.json"),
             "--ray-address", one_worker_cluster["address"]]
     log = open(tmp_path / "log.txt", "w")
@@ -69,10 +101,7 @@ def test_a_run_grows_to_two_workers_when_a_node_joins(real_data_root, one_worker
     try:
         while proc.poll() is None and time.monotonic() < deadline:
             # Keep every checkpoint's mask state (Ray keeps the newest two only).
-            for history in (storage / "elastic").glob("checkpoint_*/history.json"):
-                epochs = len(json.loads(history.read_text())["history"])
-                if not (kept / str(epochs)).exists():
-                    shutil.copytree(history.parent, kept / str(epochs))
+            _keep_checkpoints(fs, f"{base}/elastic", kept)
             if joined is None and (kept / "1").exists():
                 one_worker_cluster["add_node"]()  # capacity for a second worker appears
                 joined = time.monotonic()
