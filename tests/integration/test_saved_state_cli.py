@@ -116,8 +116,9 @@ def test_a_second_job_on_a_running_run_is_refused_and_the_first_is_unharmed(real
 @pytest.mark.slow
 def test_two_jobs_started_together_one_folder(real_data_root, tmp_path):
     with open(tmp_path / "a.log", "w") as a, open(tmp_path / "b.log", "w") as b:
-        # Long enough (two epochs of 3000 images) that the loser meets a running winner.
-        jobs = [_start(tmp_path, log, "--epochs", "2", "--train-subset", "3000", "--run-name", "same")
+        # Long enough (an epoch of 3000 images and the closing evaluation: over 10 s, against
+        # the second or two between two jobs' start-ups) that the loser meets a running winner.
+        jobs = [_start(tmp_path, log, "--epochs", "1", "--train-subset", "3000", "--run-name", "same")
                 for log in (a, b)]
         codes = sorted(job.wait(timeout=300) for job in jobs)
     logs = (tmp_path / "a.log").read_text() + (tmp_path / "b.log").read_text()

@@ -11,7 +11,11 @@ from tests.conftest import run_job
 pytestmark = pytest.mark.integration
 
 
-@pytest.mark.parametrize("dataset,bound", [("fashion_mnist", 0.60), ("mnist", 0.70)])
+# MNIST only: what this checks of the job (summary, row, run folder, embedded store) does not
+# depend on the dataset, and Fashion-MNIST's SMOOT epoch on 4000 images is trained and checked in
+# test_engine_real_data.py (accuracy, K's spread). Measured here (seed 0, 1 epoch, 4000 samples):
+# MNIST 0.873 (Fashion-MNIST 0.687).
+@pytest.mark.parametrize("dataset,bound", [("mnist", 0.70)])
 @pytest.mark.slow
 def test_smoot_one_epoch_in_process(real_data_root, tmp_path, dataset, bound):
     summary_path = tmp_path / "s.json"
@@ -23,7 +27,6 @@ def test_smoot_one_epoch_in_process(real_data_root, tmp_path, dataset, bound):
     assert r.returncode == 0, r.stderr
     s = json.loads(summary_path.read_text())
     assert (s["method"], s["dataset"]) == ("smoot", dataset)
-    # Measured here (seed 0, 1 epoch, 4000 samples): Fashion-MNIST 0.687, MNIST 0.873.
     assert bound <= s["test_accuracy"] <= 1.0
     k = s["k"]
     assert k["min"] < k["median"] < k["max"]
