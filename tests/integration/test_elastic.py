@@ -1,7 +1,8 @@
 """Elastic training (`--workers 1:2`) on a cluster of its own that fits one worker, grown by a
 second local Ray node joining mid-run: a node with disks of its own (a private /tmp and home
 folder, tests/integration/conftest.py), so the run lives on S3 (the test server) and nothing
-may pass between the nodes through a local path. The exception to one cluster per session: the
+may pass between the nodes through a local path. The run is then evaluated from the storage
+path alone, fanned out over both nodes. The exception to one cluster per session: the
 session's cluster has room for two workers from the start, and nodes can't be taken away from
 it. Each `ray start` runs in its own process session, so this cluster's processes (and only
 they) are stopped at the end, while the session cluster keeps running."""
@@ -20,7 +21,7 @@ from mlflow.tracking import MlflowClient
 
 from smoot_dist.method.mask_state import read_mask_parquet
 from smoot_dist.training.checkpoint import k_digest
-from tests.conftest import PYTHON, REPO, mlflow_store
+from tests.conftest import PYTHON, REPO, mlflow_store, run_job
 from tests.integration.conftest import (free_port, private_disk_available, start_ray_node,
                                         stop_sessions, wait_http)
 
@@ -136,3 +137,30 @@ def test_a_run_grows_to_two_workers_when_a_node_joins(real_data_root, one_worker
     print(f"\nelastic resize: {resized - joined:.1f} s from the node joining to the first epoch "
           f"finished on 2 workers (epochs on 1 worker: {sizes.count(1)}; an epoch on 2 workers: "
           f"{summary['epochs'][-1]['epoch_time_s']:.1f} s)")
+
+    # Evaluated from another machine (an empty SMOOT_HOME) given the storage path alone, in
+    # process and fanned out as 2 Ray tasks, one on each node (1 CPU each), the node without
+    # the driver's disk included: the same record. Noisy methods, ROAD's noise and the battery's
+    # draws included: every draw is seeded per batch.
+    results = {}
+    for workers in ("0", "2"):
+        r = run_job("evaluate.py", "elastic", "--storage-path", storage, "--test-subset", "40",
+                    "--methods", "grad,smoothgrad,random", "--metrics", "all", "--removal-fill",
+                    "road", "--batch-size", "20", "--workers", workers, "--ray-address",
+                    one_worker_cluster["address"], "--no-tracking",
+                    "--output-dir", str(tmp_path / workers),
+                    env={**one_worker_cluster["env"], "SMOOT_HOME": str(tmp_path / "elsewhere")})
+        assert r.returncode == 0, r.stderr[-3000:]
+        # a log (not a terminal) shows progress: each method's batches in process, each Ray
+        # task's share from the driver
+        assert ("  evaluation: 2/2 Ray task(s) done" if workers == "2"
+                else "  Grad: batch 2/2 (100%)") in r.stdout
+        [results[workers]] = [json.loads(p.read_text())
+                              for p in (tmp_path / workers).glob("*/metrics.json")]
+    for key in ("accuracy", "lerf_accuracy", "metrics", "protocol_id"):
+        assert results["0"][key] == results["2"][key], key
+    assert {"auc", "lerf_auc", "srg", "mprt", "relevance_mass", "max_sensitivity", "infidelity",
+            "pgd_accuracy"} <= set(results["0"]["metrics"])
+    assert results["2"]["workers"] == 2 and results["0"]["num_images"] == 40
+    # (--output-dir: the records went there, not into the run; test_remote_storage.py has an
+    # evaluation published to the run's own folder on S3)
