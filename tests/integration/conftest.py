@@ -56,8 +56,8 @@ def session_members(sid: int) -> list[int]:
 # temporary folder and the home folder, so that nothing another node (or the test) writes there
 # is visible to it, nor what it writes to them. What setup installs on every real node
 # (cluster.yaml's setup_commands: the prepared data, the Python the virtualenv is made from) is
-# bound back read-only where it lies under them. The repository and its virtualenv stay
-# visible: a real cluster ships the code to every node.
+# bound back read-only where it lies under them, and so are the repository and its virtualenv:
+# a real cluster ships the code to every node.
 _PRIVATE_DISK = r"""
 set -e
 mount -t tmpfs tmpfs /mnt  # this namespace's own: what is kept, while /tmp and ~ are hidden
@@ -98,7 +98,12 @@ def start_ray_node(args: list[str], env: dict[str, str], *, private_disk: Path |
     if private_disk is not None:
         command = ["unshare", "--mount", "--propagation", "private", "--", "bash", "-c",
                    _PRIVATE_DISK, "private-disk", *command]
-        keep = [str(private_disk), os.path.realpath(sys.base_prefix)]
+        # what every node has of its own: the data, the Python, and the code with its
+        # virtualenv (which may lie under /tmp, as in a CI checkout); a path inside another
+        # comes with it
+        wanted = sorted({os.path.realpath(p) for p in (private_disk, sys.base_prefix, sys.prefix,
+                                                        Path(__file__).resolve().parents[2])})
+        keep = [p for p in wanted if not any(p.startswith(q + os.sep) for q in wanted if q != p)]
         env = dict(env, SMOOT_NODE_KEEP=":".join(keep), SMOOT_NODE_TEMP=ray_temp or "/tmp/ray")
     proc = subprocess.Popen(command, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
