@@ -14,7 +14,7 @@ def _checkout() -> Path | None:
     """The source checkout this package runs from (jobs/ put it first on sys.path, or an
     editable install), None for an installed wheel: its git commit goes on the results page,
     and Ray workers are given it as PYTHONPATH (an installed package they import as it is)."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]  # <root>/smoot_dist/foundations/home.py
     return root if (root / "pyproject.toml").is_file() else None
 
 

@@ -158,3 +158,22 @@ def test_a_decoy_record_is_a_section_of_the_shortcuts_part_with_its_own_claims()
     assert "| 2 | 10,000 | 300 (3.0%) | 402 | 390 |" in shortcuts
     assert "(median K of the samples whose saliency looked at the patch) minus (the others'): +11.0" in shortcuts
     assert "(results/decoy_mnist_k_split.png)" in shortcuts
+
+
+def test_a_checkout_names_its_commit_and_gives_it_to_ray_workers():
+    """From a source checkout the page records its git commit, and Ray workers get the checkout
+    on PYTHONPATH (an installed wheel gives neither: test_wheel.py). The checkout is found from
+    smoot_dist/foundations/home.py: moving that module once lost it, and every page said
+    `unknown`."""
+    import subprocess
+    from pathlib import Path
+
+    from smoot_dist.foundations.home import CHECKOUT
+    from smoot_dist.reports.results_page import git_commit
+
+    repo = Path(__file__).resolve().parents[2]
+    assert CHECKOUT == repo
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True,
+                          text=True).stdout.strip()
+    if head:  # a checkout without git (an unpacked archive) has no commit to name
+        assert git_commit().split()[0] == head
