@@ -98,8 +98,11 @@ COMPARED = (("smoot", "sgt"), ("sgt", "traditional"), ("smoot", "traditional"))
 TUNED_COMPARED = (("smoot_tuned", "sgt_tuned"), ("smoot_tuned", "smoot"), ("sgt_tuned", "sgt"))
 # On a decoy dataset (the Shortcuts part): SGT and SMOOT against traditional training, SMOOT
 # against SGT, and how far each is from RRR (told where the decoy is)
+# the ablation's rows ask whether the saliency's choice of what to mask matters; RRR's say how
+# far a method is from the reference that is told where the decoy is
 DECOY_COMPARED = (("sgt", "traditional"), ("smoot", "traditional"), ("smoot", "sgt"),
-                  ("rrr", "sgt"), ("rrr", "smoot"))
+                  ("sgt", "random_mask"), ("smoot", "random_mask"), ("rrr", "sgt"),
+                  ("rrr", "smoot"))
 TITLES = {"smoot": "SMOOT", "sgt": "SGT", "traditional": "Traditional", "rrr": "RRR",
           "random_mask": "Random mask", "smoot_tuned": "Tuned SMOOT", "sgt_tuned": "Tuned SGT"}
 

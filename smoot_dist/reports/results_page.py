@@ -229,6 +229,12 @@ def _write_figures(record: dict[str, Any], folders: list[Path], figdir: Path,
     return files
 
 
+def _claims_kind(record: dict[str, Any]) -> str:
+    if is_tuned(record):
+        return "tuned comparison's"
+    return "shortcut" if decoy_source(record["dataset"]) is not None else "paper's"
+
+
 def write_claims_figure(record: dict[str, Any], figdir: Path) -> str | None:
     """The claims' intervals as a PNG in `figdir` (its name), or None below two paired seeds."""
     claims = [c for c in claim_rows(record) if c.n > 1]
@@ -237,7 +243,7 @@ def write_claims_figure(record: dict[str, Any], figdir: Path) -> str | None:
     name = f"{record_name(record)}_claims.png"
     plot_claims([(c.claim.split(" (")[0], c.metric, c.mean, c.low, c.high) for c in claims],
                 figdir / name, f"{record['title']}: the "
-                f"{'tuned comparison' if is_tuned(record) else 'paper'}'s claims over "
+                f"{_claims_kind(record)} claims over "
                 f"{max(c.n for c in claims)} seeds\n(green: holds, grey: not resolved, red: reversed)")
     return name
 

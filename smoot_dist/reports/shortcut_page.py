@@ -133,7 +133,9 @@ def shortcut_section(record: dict[str, Any], figdir_name: str) -> list[str]:
         out += ["### Does it ignore the decoy?", "",
                 "Paired by seed: each row is method A minus method B over the seeds both ran, "
                 "with a 95% Student-t interval; a claim holds when the whole interval is on its "
-                "side of 0. Rows against RRR say how far a method is from the reference.", "",
+                "side of 0. Rows against the random mask ask whether the saliency's choice of "
+                "what to mask matters; rows against RRR say how far a method is from the "
+                "reference.", "",
                 *claims, ""]
         out += figure_lines(record, figdir_name, ("claims", "the claims' intervals"))
     out += figure_lines(record, figdir_name,

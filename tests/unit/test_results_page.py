@@ -132,7 +132,8 @@ def test_a_decoy_record_is_a_section_of_the_shortcuts_part_with_its_own_claims()
     runs = []
     for seed in range(3):
         for method, gap, share in (("traditional", 0.06, 0.08), ("sgt", 0.05, 0.06),
-                                   ("smoot", 0.04 + 0.01 * seed, 0.05), ("rrr", 0.0, 0.001)):
+                                   ("smoot", 0.04 + 0.01 * seed, 0.05), ("rrr", 0.0, 0.001),
+                                   ("random_mask", 0.03, 0.03)):
             run = _run(method, seed, 92.0, 10.0, 50.0)
             run["battery"] = {"decoy_accuracy": 0.92 - gap / 2, "shortcut_accuracy": 0.92 + gap / 2,
                               "clean_accuracy": 0.92, "shortcut_gap": gap, "decoy_share": share}
@@ -153,6 +154,10 @@ def test_a_decoy_record_is_a_section_of_the_shortcuts_part_with_its_own_claims()
     assert ("| SGT Shortcut gap < Traditional Shortcut gap (↓) (A = Traditional, B = SGT) | "
             "+1.00 points | [+1.00, +1.00] | 3 | holds |") in shortcuts
     assert "| RRR Decoy share < SMOOT Decoy share (↓) (A = SMOOT, B = RRR) | +4.90 points |" in shortcuts
+    # and the ablation: does the saliency's choice of what to mask beat masking at random?
+    assert ("| SGT Shortcut gap < Random mask Shortcut gap (↓) (A = Random mask, B = SGT) | "
+            "-2.00 points | [-2.00, -2.00] | 3 | reversed |") in shortcuts
+    assert "| SMOOT Decoy share < Random mask Decoy share (↓)" in shortcuts
     assert "SMOOT AUC < SGT AUC" not in shortcuts and "Shortcut acc. >" not in shortcuts
     # where SMOOT's K went, per seed, and its figure
     assert "| 2 | 10,000 | 300 (3.0%) | 402 | 390 |" in shortcuts
