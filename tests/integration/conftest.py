@@ -109,6 +109,8 @@ def start_ray_node(args: list[str], env: dict[str, str], *, private_disk: Path |
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
     out, _ = proc.communicate(timeout=180)
+    if proc.returncode != 0:  # what it did start (a log monitor, a GCS) goes with it
+        stop_sessions([proc.pid])
     assert proc.returncode == 0, out[-3000:]
     return proc.pid
 
