@@ -97,9 +97,8 @@ TUNED_CLAIMS = (
 COMPARED = (("smoot", "sgt"), ("sgt", "traditional"), ("smoot", "traditional"))
 TUNED_COMPARED = (("smoot_tuned", "sgt_tuned"), ("smoot_tuned", "smoot"), ("sgt_tuned", "sgt"))
 # On a decoy dataset (the Shortcuts part): SGT and SMOOT against traditional training, SMOOT
-# against SGT, and how far each is from RRR (told where the decoy is)
-# the ablation's rows ask whether the saliency's choice of what to mask matters; RRR's say how
-# far a method is from the reference that is told where the decoy is
+# against SGT, each against the random mask (does the saliency's choice of what to mask
+# matter?), and how far each is from RRR (told where the decoy is)
 DECOY_COMPARED = (("sgt", "traditional"), ("smoot", "traditional"), ("smoot", "sgt"),
                   ("sgt", "random_mask"), ("smoot", "random_mask"), ("rrr", "sgt"),
                   ("rrr", "smoot"))
