@@ -12,6 +12,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 # Credentials the server accepts (it checks none); the jobs read them from the environment, as
 # they would a real store's, and must never write them anywhere.
@@ -39,6 +40,36 @@ class S3Server:
     def uri(self, bucket: str, prefix: str = "runs") -> str:
         """A pyarrow / Ray storage URI of `bucket/prefix` on this server."""
         return f"s3://{bucket}/{prefix}?endpoint_override={self.endpoint}&scheme=http"
+
+    def export(self, monkeypatch) -> None:
+        """Give this test's process the server's credentials, as a node's environment gives the
+        jobs theirs (the code under test reads them from there)."""
+        for key, value in self.env.items():
+            monkeypatch.setenv(key, value)
+
+    def filesystem(self):
+        """A pyarrow file system on this server with the credentials passed in, so a test reads
+        the bucket without touching its own environment."""
+        import pyarrow.fs
+
+        return pyarrow.fs.S3FileSystem(
+            access_key=self.env["AWS_ACCESS_KEY_ID"], secret_key=self.env["AWS_SECRET_ACCESS_KEY"],
+            region=self.env["AWS_REGION"], endpoint_override=self.endpoint, scheme="http")
+
+    def objects(self, where: str) -> dict[str, bytes]:
+        """{key below `where`: bytes} of every object there ({} if none); `where` is
+        "bucket/prefix" or an s3:// URI on this server (its query is ignored)."""
+        import pyarrow.fs
+
+        if where.startswith("s3://"):
+            parts = urlsplit(where)
+            where = parts.netloc + parts.path
+        where = where.rstrip("/")
+        fs = self.filesystem()
+        infos = fs.get_file_info(pyarrow.fs.FileSelector(where, recursive=True,
+                                                         allow_not_found=True))
+        return {i.path[len(where) + 1:]: fs.open_input_stream(i.path).read()
+                for i in infos if i.type == pyarrow.fs.FileType.File}
 
     def make_bucket(self, bucket: str) -> None:
         request = urllib.request.Request(f"http://{self.endpoint}/{bucket}", method="PUT")

@@ -82,11 +82,9 @@ def _keep_checkpoints(fs, run_key, kept):
 
 @pytest.mark.slow
 def test_a_run_grows_to_two_workers_when_a_node_joins(real_data_root, one_worker_cluster, s3_server,
-                                                      tmp_path, monkeypatch):
+                                                      tmp_path):
     storage, kept = s3_server.uri("bucket", "elastic-runs"), tmp_path / "kept"
-    for key, value in s3_server.env.items():
-        monkeypatch.setenv(key, value)
-    fs, base = pyarrow.fs.FileSystem.from_uri(storage)
+    fs = s3_server.filesystem()
     store = mlflow_store(tmp_path / "mlflow.db")
     args = ["--dataset", "fashion_mnist", "--method", "smoot", "--train-subset", "2000",
             "--test-subset", "500", "--eval-images", "200", "--workers", "1:2", "--resize-check-s",
@@ -102,7 +100,7 @@ def test_a_run_grows_to_two_workers_when_a_node_joins(real_data_root, one_worker
     try:
         while proc.poll() is None and time.monotonic() < deadline:
             # Keep every checkpoint's mask state (Ray keeps the newest two only).
-            _keep_checkpoints(fs, f"{base}/elastic", kept)
+            _keep_checkpoints(fs, "bucket/elastic-runs/elastic", kept)
             if joined is None and (kept / "1").exists():
                 one_worker_cluster["add_node"]()  # capacity for a second worker appears
                 joined = time.monotonic()

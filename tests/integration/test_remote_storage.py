@@ -6,7 +6,6 @@ import csv
 import json
 
 import numpy as np
-import pyarrow.fs
 import pytest
 from mlflow.tracking import MlflowClient
 from PIL import Image
@@ -18,19 +17,9 @@ from tests.conftest import expect_one_line, mlflow_store, run_job
 pytestmark = pytest.mark.integration
 
 
-def _objects(uri, env, monkeypatch):
-    """{key under the storage path: bytes} of every object there."""
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    fs, base = pyarrow.fs.FileSystem.from_uri(uri)
-    infos = fs.get_file_info(pyarrow.fs.FileSelector(base, recursive=True))
-    return {i.path[len(base) + 1:]: fs.open_input_stream(i.path).read()
-            for i in infos if i.type == pyarrow.fs.FileType.File}
-
-
 @pytest.mark.slow
 def test_a_run_on_s3_resumes_elsewhere_on_another_worker_count(real_data_root, ray_cluster,
-                                                               s3_server, tmp_path, monkeypatch):
+                                                               s3_server, tmp_path):
     uri = s3_server.uri("bucket", "runs")
     store = mlflow_store(tmp_path / "mlflow.db")
     where = ("--storage-path", uri, "--ray-address", ray_cluster["address"],
@@ -54,7 +43,7 @@ def test_a_run_on_s3_resumes_elsewhere_on_another_worker_count(real_data_root, r
     s1 = json.loads((tmp_path / "s1.json").read_text())
 
     # the run folder lives at the storage path: every file of it, beside Ray's checkpoints
-    run = {k[len("resumable/"):]: v for k, v in _objects(uri, s3_server.env, monkeypatch).items()
+    run = {k[len("resumable/"):]: v for k, v in s3_server.objects(uri).items()
            if k.startswith("resumable/")}
     [closing] = {k.split("/")[1] for k in run if k.startswith("evaluation/")}
     mirrored = {"run.json", "config.yaml", "summary.json", "model.pt", "mask_state.parquet",
@@ -90,7 +79,7 @@ def test_a_run_on_s3_resumes_elsewhere_on_another_worker_count(real_data_root, r
     assert s2["epochs"][0] == s1["epochs"][0]  # epoch 1 is carried over, not re-run
     assert s2["mlflow"]["run_id"] == s1["mlflow"]["run_id"]  # one MLflow run across the restart
     assert s2["run_dir"].startswith(str(tmp_path / "b"))
-    assert json.loads(_objects(uri, s3_server.env, monkeypatch)["resumable/summary.json"]) == s2
+    assert json.loads(s3_server.objects(uri)["resumable/summary.json"]) == s2
     assert not (tmp_path / "b" / "runs").exists()  # nothing went to the local runs root
     client = MlflowClient(store)
     assert [m.step for m in client.get_metric_history(s2["mlflow"]["run_id"], "test_accuracy")] == [1, 2]
@@ -106,7 +95,7 @@ def test_a_run_on_s3_resumes_elsewhere_on_another_worker_count(real_data_root, r
     r = run_job("evaluate.py", "resumable", "--storage-path", uri, "--methods", "grad",
                 "--metrics", "morf", "--test-subset", "50", "--no-tracking", env=env_c)
     assert r.returncode == 0, r.stderr[-3000:]
-    objects = _objects(uri, s3_server.env, monkeypatch)
+    objects = s3_server.objects(uri)
     [protocol] = {k.split("/")[2] for k in objects if k.startswith("resumable/evaluation/")
                   and not k.split("/")[2].startswith("closing-")}
     record = json.loads(objects[f"resumable/evaluation/{protocol}/metrics.json"])
@@ -130,10 +119,9 @@ def test_a_run_on_s3_resumes_elsewhere_on_another_worker_count(real_data_root, r
     expect_one_line(r, "no run named 'no-such-run' under --storage-path s3://bucket/runs")
 
     # a name whose prefix holds objects that are no run: refused, never written over
-    fs, base = pyarrow.fs.FileSystem.from_uri(uri)
-    with fs.open_output_stream(f"{base}/theirs/notes.txt") as out:
+    with s3_server.filesystem().open_output_stream("bucket/runs/theirs/notes.txt") as out:
         out.write(b"mine")
     r = run_job("train.py", "--workers", "1", "--epochs", "1", "--run-name", "theirs", *where,
                 env=env_c)
     expect_one_line(r, "holds objects under theirs/ but no run record")
-    assert _objects(uri, s3_server.env, monkeypatch)["theirs/notes.txt"] == b"mine"
+    assert s3_server.objects(uri)["theirs/notes.txt"] == b"mine"

@@ -14,15 +14,8 @@ from smoot_dist.foundations.errors import DataError
 
 @pytest.fixture
 def s3(s3_server, monkeypatch):
-    for key, value in s3_server.env.items():
-        monkeypatch.setenv(key, value)
+    s3_server.export(monkeypatch)
     return s3_server
-
-
-def _keys(uri):
-    fs, base = pyarrow.fs.FileSystem.from_uri(uri)
-    infos = fs.get_file_info(pyarrow.fs.FileSelector(base, recursive=True, allow_not_found=True))
-    return {i.path[len(base) + 1:]: i for i in infos if i.type == pyarrow.fs.FileType.File}
 
 
 def _put(uri, key, data):
@@ -57,7 +50,7 @@ def test_a_prefix_on_s3_is_checked_and_replaced_only_whole(s3, tmp_path):
     _put(uri, "notes.txt", b"mine")
     with pytest.raises(DataError, match="is not empty and holds no dataset prepared by smoot_dist"):
         check_target(tmp_path / "tree", uri, force=True)
-    assert _keys(uri).keys() == {"notes.txt"}  # never touched
+    assert s3.objects(uri).keys() == {"notes.txt"}  # never touched
 
     ours = s3.uri("bucket", "target-ours")
     _our_dataset(ours, b"old")
@@ -71,9 +64,9 @@ def test_a_prefix_on_s3_is_checked_and_replaced_only_whole(s3, tmp_path):
     fs, base = pyarrow.fs.FileSystem.from_uri(ours)
     with fs.open_input_stream(f"{base}/train/part-00000.parquet") as f:
         assert f.read() == b"new"
-    assert set(_keys(ours)) == {COMMON_METADATA, "train/part-00000.parquet",
+    assert set(s3.objects(ours)) == {COMMON_METADATA, "train/part-00000.parquet",
                                 "test/part-00000.parquet"}
-    assert not _keys(staged)  # the temporary sibling is gone
+    assert not s3.objects(staged)  # the temporary sibling is gone
 
 
 def test_credentials_in_a_target_uri_are_never_printed(s3, tmp_path):

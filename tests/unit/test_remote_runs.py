@@ -20,8 +20,7 @@ def s3(s3_server):
 @pytest.fixture
 def home(s3, tmp_path, monkeypatch):
     """This test's machine: its own SMOOT_HOME, the server's credentials in the environment."""
-    for key, value in s3.env.items():
-        monkeypatch.setenv(key, value)
+    s3.export(monkeypatch)
     monkeypatch.setenv("SMOOT_HOME", str(tmp_path / "home-a"))
     return tmp_path
 
