@@ -117,6 +117,11 @@ def _creatable_folder(path: Path, what: str) -> None:
                         f"another path")
 
 
+# How an object store refuses credentials that are missing, unknown or wrong: a HeadBucket answer
+# has no body, so pyarrow names only the status (S3's error codes where a body says more).
+REFUSED = ("ACCESS_DENIED", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch")
+
+
 def _reachable_storage(uri: str, timeout_s: float = 20.0) -> None:
     """A remote storage URI answers (pyarrow, as Ray Train uses it): fail now, not after the
     first epoch."""
@@ -132,6 +137,11 @@ def _reachable_storage(uri: str, timeout_s: float = 20.0) -> None:
 
     shown = without_credentials(uri)
     problem = failure_within(probe, timeout_s)
+    if problem and any(word in problem for word in REFUSED):
+        raise UserError(f"--storage-path {shown} refused this machine's credentials ({problem}); "
+                        f"give ones that may read and write it (AWS_ACCESS_KEY_ID and "
+                        f"AWS_SECRET_ACCESS_KEY, or ~/.aws/credentials) and run the same command "
+                        f"again")
     if problem:
         raise UserError(f"--storage-path {shown} is not reachable ({problem}); check the URI, "
                         f"the network and the credentials")

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,6 +90,8 @@ class S3Server:
             try:
                 with urllib.request.urlopen(f"http://{self.endpoint}/", timeout=2):
                     return
+            except urllib.error.HTTPError:  # an answer: a server checking credentials refuses
+                return
             except OSError:
                 time.sleep(0.2)
         raise RuntimeError(f"moto server did not answer in {timeout_s} s")
@@ -104,7 +107,12 @@ class S3Server:
         self.process = None
 
 
-def start_s3_server(folder: Path) -> S3Server:
+def start_s3_server(folder: Path, check_credentials: bool = False) -> S3Server:
+    """A server on a free port; `check_credentials`: it refuses every request not signed with
+    an access key made through its own IAM (moto's INITIAL_NO_AUTH_ACTION_COUNT=0), so the
+    tests' keys are refused as wrong ones would be."""
     server = S3Server(_free_port(), folder / "moto.log")
+    if check_credentials:
+        server.env["INITIAL_NO_AUTH_ACTION_COUNT"] = "0"
     server.start()
     return server

@@ -82,6 +82,11 @@ def test_a_run_on_s3_resumes_elsewhere_on_another_worker_count(real_data_root, r
     assert json.loads(s3_server.objects(uri)["resumable/summary.json"]) == s2
     assert not (tmp_path / "b" / "runs").exists()  # nothing went to the local runs root
     client = MlflowClient(store)
+    # nor in the MLflow run's params and tags
+    logged = client.get_run(s2["mlflow"]["run_id"]).data
+    for value in (*logged.params.values(), *logged.tags.values()):
+        assert s3_server.env["AWS_SECRET_ACCESS_KEY"] not in value
+        assert s3_server.env["AWS_ACCESS_KEY_ID"] not in value
     assert [m.step for m in client.get_metric_history(s2["mlflow"]["run_id"], "test_accuracy")] == [1, 2]
     # the step metrics, logged by the driver: epoch 2's steps continue after epoch 1's
     ce = client.get_metric_history(s2["mlflow"]["run_id"], "train_ce_step")

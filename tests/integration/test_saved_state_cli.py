@@ -13,6 +13,7 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from tests.conftest import PYTHON, REPO, expect_one_line, run_job
+from tests.helpers.s3_server import start_s3_server
 from tests.integration.conftest import free_port
 
 pytestmark = pytest.mark.integration
@@ -165,11 +166,22 @@ def test_remote_storage_is_refused_in_process_and_checked_before_ray(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_missing_bucket_is_refused_before_ray(s3_server, tmp_path):
+def test_a_missing_bucket_or_refused_credentials_stop_before_ray(s3_server, tmp_path):
     uri = s3_server.uri("no-such-bucket")
     r = run_job("train.py", "--workers", "1", "--storage-path", uri, "--no-tracking",
                 env={**s3_server.env, "SMOOT_HOME": str(tmp_path / "home")}, timeout=120)
     expect_one_line(r, f"--storage-path {uri}: its bucket 'no-such-bucket' does not exist")
+    assert "Ray:" not in r.stdout and not (tmp_path / "home").exists()
+    # a server that checks credentials and knows none of these: told as such, never shown
+    strict = start_s3_server(tmp_path, check_credentials=True)
+    try:
+        uri = strict.uri("bucket")
+        r = run_job("train.py", "--workers", "1", "--storage-path", uri, "--no-tracking",
+                    env={**strict.env, "SMOOT_HOME": str(tmp_path / "home")}, timeout=120)
+    finally:
+        strict.stop()
+    expect_one_line(r, f"--storage-path {uri} refused this machine's credentials")
+    assert strict.env["AWS_SECRET_ACCESS_KEY"] not in r.stdout + r.stderr
     assert "Ray:" not in r.stdout and not (tmp_path / "home").exists()
 
 
