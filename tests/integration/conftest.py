@@ -52,35 +52,16 @@ def session_members(sid: int) -> list[int]:
     return pids
 
 
-# A node with disks of its own: in a mount namespace of its own, a private tmpfs over the
-# temporary folder and the home folder, so that nothing another node (or the test) writes there
-# is visible to it, nor what it writes to them. What setup installs on every real node
-# (cluster.yaml's setup_commands: the prepared data, the Python the virtualenv is made from) is
-# bound back read-only where it lies under them, and so are the repository and its virtualenv:
-# a real cluster ships the code to every node.
-_PRIVATE_DISK = r"""
-set -e
-mount -t tmpfs tmpfs /mnt  # this namespace's own: what is kept, while /tmp and ~ are hidden
-IFS=: read -ra keep <<< "$SMOOT_NODE_KEEP"
-for i in "${!keep[@]}"; do mkdir -p "/mnt/$i" && mount --bind "${keep[$i]}" "/mnt/$i"; done
-mount -t tmpfs tmpfs /tmp
-mount -t tmpfs tmpfs "$HOME"
-for i in "${!keep[@]}"; do
-  mkdir -p "${keep[$i]}" && mount --bind "/mnt/$i" "${keep[$i]}"
-  mount -o remount,bind,ro "${keep[$i]}"
-done
-mkdir -p "$SMOOT_NODE_TEMP"
-exec "$@"
-"""
+# A node with disks of its own (scripts/private_node.sh: a private tmpfs over /tmp and ~): what a
+# real node's setup installs is kept, read-only: the prepared data, the Python the virtualenv is
+# made from, and the repository with its virtualenv (a real cluster ships the code to every node).
+PRIVATE_NODE = Path(__file__).resolve().parents[2] / "scripts" / "private_node.sh"
 
 
 def private_disk_available() -> str | None:
     """None where a node can have private disks here (unshare --mount, as root); else why not."""
-    if shutil.which("unshare") is None:
-        return "no unshare(1) on this machine"
-    probe = subprocess.run(["unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
-                            "mount -t tmpfs tmpfs /mnt"], capture_output=True, text=True)
-    return None if probe.returncode == 0 else f"unshare --mount is not allowed here ({probe.stderr.strip()[:200]})"
+    probe = subprocess.run(["bash", str(PRIVATE_NODE), "--check"], capture_output=True, text=True)
+    return None if probe.returncode == 0 else probe.stdout.strip()
 
 
 def start_ray_node(args: list[str], env: dict[str, str], *, private_disk: Path | None = None,
@@ -89,22 +70,17 @@ def start_ray_node(args: list[str], env: dict[str, str], *, private_disk: Path |
     Ray's fixed default ports (agent, metrics, client server) are replaced by free ones, so
     these nodes never meet another Ray on the machine, a user's or another test's.
     `private_disk`: the node's prepared data folder; the node then has disks of its own
-    (_PRIVATE_DISK). A node joining a head takes the head's Ray temporary folder (`ray_temp`:
-    its sockets and logs go there, Ray ignores --temp-dir off the head); a private node gets
-    its own, empty folder of that name in its own /tmp."""
+    (scripts/private_node.sh). A node joining a head takes the head's Ray temporary folder
+    (`ray_temp`: its sockets and logs go there, Ray ignores --temp-dir off the head); a private
+    node gets its own, empty folder of that name in its own /tmp."""
     ports = [f"--dashboard-agent-listen-port={free_port()}", f"--metrics-export-port={free_port()}",
              f"--ray-client-server-port={free_port()}"]
     command = [str(BIN / "ray"), "start", *args, *ports]
     if private_disk is not None:
-        command = ["unshare", "--mount", "--propagation", "private", "--", "bash", "-c",
-                   _PRIVATE_DISK, "private-disk", *command]
-        # what every node has of its own: the data, the Python, and the code with its
-        # virtualenv (which may lie under /tmp, as in a CI checkout); a path inside another
-        # comes with it
-        wanted = sorted({os.path.realpath(p) for p in (private_disk, sys.base_prefix, sys.prefix,
-                                                        Path(__file__).resolve().parents[2])})
-        keep = [p for p in wanted if not any(p.startswith(q + os.sep) for q in wanted if q != p)]
-        env = dict(env, SMOOT_NODE_KEEP=":".join(keep), SMOOT_NODE_TEMP=ray_temp or "/tmp/ray")
+        # the code and its virtualenv may lie under /tmp, as in a CI checkout
+        kept = (private_disk, sys.base_prefix, sys.prefix, PRIVATE_NODE.parents[1])
+        keep = ":".join(map(str, kept))
+        command = ["bash", str(PRIVATE_NODE), keep, ray_temp or "/tmp/ray", "--", *command]
     proc = subprocess.Popen(command, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
