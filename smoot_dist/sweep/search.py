@@ -16,12 +16,13 @@ from ..data.loading import load_splits
 from ..data.paths import pin_data_root
 from ..foundations.errors import UserError
 from ..foundations.files import StagedFolder, write_json, write_text
-from ..foundations.home import output_dir, runs_root
+from ..foundations.home import output_dir
 from ..runs.tracking import (MlflowRun, check_tracking_uri, close_stopped_trials, resolve_tracking_uri,
                         ui_command)
 from .objective import MODES
 from .search_space import SearchSpace, check_space_fits
 from ..launch.ray_cluster import connect
+from ..runs.folder import storage_of
 from ..plots.curves import plot_objective_vs_params
 
 # Validation images a sweep holds out of the training data when its config names none.
@@ -126,8 +127,7 @@ def _sweep(cfg: JobConfig, space: SearchSpace, sweep_id: str, staged: StagedFold
                            "sweep.num_samples": s.num_samples,
                            **{f"space.{d.name}": f"{d.kind}{list(d.values)}" for d in space.dimensions}})
         print(f"MLflow: sweep run {parent.run_id} in {uri}\n  open the UI: {ui_command(uri)}", flush=True)
-    storage = str(Path(cfg.run.storage_path).expanduser().resolve()) if cfg.run.storage_path \
-        else str(runs_root())
+    storage, _ = storage_of(cfg.run.storage_path)  # a remote URI as given, a folder resolved
     sweep = {"id": sweep_id, "base": _trial_base(cfg, storage, uri).to_dict(TRIAL_SECTIONS),
              "parent_run_id": parent.run_id if parent else None,
              "objective": s.objective, "objective_images": s.objective_images}
