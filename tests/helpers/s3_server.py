@@ -94,6 +94,7 @@ class S3Server:
                 return
             except OSError:
                 time.sleep(0.2)
+        self.stop()  # nothing left behind
         raise RuntimeError(f"moto server did not answer in {timeout_s} s")
 
     def stop(self) -> None:
