@@ -137,7 +137,8 @@ urllib.request.urlopen(urllib.request.Request(sys.argv[1], method="PUT"), timeou
       wait_for "http://127.0.0.1:$mlflow_port/health" 300 "the MLflow server (log: $home/mlflow.log)"
       storage="s3://$bucket/runs?endpoint_override=127.0.0.1:$s3_port&scheme=http"
       tracking="http://127.0.0.1:$mlflow_port"
-      # two nodes on one machine: Ray refuses a second node in its loopback-only mode unless told
+      # two nodes: Ray's multi-node mode (its loopback-only one refuses a joining node, and a
+      # head in it cannot be joined); token authentication stays on
       node_env+=(RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=1)
     else
       cpus="${SMOOT_RAY_CPUS:-$(( $(nproc) + 1 ))}"
@@ -172,7 +173,7 @@ print(data_root(), sys.base_prefix, sys.prefix, sep=":")'):$repo"
       fi
       in_session env "${node_env[@]}" RAY_USAGE_STATS_ENABLED=0 RAY_AUTH_MODE=token \
         RAY_AUTH_TOKEN="$(cat "$home/token")" PATH="$repo/.venv/bin:$PATH" \
-        "${node[@]}" > "$home/node.log" 2>&1 \
+        timeout 300 "${node[@]}" > "$home/node.log" 2>&1 \
         || fail "the second node did not start; see $home/node.log"
     fi
     # Ready when the Jobs API takes a job: its agent registers some seconds after `ray start`.
