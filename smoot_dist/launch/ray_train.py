@@ -20,6 +20,7 @@ from ..config import JobConfig
 from ..data.paths import pin_data_root
 from ..foundations.errors import UserError
 from ..foundations.files import disk_problem
+from ..foundations.uris import store_problem
 from ..runs.folder import RunSpec
 from ..foundations.signals import Terminated
 from ..training.checkpoint import load_checkpoint
@@ -72,6 +73,11 @@ def _explained(err: BaseException) -> UserError | None:
                 return UserError(f"a Ray Train worker could not write its checkpoint: {problem}; "
                                  f"the last completed checkpoint is kept; free some space (or "
                                  f"choose another --storage-path) and run the same command again")
+            problem = store_problem(exc)
+            if problem:  # the object store stayed away through Ray's retries and our restarts
+                return UserError(f"the storage path did not answer a Ray Train worker ({problem}); "
+                                 f"the last completed checkpoint is kept there and the run's files "
+                                 f"here; run the same command again when it answers")
             exc = getattr(exc, "cause", None) or exc.__cause__
     return None
 

@@ -1,9 +1,13 @@
 """A run on S3-compatible storage (moto's server on 127.0.0.1), as a cluster whose nodes share no
 disk keeps it: the whole run folder lives at its storage path, and other machines (empty
-SMOOT_HOMEs) continue it there on another worker count, evaluate, explain and compare it."""
+SMOOT_HOMEs) continue it there on another worker count, evaluate, explain and compare it; a
+store that goes away during a checkpoint's upload ends the job with one line, and the run
+resumes when it is back."""
 
 import csv
 import json
+import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -12,7 +16,9 @@ from PIL import Image
 
 from smoot_dist.method.mask_state import read_mask_parquet
 from smoot_dist.training.checkpoint import k_digest
-from tests.conftest import expect_one_line, mlflow_store, run_job
+from tests.conftest import PYTHON, REPO, expect_one_line, mlflow_store, run_job
+from tests.helpers.tcp_outage import TcpOutage
+from tests.integration.conftest import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -130,3 +136,66 @@ def test_a_run_on_s3_resumes_elsewhere_on_another_worker_count(real_data_root, r
                 env=env_c)
     expect_one_line(r, "holds objects under theirs/ but no run record")
     assert s3_server.objects(uri)["theirs/notes.txt"] == b"mine"
+
+
+@pytest.mark.slow
+def test_a_store_gone_during_a_checkpoint_upload_stops_the_job_and_the_run_resumes(
+        real_data_root, ray_cluster, s3_server, tmp_path):
+    """The S3 server stops answering as epoch 2 ends (its checkpoint's upload) and stays away:
+    Ray Train's upload retries and the run's worker-group restarts (--max-failures) are bounded,
+    then one line and exit 2; epoch 1's checkpoint is intact in the bucket and the run's files
+    are kept here. Back again, the same command resumes from epoch 1: each epoch once, one
+    MLflow run."""
+    proxy = TcpOutage(s3_server.port, free_port())  # the server as the job sees it
+    uri = f"s3://bucket/outage?endpoint_override={proxy.endpoint}&scheme=http"
+    command = [PYTHON, str(REPO / "jobs/train.py"), "--dataset", "fashion_mnist", "--method",
+               "smoot", "--train-subset", "2000", "--batch-size", "256", "--test-subset", "300",
+               "--eval-images", "100", "--workers", "1", "--epochs", "3", "--run-name", "gone",
+               "--storage-path", uri, "--tracking-uri", mlflow_store(tmp_path / "mlflow.db"),
+               "--ray-address", ray_cluster["address"], "--summary-json", str(tmp_path / "s.json")]
+    env = dict(ray_cluster["env"], SMOOT_HOME=str(tmp_path / "home"))
+    out, err = open(tmp_path / "out.txt", "w"), open(tmp_path / "err.txt", "w")
+    proc = subprocess.Popen(command, cwd=str(REPO), stdout=out, stderr=err, env=env)
+    went_down = None
+    try:
+        deadline = time.monotonic() + 900
+        while proc.poll() is None and time.monotonic() < deadline:
+            # off a terminal, rank 0's progress comes a line each step here (8 of 256 images):
+            # the 7th of epoch 2 is a few seconds before its checkpoint
+            if went_down is None and "epoch 2/3  step 7/8" in (tmp_path / "out.txt").read_text():
+                proxy.down()
+                went_down = time.monotonic()
+            time.sleep(0.1)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        out.close(), err.close()
+    stopped = subprocess.CompletedProcess(command, proc.returncode, (tmp_path / "out.txt").read_text(),
+                                          (tmp_path / "err.txt").read_text())
+    assert went_down is not None, stopped.stdout[-3000:]
+    expect_one_line(stopped, "the storage path did not answer a Ray Train worker")
+    assert "run the same command again when it answers" in stopped.stderr
+    print(f"\nstore gone: {time.monotonic() - went_down:.0f} s from the store going away to "
+          f"the job's line")
+    [cache] = (tmp_path / "home" / "remote").glob("s3/*/gone")
+    assert {"run.json", "config.yaml"} <= {p.name for p in cache.iterdir()}  # kept here
+    objects = s3_server.objects("bucket/outage/gone")  # the server itself, not the proxy
+    histories = [json.loads(v)["history"] for k, v in objects.items()
+                 if k.startswith("checkpoint_") and k.endswith("/history.json")]
+    assert [len(h) for h in histories] == [1]  # epoch 1's checkpoint, whole: nothing of epoch 2
+    assert {k.split("/")[1] for k in objects if k.startswith("checkpoint_") and "/" in k} == {
+        "state.pt", "mask_state.parquet", "history.json"}
+
+    proxy.up()
+    again = subprocess.run(command, cwd=str(REPO), capture_output=True, text=True, env=env,
+                           timeout=900)
+    proxy.down()
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert [e["epoch"] for e in summary["epochs"]] == [1, 2, 3]
+    assert [r["epoch"] for r in summary["resumes"]] == [1]
+    assert "note: MLflow run" not in again.stdout  # no replay of epoch 1 is announced
+    client = MlflowClient(command[command.index("--tracking-uri") + 1])
+    [run] = client.search_runs(client.get_experiment_by_name("smoot_dist").experiment_id)
+    assert run.info.run_id == summary["mlflow"]["run_id"] and run.info.status == "FINISHED"
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "test_accuracy")] == [1, 2, 3]

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from smoot_dist.foundations.errors import UserError
-from smoot_dist.foundations.uris import is_remote
+from smoot_dist.foundations.uris import is_remote, store_problem
 from smoot_dist.runs.remote import RemoteRuns, mirrored
 
 
@@ -44,6 +44,16 @@ def test_what_a_run_folder_mirrors():
     for rel in ("run.lock", "summary.json.tmp", "checkpoint_epoch_0001/state.pt",
                 "checkpoint_2026-12-07_03-42-10.528610/x", "checkpoint_manager_snapshot.json"):
         assert not mirrored(rel), rel
+
+
+def test_a_store_that_failed_is_told_apart_from_other_errors():
+    gone = OSError("When uploading part for key 'runs/r/state.pt' in bucket 'b': AWS Error "
+                   "NETWORK_CONNECTION during UploadPart operation: curlCode: 7, Could not "
+                   "connect to server\nmore")
+    assert store_problem(gone) == str(gone).splitlines()[0]
+    assert store_problem(OSError("AWS Error ACCESS_DENIED during HeadBucket operation")) is None
+    assert store_problem(OSError("[Errno 28] No space left on device")) is None
+    assert store_problem(ValueError("curlCode: 7")) is None  # not an I/O error
 
 
 def test_published_files_are_fetched_whole_on_another_machine(s3, home, monkeypatch):
