@@ -66,7 +66,11 @@ def _open_tracking(cfg: JobConfig, spec: RunSpec, tags: dict[str, str] | None,
                         f"fix --tracking-uri or pass --no-tracking") from None
     if not tracker.logged:  # a new MLflow run: the data it trains and is tested on
         tracker.attempt("the datasets", tracker.log_datasets, dataset_inputs(cfg, splits))
-    ahead = sorted(e for e in tracker.logged if e > point.epochs)
+    # Checkpoints in remote storage are found by Ray Train, after this: the epoch it resumes
+    # from is not known here, and MLflow's epochs are no sign of a replay (it said "epochs 1-1
+    # are trained again" of a run that went on from epoch 1).
+    known = point.folder is not None or not is_remote(spec.storage_path)
+    ahead = sorted(e for e in tracker.logged if e > point.epochs) if known else []
     if ahead:
         print(f"note: MLflow run {tracker.run_id} has epochs {ahead[0]}-{ahead[-1]} from before "
               f"the checkpoint this run resumes from (epoch {point.epochs}); they are trained "
