@@ -1,4 +1,4 @@
-"""URIs as the tool shows and records them."""
+"""URIs as the tool shows and records them, and an object store's failure told in words."""
 
 from __future__ import annotations
 
