@@ -115,6 +115,9 @@ case "${1:-}" in
     rm -f "$home/sessions" "$home/rehearsal.env"
     [ -s "$home/token" ] || "$python" -c 'import secrets; print(secrets.token_hex(32))' > "$home/token"
     chmod 600 "$home/token"
+    # every Ray process's and client's: this cluster's token, no usage stats, this venv first
+    ray_env=(RAY_USAGE_STATS_ENABLED=0 RAY_AUTH_MODE=token "RAY_AUTH_TOKEN=$(cat "$home/token")"
+             "PATH=$repo/.venv/bin:$PATH")
     node_env=()
     if [ -n "$rehearsal" ]; then
       cpus="${SMOOT_RAY_CPUS:-$(( $(nproc) / 2 > 1 ? $(nproc) / 2 : 1 ))}"
@@ -150,8 +153,7 @@ urllib.request.urlopen(urllib.request.Request(sys.argv[1], method="PUT"), timeou
     extra="$extra --ray-client-server-port=$(free_port)"
     # Its own process session, so that `stop` ends this cluster's processes and no other Ray.
     # shellcheck disable=SC2086  # $extra: several options
-    in_session env "${node_env[@]}" RAY_USAGE_STATS_ENABLED=0 RAY_AUTH_MODE=token \
-      RAY_AUTH_TOKEN="$(cat "$home/token")" PATH="$repo/.venv/bin:$PATH" \
+    in_session env "${node_env[@]}" "${ray_env[@]}" \
       "$ray" start --head --node-ip-address=127.0.0.1 --port="$port" \
         --dashboard-host=127.0.0.1 --dashboard-port="$dashboard" --include-dashboard=true \
         --num-cpus="$cpus" --disable-usage-stats --temp-dir="$ray_temp" $extra \
@@ -171,13 +173,11 @@ print(data_root(), sys.base_prefix, sys.prefix, sep=":")'):$repo"
       else
         second="a second node sharing this machine's disks ($why_not)"
       fi
-      in_session env "${node_env[@]}" RAY_USAGE_STATS_ENABLED=0 RAY_AUTH_MODE=token \
-        RAY_AUTH_TOKEN="$(cat "$home/token")" PATH="$repo/.venv/bin:$PATH" \
-        timeout 300 "${node[@]}" > "$home/node.log" 2>&1 \
+      in_session env "${node_env[@]}" "${ray_env[@]}" timeout 300 "${node[@]}" > "$home/node.log" 2>&1 \
         || fail "the second node did not start; see $home/node.log"
     fi
     # Ready when the Jobs API takes a job: its agent registers some seconds after `ray start`.
-    RAY_AUTH_MODE=token RAY_AUTH_TOKEN="$(cat "$home/token")" "$python" - "$dashboard" <<'PY' \
+    env "${ray_env[@]}" "$python" - "$dashboard" <<'PY' \
       || fail "the cluster's Jobs API did not come up; see $ray_temp"
 import sys, time
 from ray.job_submission import JobStatus, JobSubmissionClient
