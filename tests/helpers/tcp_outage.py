@@ -9,6 +9,16 @@ import socket
 import threading
 
 
+def _cut(sock: socket.socket) -> None:
+    """Shut a socket down, then close it: the shutdown wakes a thread blocked on it (in accept()
+    or recv()), which a bare close() would not, on Linux."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:  # not connected, or already shut
+        pass
+    sock.close()
+
+
 class TcpOutage:
     def __init__(self, target_port: int, port: int):
         self.target_port, self.port = target_port, port
@@ -34,18 +44,10 @@ class TcpOutage:
         """Refuse new connections and cut the open ones."""
         listener, self._listener = self._listener, None
         if listener is not None:
-            try:  # wakes the accept() blocked on it (a bare close() would not, on Linux)
-                listener.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            listener.close()
+            _cut(listener)
         with self._lock:
             for s in self._open:
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                s.close()
+                _cut(s)
             self._open.clear()
 
     def _accept(self, listener: socket.socket) -> None:
@@ -75,12 +77,8 @@ class TcpOutage:
         except OSError:
             pass
         finally:
-            for s in (source, sink):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                s.close()
+            _cut(source)
+            _cut(sink)
             with self._lock:
                 self._open.discard(source)
                 self._open.discard(sink)
