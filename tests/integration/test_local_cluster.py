@@ -110,7 +110,8 @@ def test_the_rehearsal_cluster_runs_a_submitted_job_and_a_sweep_on_s3(real_data_
         # what lives where: the run and the trials' runs in the bucket, their MLflow runs on the
         # server, whose artifacts are in the bucket too
         endpoint = parse_qs(urlsplit(storage).query)["endpoint_override"][0]
-        bucket = S3Server(int(endpoint.rsplit(":", 1)[1]), tmp_path / "unused.log",
+        s3_port = int(endpoint.rsplit(":", 1)[1])
+        bucket = S3Server(s3_port, tmp_path / "unused.log",
                           env={k: v for k, v in exports.items() if k.startswith("AWS_")})
         runs = bucket.objects(storage)
         assert {"rehearsed/run.json", "rehearsed/summary.json", "rehearsed/model.pt"} <= set(runs)
@@ -124,7 +125,7 @@ def test_the_rehearsal_cluster_runs_a_submitted_job_and_a_sweep_on_s3(real_data_
         assert any(k.endswith(f"{run.info.run_id}/artifacts/summary.json") for k in artifacts)
         # the S3 and MLflow servers listen on 127.0.0.1 only (Ray's multi-node mode, which a
         # second node needs, has some of its processes listen on every interface)
-        ports = {int(endpoint.rsplit(":", 1)[1]), int(tracking.rsplit(":", 1)[1])}
+        ports = {s3_port, int(tracking.rsplit(":", 1)[1])}
         assert not {port for _, port, _ in public_listeners()} & ports
     finally:
         _stop(env, ray_cluster)
