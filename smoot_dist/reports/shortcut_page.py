@@ -2,9 +2,9 @@
 --protocol decoy). Does saliency-guided training make a model ignore a patch that encodes the
 label? Its table (accuracy on each test view, the shortcut gap, the decoy share), the paired
 claims (SGT and SMOOT against traditional training, SMOOT against SGT, each against the random
-mask and against RRR), the
-saliency of the same test images per method with the patch outlined, and where SMOOT's K went:
-the final K of the training samples whose saliency looked at their patch against the others'."""
+mask and against RRR), the saliency of the same test images per method with the patch outlined,
+and where SMOOT's K went: the final K of the training samples whose saliency looked at their
+patch against the others'."""
 
 from __future__ import annotations
 
