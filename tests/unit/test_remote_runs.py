@@ -18,6 +18,13 @@ def s3(s3_server):
 
 
 @pytest.fixture
+def uri(s3, request):
+    """A runs root of this test's own: the session's server also holds the integration tests'
+    runs (`bucket/runs` among them), and `latest_run` reads the whole prefix."""
+    return s3.uri("bucket", f"unit-remote-runs/{request.node.name}")
+
+
+@pytest.fixture
 def home(s3, tmp_path, monkeypatch):
     """This test's machine: its own SMOOT_HOME, the server's credentials in the environment."""
     s3.export(monkeypatch)
@@ -56,8 +63,8 @@ def test_a_store_that_failed_is_told_apart_from_other_errors():
     assert store_problem(ValueError("curlCode: 7")) is None  # not an I/O error
 
 
-def test_published_files_are_fetched_whole_on_another_machine(s3, home, monkeypatch):
-    runs = RemoteRuns(s3.uri("bucket", "runs"))
+def test_published_files_are_fetched_whole_on_another_machine(uri, home, monkeypatch):
+    runs = RemoteRuns(uri)
     folder = runs.cache_folder("r")
     assert folder.is_relative_to(home / "home-a")
     _run_folder(folder)
@@ -68,7 +75,7 @@ def test_published_files_are_fetched_whole_on_another_machine(s3, home, monkeypa
                                         "summary.json"]
 
     monkeypatch.setenv("SMOOT_HOME", str(home / "home-b"))  # another machine, nothing local
-    other = RemoteRuns(s3.uri("bucket", "runs"))
+    other = RemoteRuns(uri)
     fetched = other.fetch("r")
     assert fetched.is_relative_to(home / "home-b")
     got = sorted(p.relative_to(fetched).as_posix() for p in fetched.rglob("*") if p.is_file())
@@ -81,14 +88,14 @@ def test_published_files_are_fetched_whole_on_another_machine(s3, home, monkeypa
     assert {rel: (fetched / rel).stat().st_mtime_ns for rel in got} == before
 
 
-def test_the_newer_side_wins_and_nothing_local_is_lost(s3, home, monkeypatch):
-    runs = RemoteRuns(s3.uri("bucket", "newer"))
+def test_the_newer_side_wins_and_nothing_local_is_lost(uri, home, monkeypatch):
+    runs = RemoteRuns(uri)
     folder = runs.cache_folder("r")
     _run_folder(folder)
     runs.publish("r", folder, "")
     # machine b goes on with the run: a newer summary reaches the store
     monkeypatch.setenv("SMOOT_HOME", str(home / "home-b"))
-    b = RemoteRuns(s3.uri("bucket", "newer"))
+    b = RemoteRuns(uri)
     b.fetch("r")
     time.sleep(1.1)  # object stores keep whole seconds
     (b.cache_folder("r") / "summary.json").write_text('{"epochs": [1, 2]}')
@@ -106,7 +113,7 @@ def test_the_newer_side_wins_and_nothing_local_is_lost(s3, home, monkeypatch):
     runs.fetch("r")
     assert (folder / "summary.json").read_text() == '{"epochs": [1, 2, 3]}'
     monkeypatch.setenv("SMOOT_HOME", str(home / "home-c"))
-    c = RemoteRuns(s3.uri("bucket", "newer")).fetch("r")
+    c = RemoteRuns(uri).fetch("r")
     assert (c / "summary.json").read_text() == '{"epochs": [1, 2, 3]}'
     assert (c / "evaluation" / "p2" / "metrics.json").read_text() == '{"p": 2}'
 
