@@ -22,6 +22,10 @@ from tests.integration.conftest import free_port
 
 pytestmark = pytest.mark.integration
 
+# the run's name is the one `reproduce.py --id s3` gives its SMOOT seed-0 run, so that a
+# reproduction on another machine finds it at the storage path
+RUN = "repro-s3-fashion_mnist-smoot-s0"
+
 
 @pytest.mark.slow
 def test_a_run_on_s3_resumes_elsewhere_on_another_worker_count(real_data_root, ray_cluster,
@@ -33,7 +37,7 @@ def test_a_run_on_s3_resumes_elsewhere_on_another_worker_count(real_data_root, r
     env_a = {**ray_cluster["env"], **s3_server.env, "SMOOT_HOME": str(tmp_path / "a")}
     first = run_job("train.py", "--dataset", "fashion_mnist", "--method", "smoot",
                     "--train-subset", "2000", "--test-subset", "400", "--eval-images", "100",
-                    "--run-name", "resumable", *where, "--workers", "2", "--epochs", "1",
+                    "--run-name", RUN, *where, "--workers", "2", "--epochs", "1",
                     "--summary-json", str(tmp_path / "s1.json"), env=env_a)
     assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-3000:]
     # a quiet console: each epoch once (from the driver), none of Ray's report dumps, internal
@@ -49,8 +53,8 @@ def test_a_run_on_s3_resumes_elsewhere_on_another_worker_count(real_data_root, r
     s1 = json.loads((tmp_path / "s1.json").read_text())
 
     # the run folder lives at the storage path: every file of it, beside Ray's checkpoints
-    run = {k[len("resumable/"):]: v for k, v in s3_server.objects(uri).items()
-           if k.startswith("resumable/")}
+    run = {k[len(RUN) + 1:]: v for k, v in s3_server.objects(uri).items()
+           if k.startswith(f"{RUN}/")}
     [closing] = {k.split("/")[1] for k in run if k.startswith("evaluation/")}
     mirrored = {"run.json", "config.yaml", "summary.json", "model.pt", "mask_state.parquet",
                 "k_histogram.png", f"evaluation/{closing}/metrics.json",
@@ -59,7 +63,7 @@ def test_a_run_on_s3_resumes_elsewhere_on_another_worker_count(real_data_root, r
     assert any(k.startswith("checkpoint_") and k.endswith("/state.pt") for k in run)  # Ray's
     assert "run.lock" not in run
     # the objects are the local folder's files, byte for byte: that folder is only a cache
-    [folder] = list((tmp_path / "a" / "remote").glob("s3/*/resumable"))
+    [folder] = list((tmp_path / "a" / "remote").glob(f"s3/*/{RUN}"))
     assert s1["run_dir"] == str(folder)
     for rel in mirrored:
         assert (folder / rel).read_bytes() == run[rel], rel
@@ -85,7 +89,7 @@ def test_a_run_on_s3_resumes_elsewhere_on_another_worker_count(real_data_root, r
     assert s2["epochs"][0] == s1["epochs"][0]  # epoch 1 is carried over, not re-run
     assert s2["mlflow"]["run_id"] == s1["mlflow"]["run_id"]  # one MLflow run across the restart
     assert s2["run_dir"].startswith(str(tmp_path / "b"))
-    assert json.loads(s3_server.objects(uri)["resumable/summary.json"]) == s2
+    assert json.loads(s3_server.objects(uri)[f"{RUN}/summary.json"]) == s2
     assert not (tmp_path / "b" / "runs").exists()  # nothing went to the local runs root
     client = MlflowClient(store)
     # nor in the MLflow run's params and tags
@@ -103,27 +107,39 @@ def test_a_run_on_s3_resumes_elsewhere_on_another_worker_count(real_data_root, r
 
     # a third machine evaluates, explains and compares the run from the storage path alone
     env_c = {**env_a, "SMOOT_HOME": str(tmp_path / "c")}
-    r = run_job("evaluate.py", "resumable", "--storage-path", uri, "--methods", "grad",
+    r = run_job("evaluate.py", RUN, "--storage-path", uri, "--methods", "grad",
                 "--metrics", "morf", "--test-subset", "50", "--no-tracking", env=env_c)
     assert r.returncode == 0, r.stderr[-3000:]
     objects = s3_server.objects(uri)
-    [protocol] = {k.split("/")[2] for k in objects if k.startswith("resumable/evaluation/")
+    [protocol] = {k.split("/")[2] for k in objects if k.startswith(f"{RUN}/evaluation/")
                   and not k.split("/")[2].startswith("closing-")}
-    record = json.loads(objects[f"resumable/evaluation/{protocol}/metrics.json"])
-    assert record["num_images"] == 50 and record["run"] == "resumable"
+    record = json.loads(objects[f"{RUN}/evaluation/{protocol}/metrics.json"])
+    assert record["num_images"] == 50 and record["run"] == RUN
     image = tmp_path / "mine" / "img.png"
     image.parent.mkdir()
     Image.fromarray((np.arange(784) % 255).astype(np.uint8).reshape(28, 28)).save(image)
-    r = run_job("explain.py", "resumable", str(image.parent), "--storage-path", uri,
+    r = run_job("explain.py", RUN, str(image.parent), "--storage-path", uri,
                 "--output-dir", str(tmp_path / "explained"), env=env_c)
     assert r.returncode == 0, r.stderr[-3000:]
     assert (tmp_path / "explained" / "explanations.csv").is_file()
-    r = run_job("compare.py", "--runs", "resumable", "--storage-path", uri, "--evaluation",
+    r = run_job("compare.py", "--runs", RUN, "--storage-path", uri, "--evaluation",
                 protocol, "--output-dir", str(tmp_path / "compared"), "--figure-images", "0",
                 env=env_c)
     assert r.returncode == 0, r.stderr[-3000:]
     [row] = csv.DictReader(open(tmp_path / "compared" / "comparison.csv"))
     assert float(row["accuracy_mean"]) == pytest.approx(100 * s2["test_accuracy"], abs=1e-3)
+    assert float(row["auc_mean"]) == pytest.approx(record["metrics"]["auc"]["grad"], abs=1e-3)
+    # ... and its reproduction (`--id`) finds the run trained and evaluated there: nothing is
+    # trained or evaluated again, and the table holds the run's numbers
+    r = run_job("reproduce.py", "--id", "s3", "--dataset", "fashion_mnist", "--methods", "smoot",
+                "--train-subset", "2000", "--test-subset", "400", "--seeds", "1", "--epochs", "2",
+                "--eval-images", "50", "--metrics", "morf",
+                "--attributions", "grad", "--workers", "1", "--storage-path", uri,
+                "--output-dir", str(tmp_path / "reproduced"), "--no-tracking", env=env_c)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    assert "== fashion_mnist 1/1: smoot, seed 0 (finished before: reused)" in r.stdout
+    assert "training smoot" not in r.stdout and "evaluating" not in r.stdout
+    [row] = csv.DictReader(open(tmp_path / "reproduced" / "comparison.csv"))
     assert float(row["auc_mean"]) == pytest.approx(record["metrics"]["auc"]["grad"], abs=1e-3)
     assert not (tmp_path / "c" / "runs").exists()
     r = run_job("evaluate.py", "no-such-run", "--storage-path", uri, env=env_c)
