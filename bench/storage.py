@@ -66,12 +66,16 @@ def main() -> None:
                 rows.append([label, wall, summary["wall_time_s"],
                              " / ".join(f"{t:.1f}" for t in epochs)])
                 print(f"{label}: {wall:.1f} s", flush=True)
+            # what the run left at the storage path: the object keys of one run, with sizes
+            keys = {key: len(data) for key, data in server.objects("bench/runs/bench").items()}
         finally:
             server.stop()
     print()
     print_table(["storage", "command wall s", "run wall s", "epoch times s"], rows)
     print(f"\nS3 / local, the command's wall time: {rows[1][1] / rows[0][1]:.3f}x; the run's "
           f"(summary wall_time_s): {rows[1][2] / rows[0][2]:.3f}x")
+    print("\nthe run's objects under s3://bench/runs/bench/:")
+    print_table(["key", "bytes"], [[key, f"{size:,}"] for key, size in sorted(keys.items())])
 
 
 if __name__ == "__main__":
