@@ -78,15 +78,16 @@ def _keep_checkpoints(fs, run_key, kept) -> dict[int, int]:
         try:
             with fs.open_input_stream(f"{info.path}/history.json") as f:
                 history = json.loads(f.read())["history"]
-            if (kept / str(len(history))).exists():
+            epoch = kept / str(len(history))
+            if epoch.exists():
                 continue
             with fs.open_input_stream(f"{info.path}/mask_state.parquet") as f:
                 data = f.read()
         except (OSError, ValueError, KeyError):
             continue  # still being uploaded
-        (kept / str(len(history))).mkdir(parents=True)
-        (kept / str(len(history)) / "mask_state.parquet").write_bytes(data)
-        (kept / str(len(history)) / "workers").write_text(str(history[-1]["workers"]))
+        epoch.mkdir(parents=True)
+        (epoch / "mask_state.parquet").write_bytes(data)
+        (epoch / "workers").write_text(str(history[-1]["workers"]))
     return {int(d.name): int((d / "workers").read_text()) for d in kept.glob("*")}
 
 

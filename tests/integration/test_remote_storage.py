@@ -164,10 +164,11 @@ def test_a_store_gone_during_a_checkpoint_upload_stops_the_job_and_the_run_resum
     MLflow run."""
     proxy = TcpOutage(s3_server.port, free_port())  # the server as the job sees it
     uri = f"s3://bucket/outage?endpoint_override={proxy.endpoint}&scheme=http"
+    store = mlflow_store(tmp_path / "mlflow.db")
     command = [PYTHON, str(REPO / "jobs/train.py"), "--dataset", "fashion_mnist", "--method",
                "smoot", "--train-subset", "2000", "--batch-size", "256", "--test-subset", "300",
                "--eval-images", "100", "--workers", "1", "--epochs", "3", "--run-name", "gone",
-               "--storage-path", uri, "--tracking-uri", mlflow_store(tmp_path / "mlflow.db"),
+               "--storage-path", uri, "--tracking-uri", store,
                "--ray-address", ray_cluster["address"], "--summary-json", str(tmp_path / "s.json")]
     env = dict(ray_cluster["env"], SMOOT_HOME=str(tmp_path / "home"))
     out, err = open(tmp_path / "out.txt", "w"), open(tmp_path / "err.txt", "w")
@@ -211,7 +212,7 @@ def test_a_store_gone_during_a_checkpoint_upload_stops_the_job_and_the_run_resum
     assert [e["epoch"] for e in summary["epochs"]] == [1, 2, 3]
     assert [r["epoch"] for r in summary["resumes"]] == [1]
     assert "note: MLflow run" not in again.stdout  # no replay of epoch 1 is announced
-    client = MlflowClient(command[command.index("--tracking-uri") + 1])
+    client = MlflowClient(store)
     [run] = client.search_runs(client.get_experiment_by_name("smoot_dist").experiment_id)
     assert run.info.run_id == summary["mlflow"]["run_id"] and run.info.status == "FINISHED"
     assert [m.step for m in client.get_metric_history(run.info.run_id, "test_accuracy")] == [1, 2, 3]
