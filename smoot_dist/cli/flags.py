@@ -146,9 +146,10 @@ def overrides_from_args(job: JobFlags, args: argparse.Namespace) -> dict[str, di
     for section, f in _selected(job):
         value = getattr(args, f"{section}.{f.name}")
         if isinstance(value, tuple):  # N or MIN:MAX
+            # N alone clears MAX too: `--resume --workers 1` of an elastic run means 1 worker,
+            # not the MIN of the MIN:MAX it recorded
             value, upper = value
-            if upper is not None:
-                out.setdefault(section, {})[f.metadata["upper"]] = upper
+            out.setdefault(section, {})[f.metadata["upper"]] = upper
         if f.metadata.get("names") and isinstance(value, str):  # --resume RUN
             named = f.metadata["names"]
             other = getattr(args, f"{section}.{named}", None)

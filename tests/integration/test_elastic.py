@@ -3,11 +3,13 @@ second local Ray node joining mid-run and shrunk again when that node is killed 
 node with disks of its own (a private /tmp and home folder, tests/integration/conftest.py), so
 the run lives on S3 (the test server) and nothing may pass between the nodes through a local
 path. The run is then evaluated from the storage path alone, fanned out over both nodes (a
-second node joins again). The exception to one cluster per session: the
+second node joins again), and resumed, explained and compared by a process with an empty
+SMOOT_HOME. The exception to one cluster per session: the
 session's cluster has room for two workers from the start, and nodes can't be taken away from
 it. Each `ray start` runs in its own process session, so this cluster's processes (and only
 they) are stopped at the end, while the session cluster keeps running."""
 
+import csv
 import json
 import os
 import secrets
@@ -19,7 +21,10 @@ import time
 import pyarrow.fs
 import pytest
 from mlflow.tracking import MlflowClient
+from PIL import Image
 
+from smoot_dist.config import build_config
+from smoot_dist.data.loading import load_splits
 from smoot_dist.method.mask_state import read_mask_parquet
 from smoot_dist.training.checkpoint import k_digest
 from tests.conftest import PYTHON, REPO, mlflow_store, run_job
@@ -41,6 +46,9 @@ def one_worker_cluster(real_data_root, s3_server):
                # two nodes: Ray refuses a second node in its loopback-only mode; every node
                # still binds to 127.0.0.1 (--node-ip-address, --dashboard-host)
                RAY_AUTH_TOKEN=secrets.token_hex(32), RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="1",
+               # after the node's death, Ray Train tries the old size first and waits this long
+               # for it before it tries 1 worker (default 60 s; docs/cluster.md)
+               RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S="20",
                **s3_server.env)  # every node's credentials, as a real node's instance role
     env.pop("RAY_ADDRESS", None)
     common = ["--num-cpus=1", "--node-ip-address=127.0.0.1", "--object-store-memory=150000000",
@@ -127,8 +135,12 @@ def test_a_run_grows_when_a_node_joins_and_shrinks_when_it_dies(real_data_root, 
                 resized = time.monotonic()
             if killed and recovered is None and "on 1 worker(s)" in output:
                 recovered = time.monotonic()
-            if killed is None and 2 in trained_on.values():
-                # an epoch on 2 workers is checkpointed; the node dies some way into the next
+            on_two = [epoch for epoch, workers in trained_on.items() if workers == 2]
+            # an epoch on 2 workers is checkpointed and Ray has taken the checkpoint (the driver
+            # prints an epoch's line after Ray's checkpoint manager registered it: an upload
+            # alone dies with the node, and the run would train that epoch again on 1 worker);
+            # the node dies some way into the next epoch
+            if killed is None and on_two and f"epoch {on_two[0]}/10 " in output:
                 time.sleep(2)
                 one_worker_cluster["kill_node"]()
                 killed = time.monotonic()
@@ -207,3 +219,38 @@ def test_a_run_grows_when_a_node_joins_and_shrinks_when_it_dies(real_data_root, 
     assert results["2"]["workers"] == 2 and results["0"]["num_images"] == 40
     # (--output-dir: the records went there, not into the run; test_remote_storage.py has an
     # evaluation published to the run's own folder on S3)
+
+    # ... and resumed, explained and compared from that empty SMOOT_HOME too, so one run trained
+    # on nodes that share no disk does all four from the storage path alone: one more epoch on
+    # 1 worker, from the final mask state bit for bit, in the same MLflow run
+    elsewhere = {**one_worker_cluster["env"], "SMOOT_HOME": str(tmp_path / "elsewhere")}
+    r = run_job("train.py", "--resume", "elastic", "--workers", "1", "--epochs", "11",
+                "--storage-path", storage, "--ray-address", one_worker_cluster["address"],
+                "--no-progress", "--summary-json", str(tmp_path / "s11.json"), env=elsewhere)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    s11 = json.loads((tmp_path / "s11.json").read_text())
+    assert s11["resumes"] == summary["resumes"] + [
+        {"epoch": 10, "workers": 1, "k_sha256": summary["k_sha256"]}]
+    assert s11["epochs"][:10] == summary["epochs"] and s11["epochs"][10]["epoch"] == 11
+    assert s11["mlflow"]["run_id"] == summary["mlflow"]["run_id"]
+    assert "resumed after epoch 10 on 1 worker(s)\nepoch 11/11 " in r.stdout
+    splits = load_splits(build_config(overrides={"data": {
+        "dataset": "fashion_mnist", "train_subset": 100, "test_subset": 10}}).data)
+    labels = [splits.spec.classes[int(label)] for label in splits.test.labels[:2]]
+    for i, image in enumerate(splits.test.images[:2, 0].numpy()):
+        folder = tmp_path / "mine" / str(int(splits.test.labels[i]))
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(folder / f"img{i}.png")
+    r = run_job("explain.py", "elastic", str(tmp_path / "mine"), "--storage-path", storage,
+                "--output-dir", str(tmp_path / "explained"), env=elsewhere)
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = sorted(csv.DictReader(open(tmp_path / "explained" / "explanations.csv")),
+                  key=lambda row: row["image"].rsplit("/", 1)[-1])
+    assert [row["true"] for row in rows] == labels
+    assert all((tmp_path / "explained" / row["figure"]).stat().st_size > 0 for row in rows)
+    r = run_job("compare.py", "--runs", "elastic", "--storage-path", storage, "--output-dir",
+                str(tmp_path / "compared"), "--figure-images", "0", env=elsewhere)
+    assert r.returncode == 0, r.stderr[-3000:]
+    [row] = csv.DictReader(open(tmp_path / "compared" / "comparison.csv"))
+    assert float(row["accuracy_mean"]) == pytest.approx(100 * s11["test_accuracy"], abs=1e-3)
+    assert float(row["auc_mean"]) == pytest.approx(s11["auc"]["grad"], abs=0.05)

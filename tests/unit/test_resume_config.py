@@ -34,6 +34,16 @@ def test_resume_alone_continues_the_latest_run_with_its_own_config(tmp_path):
         "older", "fashion_mnist", 2)
 
 
+def test_a_worker_count_given_on_resume_replaces_a_recorded_elastic_range(tmp_path):
+    _recorded_run(tmp_path, "elastic", 1_000, run={"workers": 1, "max_workers": 2})
+    kept = parse(FLAGS, ["--resume", "--storage-path", str(tmp_path)])
+    assert (kept.run.workers, kept.run.max_workers) == (1, 2)
+    fixed = parse(FLAGS, ["--resume", "--storage-path", str(tmp_path), "--workers", "1"])
+    assert (fixed.run.workers, fixed.run.max_workers) == (1, None)
+    wider = parse(FLAGS, ["--resume", "--storage-path", str(tmp_path), "--workers", "2:4"])
+    assert (wider.run.workers, wider.run.max_workers) == (2, 4)
+
+
 def test_config_yaml_runs_the_run_as_it_ran_without_this_machines_paths(tmp_path):
     folder = _recorded_run(tmp_path, "r", 1_000, run={
         "workers": 3, "max_workers": 5, "storage_path": str(tmp_path), "run_name": "r",
