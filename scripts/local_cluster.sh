@@ -76,6 +76,28 @@ in_session() {  # COMMAND... in a process session of its own, recorded for `stop
   setsid bash -c 'echo $$ >> "$0"; exec "$@"' "$home/sessions" "$@"
 }
 
+end_last_session() {  # the most recent in_session command and what it started
+  local sid
+  sid="$(tail -n 1 "$home/sessions")"
+  pkill -KILL -s "$sid" || true
+  sed -i '$d' "$home/sessions"
+}
+
+# `ray start` gives a node's raylet a fixed 30 s to register with the GCS (Ray 2.60: not a
+# setting), which a machine busy with other work can exceed ("The current node timed out during
+# startup"): one more try then, after ending what the first try started.
+ray_start() {  # LOG WHAT COMMAND...: fail with the log's last line if it does not start
+  local log="$1" what="$2" try
+  shift 2
+  for try in 1 2; do
+    in_session "$@" > "$log" 2>&1 && return 0
+    [ "$try" = 1 ] && grep -q "timed out during startup" "$log" || break
+    end_last_session
+    echo "note: $what timed out during startup (a busy machine); trying once more" >&2
+  done
+  fail "$what failed ($(grep -v '^[[:space:]]*$' "$log" | tail -n 1 | cut -c1-200)); see $log"
+}
+
 wait_for() {  # URL SECONDS WHAT: until it answers (any HTTP status) or fail with one line
   "$python" - "$1" "$2" <<'PY' || fail "$3 did not come up in $2 s"
 import sys, time, urllib.error, urllib.request
@@ -153,12 +175,10 @@ urllib.request.urlopen(urllib.request.Request(sys.argv[1], method="PUT"), timeou
     extra="$extra --ray-client-server-port=$(free_port)"
     # Its own process session, so that `stop` ends this cluster's processes and no other Ray.
     # shellcheck disable=SC2086  # $extra: several options
-    in_session env "${node_env[@]}" "${ray_env[@]}" \
+    ray_start "$home/start.log" "ray start" env "${node_env[@]}" "${ray_env[@]}" \
       "$ray" start --head --node-ip-address=127.0.0.1 --port="$port" \
         --dashboard-host=127.0.0.1 --dashboard-port="$dashboard" --include-dashboard=true \
-        --num-cpus="$cpus" --disable-usage-stats --temp-dir="$ray_temp" $extra \
-        > "$home/start.log" 2>&1 \
-      || fail "ray start failed; see $home/start.log"
+        --num-cpus="$cpus" --disable-usage-stats --temp-dir="$ray_temp" $extra
     if [ -n "$rehearsal" ]; then
       # the second node: what a real node's setup installs is kept (the prepared data, the
       # Python, this checkout and its virtualenv); the rest of its disks are its own
@@ -173,8 +193,8 @@ print(data_root(), sys.base_prefix, sys.prefix, sep=":")'):$repo"
       else
         second="a second node sharing this machine's disks ($why_not)"
       fi
-      in_session env "${node_env[@]}" "${ray_env[@]}" timeout 300 "${node[@]}" > "$home/node.log" 2>&1 \
-        || fail "the second node did not start; see $home/node.log"
+      ray_start "$home/node.log" "the second node's ray start" \
+        env "${node_env[@]}" "${ray_env[@]}" timeout 300 "${node[@]}"
     fi
     # Ready when the Jobs API takes a job: its agent registers some seconds after `ray start`.
     env "${ray_env[@]}" "$python" - "$dashboard" <<'PY' \
