@@ -54,6 +54,7 @@ def resolve_tracking_uri(uri: str | None) -> str:
 # MLflow 3's UI shows an experiment in its GenAI view (traces, "No data available") unless told
 # otherwise: its "Model training" toggle, which the browser then remembers, or this parameter.
 MODEL_TRAINING = "workflowType=machine_learning"
+MODEL_URI_TAG = "smoot.model_uri"  # the run's logged model, models:/<model id>
 # The runs table's columns are the browser's choice, with no server-side default; but the UI
 # opens a view shared through an experiment tag (mlflow.sharedViewState.<key>, the state as
 # JSON) when the URL names its key. Ours shows what a reader compares runs by.
@@ -446,7 +447,11 @@ class MlflowRun:
                   registered_name: str | None = None) -> None:
         """`model` as an MLflow PyTorch model of this run (signature and input example from
         `example`, a float32 numpy batch; `code_dir`, where given, travels with it, so loading
-        it needs torch only), registered as `registered_name` when given."""
+        it needs torch only), registered as `registered_name` when given. Its own URI
+        (`models:/<model id>`) goes into the run's MODEL_URI_TAG: `runs:/<run id>/model` finds
+        the same model, but only after asking the run's own artifacts for a file `model`, which
+        a tracking server that proxies artifacts can answer with errors that MLflow's client
+        retries for minutes (measured: 4 min of backoff before it looked up the logged model)."""
         import mlflow
         import mlflow.pytorch
         import torch
@@ -461,14 +466,15 @@ class MlflowRun:
             # torch.load and the deprecated torch.jit.load: two warnings per run, not ours
             warnings.filterwarnings("ignore", "'torch.load' received a zip file", UserWarning)
             warnings.simplefilter("ignore", FutureWarning)
-            mlflow.pytorch.log_model(model, name="model", input_example=example,
-                                     signature=infer_signature(example, output),
-                                     code_paths=[code_dir] if code_dir else None,
-                                     pip_requirements=requirements,
-                                     registered_model_name=registered_name,
-                                     # a module back (eval(), Captum's gradients), not an
-                                     # exported graph that refuses eval()
-                                     serialization_format="pickle")
+            info = mlflow.pytorch.log_model(model, name="model", input_example=example,
+                                            signature=infer_signature(example, output),
+                                            code_paths=[code_dir] if code_dir else None,
+                                            pip_requirements=requirements,
+                                            registered_model_name=registered_name,
+                                            # a module back (eval(), Captum's gradients), not
+                                            # an exported graph that refuses eval()
+                                            serialization_format="pickle")
+        self.client.set_tag(self.run_id, MODEL_URI_TAG, info.model_uri)
 
     def set_tags(self, tags: dict[str, str]) -> None:
         for key, value in tags.items():

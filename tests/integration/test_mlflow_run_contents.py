@@ -66,7 +66,8 @@ def test_a_training_run_in_mlflow(real_data_root, tmp_path, monkeypatch):
     # the store for runs:/ and models:/ URIs, for this test only (mlflow.set_tracking_uri would
     # export it to every later test's jobs)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
-    for uri in (model_uri, "models:/fmnist-smoot/1"):  # by run, and as registered
+    # by run, by the logged model's own URI (the run's tag), and as registered
+    for uri in (model_uri, run.data.tags["smoot.model_uri"], "models:/fmnist-smoot/1"):
         model = mlflow.pytorch.load_model(uri).eval()
         with torch.no_grad():
             accuracy = (model(pixels).argmax(1) == splits.test.labels).double().mean().item()

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 LOAD_MODEL = """
 import sys, mlflow, mlflow.pytorch, torch
 mlflow.set_tracking_uri(sys.argv[1])
-model = mlflow.pytorch.load_model(f"runs:/{sys.argv[2]}/model").eval()
+model = mlflow.pytorch.load_model(sys.argv[2]).eval()
 print(tuple(model(torch.zeros(5, 1, 28, 28)).shape))
 """
 
@@ -64,8 +64,12 @@ def test_run_reaches_a_real_tracking_server_over_http(real_data_root, mlflow_ser
     keys = list(s3_server.objects("bucket/mlartifacts"))
     assert any(k.endswith(f"{run.info.run_id}/artifacts/summary.json") for k in keys), keys[:20]
     assert any(k.endswith("/artifacts/MLmodel") for k in keys), keys[:20]
-    # another process, given only the server's address, loads the model and it predicts
-    loaded = subprocess.run([PYTHON, "-c", LOAD_MODEL, mlflow_server, run.info.run_id],
+    # another process, given only the server's address, loads the model by the URI the run
+    # names and it predicts (runs:/<id>/model asks the run's artifacts for a file `model`
+    # first, which a proxying server can answer with errors MLflow retries for minutes)
+    model_uri = client.get_run(run.info.run_id).data.tags["smoot.model_uri"]
+    assert model_uri.startswith("models:/m-"), model_uri
+    loaded = subprocess.run([PYTHON, "-c", LOAD_MODEL, mlflow_server, model_uri],
                             capture_output=True, text=True, timeout=300,
                             env={k: v for k, v in os.environ.items() if not k.startswith("AWS_")})
     assert loaded.returncode == 0, loaded.stderr[-3000:]
