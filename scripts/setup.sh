@@ -24,6 +24,9 @@ fi
 step "installing smoot_dist and its dependencies into .venv (torch pinned by constraints.txt)"
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -c constraints.txt -e ".[dev,cluster-test]"
+# this checkout's modules compiled once, as pip compiles what it installs: every job, Ray worker
+# and test imports them, and where PYTHONDONTWRITEBYTECODE is set each would compile them again
+.venv/bin/python -m compileall -q smoot_dist > /dev/null
 
 step "laying out MNIST and Fashion-MNIST for torchvision"
 .venv/bin/python jobs/prepare_data.py mnist fashion_mnist

@@ -86,13 +86,21 @@ def test_mask_state_parquet_round_trip_and_reshard(runs, tmp_path):
 
 
 @pytest.mark.slow
-def test_same_seed_same_k_vector_and_metrics(runs):
-    trainer, history = runs["smoot"]
-    again = Trainer(_cfg("smoot"), progress=False, log=lambda s: None)
-    h2 = again.fit()
+def test_same_seed_same_k_vector_and_metrics(real_data_root):
+    # two runs, smaller than the module's: the same seed must give the same numbers at any size
+    def fit():
+        cfg = build_config(overrides={
+            "data": {"dataset": "fashion_mnist", "train_subset": 800, "test_subset": 300},
+            "method": {"name": "smoot"}, "train": {"epochs": 1, "seed": 7, "device": "cpu"}})
+        trainer = Trainer(cfg, progress=False, log=lambda s: None)
+        return trainer, trainer.fit()
+
+    (trainer, history), (again, h2) = fit(), fit()
     assert torch.equal(again.mask_state.k, trainer.mask_state.k)
-    assert h2[-1]["test_accuracy"] == history[-1]["test_accuracy"]
-    assert h2[-1]["train_ce"] == history[-1]["train_ce"]
+    assert trainer.mask_state.k.unique().numel() > 10  # the updates moved k
+    def numbers(h):  # every epoch's numbers but its timings
+        return [{k: v for k, v in e.items() if not k.endswith("_time_s")} for e in h]
+    assert numbers(h2) == numbers(history)
 
 
 @pytest.mark.slow
