@@ -83,7 +83,7 @@ def start_ray_node(args: list[str], env: dict[str, str], *, private_disk: Path |
         command = ["bash", str(PRIVATE_NODE), keep, ray_temp or "/tmp/ray", "--", *command]
     # `ray start` gives the raylet a fixed 30 s to register, which a CI machine busy with the
     # other tests can exceed: one more try then (scripts/local_cluster.sh does the same)
-    for attempt in (1, 2):
+    for _ in range(2):
         proc = subprocess.Popen(command, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 start_new_session=True)
