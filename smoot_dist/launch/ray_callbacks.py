@@ -11,29 +11,29 @@ from ..runs.tracking import MlflowRun
 from ..training.trainer import format_epoch
 
 
-def epoch_lines(flat: dict[str, Any], epochs: int) -> list[str]:
+def epoch_lines(flat: dict[str, Any], epochs: int, second: str = "kl") -> list[str]:
     """The console lines of one reported epoch (a resume note first, when it is the first epoch
-    after a restart)."""
+    after a restart); `second`: the name of the method's second term (format_epoch)."""
     m = dict(flat, epoch=int(flat["epoch"]), k={"min": int(flat["k_min"]), "median": flat["k_median"],
                       "max": int(flat["k_max"]), "mean_fraction": flat["k_mean_fraction"]})
     lines = []
     if "resumed_after" in flat:
         lines.append(f"resumed after epoch {int(flat['resumed_after'])} on "
                      f"{int(flat['workers'])} worker(s)")
-    return lines + [format_epoch(m, epochs)]
+    return lines + [format_epoch(m, epochs, second)]
 
 
 class EpochRelay(UserCallback):
     """Puts each reported epoch's console lines on a queue the driver prints from: Ray's own
     forwarding of worker output (per-report dumps, prefixes, colours) stays off."""
 
-    def __init__(self, queue, epochs: int):
-        self.queue, self.epochs = queue, epochs
+    def __init__(self, queue, epochs: int, second: str = "kl"):
+        self.queue, self.epochs, self.second = queue, epochs, second
 
     def after_report(self, run_context, metrics, checkpoint) -> None:
         first = metrics[0] if metrics else {}
         if "epoch" in first:
-            for line in epoch_lines(first, self.epochs):
+            for line in epoch_lines(first, self.epochs, self.second):
                 self.queue.put(line)
 
 

@@ -21,6 +21,7 @@ from ..data.paths import pin_data_root
 from ..foundations.errors import UserError
 from ..foundations.files import disk_problem
 from ..foundations.uris import store_problem
+from ..method.step import second_term_name
 from ..runs.folder import RunSpec
 from ..foundations.signals import Terminated
 from ..training.checkpoint import load_checkpoint
@@ -171,7 +172,8 @@ def run_with_ray(cfg: JobConfig, spec: RunSpec, tracker: MlflowRun | None,
     worker_cfg = replace(pin_data_root(cfg), run=replace(run, progress=False))
     # The epoch lines come from the controller, through a queue (unless Ray forwards everything)
     relay = None if run.verbose else Queue(actor_options={"num_cpus": 0})
-    relays = [EpochRelay(relay, cfg.train.epochs)] if relay is not None else []
+    relays = ([EpochRelay(relay, cfg.train.epochs, second_term_name(cfg.method.name))]
+              if relay is not None else [])
     trainer = _Trainer(
         worker_loop,
         train_loop_config={"cfg": worker_cfg, "epoch_hooks": tuple(epoch_hooks),

@@ -26,6 +26,12 @@ class StepResult:
     new_k: torch.Tensor | None  # SMOOT's updated fractions for this batch; None: k unchanged
 
 
+def second_term_name(method: str) -> str:
+    """What StepResult.kl holds, as the console's epoch line names it (its metric keeps the one
+    key, `train_kl`, for every method: one column across runs)."""
+    return "penalty" if method == "rrr" else "kl"
+
+
 def method_step(cfg: MethodConfig, model: nn.Module, plain_model: nn.Module,
                 x: torch.Tensor, y: torch.Tensor, k: torch.Tensor | None,
                 fuse: bool = False, annotation: torch.Tensor | None = None) -> StepResult:

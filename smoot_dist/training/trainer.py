@@ -23,7 +23,7 @@ from ..data.sharding import mix_seed, shard_indices, shard_owner
 from ..foundations.errors import UserError
 from ..method.kstats import k_stats_payload, summarize_k_stats
 from ..method.mask_state import MaskState
-from ..method.step import method_step
+from ..method.step import method_step, second_term_name
 from .graph_step import StaticStep
 from .precision import resolve_precision
 from ..models.inference import forward_in_slices
@@ -326,7 +326,8 @@ class Trainer:
         metrics["train_time_s"] = train_time
         metrics["epoch_time_s"] = time.perf_counter() - start
         if self.rank == 0:
-            self.log(format_epoch(metrics, self.cfg.train.epochs))
+            self.log(format_epoch(metrics, self.cfg.train.epochs,
+                                  second_term_name(self.cfg.method.name)))
             if self.cfg.train.compile and not self._compile_reported:
                 self._compile_reported = True  # once: every frame is compiled in epoch 1
                 self.log(compile_report())
@@ -358,9 +359,11 @@ class Trainer:
                                                     block=self.train_batches.block)
 
 
-def format_epoch(m: dict[str, Any], epochs: int) -> str:
+def format_epoch(m: dict[str, Any], epochs: int, second: str = "kl") -> str:
+    """One epoch's console line; `second`: the name of the method's second term
+    (method.step.second_term_name: RRR's is its gradient penalty, not a KL)."""
     k = m["k"]
-    return (f"epoch {m['epoch']}/{epochs}  ce {m['train_ce']:.4f}  kl {m['train_kl']:.4f}  "
+    return (f"epoch {m['epoch']}/{epochs}  ce {m['train_ce']:.4f}  {second} {m['train_kl']:.4f}  "
             f"train_acc {m['train_accuracy']:.4f}  "
             + (f"val_acc {m['val_accuracy']:.4f}  " if "val_accuracy" in m else "")
             + f"test_acc {m['test_accuracy']:.4f}  "

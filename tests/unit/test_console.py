@@ -19,6 +19,17 @@ def test_a_reported_epoch_prints_as_the_in_process_line():
     assert "K min/med/max 340/389.5/419" in epoch_lines(flat, 5)[0]
 
 
+def test_rrr_s_second_term_is_named_its_penalty_not_a_kl():
+    from smoot_dist.method.step import second_term_name
+
+    assert [second_term_name(m) for m in ("traditional", "sgt", "smoot", "random_mask", "rrr")] \
+        == ["kl", "kl", "kl", "kl", "penalty"]
+    flat = flat_epoch_metrics(_metrics(3))
+    [line] = epoch_lines(flat, 5, second_term_name("rrr"))
+    assert line == format_epoch(_metrics(3), 5, "penalty")
+    assert line.startswith("epoch 3/5  ce 1.5000  penalty 0.2500  ") and " kl " not in line
+
+
 def test_the_first_epoch_after_a_restart_says_so_first():
     flat = {**flat_epoch_metrics(_metrics(4)), "resumed_after": 3.0}
     assert epoch_lines(flat, 5)[0] == "resumed after epoch 3 on 2 worker(s)"

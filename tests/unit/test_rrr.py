@@ -116,12 +116,18 @@ def test_an_image_folder_brings_rrrs_annotation_as_object_masks(real_data_root, 
     # and a Trainer trains on it: the penalty (the epoch's second term) is measured
     from smoot_dist.training.trainer import Trainer
 
+    lines = []
     trainer = Trainer(build_config(overrides={
         "data": {"dataset": f"imagefolder:{root}", "annotation_masks": str(masks),
                  "val_images": 10, "train_subset": 30},
-        "method": {"name": "rrr"}, "train": {"batch_size": 16, "device": "cpu"}}))
+        "method": {"name": "rrr"}, "train": {"batch_size": 16, "device": "cpu", "epochs": 1}}),
+        progress=False, log=lines.append)
     assert torch.equal(trainer.annotations, splits.train_annotation)
-    assert trainer.train_epoch()["train_kl"] > 0
+    [epoch] = trainer.fit()
+    assert epoch["train_kl"] > 0
+    # ... and the console names it: RRR's second term is its penalty, not a KL
+    [line] = [line for line in lines if line.startswith("epoch 1/1 ")]
+    assert f"  penalty {epoch['train_kl']:.4f}  " in line and " kl " not in line
     # refused where it cannot be RRR's annotation; a missing mask is one line
     with pytest.raises(ConfigError, match="--annotation-masks are RRR's annotation"):
         build_config(overrides={"data": {"dataset": f"imagefolder:{root}",
