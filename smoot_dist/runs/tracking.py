@@ -286,6 +286,7 @@ class MlflowRun:
         # [first, last] step metrics the store did not take; said in the run once it answers
         self.missing_steps: list[list[int]] = []
         self._span_open = False
+        self.model_uri: str | None = None  # the logged model's, once log_model has logged it
 
     @property
     def client(self):
@@ -475,6 +476,7 @@ class MlflowRun:
                                             # an exported graph that refuses eval()
                                             serialization_format="pickle")
         self.client.set_tag(self.run_id, MODEL_URI_TAG, info.model_uri)
+        self.model_uri = info.model_uri
 
     def set_tags(self, tags: dict[str, str]) -> None:
         for key, value in tags.items():

@@ -145,6 +145,7 @@ def _log_model_once(cfg: JobConfig, splits: Splits, outcome: TrainingOutcome,
     if tracker.attempt("the model", tracker.log_model, model, input_example(splits), code_dir,
                        requirements(), cfg.tracking.register_model):
         tracker.attempt("the model's tag", tracker.set_tags, {MODEL_STATE_TAG: state})
+        print(f"MLflow model: {tracker.model_uri} (mlflow.pytorch.load_model takes it)", flush=True)
 
 
 def _trained_epochs(spec: RunSpec, point: ResumePoint) -> int:

@@ -69,6 +69,7 @@ def test_run_reaches_a_real_tracking_server_over_http(real_data_root, mlflow_ser
     # first, which a proxying server can answer with errors MLflow retries for minutes)
     model_uri = client.get_run(run.info.run_id).data.tags["smoot.model_uri"]
     assert model_uri.startswith("models:/m-"), model_uri
+    assert f"MLflow model: {model_uri} " in r.stdout  # the job says it, to copy
     loaded = subprocess.run([PYTHON, "-c", LOAD_MODEL, mlflow_server, model_uri],
                             capture_output=True, text=True, timeout=300,
                             env={k: v for k, v in os.environ.items() if not k.startswith("AWS_")})
