@@ -22,7 +22,9 @@ from ..runs.tracking import (MlflowRun, check_tracking_uri, close_stopped_trials
 from .objective import MODES
 from .search_space import SearchSpace, check_space_fits
 from ..launch.ray_cluster import connect
+from ..foundations.uris import is_remote, without_credentials
 from ..runs.folder import storage_of
+from ..runs.remote import RemoteRuns
 from ..plots.curves import plot_objective_vs_params
 
 # Validation images a sweep holds out of the training data when its config names none.
@@ -179,6 +181,10 @@ def _sweep(cfg: JobConfig, space: SearchSpace, sweep_id: str, staged: StagedFold
         for name in OUTCOME_FILES:
             parent.log_artifact(out / name)
         parent.finish("FINISHED")
+    where = str(out)
+    if is_remote(storage):  # nodes that share no disk: the outcome lives beside the trials' runs
+        RemoteRuns(storage).publish(sweep_id, out, "")
+        where += f" and {without_credentials(storage).split('?')[0]}/{sweep_id}/"
     # ASHA stops trials early: the best is chosen among those run to the last epoch (a trial
     # stopped after 1 epoch is not compared with one trained for 10)
     full = sum(r["epochs"] == best["epochs"] for r in rows)
@@ -188,5 +194,5 @@ def _sweep(cfg: JobConfig, space: SearchSpace, sweep_id: str, staged: StagedFold
               f"the trial errors above): the best is chosen among the others", flush=True)
     print(f"\n{table}\n\nbest trial {best['trial']} (of the {full} trained for {best['epochs']} "
           f"epoch(s)): objective {best['objective']:.4g}\n"
-          f"best config: {out / 'best_config.yaml'}  (python jobs/train.py --config ...)\nfiles: {out}")
+          f"best config: {out / 'best_config.yaml'}  (python jobs/train.py --config ...)\nfiles: {where}")
     return summary

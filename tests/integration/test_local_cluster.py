@@ -4,6 +4,7 @@ disks of its own), take its export lines and submit command, submit a job and a 
 cluster. It runs beside the session's cluster, on ports of its own, and `stop` ends only its own
 processes."""
 
+import json
 import os
 import shlex
 import subprocess
@@ -119,6 +120,11 @@ def test_the_rehearsal_cluster_runs_a_submitted_job_and_a_sweep_on_s3(real_data_
         assert {"rehearsed/run.json", "rehearsed/summary.json", "rehearsed/model.pt"} <= set(runs)
         trials = {k.split("/")[0] for k in runs if k.startswith("sweep-") and k.endswith("/run.json")}
         assert len(trials) == 2, sorted(runs)[:40]
+        # the sweep's outcome beside them (the driver's disk is the head's alone)
+        [outcome] = [k.split("/")[0] for k in runs if k.endswith("/best_config.yaml")]
+        assert {f"{outcome}/{name}" for name in ("sweep.json", "trials.csv", "trials.md")} <= set(runs)
+        assert json.loads(runs[f"{outcome}/sweep.json"])["sweep"] == outcome
+        assert f"smoot/runs/{outcome}/" in out  # the sweep's last line says where
         client = MlflowClient(tracking)
         [run] = client.search_runs(client.get_experiment_by_name("smoot_dist").experiment_id,
                                    "attributes.run_name = 'rehearsed'")
