@@ -27,7 +27,7 @@ import sqlite3
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 from urllib.parse import urlparse
 
 from ..foundations.deadline import failure_within, first_line
@@ -271,6 +271,17 @@ def _fluent_uri(uri: str) -> Iterator[None]:
             os.environ.pop("MLFLOW_TRACKING_URI", None)
         else:
             os.environ["MLFLOW_TRACKING_URI"] = before
+
+
+def replay_note(run_id: str, logged: Iterable[int], resumed_epoch: int) -> str | None:
+    """What to say when the MLflow run holds epochs beyond the checkpoint a run resumes from:
+    they are trained again, and MLflow keeps their first values. None when it holds none."""
+    ahead = sorted(e for e in logged if e > resumed_epoch)
+    if not ahead:
+        return None
+    return (f"note: MLflow run {run_id} has epochs {ahead[0]}-{ahead[-1]} from before the "
+            f"checkpoint this run resumes from (epoch {resumed_epoch}); they are trained again, "
+            f"and MLflow keeps their first values (summary.json has the new ones)")
 
 
 class MlflowRun:

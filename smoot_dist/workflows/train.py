@@ -27,8 +27,8 @@ from ..foundations.files import disk_errors, file_sha256, write_json
 from ..method.mask_state import write_mask_parquet
 from ..plots.k_distribution import plot_k_histogram
 from ..runs.folder import EVALUATION_DIR, RunSpec, lock_run, locate_run, restart_run, write_run_record
-from ..runs.tracking import (MlflowRun, check_tracking_uri, logged_epochs, resolve_tracking_uri,
-                        ui_command)
+from ..runs.tracking import (MlflowRun, check_tracking_uri, logged_epochs, replay_note,
+                             resolve_tracking_uri, ui_command)
 from ..training.checkpoint import (ResumePoint, check_same_data, checks_for, identity_of, k_digest,
                                    mask_table_of, newest_intact, read_record)
 from .final_evaluation import FinalEvaluation
@@ -67,15 +67,13 @@ def _open_tracking(cfg: JobConfig, spec: RunSpec, tags: dict[str, str] | None,
     if not tracker.logged:  # a new MLflow run: the data it trains and is tested on
         tracker.attempt("the datasets", tracker.log_datasets, dataset_inputs(cfg, splits))
     # Checkpoints in remote storage are found by Ray Train, after this: the epoch it resumes
-    # from is not known here, and MLflow's epochs are no sign of a replay (it said "epochs 1-1
-    # are trained again" of a run that went on from epoch 1).
+    # from is not known here (MLflow's epochs are no sign of a replay: it said "epochs 1-1 are
+    # trained again" of a run that went on from epoch 1); the first resumed epoch's line says it
+    # then (launch/ray_train.py)
     known = point.folder is not None or not is_remote(spec.storage_path)
-    ahead = sorted(e for e in tracker.logged if e > point.epochs) if known else []
-    if ahead:
-        print(f"note: MLflow run {tracker.run_id} has epochs {ahead[0]}-{ahead[-1]} from before "
-              f"the checkpoint this run resumes from (epoch {point.epochs}); they are trained "
-              f"again, and MLflow keeps their first values (summary.json has the new ones)",
-              flush=True)
+    note = replay_note(tracker.run_id, tracker.logged, point.epochs) if known else None
+    if note:
+        print(note, flush=True)
     return tracker
 
 

@@ -49,3 +49,28 @@ def test_progress_reports_spread_over_an_epoch_with_a_line_each_ten_percent():
     assert r.line() == ("  epoch 2/3  step 100/400 (25%)  2560 img/s  ETA 30 s  loss 0.5000  "
                         "acc 0.7500")
     assert StepReport.from_dict(r.to_dict()) == r and StepReport.from_dict("epoch 1/3 ...") is None
+
+
+def test_a_resume_from_behind_what_mlflow_holds_says_so_once():
+    """On remote storage the checkpoint a run resumes from is known only once Ray Train found
+    it: the first resumed epoch's lines say which epochs MLflow holds beyond it (trained again,
+    MLflow keeping their first values), at the job's own resume and not at later restarts."""
+    from smoot_dist.launch.ray_callbacks import EpochRelay
+
+    flat = {**flat_epoch_metrics(_metrics(2)), "resumed_after": 1.0}
+    held = ("abc", frozenset({1, 2, 3}))
+    lines = epoch_lines(flat, 5, replay=held)
+    assert lines[0] == "resumed after epoch 1 on 2 worker(s)" and lines[2].startswith("epoch 2/5 ")
+    assert lines[1].startswith("note: MLflow run abc has epochs 2-3 from before the checkpoint "
+                               "this run resumes from (epoch 1); they are trained again")
+    assert len(epoch_lines({**flat, "resumed_after": 3.0}, 5, replay=held)) == 2  # none ahead
+    assert len(epoch_lines(flat, 5)) == 2  # nothing held, or a resume known before the start
+
+    class Lines(list):
+        put = list.append
+
+    relayed = Lines()
+    relay = EpochRelay(relayed, 5, replay=held)
+    for _ in range(2):  # the job's own resume, then a later restart of the same job
+        relay.after_report(None, [flat], None)
+    assert sum(line.startswith("note: MLflow run abc") for line in relayed) == 1
