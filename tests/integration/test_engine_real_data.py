@@ -98,8 +98,10 @@ def test_same_seed_same_k_vector_and_metrics(real_data_root):
     (trainer, history), (again, h2) = fit(), fit()
     assert torch.equal(again.mask_state.k, trainer.mask_state.k)
     assert trainer.mask_state.k.unique().numel() > 10  # the updates moved k
+
     def numbers(h):  # every epoch's numbers but its timings
         return [{k: v for k, v in e.items() if not k.endswith("_time_s")} for e in h]
+
     assert numbers(h2) == numbers(history)
 
 
