@@ -20,7 +20,7 @@ from ..config import JobConfig
 from ..data.paths import pin_data_root
 from ..foundations.errors import UserError
 from ..foundations.files import disk_problem
-from ..foundations.uris import is_remote, store_problem
+from ..foundations.uris import store_problem
 from ..method.step import second_term_name
 from ..runs.folder import RunSpec
 from ..foundations.signals import Terminated
@@ -155,11 +155,13 @@ def _scaling(run) -> ScalingConfig:
 
 def run_with_ray(cfg: JobConfig, spec: RunSpec, tracker: MlflowRun | None,
                  resume_from: Path | None = None, *, epoch_hooks: Sequence[EpochHook] = (),
-                 callbacks: Sequence = ()) -> TrainingOutcome:
+                 callbacks: Sequence = (),
+                 replay: tuple[str, frozenset[int]] | None = None) -> TrainingOutcome:
     """Train under Ray Train with cfg.run's workers, GPUs and failure budget. `resume_from`: the
     run folder's newest intact checkpoint (the workers take Ray's own latest if it holds more);
     `epoch_hooks` run in every worker after each epoch; `callbacks` are extra Ray Train
-    UserCallbacks."""
+    UserCallbacks; `replay`: (MLflow run id, its epochs) to compare with the checkpoint Ray
+    Train resumes from, at the first resumed epoch (ray_callbacks.epoch_lines)."""
     run = cfg.run
     connect(run.ray_address)
     feed = ("streaming each worker's own Parquet shard files through Ray Data"
@@ -172,10 +174,6 @@ def run_with_ray(cfg: JobConfig, spec: RunSpec, tracker: MlflowRun | None,
     worker_cfg = replace(pin_data_root(cfg), run=replace(run, progress=False))
     # The epoch lines come from the controller, through a queue (unless Ray forwards everything)
     relay = None if run.verbose else Queue(actor_options={"num_cpus": 0})
-    # a run on remote storage resumes from the checkpoint Ray Train finds there, known only once
-    # it has started: the first resumed epoch's lines say whether MLflow holds epochs beyond it
-    replay = ((tracker.run_id, tracker.logged) if tracker is not None and resume_from is None
-              and is_remote(spec.storage_path) and tracker.logged else None)
     relays = ([EpochRelay(relay, cfg.train.epochs, second_term_name(cfg.method.name), replay)]
               if relay is not None else [])
     trainer = _Trainer(

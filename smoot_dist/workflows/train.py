@@ -70,11 +70,17 @@ def _open_tracking(cfg: JobConfig, spec: RunSpec, tags: dict[str, str] | None,
     # from is not known here (MLflow's epochs are no sign of a replay: it said "epochs 1-1 are
     # trained again" of a run that went on from epoch 1); the first resumed epoch's line says it
     # then (launch/ray_train.py)
-    known = point.folder is not None or not is_remote(spec.storage_path)
-    note = replay_note(tracker.run_id, tracker.logged, point.epochs) if known else None
+    note = (replay_note(tracker.run_id, tracker.logged, point.epochs)
+            if _resume_known(spec, point) else None)
     if note:
         print(note, flush=True)
     return tracker
+
+
+def _resume_known(spec: RunSpec, point: ResumePoint) -> bool:
+    """Whether the checkpoint this run resumes from is known before training starts: not on
+    remote storage, where Ray Train finds it once it has started."""
+    return point.folder is not None or not is_remote(spec.storage_path)
 
 
 def _finish(cfg: JobConfig, spec: RunSpec, splits: Splits, outcome: TrainingOutcome,
@@ -293,7 +299,10 @@ def run_training(cfg: JobConfig, *, tags: dict[str, str] | None = None,
                 else:
                     from ..launch.ray_train import run_with_ray
 
-                    outcome = run_with_ray(cfg, spec, tracker, resume_from,
+                    # the replay note _open_tracking could not say: at the first resumed epoch
+                    replay = ((tracker.run_id, tracker.logged) if tracker is not None
+                              and tracker.logged and not _resume_known(spec, point) else None)
+                    outcome = run_with_ray(cfg, spec, tracker, resume_from, replay=replay,
                                            epoch_hooks=epoch_hooks, callbacks=ray_callbacks)
             summary = _finish(cfg, spec, splits, outcome, tracker, time.perf_counter() - start)
         except BaseException as err:
