@@ -54,7 +54,6 @@ def resolve_tracking_uri(uri: str | None) -> str:
 # MLflow 3's UI shows an experiment in its GenAI view (traces, "No data available") unless told
 # otherwise: its "Model training" toggle, which the browser then remembers, or this parameter.
 MODEL_TRAINING = "workflowType=machine_learning"
-MODEL_URI_TAG = "smoot.model_uri"  # the run's logged model, models:/<model id>
 # The runs table's columns are the browser's choice, with no server-side default; but the UI
 # opens a view shared through an experiment tag (mlflow.sharedViewState.<key>, the state as
 # JSON) when the URL names its key. Ours shows what a reader compares runs by.
@@ -460,10 +459,7 @@ class MlflowRun:
         """`model` as an MLflow PyTorch model of this run (signature and input example from
         `example`, a float32 numpy batch; `code_dir`, where given, travels with it, so loading
         it needs torch only), registered as `registered_name` when given. Its own URI
-        (`models:/<model id>`) goes into the run's MODEL_URI_TAG: `runs:/<run id>/model` finds
-        the same model, but only after asking the run's own artifacts for a file `model`, which
-        a tracking server that proxies artifacts can answer with errors that MLflow's client
-        retries for minutes (measured: 4 min of backoff before it looked up the logged model)."""
+        (`models:/<model id>`) is kept in `model_uri`."""
         import mlflow
         import mlflow.pytorch
         import torch
@@ -486,7 +482,6 @@ class MlflowRun:
                                             # a module back (eval(), Captum's gradients), not
                                             # an exported graph that refuses eval()
                                             serialization_format="pickle")
-        self.client.set_tag(self.run_id, MODEL_URI_TAG, info.model_uri)
         self.model_uri = info.model_uri
 
     def set_tags(self, tags: dict[str, str]) -> None:

@@ -130,6 +130,11 @@ def _finish(cfg: JobConfig, spec: RunSpec, splits: Splits, outcome: TrainingOutc
 
 
 MODEL_STATE_TAG = "smoot.model_sha256"  # the trained state whose model the MLflow run holds
+# ... and that model's own URI, models:/<model id>: `runs:/<run id>/model` finds the same model,
+# but only after asking the run's own artifacts for a file `model`, which a tracking server that
+# proxies artifacts can answer with errors MLflow's client retries for minutes (measured: 4 min
+# of backoff before it looked up the logged model)
+MODEL_URI_TAG = "smoot.model_uri"
 
 
 def _log_model_once(cfg: JobConfig, splits: Splits, outcome: TrainingOutcome,
@@ -148,7 +153,8 @@ def _log_model_once(cfg: JobConfig, splits: Splits, outcome: TrainingOutcome,
     model, code_dir = servable_model(cfg, splits, outcome.model_state)
     if tracker.attempt("the model", tracker.log_model, model, input_example(splits), code_dir,
                        requirements(), cfg.tracking.register_model):
-        tracker.attempt("the model's tag", tracker.set_tags, {MODEL_STATE_TAG: state})
+        tracker.attempt("the model's tags", tracker.set_tags,
+                        {MODEL_STATE_TAG: state, MODEL_URI_TAG: tracker.model_uri})
         print(f"MLflow model: {tracker.model_uri} (mlflow.pytorch.load_model takes it)", flush=True)
 
 
