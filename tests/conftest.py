@@ -30,6 +30,17 @@ os.environ.setdefault("OMP_NUM_THREADS", str(_THREADS))
 torch.set_num_threads(min(2, int(os.environ["OMP_NUM_THREADS"])))
 
 
+def pytest_configure(config) -> None:
+    """Keep the order tests/integration/conftest.py gives the pytest-xdist groups (the Ray group
+    first: the longest unit of work starts at once). pytest-xdist 3.8 sorts a `loadgroup` run's
+    groups by test count unless told `--no-loadscope-reorder`; it did here, and the Ray group then
+    started anywhere from 86 s to 7 minutes in, on either worker, and the suite's time with it.
+    Set here (this file is loaded in the controlling process, which schedules) so that README's
+    command stays as it is."""
+    if hasattr(config.option, "loadscopereorder"):  # only with pytest-xdist installed
+        config.option.loadscopereorder = False
+
+
 @pytest.fixture(scope="session", autouse=True)
 def private_home(tmp_path_factory) -> Iterator[Path]:
     """$SMOOT_HOME for every job the tests start, unless a test gives its own: a folder of this
