@@ -79,7 +79,7 @@ class RemoteRuns:
         try:
             infos = self.fs.get_file_info(selector)
         except (OSError, pa.ArrowException) as err:
-            raise _storage_error(f"listing run {name}", self.uri, err) from None
+            raise _storage_error(f"listing {name}/", self.uri, err) from None
         files = {}
         for info in infos:
             if info.type == pyarrow.fs.FileType.File:
@@ -130,7 +130,7 @@ class RemoteRuns:
                 # the cache file takes the object's time: fetch() then sees it as current
                 info = self.fs.get_file_info(self.key(name, key_rel))
             except (OSError, pa.ArrowException) as err:
-                raise _storage_error(f"publishing {key_rel} of run {name}", self.uri,
+                raise _storage_error(f"publishing {name}/{key_rel}", self.uri,
                                      err) from None
             if info.mtime_ns:
                 os.utime(local, ns=(info.mtime_ns, info.mtime_ns))
@@ -159,7 +159,7 @@ class RemoteRuns:
                 with self.fs.open_input_stream(info.path) as src:
                     data = src.read()
             except (OSError, pa.ArrowException) as err:
-                raise _storage_error(f"fetching {rel} of run {name}", self.uri, err) from None
+                raise _storage_error(f"fetching {name}/{rel}", self.uri, err) from None
             write_bytes(local, data)
             if info.mtime_ns:  # the object's time: the next fetch sees the cache as current
                 os.utime(local, ns=(info.mtime_ns, info.mtime_ns))

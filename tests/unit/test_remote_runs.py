@@ -121,12 +121,12 @@ def test_the_newer_side_wins_and_nothing_local_is_lost(uri, home, monkeypatch):
 def test_storage_failures_are_one_line(s3, home, tmp_path):
     runs = RemoteRuns(s3.uri("no-such-bucket", "runs"))
     (tmp_path / "f.json").write_text("{}")
-    with pytest.raises(UserError, match=r"publishing f.json of run r at --storage-path "
+    with pytest.raises(UserError, match=r"publishing r/f\.json at --storage-path "
                                         r"s3://no-such-bucket/runs\?endpoint_override=.* failed "
                                         r"\(.*NO_SUCH_BUCKET.*\); check the storage"):
         runs.publish("r", tmp_path / "f.json", "f.json")
     down = RemoteRuns("s3://bucket/runs?endpoint_override=127.0.0.1:1&scheme=http")
-    with pytest.raises(UserError, match="listing run r at --storage-path .* failed"):
+    with pytest.raises(UserError, match="listing r/ at --storage-path .* failed"):
         down.fetch("r")
     with pytest.raises(UserError, match="--storage-path: cannot open s3://bucket/runs"):
         RemoteRuns("s3://bucket/runs?no_such_option=1")
