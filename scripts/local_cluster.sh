@@ -180,15 +180,13 @@ urllib.request.urlopen(urllib.request.Request(sys.argv[1], method="PUT"), timeou
         --dashboard-host=127.0.0.1 --dashboard-port="$dashboard" --include-dashboard=true \
         --num-cpus="$cpus" --disable-usage-stats --temp-dir="$ray_temp" $extra
     if [ -n "$rehearsal" ]; then
-      # the second node: what a real node's setup installs is kept (the prepared data, the
-      # Python, this checkout and its virtualenv); the rest of its disks are its own
-      keep="$("$python" -c 'import sys; from smoot_dist.data.paths import data_root
-print(data_root(), sys.base_prefix, sys.prefix, sep=":")'):$repo"
+      # the second node: what a real node's setup installs is kept (scripts/private_node.sh
+      # says what); the rest of its disks are its own
       node=("$ray" start --address="127.0.0.1:$port" --node-ip-address=127.0.0.1
             --num-cpus="$cpus" --disable-usage-stats --dashboard-agent-listen-port="$(free_port)"
             --metrics-export-port="$(free_port)" --ray-client-server-port="$(free_port)")
       if why_not="$("$repo/scripts/private_node.sh" --check)"; then
-        node=("$repo/scripts/private_node.sh" "$keep" "$ray_temp" -- "${node[@]}")
+        node=("$repo/scripts/private_node.sh" "$python" "$ray_temp" -- "${node[@]}")
         second="a second node with disks of its own (its own /tmp and home folder)"
       else
         second="a second node sharing this machine's disks ($why_not)"

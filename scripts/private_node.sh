@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Run a command (a Ray node) with disks of its own, as a separate machine of a cluster has:
 #
-#   scripts/private_node.sh KEEP[:KEEP...] RAY_TEMP -- COMMAND [ARGS...]
+#   scripts/private_node.sh PYTHON RAY_TEMP -- COMMAND [ARGS...]
 #
 # In a mount namespace of its own, a private tmpfs lies over /tmp and the home folder, so
 # nothing another node writes there is visible to the command, nor what it writes there to
-# anyone else. What a real node's setup installs (cluster.yaml's setup_commands: the prepared
-# data, the Python, the code and its virtualenv) is given as KEEP and bound back read-only
-# where it lies under them. RAY_TEMP: the head's Ray temporary folder; a node joining a head
-# puts its sockets under that name (Ray ignores --temp-dir off the head), so an empty folder
-# of that name is made in the private /tmp.
+# anyone else. What a real node's setup installs (cluster.yaml's setup_commands) is bound back
+# read-only where it lies under them, and this script alone says what that is: the prepared
+# data (smoot_dist's data root as PYTHON sees it in this environment), the Python PYTHON is
+# made from, its virtualenv, and this checkout. RAY_TEMP: the head's Ray temporary folder; a
+# node joining a head puts its sockets under that name (Ray ignores --temp-dir off the head),
+# so an empty folder of that name is made in the private /tmp.
 #
 # Needs `unshare --mount` (root, or a kernel that lets users make mount namespaces):
 # `scripts/private_node.sh --check` says whether it can run here (exit 0) or why not (exit 1).
@@ -25,8 +26,12 @@ fi
 
 if [ -z "${SMOOT_PRIVATE_NODE_INSIDE:-}" ]; then
   [ $# -ge 4 ] && [ "$3" = "--" ] || {
-    echo "usage: $0 KEEP[:KEEP...] RAY_TEMP -- COMMAND [ARGS...] | --check" >&2; exit 2; }
-  SMOOT_PRIVATE_NODE_INSIDE=1 exec unshare --mount --propagation private -- "$BASH" "$0" "$@"
+    echo "usage: $0 PYTHON RAY_TEMP -- COMMAND [ARGS...] | --check" >&2; exit 2; }
+  # read before /tmp and ~ are covered: the code and its virtualenv may lie there (a CI checkout)
+  keep="$(cd "$(dirname "$0")/.." && "$1" -c 'import sys; from smoot_dist.data.paths import data_root
+print(data_root(), sys.base_prefix, sys.prefix, sep=":")'):$(cd "$(dirname "$0")/.." && pwd)"
+  shift
+  SMOOT_PRIVATE_NODE_INSIDE=1 exec unshare --mount --propagation private -- "$BASH" "$0" "$keep" "$@"
 fi
 
 # what is kept, each once: a path inside another comes with it

@@ -52,9 +52,8 @@ def session_members(sid: int) -> list[int]:
     return pids
 
 
-# A node with disks of its own (scripts/private_node.sh: a private tmpfs over /tmp and ~): what a
-# real node's setup installs is kept, read-only: the prepared data, the Python the virtualenv is
-# made from, and the repository with its virtualenv (a real cluster ships the code to every node).
+# A node with disks of its own (scripts/private_node.sh: a private tmpfs over /tmp and ~, what a
+# real node's setup installs kept read-only: the script says what).
 PRIVATE_NODE = Path(__file__).resolve().parents[2] / "scripts" / "private_node.sh"
 
 
@@ -64,23 +63,19 @@ def private_disk_available() -> str | None:
     return None if probe.returncode == 0 else probe.stdout.strip()
 
 
-def start_ray_node(args: list[str], env: dict[str, str], *, private_disk: Path | None = None,
+def start_ray_node(args: list[str], env: dict[str, str], *, private_disks: bool = False,
                    ray_temp: str | None = None) -> int:
     """`ray start ARGS` in a process session of its own; returns the session id to stop it by.
     Ray's fixed default ports (agent, metrics, client server) are replaced by free ones, so
     these nodes never meet another Ray on the machine, a user's or another test's.
-    `private_disk`: the node's prepared data folder; the node then has disks of its own
-    (scripts/private_node.sh). A node joining a head takes the head's Ray temporary folder
+    `private_disks`: the node has disks of its own (scripts/private_node.sh). A node joining a head takes the head's Ray temporary folder
     (`ray_temp`: its sockets and logs go there, Ray ignores --temp-dir off the head); a private
     node gets its own, empty folder of that name in its own /tmp."""
     ports = [f"--dashboard-agent-listen-port={free_port()}", f"--metrics-export-port={free_port()}",
              f"--ray-client-server-port={free_port()}"]
     command = [str(BIN / "ray"), "start", *args, *ports]
-    if private_disk is not None:
-        # the code and its virtualenv may lie under /tmp, as in a CI checkout
-        kept = (private_disk, sys.base_prefix, sys.prefix, PRIVATE_NODE.parents[1])
-        keep = ":".join(map(str, kept))
-        command = ["bash", str(PRIVATE_NODE), keep, ray_temp or "/tmp/ray", "--", *command]
+    if private_disks:
+        command = ["bash", str(PRIVATE_NODE), sys.executable, ray_temp or "/tmp/ray", "--", *command]
     # `ray start` gives the raylet a fixed 30 s to register, which a CI machine busy with the
     # other tests can exceed: one more try then (scripts/local_cluster.sh does the same)
     for _ in range(2):

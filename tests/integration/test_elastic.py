@@ -60,7 +60,7 @@ def one_worker_cluster(real_data_root, s3_server):
 
     def add_node():
         sessions.append(start_ray_node([f"--address=127.0.0.1:{gcs}", *common], env,
-                                       private_disk=real_data_root, ray_temp=temp))
+                                       private_disks=True, ray_temp=temp))
 
     def kill_node():
         """The last node added dies at once, as a spot instance taken back: every process of
