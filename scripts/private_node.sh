@@ -28,8 +28,10 @@ if [ -z "${SMOOT_PRIVATE_NODE_INSIDE:-}" ]; then
   [ $# -ge 4 ] && [ "$3" = "--" ] || {
     echo "usage: $0 PYTHON RAY_TEMP -- COMMAND [ARGS...] | --check" >&2; exit 2; }
   # read before /tmp and ~ are covered: the code and its virtualenv may lie there (a CI checkout)
-  keep="$(cd "$(dirname "$0")/.." && "$1" -c 'import sys; from smoot_dist.data.paths import data_root
-print(data_root(), sys.base_prefix, sys.prefix, sep=":")'):$(cd "$(dirname "$0")/.." && pwd)"
+  repo="$(cd "$(dirname "$0")/.." && pwd)"
+  installed="$(cd "$repo" && "$1" -c 'import sys; from smoot_dist.data.paths import data_root
+print(data_root(), sys.base_prefix, sys.prefix, sep=":")')"
+  keep="$installed:$repo"
   shift
   SMOOT_PRIVATE_NODE_INSIDE=1 exec unshare --mount --propagation private -- "$BASH" "$0" "$keep" "$@"
 fi

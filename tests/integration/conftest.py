@@ -68,9 +68,10 @@ def start_ray_node(args: list[str], env: dict[str, str], *, private_disks: bool 
     """`ray start ARGS` in a process session of its own; returns the session id to stop it by.
     Ray's fixed default ports (agent, metrics, client server) are replaced by free ones, so
     these nodes never meet another Ray on the machine, a user's or another test's.
-    `private_disks`: the node has disks of its own (scripts/private_node.sh). A node joining a head takes the head's Ray temporary folder
-    (`ray_temp`: its sockets and logs go there, Ray ignores --temp-dir off the head); a private
-    node gets its own, empty folder of that name in its own /tmp."""
+    `private_disks`: the node has disks of its own (scripts/private_node.sh). A node joining a
+    head takes the head's Ray temporary folder (`ray_temp`: its sockets and logs go there, Ray
+    ignores --temp-dir off the head); a private node gets its own, empty folder of that name in
+    its own /tmp."""
     ports = [f"--dashboard-agent-listen-port={free_port()}", f"--metrics-export-port={free_port()}",
              f"--ray-client-server-port={free_port()}"]
     command = [str(BIN / "ray"), "start", *args, *ports]
