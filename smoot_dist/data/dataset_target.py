@@ -21,17 +21,13 @@ import pyarrow.parquet as pq
 
 from ..foundations.errors import DataError
 from ..foundations.uris import without_credentials
-from .storage import filesystem
+from .storage import filesystem, is_local
 
 COMMON_METADATA = "_common_metadata"
 META_KEY = b"smoot_dist"
 SPLITS = ("train", "test")
 SHARD_NAME = re.compile(r"part-\d{5}\.parquet")
 STAGING_SUFFIX = ".partial-"
-
-
-def _is_local(fs: pyarrow.fs.FileSystem) -> bool:
-    return isinstance(fs, pyarrow.fs.LocalFileSystem)
 
 
 def _entries(fs: pyarrow.fs.FileSystem, base: str) -> list[pyarrow.fs.FileInfo]:
@@ -74,7 +70,7 @@ def check_target(source: Path, out: str, force: bool) -> tuple[pyarrow.fs.FileSy
     line, before anything is read or written."""
     fs, base = filesystem(out)
     shown = without_credentials(out)  # a URI's user and password are never printed
-    if _is_local(fs):
+    if is_local(fs):
         how = _overlap(source, Path(base))
         if how:
             raise DataError(f"--to {shown} {how} the image folder being converted ({source}); "
@@ -126,7 +122,7 @@ def swap_in(staging: str, out: str) -> None:
     dataset there (check_target made sure OUT holds nothing else)."""
     fs, staged = filesystem(staging)
     _fs, base = filesystem(out)
-    if _is_local(fs):
+    if is_local(fs):
         target, old = Path(base), Path(f"{base}.replaced-{os.getpid()}")
         if target.exists():
             target.rename(old)  # the earlier dataset, ours (checked), out of the way at once

@@ -19,3 +19,8 @@ def filesystem(location: str) -> tuple[pyarrow.fs.FileSystem, str]:
         except (pa.ArrowInvalid, OSError) as err:
             raise DataError(f"cannot open {without_credentials(location)} ({str(err).splitlines()[0][:200]})") from None
     return pyarrow.fs.LocalFileSystem(), str(Path(location).expanduser().resolve())
+
+
+def is_local(fs: pyarrow.fs.FileSystem) -> bool:
+    """Whether `fs` is this machine's own disk (a rename there is atomic, a path is a folder)."""
+    return isinstance(fs, pyarrow.fs.LocalFileSystem)

@@ -19,7 +19,7 @@ def epoch_lines(flat: dict[str, Any], epochs: int, second: str = "kl",
     them are trained again (runs.tracking.replay_note)."""
     m = dict(flat, epoch=int(flat["epoch"]), k={"min": int(flat["k_min"]), "median": flat["k_median"],
                       "max": int(flat["k_max"]), "mean_fraction": flat["k_mean_fraction"]})
-    lines = []
+    lines = [flat["skipped"]] if flat.get("skipped") else []  # a damaged checkpoint's warning
     if "resumed_after" in flat:
         lines.append(f"resumed after epoch {int(flat['resumed_after'])} on "
                      f"{int(flat['workers'])} worker(s)")

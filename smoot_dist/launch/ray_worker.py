@@ -17,36 +17,48 @@ import ray.train
 import torch
 from ray.train import Checkpoint, CheckpointUploadMode
 
+from ..data.storage import is_local
 from ..training.checkpoint import checks_for, completed_epochs, intact_epochs
 from ..training.epoch_loop import CompletedEpoch, EpochLoop
 from ..training.step_progress import StepReport, step_sink
 from ..training.trainer import Trainer, TrainingDiverged
 from ..runs.tracking import flat_epoch_metrics
 from .collectives import all_reduce_sum, gather_k
+from .older_checkpoint import damage_of, older_intact
 from .ray_data_stream import StreamBatches
 
 
 @contextlib.contextmanager
-def _resume_folder(resume_from: str | None, checks: dict[str, Any]):
-    """The checkpoint to resume from: Ray's latest, or the one the driver chose from the run
-    folder if that one holds more epochs or Ray's is damaged.
+def _resume_folder(resume_from: str | None, checks: dict[str, Any], rank: int):
+    """(the checkpoint to resume from, a warning to print or None): Ray's latest, or the one the
+    driver chose from the run folder if that one holds more epochs or Ray's is damaged.
 
     Ray Train learns of a checkpoint when its controller records it; a driver stopped between
     the checkpoint's upload and that record restarts with Ray unaware of it, while the run
     folder (local storage) already has it complete. And Ray's latest may be one the driver
-    found damaged and skipped: it is read and checked whole before it is preferred.
+    found damaged and skipped: it is read and checked whole before it is preferred. On remote
+    storage the driver chose none: a damaged latest is kept aside there and the newest intact
+    one before it is used (launch/older_checkpoint.py).
     """
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is None:
-        yield Path(resume_from) if resume_from else None
+        yield (Path(resume_from) if resume_from else None), None
         return
     with checkpoint.as_directory() as folder:
         ours = completed_epochs(resume_from, checks["needs_mask"]) if resume_from else -1
         if ours >= 0 and (ours >= completed_epochs(folder, checks["needs_mask"])
                           or intact_epochs(folder, **checks) < 0):
-            yield Path(resume_from)
-        else:
-            yield Path(folder)
+            yield Path(resume_from), None
+            return
+        # the driver chose none on remote storage only (locally it looked at every checkpoint)
+        remote = ours < 0 and not is_local(checkpoint.filesystem)
+        reason = damage_of(folder, checks) if remote else None
+        if reason is None:
+            yield Path(folder), None
+            return
+    with older_intact(checkpoint.filesystem, checkpoint.path, reason, checks,
+                      keep=rank == 0) as found:
+        yield found
 
 
 def _step_relay(relay, lines: bool) -> Callable[[StepReport], None]:
@@ -114,11 +126,14 @@ def worker_loop(config: dict[str, Any]) -> None:
                       on_step=_step_relay(config.get("relay"), cfg.run.progress_lines))
     loop = EpochLoop(trainer, workers=world, k_global=lambda: gather_k(trainer))
     checks = {"num_samples": trainer.num_train, **checks_for(cfg)}
-    with _resume_folder(config.get("resume_from"), checks) as folder:
+    with _resume_folder(config.get("resume_from"), checks, rank) as (folder, skipped):
         if folder is not None:  # re-shards k; the digest is of the state gathered back
             loop.restore(folder)
-    # the first epoch reported after a restart says so (the driver prints the note)
+    # the first epoch reported after a restart says so (the driver prints the note), and
+    # which damaged checkpoint it skipped
     note = {"resumed_after": float(trainer.epoch)} if loop.resumes else {}
+    if skipped:
+        note["skipped"] = skipped
     if loop.resumes and rank == 0:
         log(f"resumed after epoch {trainer.epoch} on {world} worker(s); mask state sha256 "
             f"{(loop.resumes[-1]['k_sha256'] or '-')[:16]}")

@@ -153,6 +153,33 @@ def test_a_run_on_s3_resumes_elsewhere_on_another_worker_count(real_data_root, r
     expect_one_line(r, "holds objects under theirs/ but no run record")
     assert s3_server.objects(uri)["theirs/notes.txt"] == b"mine"
 
+    # a damaged latest checkpoint at the storage path (Ray Train hands a worker only its
+    # latest): kept aside there, the run goes on from the one before, and says that MLflow's
+    # epoch 2 is trained again
+    before = sorted({k.split("/")[1] for k in s3_server.objects(uri)
+                     if k.startswith(f"{RUN}/checkpoint_") and k.count("/") == 2})
+    assert len(before) == 2  # epochs 1 and 2 (Ray keeps two)
+    damaged = f"bucket/runs/{RUN}/{before[1]}"
+    with s3_server.filesystem().open_output_stream(f"{damaged}/state.pt") as out:
+        out.write(b"not a checkpoint")
+    r = run_job("train.py", "--resume", RUN, "--workers", "1", "--epochs", "2", "--storage-path",
+                uri, "--ray-address", ray_cluster["address"], "--no-progress",
+                "--summary-json", str(tmp_path / "s3.json"), env=env_c)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    assert (f"warning: skipping damaged checkpoint {before[1]} (state.pt was altered or "
+            in r.stdout), r.stdout[-2000:]
+    assert (f"kept as {damaged}.damaged; resuming from {before[0]} "
+            f"(epoch 1)\nresumed after epoch 1 on 1 worker(s)\n"
+            f"note: MLflow run {s2['mlflow']['run_id']} has epochs 2-2 from before the checkpoint "
+            f"this run resumes from (epoch 1)") in r.stdout
+    s3 = json.loads((tmp_path / "s3.json").read_text())
+    assert [e["epoch"] for e in s3["epochs"]] == [1, 2]  # epoch 2 trained again
+    assert [r["epoch"] for r in s3["resumes"]] == [1]  # the lineage of epoch 1's checkpoint
+    assert s3_server.objects(uri)[f"{RUN}/{before[1]}.damaged/state.pt"] == b"not a checkpoint"
+    # each epoch reached MLflow once: epoch 2's first values are kept
+    assert [m.step for m in client.get_metric_history(s3["mlflow"]["run_id"],
+                                                      "test_accuracy")] == [1, 2]
+
 
 @pytest.mark.slow
 def test_a_store_gone_during_a_checkpoint_upload_stops_the_job_and_the_run_resumes(

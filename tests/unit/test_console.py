@@ -34,6 +34,10 @@ def test_the_first_epoch_after_a_restart_says_so_first():
     flat = {**flat_epoch_metrics(_metrics(4)), "resumed_after": 3.0}
     assert epoch_lines(flat, 5)[0] == "resumed after epoch 3 on 2 worker(s)"
     assert epoch_lines(flat, 5)[1].startswith("epoch 4/5 ")
+    # a damaged checkpoint skipped on remote storage (launch/older_checkpoint.py): said first
+    skipped = epoch_lines({**flat, "skipped": "warning: skipping damaged checkpoint c"}, 5)
+    assert skipped[:2] == ["warning: skipping damaged checkpoint c",
+                           "resumed after epoch 3 on 2 worker(s)"]
 
 
 def test_progress_reports_spread_over_an_epoch_with_a_line_each_ten_percent():
