@@ -46,7 +46,8 @@ def older_intact(fs: pyarrow.fs.FileSystem, path: str, reason: str, checks: dict
     """(a local copy of the newest intact checkpoint beside the damaged one at `path`, the
     warning to print). `keep`: this worker keeps the damaged ones aside (rank 0 only, so that
     two workers never copy the same one). With no intact one there, one line says so."""
-    parent, name = path.rstrip("/").rsplit("/", 1)
+    path = path.rstrip("/")
+    parent, name = path.rsplit("/", 1)
     others = sorted(i.base_name for i in fs.get_file_info(pyarrow.fs.FileSelector(parent))
                     if i.type == pyarrow.fs.FileType.Directory and i.base_name != name
                     and i.base_name.startswith("checkpoint_")
