@@ -19,7 +19,7 @@ from typing import Any, Iterator
 import pyarrow.fs
 
 from ..foundations.errors import UserError
-from ..runs.folder import DAMAGED_SUFFIX
+from ..runs.folder import DAMAGED_SUFFIX, is_checkpoint_name
 from ..training.checkpoint import DamagedCheckpoint, load_checkpoint, newest_intact
 
 
@@ -50,8 +50,7 @@ def older_intact(fs: pyarrow.fs.FileSystem, path: str, reason: str, checks: dict
     parent, name = path.rsplit("/", 1)
     others = sorted(i.base_name for i in fs.get_file_info(pyarrow.fs.FileSelector(parent))
                     if i.type == pyarrow.fs.FileType.Directory and i.base_name != name
-                    and i.base_name.startswith("checkpoint_")
-                    and not i.base_name.endswith((DAMAGED_SUFFIX, ".tmp")))
+                    and is_checkpoint_name(i.base_name))
     aside = keep_aside(fs, path) if keep else path + DAMAGED_SUFFIX
     with tempfile.TemporaryDirectory(prefix="smoot-resume-") as tmp:
         copies = []

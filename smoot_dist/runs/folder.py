@@ -134,6 +134,13 @@ RESUMABLE_CHANGES = {("train", "epochs"), ("train", "device"), ("train", "eval_b
                      ("train", "eval_images")}
 
 
+def is_checkpoint_name(name: str) -> bool:
+    """Whether a folder so named is a checkpoint to resume from: not an interrupted write
+    (`.tmp`), a damaged one kept aside (`.damaged`, `.damaged-2`, ...) or one replaced."""
+    return (name.startswith(CHECKPOINT_DIR) and not name.endswith(INCOMPLETE_SUFFIX)
+            and DAMAGED_SUFFIX not in name and ".replaced-" not in name)
+
+
 class RunFolder:
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -215,8 +222,7 @@ class RunFolder:
         either kind on either path. Folders of an interrupted write (`.tmp`), and damaged
         checkpoints kept aside (`.damaged`), are not listed."""
         return sorted(p for p in self.path.glob(CHECKPOINT_DIR + "*")
-                      if p.is_dir() and not p.name.endswith(INCOMPLETE_SUFFIX)
-                      and DAMAGED_SUFFIX not in p.name and ".replaced-" not in p.name)
+                      if p.is_dir() and is_checkpoint_name(p.name))
 
     def set_aside(self, checkpoint: Path) -> Path:
         """Keep a damaged checkpoint as evidence, out of the run's way: `<name>.damaged`, which

@@ -69,7 +69,7 @@ def _open_tracking(cfg: JobConfig, spec: RunSpec, tags: dict[str, str] | None,
     # Checkpoints in remote storage are found by Ray Train, after this: the epoch it resumes
     # from is not known here (MLflow's epochs are no sign of a replay: it said "epochs 1-1 are
     # trained again" of a run that went on from epoch 1); the first resumed epoch's line says it
-    # then (launch/ray_train.py)
+    # then (run_training hands it to run_with_ray; launch/ray_callbacks.py says it)
     note = (replay_note(tracker.run_id, tracker.logged, point.epochs)
             if _resume_known(spec, point) else None)
     if note:
